@@ -1,0 +1,190 @@
+"""The journey as typed, immutable objects: stages, owners, handoffs, personas.
+
+These are built by `journeymap.spec.load` from a YAML file (or by hand in
+Python) and read by every measure. Durations are stored in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists")
+NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a thing was written: file, 1-based line and column."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def as_kwargs(self) -> dict:
+        return {"file": self.file, "line": self.line, "column": self.column}
+
+
+NOWHERE = Location()
+
+
+@dataclass(frozen=True)
+class Owner:
+    """RACI ownership. A plain team name means responsible and accountable."""
+
+    responsible: str
+    accountable: str | None = None
+    consulted: tuple[str, ...] = ()
+    informed: tuple[str, ...] = ()
+
+    @property
+    def team(self) -> str:
+        """The team that answers for it: accountable if named, else responsible."""
+        return self.accountable or self.responsible
+
+    def to_dict(self) -> dict:
+        return {"responsible": self.responsible, "accountable": self.team,
+                "consulted": list(self.consulted), "informed": list(self.informed)}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One property test, e.g. ``plan == 'pro'`` or ``team_size >= 2``."""
+
+    prop: str
+    op: str
+    value: Any = None
+    loc: Location = field(default=NOWHERE, compare=False)
+
+    def describe(self) -> str:
+        symbols = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+        if self.op == "exists":
+            return f"{self.prop} {'is set' if self.value in (None, True) else 'is not set'}"
+        return f"{self.prop} {symbols.get(self.op, self.op)} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """How a user enters a stage: one of these event names, with all conditions."""
+
+    events: tuple[str, ...]
+    where: tuple[Condition, ...] = ()
+    loc: Location = field(default=NOWHERE, compare=False)
+
+    def describe(self) -> str:
+        names = " or ".join(self.events)
+        return names + (f" where {' and '.join(c.describe() for c in self.where)}" if self.where else "")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """Expected range of the rate *into* a stage (from the stage before it)."""
+
+    low: float
+    high: float
+    source: str = "journey file"
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    enter: EventRule
+    owner: Owner | None = None
+    name: str | None = None
+    goal: str | None = None
+    actions: tuple[str, ...] = ()
+    touchpoints: tuple[str, ...] = ()
+    within: float | None = None  # seconds from entering the previous stage
+    optional: bool = False
+    benchmark: Benchmark | None = None
+    target: float | None = None  # target progression rate out of this stage
+    loc: Location = field(default=NOWHERE, compare=False)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """The seam between two stages, owned in its own right."""
+
+    from_stage: str
+    to_stage: str
+    owner: Owner | None = None
+    loc: Location = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A named rule over user traits (or first-touch event properties)."""
+
+    id: str
+    where: tuple[Condition, ...] = ()
+    name: str | None = None
+    loc: Location = field(default=NOWHERE, compare=False)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class Journey:
+    name: str
+    stages: tuple[Stage, ...]
+    handoffs: tuple[Handoff, ...] = ()
+    personas: tuple[Persona, ...] = ()
+    benchmarks: dict[str, Benchmark] = field(default_factory=dict, compare=False)
+    inactivity: float = 30 * 86400.0  # seconds of silence that count as an exit
+    file: str | None = field(default=None, compare=False)
+
+    def stage(self, stage_id: str) -> Stage:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        from journeymap.errors import QueryError, did_you_mean
+        raise QueryError(f"unknown stage '{stage_id}'" + did_you_mean(stage_id, self.stage_ids))
+
+    @property
+    def stage_ids(self) -> list[str]:
+        return [s.id for s in self.stages]
+
+    def persona(self, persona_id: str) -> Persona:
+        for p in self.personas:
+            if p.id == persona_id:
+                return p
+        from journeymap.errors import QueryError, did_you_mean
+        raise QueryError(f"unknown persona '{persona_id}'"
+                         + did_you_mean(persona_id, [p.id for p in self.personas]))
+
+    def handoff(self, from_stage: str, to_stage: str) -> Handoff | None:
+        for h in self.handoffs:
+            if h.from_stage == from_stage and h.to_stage == to_stage:
+                return h
+        return None
+
+    def transition_owner(self, from_stage: str, to_stage: str) -> Owner | None:
+        """Owner of a transition: the handoff's, else the owner of the stage it leaves."""
+        h = self.handoff(from_stage, to_stage)
+        if h is not None and h.owner is not None:
+            return h.owner
+        return self.stage(from_stage).owner
+
+    def benchmark_into(self, stage_id: str) -> Benchmark | None:
+        """The benchmark for the rate into `stage_id`: stage's own, journey's, or built-in."""
+        from journeymap.spec.benchmarks import builtin_benchmark
+        st = self.stage(stage_id)
+        return st.benchmark or self.benchmarks.get(stage_id) or builtin_benchmark(stage_id)
+
+    @property
+    def event_names(self) -> set[str]:
+        return {name for s in self.stages for name in s.enter.events}
+
+    @property
+    def properties_used(self) -> set[str]:
+        return {c.prop for s in self.stages for c in s.enter.where}
+
+    @property
+    def traits_used(self) -> set[str]:
+        return {c.prop for p in self.personas for c in p.where}

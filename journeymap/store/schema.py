@@ -1,0 +1,32 @@
+"""The canonical shape of the tables journeymap reads.
+
+events: one row per event. `event_id` is unique (the de-duplication key;
+a content hash when the source has none), `ts` is UTC with microsecond
+precision, and every other column is an event property.
+users: `user_id` plus trait columns. identities: `anonymous_id` -> `user_id`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS_TYPE = pa.timestamp("us", tz="UTC")
+
+EVENT_CORE = {
+    "event_id": pa.string(),
+    "user_id": pa.string(),
+    "event": pa.string(),
+    "ts": TS_TYPE,
+}
+EVENT_OPTIONAL = {
+    "anonymous_id": pa.string(),
+    "session_id": pa.string(),
+}
+RESERVED = set(EVENT_CORE) | set(EVENT_OPTIONAL)
+
+IDENTITIES = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string())])
+
+
+def property_columns(schema: pa.Schema) -> list[str]:
+    """Names of the event-property columns of an events table."""
+    return [n for n in schema.names if n not in RESERVED]
