@@ -70,6 +70,8 @@ class EventRule:
     events: tuple[str, ...]
     where: tuple[Condition, ...] = ()
     loc: Location = field(default=NOWHERE, compare=False)
+    #: where each event name was written, in the order of `events` (may be empty)
+    event_locs: tuple[Location, ...] = field(default=(), compare=False)
 
     def describe(self) -> str:
         names = " or ".join(self.events)

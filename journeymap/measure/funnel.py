@@ -1,0 +1,175 @@
+"""The public funnel: ordered, strict or unordered steps in a conversion window.
+
+Semantics follow PostHog's: the window runs from the attempt's first step
+(inclusive); each person counts once, by their best attempt; exclusions remove
+a person whose counted attempt holds the excluded event between two steps.
+On tie-free data with distinct step events, `order="ordered"` counts equal
+ClickHouse's `windowFunnel` levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from journeymap.errors import QueryError
+from journeymap.measure import kernels
+from journeymap.measure.predicates import rule
+from journeymap.measure.sequences import flagged_rows, iter_batches
+from journeymap.measure.stats import rate, time_summary, wilson
+from journeymap.measure.steps import as_rule, window_us
+from journeymap.results import Result
+from journeymap.store.frames import as_events
+
+ORDERS = {"ordered": kernels.funnel_ordered, "strict": kernels.funnel_strict,
+          "unordered": kernels.funnel_unordered}
+
+
+@dataclass(frozen=True)
+class FunnelResult(Result):
+    """Persons reaching each step, who they are, and how long each step took."""
+
+    steps: tuple[str, ...]
+    users: pa.Array  # ids of persons who did step 1, sorted
+    levels: np.ndarray  # furthest step reached per person (1..n)
+    times: np.ndarray  # µs timestamp of each step of the counted attempt, -1 if not reached
+    order: str = "ordered"
+    window_s: float = 14 * 86400.0
+    breakdown: str | None = None
+    breakdown_values: np.ndarray | None = field(default=None, repr=False)
+    title = "funnel"
+
+    @property
+    def counts(self) -> list[int]:
+        """Persons reaching at least each step."""
+        return [int((self.levels >= k).sum()) for k in range(1, len(self.steps) + 1)]
+
+    def persons(self, k: int) -> list[str]:
+        """Ids of persons reaching at least step k (1-based)."""
+        self._check_step(k)
+        return self.users.filter(pa.array(self.levels >= k)).to_pylist()
+
+    def conversion_time(self, k: int) -> dict:
+        """Mean, median, p90 seconds from step k-1 to step k (k >= 2)."""
+        self._check_step(k)
+        if k < 2:
+            raise QueryError("conversion_time needs a step after the first (k >= 2)")
+        reached = self.levels >= k
+        secs = (self.times[reached, k - 1] - self.times[reached, k - 2]) / 1e6
+        return time_summary(secs)
+
+    @property
+    def by_breakdown(self) -> dict:
+        """One FunnelResult per breakdown value (first-touch: the value on step 1)."""
+        if self.breakdown_values is None:
+            return {}
+        out = {}
+        for value in sorted(set(self.breakdown_values.tolist()), key=lambda v: (v is None, str(v))):
+            sel = np.array([v == value for v in self.breakdown_values.tolist()]) \
+                if value is None else self.breakdown_values == value
+            out[value] = FunnelResult(self.steps, self.users.filter(pa.array(sel)),
+                                      self.levels[sel], self.times[sel], self.order,
+                                      self.window_s)
+        return out
+
+    def _check_step(self, k: int) -> None:
+        if not 1 <= k <= len(self.steps):
+            raise QueryError(f"step {k} is out of range 1..{len(self.steps)}")
+
+    def rows(self) -> list[dict]:
+        counts = self.counts
+        out = []
+        for k, (name, n) in enumerate(zip(self.steps, counts), start=1):
+            first = counts[0]
+            prev = counts[k - 2] if k > 1 else n
+            ci = wilson(n, first)
+            t = self.conversion_time(k) if k > 1 else {}
+            out.append({"step": k, "event": name, "count": n,
+                        "conversion": rate(n, first), "conversion_ci": list(ci) if ci else None,
+                        "from_previous": rate(n, prev), "dropped": prev - n,
+                        "median_time_s": t.get("median_s"), "p90_time_s": t.get("p90_s")})
+        return out
+
+    def to_dict(self) -> dict:
+        d = {"steps": list(self.steps), "order": self.order, "window_s": self.window_s,
+             "counts": self.counts, "rows": self.rows()}
+        if self.breakdown is not None:
+            d["breakdown"] = self.breakdown
+            d["by_breakdown"] = {str(k): v.counts for k, v in self.by_breakdown.items()}
+        return d
+
+
+def _check_args(steps, order, exclusions) -> None:
+    if order not in ORDERS:
+        raise QueryError(f"unknown order '{order}': use one of {', '.join(ORDERS)}")
+    if not steps:
+        raise QueryError("a funnel needs at least one step")
+    if len(steps) + len(exclusions) > 62:
+        raise QueryError("a funnel takes at most 62 steps and exclusions together")
+    for ex in exclusions:
+        if len(ex) != 3 or not 0 <= ex[1] < ex[2] < len(steps):
+            raise QueryError(f"exclusion {ex!r} must be (event, from_step, to_step) with "
+                             f"0 <= from_step < to_step < {len(steps)}")
+    if exclusions and order == "unordered":
+        raise QueryError("exclusions need an order between steps: use ordered or strict")
+
+
+def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
+           exclusions: Sequence = (), breakdown: str | None = None) -> FunnelResult:
+    """Persons reaching each step of a funnel, by their best attempt.
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["signup", "pay", "signup"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"])})
+    >>> funnel(ev, ["signup", "pay"], window="7d").counts
+    [2, 1]
+    """
+    steps = list(steps)
+    exclusions = [tuple(e) for e in exclusions]
+    _check_args(steps, order, exclusions)
+    rules = [as_rule(s) for s in steps]
+    win = window_us(window)
+    table = as_events(events)
+    flags = [rule(table, r) for r in rules] + [rule(table, as_rule(e[0])) for e in exclusions]
+    extra = [breakdown] if breakdown else []
+    if breakdown and breakdown not in table.columns:
+        from journeymap.measure.predicates import column
+        column(table, breakdown)
+    query = flagged_rows(table, flags, keep_all=(order == "strict"), extra=extra)
+    n = len(rules)
+    parts = [_run_batch(b, ORDERS[order], n, win, exclusions, breakdown) for b in iter_batches(query)]
+    users, levels, times, values = _concat(parts, n, breakdown)
+    return FunnelResult(tuple(r.describe() for r in rules), users, levels, times, order,
+                        win / 1e6, breakdown, values)
+
+
+def _run_batch(batch, kernel, n, win, exclusions, breakdown):
+    rows = np.full((batch.n_users, n), kernels.NO_ROW, np.int64)
+    levels = kernel(batch.offsets, batch.t, batch.mask, n, win, rows)
+    if exclusions:
+        ex_bits = np.arange(n, n + len(exclusions), dtype=np.int64)
+        ex_from = np.array([e[1] for e in exclusions], np.int64)
+        ex_to = np.array([e[2] for e in exclusions], np.int64)
+        levels = kernels.apply_exclusions(batch.offsets, batch.t, batch.mask, levels, rows, win,
+                                          ex_bits, ex_from, ex_to)
+    keep = levels > 0
+    rows = rows[keep]
+    times = np.where(rows >= 0, batch.t[np.maximum(rows, 0)], -1)
+    values = None
+    if breakdown:
+        values = batch.columns[breakdown].take(pa.array(rows[:, 0])).to_numpy(zero_copy_only=False)
+    return batch.users.filter(pa.array(keep)), levels[keep], times, values
+
+
+def _concat(parts, n, breakdown):
+    if not parts:
+        return (pa.array([], pa.string()), np.zeros(0, np.int64), np.zeros((0, n), np.int64),
+                np.zeros(0, object) if breakdown else None)
+    users = pa.concat_arrays([p[0] for p in parts])
+    levels = np.concatenate([p[1] for p in parts])
+    times = np.concatenate([p[2] for p in parts])
+    values = np.concatenate([p[3] for p in parts]) if breakdown else None
+    return users, levels, times, values

@@ -1,0 +1,50 @@
+"""Small statistics every measure shares: rates with intervals, time summaries."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+# Upper bounds (seconds) of the time-to-next distribution buckets.
+TIME_BUCKETS = (
+    ("< 1h", 3600), ("1-6h", 6 * 3600), ("6-24h", 86400), ("1-3d", 3 * 86400),
+    ("3-7d", 7 * 86400), ("7-14d", 14 * 86400), ("14-30d", 30 * 86400), ("> 30d", math.inf),
+)
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for a proportion (95% by default); None when n is 0.
+
+    >>> [round(x, 4) for x in wilson(5000, 50000)]
+    [0.0974, 0.1026]
+    """
+    if n <= 0:
+        return None
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate(successes: int, n: int) -> float | None:
+    return successes / n if n else None
+
+
+def time_summary(seconds: np.ndarray) -> dict:
+    """Mean, median, p90 and a bucketed distribution of durations in seconds."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    if seconds.size == 0:
+        return {"n": 0, "mean_s": None, "median_s": None, "p90_s": None, "distribution": {}}
+    edges = [0.0] + [b for _, b in TIME_BUCKETS]
+    counts, _ = np.histogram(seconds, bins=np.array(edges[:-1] + [np.finfo(np.float64).max]))
+    return {
+        "n": int(seconds.size),
+        "mean_s": float(seconds.mean()),
+        "median_s": float(np.median(seconds)),
+        "p90_s": float(np.quantile(seconds, 0.9)),
+        "distribution": {name: int(c) for (name, _), c in zip(TIME_BUCKETS, counts)},
+    }

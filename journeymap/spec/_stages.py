@@ -1,0 +1,84 @@
+"""Read the `stages` list of a journey file: ids, owners, enter rules, timing, targets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from journeymap.spec._parts import read_benchmark, read_duration, read_flag, read_owner, read_rate, read_where
+from journeymap.spec._reader import Reader, describe
+from journeymap.spec.model import EventRule, Stage
+
+STAGE_KEYS = ("id", "name", "goal", "actions", "touchpoints", "owner", "enter",
+              "within", "optional", "benchmark", "target")
+ENTER_KEYS = ("event", "where")
+
+
+def read_stages(r: Reader, data: Mapping) -> tuple[list[Stage], dict[str, int]]:
+    """The stages, and the position of every stage id written (even in a broken stage)."""
+    seq = data.get("stages")
+    if seq is None:
+        r.error(r.key(data, "stages") if "stages" in data else r.node(data), "the journey has no 'stages'")
+        return [], {}
+    if not r.is_list(seq, r.value(data, "stages"), "'stages'"):
+        return [], {}
+    if not seq:
+        r.error(r.value(data, "stages"), "'stages' is empty: a journey needs at least one stage")
+    stages, order, lines = [], {}, {}
+    for i, m in enumerate(seq):
+        if not r.is_mapping(m, r.item(seq, i), "each stage"):
+            continue
+        sid = r.text(m, "id", f"stage {i + 1}", required=True)
+        if sid in lines:
+            r.error(r.value(m, "id"), f"duplicate stage id '{sid}' (first on line {lines[sid]})", sid)
+        elif sid is not None:
+            lines[sid], order[sid] = r.node(m).line, len(order)
+        stage = _stage(r, m, sid, f"stage '{sid}'" if sid else f"stage {i + 1}", first=i == 0)
+        if stage is not None:
+            stages.append(stage)
+    return stages, order
+
+
+def _stage(r: Reader, m: Mapping, sid: str | None, what: str, *, first: bool) -> Stage | None:
+    """One stage; None when its id or enter rule is unusable."""
+    r.check_keys(m, STAGE_KEYS, what)
+    owner = read_owner(r, m, what)
+    enter = _enter(r, m, what)
+    within = read_duration(r, m, "within", what)
+    optional = read_flag(r, m, "optional", what)
+    if first and within is not None:
+        r.error(r.key(m, "within"), f"{what} is the first stage, which has no previous stage: "
+                "it cannot have 'within'", within)
+    if first and optional:
+        r.error(r.key(m, "optional"), f"{what} is the first stage, which has no previous stage: "
+                "it cannot be optional", optional)
+    fields = dict(name=r.text(m, "name", what), goal=r.text(m, "goal", what),
+                  actions=r.texts(m, "actions", what), touchpoints=r.texts(m, "touchpoints", what),
+                  benchmark=read_benchmark(r, m, "benchmark", what), target=read_rate(r, m, "target", what))
+    if sid is None or enter is None:
+        return None
+    return Stage(sid, enter, owner, within=within, optional=optional, loc=r.node(m), **fields)
+
+
+def _enter(r: Reader, m: Mapping, what: str) -> EventRule | None:
+    """The `enter` rule: one event name or a list of them, with optional conditions."""
+    enter = m.get("enter")
+    if enter is None:
+        r.error(r.key(m, "enter") if "enter" in m else r.node(m), f"{what} has no 'enter' rule")
+        return None
+    loc = r.value(m, "enter")
+    if not r.is_mapping(enter, loc, f"'enter' of {what}"):
+        return None
+    r.check_keys(enter, ENTER_KEYS, f"'enter' of {what}")
+    where = read_where(r, enter, "where", what)
+    event = enter.get("event")
+    if event is None:
+        r.error(r.key(enter, "event") if "event" in enter else loc, f"'enter' of {what} has no 'event'")
+        return None
+    if isinstance(event, str) and event.strip():
+        return EventRule((str(event),), where, loc, event_locs=(r.value(enter, "event"),))
+    if isinstance(event, list) and event and all(isinstance(e, str) and e.strip() for e in event):
+        locs = tuple(r.item(event, j) for j in range(len(event)))
+        return EventRule(tuple(str(e) for e in event), where, loc, event_locs=locs)
+    r.error(r.value(enter, "event"), f"'event' of {what} must be an event name or a non-empty list "
+            f"of names, not {describe(event)}", event)
+    return None

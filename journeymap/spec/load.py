@@ -1,0 +1,159 @@
+"""Read a journey YAML file into a `Journey`, reporting every problem with its position."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from journeymap.errors import SpecError, did_you_mean
+from journeymap.spec._parts import read_benchmark, read_duration, read_owner, read_where
+from journeymap.spec._reader import TEXT_FILE, Reader, combine, describe
+from journeymap.spec._stages import read_stages
+from journeymap.spec.model import Benchmark, Handoff, Journey, Persona
+
+__all__ = ["load_journey"]
+
+TOP_KEYS = ("name", "inactivity", "stages", "handoffs", "personas", "benchmarks")
+HANDOFF_KEYS = ("from", "to", "owner")
+PERSONA_KEYS = ("id", "name", "where")
+DEFAULT_INACTIVITY = 30 * 86400.0
+
+
+def load_journey(source: str | os.PathLike) -> Journey:
+    """Load a journey from a path, or from YAML text (a str containing a newline).
+
+    Raises one SpecError whose `.problems` lists every problem found.
+    """
+    text, file, path = _read_source(source)
+    r = Reader(file)
+    data = _parse_yaml(r, text)
+    journey = None if r.problems else _journey(r, data, path)
+    if r.problems or journey is None:
+        raise combine(r.problems)
+    return journey
+
+
+def _read_source(source: str | os.PathLike) -> tuple[str, str, str | None]:
+    """(text, file name for errors, path for Journey.file)."""
+    if isinstance(source, str) and "\n" in source:
+        return source, TEXT_FILE, None
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"load_journey() needs a path or YAML text, not {type(source).__name__}")
+    path = os.fspath(source)
+    try:
+        return Path(path).read_text(encoding="utf-8"), path, path
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise combine([SpecError(f"cannot read journey file: {reason}", file=path)]) from exc
+
+
+def _parse_yaml(r: Reader, text: str) -> object:
+    """The round-trip YAML tree, or None after reporting a syntax error."""
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        r.error(r.at((mark.line, mark.column) if mark else None), f"invalid YAML: {exc.problem or exc.context}")
+    except YAMLError as exc:
+        r.error(r.at((0, 0)), f"invalid YAML: {exc}")
+    return None
+
+
+def _journey(r: Reader, data: object, path: str | None) -> Journey | None:
+    """Build the Journey from the top-level mapping, checking every part."""
+    if not isinstance(data, Mapping):
+        r.error(r.node(data), "a journey file must be a mapping with 'name' and 'stages', "
+                f"not {describe(data)}", data)
+        return None
+    r.check_keys(data, TOP_KEYS, "the journey")
+    name = r.text(data, "name", "the journey", required=True)
+    inactivity = read_duration(r, data, "inactivity", "the journey") or DEFAULT_INACTIVITY
+    stages, order = read_stages(r, data)
+    handoffs = _handoffs(r, data, order)
+    personas = _personas(r, data)
+    benchmarks = _benchmarks(r, data, order)
+    if r.problems or name is None:
+        return None
+    return Journey(name, tuple(stages), tuple(handoffs), tuple(personas), benchmarks, inactivity, path)
+
+
+def _items(r: Reader, data: Mapping, key: str) -> list[tuple[Mapping, int]]:
+    """The (mapping, index) items of an optional list of mappings, reporting the rest."""
+    seq = data.get(key)
+    if seq is None or not r.is_list(seq, r.value(data, key), f"'{key}'"):
+        return []
+    out = []
+    for i, item in enumerate(seq):
+        if r.is_mapping(item, r.item(seq, i), f"each item of '{key}'"):
+            out.append((item, i))
+    return out
+
+
+def _handoffs(r: Reader, data: Mapping, order: dict[str, int]) -> list[Handoff]:
+    """The handoffs, each between known stages, forwards, and once only."""
+    out, seen = [], {}
+    for m, i in _items(r, data, "handoffs"):
+        r.check_keys(m, HANDOFF_KEYS, f"handoff {i + 1}")
+        ends = [_stage_ref(r, m, end, order, f"handoff {i + 1}") for end in ("from", "to")]
+        what = f"handoff from '{ends[0]}' to '{ends[1]}'" if all(ends) else f"handoff {i + 1}"
+        owner = read_owner(r, m, what)
+        if not all(ends):
+            continue
+        a, b = ends
+        if (a, b) in seen:
+            r.error(r.node(m), f"duplicate {what} (first on line {seen[a, b]})", (a, b))
+        elif a == b:
+            r.error(r.node(m), f"{what} goes to itself — a handoff must lead to a later stage "
+                    "(a loop is a cycle)", (a, b))
+        elif order[a] > order[b]:
+            r.error(r.node(m), f"{what} goes backwards — a handoff cannot go backwards "
+                    f"(that is a cycle); '{a}' must come before '{b}'", (a, b))
+        seen.setdefault((a, b), r.node(m).line)
+        out.append(Handoff(a, b, owner, r.node(m)))
+    return out
+
+
+def _stage_ref(r: Reader, m: Mapping, key: str, order: dict[str, int], what: str) -> str | None:
+    """A stage id named by a handoff end, or None after reporting it."""
+    name = r.text(m, key, what, required=True)
+    if name is not None and name not in order:
+        r.error(r.value(m, key), f"{what} {key} unknown stage '{name}'" + did_you_mean(name, order), name)
+        return None
+    return name
+
+
+def _personas(r: Reader, data: Mapping) -> list[Persona]:
+    """The personas, with unique ids."""
+    out, seen = [], {}
+    for m, i in _items(r, data, "personas"):
+        pid = r.text(m, "id", f"persona {i + 1}", required=True)
+        what = f"persona '{pid}'" if pid else f"persona {i + 1}"
+        r.check_keys(m, PERSONA_KEYS, what)
+        name = r.text(m, "name", what)
+        where = read_where(r, m, "where", what)
+        if pid in seen:
+            r.error(r.value(m, "id"), f"duplicate persona id '{pid}' (first on line {seen[pid]})", pid)
+        elif pid is not None:
+            seen[pid] = r.node(m).line
+            out.append(Persona(pid, where, name, r.node(m)))
+    return out
+
+
+def _benchmarks(r: Reader, data: Mapping, order: dict[str, int]) -> dict[str, Benchmark]:
+    """Journey-level benchmark overrides, keyed by known stage ids."""
+    table = data.get("benchmarks")
+    if table is None or not r.is_mapping(table, r.value(data, "benchmarks"), "'benchmarks'"):
+        return {}
+    out = {}
+    for sid in table:
+        if sid not in order:
+            r.error(r.key(table, sid), f"benchmark for unknown stage '{sid}'" + did_you_mean(sid, order), sid)
+            continue
+        bench = read_benchmark(r, table, sid, f"stage '{sid}'")
+        if bench is not None:
+            out[str(sid)] = bench
+    return out

@@ -1,0 +1,105 @@
+"""JSON Schema (draft 2020-12) of a journey file, for editors and CI checks."""
+
+from __future__ import annotations
+
+import json
+
+from journeymap.spec.durations import UNITS
+from journeymap.spec.model import NUMERIC_OPERATORS
+
+__all__ = ["JOURNEY_SCHEMA", "schema_json"]
+
+
+def _ref(name: str, description: str | None = None) -> dict:
+    return {"$ref": f"#/$defs/{name}", **({"description": description} if description else {})}
+
+
+def _obj(properties: dict, required: list[str], description: str) -> dict:
+    return {"type": "object", "description": description, "properties": properties,
+            "required": required, "additionalProperties": False}
+
+
+_SCALAR = {"type": ["string", "number", "boolean"]}
+_NUMBER_OR_DATE = {"oneOf": [{"type": "number"}, {"type": "string", "description": "an ISO 8601 date"}]}
+
+_OPERATORS = {
+    "type": "object", "minProperties": 1, "additionalProperties": False,
+    "description": "Operator tests on one property; all must hold.",
+    "properties": {
+        "eq": {**_SCALAR, "description": "equal to"},
+        "ne": {**_SCALAR, "description": "not equal to"},
+        **{op: {**_NUMBER_OR_DATE, "description": f"{op} (numbers or ISO dates)"} for op in NUMERIC_OPERATORS},
+        "in": {"type": "array", "minItems": 1, "items": _SCALAR, "description": "one of these values"},
+        "not_in": {"type": "array", "minItems": 1, "items": _SCALAR, "description": "none of these values"},
+        "contains": {**_SCALAR, "description": "text or list contains this value"},
+        "exists": {"type": "boolean", "description": "the property is set (true) or not set (false)"},
+    },
+}
+
+_DEFS = {
+    "name": {"type": "string", "minLength": 1},
+    "names": {"oneOf": [_ref("name"), {"type": "array", "items": _ref("name")}]},
+    "duration": {"description": "Seconds, or a number with a unit: 90s, 15m, 12h, 30d, 2w.", "oneOf": [
+        {"type": "number", "exclusiveMinimum": 0},
+        {"type": "string", "pattern": rf"^\s*\d+(\.\d+)?\s*[{''.join(UNITS)}]\s*$"}]},
+    "rate": {"type": "number", "minimum": 0, "maximum": 1},
+    "owner": {"description": "A team name (responsible), or a RACI mapping.", "oneOf": [
+        _ref("name"),
+        _obj({"responsible": _ref("name", "team that does the work"),
+              "accountable": _ref("name", "team that answers for the result"),
+              "consulted": _ref("names", "teams asked before decisions"),
+              "informed": _ref("names", "teams kept up to date")}, ["responsible"], "RACI ownership")]},
+    "conditions": {"type": "object", "description": "property -> value (equality) or {operator: value}.",
+                   "propertyNames": {"minLength": 1},
+                   "additionalProperties": {"anyOf": [_SCALAR, _OPERATORS]}},
+    "benchmark": _obj({"low": _ref("rate"), "high": _ref("rate"), "source": _ref("name")},
+                      ["low", "high"], "Expected range of the rate into a stage (low <= high)."),
+    "enter": _obj({"event": {"description": "An event name, or a list of names (any of them).", "oneOf": [
+                      _ref("name"), {"type": "array", "minItems": 1, "items": _ref("name")}]},
+                   "where": _ref("conditions", "Conditions on the event's properties.")},
+                  ["event"], "The event that puts a user in this stage."),
+    "stage": _obj({
+        "id": _ref("name", "Unique stage id."),
+        "name": _ref("name", "Display name (defaults to the id)."),
+        "goal": {"type": "string", "description": "What the customer wants at this stage."},
+        "actions": _ref("names", "What the customer does."),
+        "touchpoints": _ref("names", "Where the customer meets the product or team."),
+        "owner": _ref("owner", "Who owns the stage."),
+        "enter": _ref("enter"),
+        "within": _ref("duration", "Maximum time from entering the previous stage."),
+        "optional": {"type": "boolean", "description": "Users may skip this stage (not the first)."},
+        "benchmark": _ref("benchmark", "Expected range of the rate into this stage."),
+        "target": _ref("rate", "90-day target of the rate out of this stage."),
+    }, ["id", "owner", "enter"], "One stage of the journey, in order."),
+    "handoff": _obj({"from": _ref("name", "Stage id handing off."),
+                     "to": _ref("name", "A later stage id."),
+                     "owner": _ref("owner", "Who owns the seam.")},
+                    ["from", "to", "owner"], "The seam between two stages, owned in its own right."),
+    "persona": _obj({"id": _ref("name", "Unique persona id."), "name": _ref("name", "Display name."),
+                     "where": _ref("conditions", "Conditions on user traits or first-touch event properties.")},
+                    ["id"], "A named segment of users."),
+}
+
+JOURNEY_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "journeymap journey file",
+    "description": "A customer journey: ordered stages entered by events, with owners, handoffs and personas.",
+    "type": "object",
+    "required": ["name", "stages"],
+    "additionalProperties": False,
+    "properties": {
+        "name": _ref("name", "Name of the journey."),
+        "inactivity": _ref("duration", "Silence that counts as leaving the journey (default 30d)."),
+        "stages": {"type": "array", "minItems": 1, "items": _ref("stage"), "description": "Stages, in order."},
+        "handoffs": {"type": "array", "items": _ref("handoff")},
+        "personas": {"type": "array", "items": _ref("persona")},
+        "benchmarks": {"type": "object", "additionalProperties": _ref("benchmark"),
+                       "description": "Overrides of the built-in benchmark ranges, keyed by stage id."},
+    },
+    "$defs": _DEFS,
+}
+
+
+def schema_json() -> str:
+    """The journey schema as indented JSON."""
+    return json.dumps(JOURNEY_SCHEMA, indent=2, ensure_ascii=False) + "\n"

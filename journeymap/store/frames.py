@@ -1,0 +1,85 @@
+"""Accept events in the forms users hold them: pandas, polars, Arrow, Ibis.
+
+Everything becomes an Ibis table with the canonical core columns
+(`user_id`, `event` as text, `ts` as UTC microseconds); other columns pass
+through as properties.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeymap.errors import QueryError, did_you_mean
+from journeymap.store.schema import TS_TYPE
+
+REQUIRED = ("user_id", "event", "ts")
+
+
+def to_arrow(obj) -> pa.Table:
+    """An Arrow table from pandas, polars, Arrow or a list of dicts."""
+    if isinstance(obj, pa.Table):
+        return obj
+    if isinstance(obj, pa.RecordBatch):
+        return pa.Table.from_batches([obj])
+    if hasattr(obj, "to_arrow"):  # polars
+        return obj.to_arrow()
+    if isinstance(obj, list):
+        return pa.Table.from_pylist(obj)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(obj, pd.DataFrame):
+        return pa.Table.from_pandas(obj, preserve_index=False)
+    raise QueryError(f"cannot read events from a {type(obj).__name__}: "
+                     "pass a pandas/polars DataFrame, an Arrow table or an Ibis table")
+
+
+def _require(columns: list[str], required=REQUIRED, what="events") -> None:
+    for name in required:
+        if name not in columns:
+            raise QueryError(f"{what} have no '{name}' column" + did_you_mean(name, columns)
+                             + f" (columns: {', '.join(columns)})")
+
+
+def _normalize_ts(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """UTC microsecond timestamps; naive values are taken as UTC; text and epochs parsed."""
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is None:
+            return pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC")
+        return col.cast(TS_TYPE)
+    from journeymap.store.timestamps import parse_timestamps
+    parsed, bad = parse_timestamps(col)
+    if bad:
+        row, value = bad[0]
+        raise QueryError(f"events row {row + 1}: cannot read ts {value!r} as a time "
+                         f"({len(bad)} bad timestamps in all)")
+    return parsed
+
+
+def normalize_events(table: pa.Table) -> pa.Table:
+    """Canonical core column types; property columns untouched."""
+    _require(table.column_names)
+    for name in ("user_id", "event"):
+        i = table.column_names.index(name)
+        table = table.set_column(i, name, table[name].cast(pa.string()))
+    i = table.column_names.index("ts")
+    return table.set_column(i, "ts", _normalize_ts(table["ts"]))
+
+
+def as_events(obj) -> ir.Table:
+    """An Ibis events table from any accepted form (Ibis tables keep their engine)."""
+    if isinstance(obj, ir.Table):
+        _require(obj.columns)
+        return obj
+    return ibis.memtable(normalize_events(to_arrow(obj)))
+
+
+def as_table(obj, key: str = "user_id", what: str = "users") -> ir.Table:
+    """An Ibis table of per-user rows (traits) from any accepted form."""
+    table = obj if isinstance(obj, ir.Table) else ibis.memtable(to_arrow(obj))
+    _require(table.columns, (key,), what)
+    return table
