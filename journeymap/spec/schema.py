@@ -65,7 +65,7 @@ _DEFS = {
         "actions": _ref("names", "What the customer does."),
         "touchpoints": _ref("names", "Where the customer meets the product or team."),
         "owner": _ref("owner", "Who owns the stage."),
-        "enter": _ref("enter"),
+        "enter": _ref("enter", "The event that puts a user in this stage."),
         "within": _ref("duration", "Maximum time from entering the previous stage."),
         "optional": {"type": "boolean", "description": "Users may skip this stage (not the first)."},
         "benchmark": _ref("benchmark", "Expected range of the rate into this stage."),

@@ -1,0 +1,148 @@
+"""Where the journey leaks, who owns it, and what to aim for in 90 days.
+
+A transition's score = customers lost x what each was worth downstream x
+(1 + relative distance below its benchmark). Worth downstream is the extra
+revenue of users who advanced over those who did not when events carry
+`revenue`; otherwise the chance that a user who advanced reaches the last
+stage. The proposed 90-day target is the stage's own `target` when set, else
+the benchmark's low end when below it, else halfway to its high end, else a
+10% relative lift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from journeymap.measure.measured_map import MapResult
+from journeymap.measure.stagestats import StageStats
+from journeymap.spec.model import Journey
+
+TOP_LEAKS = 3
+ACTIVATION_WORDS = ("value", "activat", "aha", "setup")
+
+
+def _worth(result: MapResult, k: int) -> tuple[float, str]:
+    stages = result.stages
+    if result.value_per_user:
+        v = result.value_per_user.get(stages[k].id, {})
+        return max(0.0, v.get("advanced", 0.0) - v.get("lost", 0.0)), "revenue"
+    nxt = stages[k + 1].entered
+    return (stages[-1].entered / nxt if nxt else 0.0), "end-stage customers"
+
+
+def _gap(s: StageStats) -> float:
+    bm = s.benchmark
+    if not bm or s.rate is None or s.rate >= bm["low"] or bm["low"] <= 0:
+        return 0.0
+    return (bm["low"] - s.rate) / bm["low"]
+
+
+def target_rate(journey: Journey, s: StageStats) -> float | None:
+    """Proposed 90-day target for the rate out of a stage."""
+    own = journey.stage(s.id).target
+    if own is not None:
+        return own
+    if s.rate is None:
+        return None
+    bm = s.benchmark
+    if bm and s.rate < bm["low"]:
+        return bm["low"]
+    if bm and s.rate <= bm["high"]:
+        return round(s.rate + (bm["high"] - s.rate) / 2, 4)
+    return round(min(1.0, s.rate * 1.10), 4)
+
+
+def leaks(journey: Journey, result: MapResult, top: int = TOP_LEAKS) -> list[dict]:
+    """The transitions that lose the most, ranked by value at stake and benchmark gap."""
+    out = []
+    for k, s in enumerate(result.stages[:-1]):
+        if not s.entered or s.rate is None:
+            continue
+        worth, unit = _worth(result, k)
+        nxt = result.stages[k + 1]
+        owner = journey.transition_owner(s.id, nxt.id)
+        gap = _gap(s)
+        out.append({"from": s.id, "to": nxt.id, "lost": s.drop_off, "entered": s.entered,
+                    "rate": s.rate, "rate_ci": s.rate_ci,
+                    "value_at_stake": s.drop_off * worth, "value_unit": unit,
+                    "benchmark": s.benchmark, "gap_below_benchmark": gap,
+                    "owner": owner.team if owner else None,
+                    "owner_raci": owner.to_dict() if owner else None,
+                    "target_rate": target_rate(journey, s),
+                    "score": s.drop_off * worth * (1 + gap)})
+    out.sort(key=lambda d: (-d["score"], -d["lost"], d["from"]))
+    return out[:top]
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.1 or x == 0 else f"{x:.1%}"
+
+
+def _within(journey: Journey, stage_id: str) -> str:
+    w = journey.stage(stage_id).within
+    if w is None:
+        return ""
+    days = w / 86400
+    return f" within {days:g} days" if days >= 1 else f" within {w / 3600:g} hours"
+
+
+def _leak_sentence(journey: Journey, result: MapResult, leak: dict) -> str:
+    k = journey.stage_ids.index(leak["from"])
+    frm, to = journey.stage(leak["from"]), journey.stage(leak["to"])
+    prev = result.stages[k - 1] if k > 0 else None
+    head = (f"Only {_pct(leak['rate'])} of the {leak['entered']:,} customers who reached "
+            f"{frm.label} went on to {to.label}{_within(journey, to.id)}")
+    if prev is not None and prev.rate is not None and prev.rate >= 0.7 and leak["rate"] < 0.5:
+        kind = "time-to-value" if any(w in to.id for w in ACTIVATION_WORDS) else "conversion"
+        head = (f"{_pct(prev.rate)} reach {frm.label} but only {_pct(leak['rate'])} go on to "
+                f"{to.label}{_within(journey, to.id)}: {kind} gap")
+    bm = leak["benchmark"]
+    below = (f", below the {_pct(bm['low'])}–{_pct(bm['high'])} benchmark"
+             if bm and leak["gap_below_benchmark"] > 0 else "")
+    target = f"; proposed 90-day target {_pct(leak['target_rate'])}" if leak["target_rate"] else ""
+    return (f"{head}{below}. {leak['lost']:,} customers lost here; owner {leak['owner']}{target}.")
+
+
+def _persona_sentences(journey: Journey, result: MapResult, limit: int = 2) -> list[str]:
+    found = []
+    for k, st in enumerate(journey.stages[:-1]):
+        rows = [(pid, rows[k]) for pid, rows in result.personas.items()
+                if rows[k].entered >= 30 and rows[k].rate is not None]
+        if len(rows) < 2:
+            continue
+        lo = min(rows, key=lambda r: r[1].rate)
+        hi = max(rows, key=lambda r: r[1].rate)
+        if lo[1].rate_ci[1] >= hi[1].rate_ci[0] or hi[1].rate < 1.5 * lo[1].rate:
+            continue
+        nxt = journey.stages[k + 1]
+        owner = journey.transition_owner(st.id, nxt.id)
+        found.append(((hi[1].rate - lo[1].rate) * lo[1].entered,
+                      f"{journey.persona(lo[0]).label} go from {st.label} to {nxt.label} at "
+                      f"{_pct(lo[1].rate)} against {_pct(hi[1].rate)} for "
+                      f"{journey.persona(hi[0]).label}: a persona-specific leak, owner "
+                      f"{owner.team if owner else 'unassigned'}."))
+    found.sort(key=lambda x: -x[0])
+    return [s for _, s in found[:limit]]
+
+
+def findings(journey: Journey, result: MapResult, top: list[dict]) -> list[str]:
+    """Plain-language sentences a team lead can act on."""
+    out = [_leak_sentence(journey, result, leak) for leak in top]
+    out += _persona_sentences(journey, result)
+    ranked = {(lk["from"]) for lk in top}
+    for s in result.stages[:-1]:
+        if s.verdict == "below" and s.id not in ranked:
+            out.append(f"{s.name} converts at {_pct(s.rate)}, below its "
+                       f"{_pct(s.benchmark['low'])}–{_pct(s.benchmark['high'])} benchmark "
+                       f"(owner {s.owner}).")
+    immature = [c for c in result.cohorts if c["immature"]]
+    if immature:
+        out.append(f"{len(immature)} stage entry cohorts are immature (their time limit had not "
+                   f"passed by {result.computed_on['data_end'][:10]}) and are left out of rates.")
+    return out
+
+
+def diagnose(journey: Journey, result: MapResult) -> MapResult:
+    """The map with its leaks and findings filled in."""
+    top = leaks(journey, result)
+    return replace(result, leaks=top, findings=findings(journey, result, top))

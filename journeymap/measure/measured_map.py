@@ -1,0 +1,133 @@
+"""The measured map: every stage's numbers, split by persona and by a property."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from journeymap.errors import QueryError
+from journeymap.measure.progression import StageEntries, stage_entries
+from journeymap.measure.segments import persona_flags, trait_values, user_values, values_for
+from journeymap.measure.stagestats import PERIODS, StageStats, maturity, stage_stats
+from journeymap.results import Result
+from journeymap.spec.model import Journey
+
+MAX_GROUPS = 20
+OTHER, NONE = "(other)", "(none)"
+
+
+@dataclass(frozen=True)
+class MapResult(Result):
+    """A journey measured: stages, leaks, findings, and the same per persona / group."""
+
+    journey: str
+    stages: list[StageStats]
+    computed_on: dict
+    personas: dict[str, list[StageStats]] = field(default_factory=dict)
+    by: str | None = None
+    groups: dict[str, list[StageStats]] = field(default_factory=dict)
+    cohorts: list[dict] = field(default_factory=list)
+    leaks: list[dict] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    value_per_user: dict = field(default_factory=dict, repr=False)
+    title = "measured journey map"
+
+    def stage(self, stage_id: str) -> StageStats:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        raise QueryError(f"no stage '{stage_id}' in this map")
+
+    def rows(self) -> list[dict]:
+        keep = ("id", "owner", "entered", "advanced", "rate", "rate_ci", "drop_off",
+                "median_time_to_next_s", "p90_time_to_next_s", "verdict")
+        return [{k: s.to_dict()[k] for k in keep} for s in self.stages]
+
+    def to_dict(self) -> dict:
+        d = {"journey": self.journey, "computed_on": self.computed_on,
+             "stages": [s.to_dict() for s in self.stages], "leaks": self.leaks,
+             "findings": self.findings}
+        if self.personas:
+            d["personas"] = {p: [s.to_dict() for s in rows] for p, rows in self.personas.items()}
+        if self.by:
+            d["by"] = self.by
+            d["groups"] = {g: [s.to_dict() for s in rows] for g, rows in self.groups.items()}
+        if self.cohorts:
+            d["cohorts"] = self.cohorts
+        return d
+
+
+def _labels(values: np.ndarray) -> np.ndarray:
+    """Group labels: text values, (none) for missing, rare ones folded into (other)."""
+    labels = pd.Series(values, dtype=object).map(lambda v: NONE if v is None or v != v else str(v))
+    top = labels.value_counts().index[:MAX_GROUPS]
+    return labels.where(labels.isin(top), OTHER).to_numpy()
+
+
+def _by_labels(entries: StageEntries, events: ir.Table, users, by: str, flags: pd.DataFrame
+               ) -> np.ndarray:
+    if by == "persona":
+        first = np.full(entries.n_users, NONE, dtype=object)
+        for pid in reversed(list(flags.columns)):
+            first[values_for(flags, entries.users, pid)] = pid
+        return first
+    if by in entries.first_touch:
+        return _labels(entries.first_touch[by])
+    series = trait_values(events, users, by)
+    return _labels(series.reindex(entries.users.to_pandas()).to_numpy())
+
+
+def _split(journey, entries, labels, mature) -> dict[str, list[StageStats]]:
+    out = {}
+    for g in pd.unique(labels):
+        sel = labels == g
+        out[str(g)] = stage_stats(journey, entries.subset(sel),
+                                  None if mature is None else mature[sel])
+    return dict(sorted(out.items(), key=lambda kv: -kv[1][0].entered))
+
+
+def measure_map(journey: Journey, events: ir.Table, users: ir.Table | None = None, *,
+                persona: str | None = None, by: str | None = None, period: str | None = None
+                ) -> MapResult:
+    """Measure every stage (and per persona / `by` group / entry cohort)."""
+    if period is not None and period not in PERIODS:
+        raise QueryError(f"unknown period '{period}': use week or month")
+    touch = (by,) if by and by != "persona" and by in events.columns and not (
+        users is not None and by in users.columns) else ()
+    entries = stage_entries(journey, events, first_touch=touch)
+    flags = persona_flags(journey, events, users)
+    if persona is not None:
+        journey.persona(persona)
+        entries = entries.subset(values_for(flags, entries.users, persona).astype(bool))
+    mature, cohorts = maturity(journey, entries, period) if period else (None, [])
+    personas = {p.id: stage_stats(journey, entries.subset(sel), None if mature is None else mature[sel])
+                for p in journey.personas if persona is None
+                for sel in [values_for(flags, entries.users, p.id).astype(bool)]}
+    groups = _split(journey, entries, _by_labels(entries, events, users, by, flags), mature) \
+        if by else {}
+    computed_on = {"users": entries.n_users, "persona": persona, "period": period,
+                   "data_end": pd.Timestamp(entries.data_end, unit="us", tz="UTC").isoformat(),
+                   "immature_cohorts_excluded": bool(period) and any(c["immature"] for c in cohorts)}
+    result = MapResult(journey.name, stage_stats(journey, entries, mature), computed_on,
+                       personas, by, groups, cohorts)
+    return replace(result, value_per_user=_value_per_user(journey, entries, events))
+
+
+def _value_per_user(journey: Journey, entries: StageEntries, events: ir.Table) -> dict:
+    """Mean revenue per user of those who entered vs did not enter each next stage."""
+    values = user_values(events)
+    if values is None:
+        return {}
+    v = values.reindex(entries.users.to_pandas()).fillna(0).to_numpy(dtype=float)
+    out = {}
+    for k in range(len(journey.stages) - 1):
+        entered = entries.entry_t[:, k] >= 0
+        adv = entered & (entries.entry_t[:, k + 1] >= 0)
+        lost = entered & ~adv
+        out[journey.stages[k].id] = {
+            "advanced": float(v[adv].mean()) if adv.any() else 0.0,
+            "lost": float(v[lost].mean()) if lost.any() else 0.0}
+    return out

@@ -1,0 +1,87 @@
+"""When each user entered each stage of the journey: one pass over their events.
+
+Stage semantics (also in the README): a user enters stage 1 at their first
+qualifying event; stage k at their first qualifying event (a distinct row) at
+or after their entry into stage k-1, and no later than `within` after it when
+set. An optional stage may be skipped: a user who enters the stage after it
+without it still counts there, flagged as having skipped it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+
+from journeymap.measure import kernels
+from journeymap.measure.predicates import rule
+from journeymap.measure.sequences import flagged_rows, iter_batches
+from journeymap.spec.model import Journey
+
+
+@dataclass(frozen=True)
+class StageEntries:
+    """Per user (sorted by id): entry time of each stage in µs (-1: never), skips."""
+
+    users: pa.Array
+    entry_t: np.ndarray  # shape (n_users, n_stages)
+    skipped: np.ndarray  # bool, same shape
+    first_touch: dict[str, np.ndarray]  # property values on the stage-1 entry event
+    data_end: int  # µs timestamp of the last event in the data
+
+    def subset(self, keep: np.ndarray) -> StageEntries:
+        return StageEntries(self.users.filter(pa.array(keep)), self.entry_t[keep],
+                            self.skipped[keep], {k: v[keep] for k, v in self.first_touch.items()},
+                            self.data_end)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+
+def within_us(journey: Journey) -> np.ndarray:
+    """Per stage time limit from the previous stage in µs, -1 where there is none."""
+    return np.array([-1 if s.within is None else int(round(s.within * 1e6)) for s in journey.stages],
+                    np.int64)
+
+
+def stage_entries(journey: Journey, events: ir.Table, *, first_touch: tuple[str, ...] = ()
+                  ) -> StageEntries:
+    """Run the stage kernel over every user who entered stage 1."""
+    flags = [rule(events, s.enter) for s in journey.stages]
+    query = flagged_rows(events, flags, extra=first_touch)
+    within = within_us(journey)
+    optional = np.array([s.optional for s in journey.stages], np.bool_)
+    parts = [_run(b, within, optional, first_touch) for b in iter_batches(query)]
+    data_end = events.ts.max().to_pyarrow().as_py()
+    end_us = int(data_end.timestamp() * 1e6) if data_end is not None else 0
+    return _concat(parts, len(journey.stages), first_touch, end_us)
+
+
+def _run(batch, within, optional, first_touch):
+    n = within.shape[0]
+    rows = np.full((batch.n_users, n), kernels.NO_ROW, np.int64)
+    skipped = np.zeros((batch.n_users, n), np.bool_)
+    kernels.stage_entries(batch.offsets, batch.t, batch.mask, within, optional, rows, skipped)
+    keep = rows[:, 0] >= 0
+    rows, skipped = rows[keep], skipped[keep]
+    entry_t = np.where(rows >= 0, batch.t[np.maximum(rows, 0)], -1)
+    touch = {c: batch.columns[c].take(pa.array(rows[:, 0])).to_numpy(zero_copy_only=False)
+             for c in first_touch}
+    return batch.users.filter(pa.array(keep)), entry_t, skipped, touch
+
+
+def _concat(parts, n, first_touch, end_us) -> StageEntries:
+    if not parts:
+        return StageEntries(pa.array([], pa.string()), np.zeros((0, n), np.int64),
+                            np.zeros((0, n), np.bool_), {c: np.zeros(0, object) for c in first_touch},
+                            end_us)
+    return StageEntries(
+        pa.concat_arrays([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        {c: np.concatenate([p[3][c] for p in parts]) for c in first_touch},
+        end_us,
+    )

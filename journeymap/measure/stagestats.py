@@ -1,0 +1,126 @@
+"""Per-stage numbers of the measured map, from users' stage entry times.
+
+Progression rate of stage k = users who entered k+1 / users who entered k,
+with a Wilson 95% interval; time to next = entry(k+1) - entry(k) over users
+who advanced without skipping. Entry cohorts (week/month of entering k) whose
+time limit to k+1 had not elapsed by the end of the data are immature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from journeymap.measure.progression import StageEntries, within_us
+from journeymap.measure.stats import rate, time_summary, wilson
+from journeymap.spec.model import Journey
+
+PERIODS = {"week": "W-SUN", "month": "M"}
+
+
+@dataclass(frozen=True)
+class StageStats:
+    id: str
+    name: str
+    owner: str | None
+    entered: int
+    advanced: int | None
+    rate: float | None
+    rate_ci: list[float] | None
+    drop_off: int | None
+    skipped: int
+    pending: int | None
+    median_time_to_next_s: float | None
+    p90_time_to_next_s: float | None
+    time_to_next: dict | None
+    benchmark: dict | None
+    verdict: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def verdict(value: float | None, low: float, high: float) -> str | None:
+    """below / within / above a benchmark range."""
+    if value is None:
+        return None
+    return "below" if value < low else "above" if value > high else "within"
+
+
+def _one_stage(journey: Journey, e: StageEntries, k: int, include: np.ndarray, within: np.ndarray
+               ) -> StageStats:
+    st = journey.stages[k]
+    t = e.entry_t[include]
+    entered_mask = t[:, k] >= 0
+    entered = int(entered_mask.sum())
+    skipped = int(e.skipped[include][:, k].sum())
+    base = dict(id=st.id, name=st.label, owner=st.owner.team if st.owner else None,
+                entered=entered, skipped=skipped)
+    if k == len(journey.stages) - 1:
+        return StageStats(**base, advanced=None, rate=None, rate_ci=None, drop_off=None,
+                          pending=None, median_time_to_next_s=None, p90_time_to_next_s=None,
+                          time_to_next=None, benchmark=None, verdict=None)
+    adv_mask = entered_mask & (t[:, k + 1] >= 0)
+    advanced = int(adv_mask.sum())
+    sk = e.skipped[include]
+    timed = adv_mask & ~sk[:, k] & ~sk[:, k + 1]
+    times = time_summary((t[timed, k + 1] - t[timed, k]) / 1e6)
+    pending = None
+    if within[k + 1] >= 0:
+        pending = int((entered_mask & ~adv_mask & (e.data_end - t[:, k] < within[k + 1])).sum())
+    r = rate(advanced, entered)
+    ci = wilson(advanced, entered)
+    bm = journey.benchmark_into(journey.stages[k + 1].id)
+    return StageStats(**base, advanced=advanced, rate=r, rate_ci=list(ci) if ci else None,
+                      drop_off=entered - advanced, pending=pending,
+                      median_time_to_next_s=times["median_s"], p90_time_to_next_s=times["p90_s"],
+                      time_to_next=times,
+                      benchmark=None if bm is None else {"low": bm.low, "high": bm.high,
+                                                          "source": bm.source},
+                      verdict=None if bm is None else verdict(r, bm.low, bm.high))
+
+
+def stage_stats(journey: Journey, entries: StageEntries, mature: np.ndarray | None = None
+                ) -> list[StageStats]:
+    """Stats of every stage; `mature[u, k]` (optional) keeps only mature cohorts of stage k."""
+    within = within_us(journey)
+    out = []
+    for k in range(len(journey.stages)):
+        include = np.ones(entries.n_users, bool) if mature is None else mature[:, k]
+        out.append(_one_stage(journey, entries, k, include, within))
+    return out
+
+
+def _period_starts(us: np.ndarray, period: str) -> pd.PeriodIndex:
+    stamps = pd.to_datetime(us, unit="us")
+    return stamps.to_period(PERIODS[period])
+
+
+def maturity(journey: Journey, entries: StageEntries, period: str) -> tuple[np.ndarray, list[dict]]:
+    """Per user and stage: is the entry cohort mature? Plus the cohort table."""
+    within = within_us(journey)
+    n, k_count = entries.entry_t.shape
+    mature = np.ones((n, k_count), bool)
+    rows = []
+    for k, st in enumerate(journey.stages[:-1]):
+        t = entries.entry_t[:, k]
+        entered = t >= 0
+        if not entered.any():
+            continue
+        periods = _period_starts(t[entered], period)
+        ends_us = (periods.end_time.as_unit("us").asi8 + 1)
+        limit = within[k + 1]
+        immature_rows = (ends_us + limit > entries.data_end) if limit >= 0 else np.zeros(len(ends_us), bool)
+        idx = np.flatnonzero(entered)
+        mature[idx[immature_rows], k] = False
+        adv = entries.entry_t[idx, k + 1] >= 0
+        frame = pd.DataFrame({"cohort": periods.astype(str), "adv": adv, "immature": immature_rows})
+        for cohort, g in frame.groupby("cohort", sort=True):
+            a, m = int(g.adv.sum()), len(g)
+            ci = wilson(a, m)
+            rows.append({"stage": st.id, "cohort": cohort, "entered": m, "advanced": a,
+                         "rate": rate(a, m), "rate_ci": list(ci) if ci else None,
+                         "immature": bool(g.immature.iloc[0])})
+    return mature, rows
