@@ -52,12 +52,13 @@ def _normalize_ts(col: pa.ChunkedArray) -> pa.ChunkedArray:
             return pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC")
         return col.cast(TS_TYPE)
     from journeymap.store.timestamps import parse_timestamps
-    parsed, bad = parse_timestamps(col)
-    if bad:
-        row, value = bad[0]
-        raise QueryError(f"events row {row + 1}: cannot read ts {value!r} as a time "
-                         f"({len(bad)} bad timestamps in all)")
-    return parsed
+    parsed = parse_timestamps(col)
+    bad = parsed.invalid_rows()
+    if bad or parsed.values.null_count:
+        row = bad[0] if bad else parsed.values.is_null().to_pylist().index(True)
+        raise QueryError(f"events row {row + 1}: cannot read ts {col[row].as_py()!r} as a time "
+                         f"({max(len(bad), parsed.values.null_count)} bad or missing timestamps)")
+    return pa.chunked_array([parsed.values])
 
 
 def normalize_events(table: pa.Table) -> pa.Table:

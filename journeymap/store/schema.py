@@ -26,6 +26,17 @@ RESERVED = set(EVENT_CORE) | set(EVENT_OPTIONAL)
 
 IDENTITIES = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string())])
 
+#: hive partition key of the event store (`events/date=YYYY-MM-DD/`); a source
+#: property of that name is stored as `prop_date` so readers never see a clash
+PARTITION_COLUMN = "date"
+#: source columns accepted as `ts` when no `ts` column or mapping is given
+TS_ALIASES = ("ts", "timestamp")
+
+
+def safe_property_name(name: str) -> str:
+    """Rename a property that would clash with a canonical or partition column."""
+    return f"prop_{name}" if name in RESERVED or name == PARTITION_COLUMN else name
+
 
 def property_columns(schema: pa.Schema) -> list[str]:
     """Names of the event-property columns of an events table."""

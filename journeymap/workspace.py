@@ -1,0 +1,78 @@
+"""A workspace as Python users see it: `journeymap.open(dir)`.
+
+It holds the journey file, the event store and settings; every method reads
+the store through the configured engine and returns the same result objects
+as the ad-hoc functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from journeymap.api import as_journey
+from journeymap.insight.diagnose import diagnose
+from journeymap.measure.funnel import FunnelResult, funnel
+from journeymap.measure.measured_map import MapResult, measure_map
+from journeymap.spec.model import Journey
+from journeymap.spec.validate import validate_journey
+from journeymap.store.engine import connect, store_tables
+from journeymap.store.readers import load_events
+from journeymap.store.schema import RESERVED
+from journeymap.store.workspace import Workspace
+
+
+def data_facts(events, users) -> dict:
+    """What validation needs to know about the data: event counts, properties, traits."""
+    counts = events.group_by("event").aggregate(n=events.count()).to_pandas()
+    return {"event_counts": dict(zip(counts["event"], counts["n"].astype(int))),
+            "event_properties": [c for c in events.columns if c not in RESERVED],
+            "user_traits": [c for c in users.columns if c != "user_id"] if users is not None else []}
+
+
+def validate_against(journey: Journey, events, users) -> None:
+    """Raise one SpecError listing every mismatch between journey and data."""
+    validate_journey(journey, **data_facts(events, users))
+
+
+class Project:
+    """An open workspace."""
+
+    def __init__(self, path: str | Path = "."):
+        self.workspace = Workspace.open(Path(path))
+        self._con = None
+
+    @property
+    def journey(self) -> Journey:
+        return as_journey(self.workspace.journey_path)
+
+    def tables(self):
+        """(events, users) Ibis tables over the store."""
+        if self._con is None:
+            self._con = connect(self.workspace.settings.get("engine", "duckdb"))
+        return store_tables(self.workspace.store, self._con)
+
+    def ingest(self, path, *, mapping=None, format=None, skip_bad_rows=None):
+        """Load a file of events into the store (all or nothing); returns counts."""
+        read = load_events(path, mapping=mapping, format=format, skip_bad_rows=skip_bad_rows)
+        return self.workspace.store.append(read.events, users=read.users,
+                                           identities=read.identities)
+
+    def validate(self) -> Journey:
+        journey = self.journey
+        validate_against(journey, *self.tables())
+        return journey
+
+    def measure(self, *, persona=None, by=None, period=None) -> MapResult:
+        journey = self.journey
+        events, users = self.tables()
+        return diagnose(journey, measure_map(journey, events, users, persona=persona, by=by,
+                                             period=period))
+
+    def funnel(self, steps, **options) -> FunnelResult:
+        events, _ = self.tables()
+        return funnel(events, steps, **options)
+
+
+def open_workspace(path: str | Path = ".") -> Project:
+    """Open a workspace folder made by `journeymap init` or `journeymap demo`."""
+    return Project(path)
