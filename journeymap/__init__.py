@@ -1,2 +1,33 @@
-"""journeymap: a customer journey map that measures itself."""
+"""journeymap: a customer journey map that measures itself.
+
+>>> import journeymap
+>>> sorted(journeymap.__all__)[:3]
+['EngineError', 'FunnelResult', 'IngestError']
+"""
+
+from journeymap.api import measure
+from journeymap.errors import EngineError, IngestError, JourneyError, QueryError, SpecError
+from journeymap.measure.funnel import FunnelResult, funnel
+from journeymap.measure.measured_map import MapResult
+from journeymap.spec.load import load_journey
+from journeymap.spec.model import Journey
+from journeymap.workspace import Project
+from journeymap.workspace import open_workspace as open  # noqa: A001 - journeymap.open(dir)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "EngineError",
+    "FunnelResult",
+    "IngestError",
+    "Journey",
+    "JourneyError",
+    "MapResult",
+    "Project",
+    "QueryError",
+    "SpecError",
+    "funnel",
+    "load_journey",
+    "measure",
+    "open",
+]

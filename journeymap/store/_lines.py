@@ -1,0 +1,125 @@
+"""Vectorized (numpy) line bookkeeping for text files: JSONL line arrays and CSV record lines.
+
+Only the error path of the CSV reader uses `locate_csv`, to turn DuckDB's row
+order and reject records into physical 1-based line numbers and raw text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+CHUNK = 64 << 20
+_NL, _QUOTE, _CR = 10, 34, 13
+
+
+def _chunks(path: Path, size: int = CHUNK) -> Iterator[tuple[int, np.ndarray]]:
+    """(offset, bytes) chunks of a file, memory-mapped."""
+    n = path.stat().st_size
+    if n == 0:
+        return
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    for base in range(0, n, size):
+        yield base, np.asarray(data[base:base + size])
+
+
+def jsonl_lines(path: Path, size: int = CHUNK) -> Iterator[tuple[pa.Array, pa.Array]]:
+    """Yield (1-based line numbers, line texts) chunks of a JSONL file, split at newlines."""
+    carry, first_line = b"", 1
+    for _, chunk in _chunks(path, size):
+        nl = np.flatnonzero(chunk == _NL)
+        if not len(nl):
+            carry += chunk.tobytes()
+            continue
+        body = carry + chunk[: nl[-1] + 1].tobytes()
+        yield _split_lines(body, first_line)
+        first_line += body.count(b"\n")
+        carry = chunk[nl[-1] + 1:].tobytes()
+    if carry:
+        yield _split_lines(carry + b"\n", first_line)
+
+
+def _split_lines(body: bytes, first_line: int) -> tuple[pa.Array, pa.Array]:
+    """Split newline-terminated bytes into a string array without a per-line loop."""
+    buf = np.frombuffer(body, dtype=np.uint8)
+    ends = np.flatnonzero(buf == _NL)
+    offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
+    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(body))
+    try:
+        lines.validate(full=True)
+    except pa.ArrowInvalid:  # invalid UTF-8 somewhere: decode line by line, blanking bad lines
+        texts = [b.decode("utf-8", "replace") for b in body.split(b"\n")[:-1]]
+        lines = pa.array(texts, pa.large_string())
+    numbers = pa.array(np.arange(first_line, first_line + len(ends), dtype=np.int64))
+    return numbers, lines
+
+
+@dataclass
+class _Scan:
+    """Running state of the record scan across chunks."""
+
+    quotes: int = 0
+    newlines: int = 0
+    record: int = 1
+    start: int = 0
+    line: int = 1
+    data: int = 0
+    found_good: dict = field(default_factory=dict)
+    found_rec: dict = field(default_factory=dict)
+
+
+def locate_csv(path: Path, good: list[int], rejected: list[int]) -> tuple[dict, dict]:
+    """Map data-row ordinals and DuckDB record numbers to (line, raw text).
+
+    Records are split at newlines outside double quotes; record 1 is the header;
+    blank records count as records but not as data rows. `good` are 0-based
+    ordinals of the rows DuckDB returned, `rejected` the record numbers it rejected.
+    """
+    st = _Scan()
+    want_good, want_rec = np.array(sorted(good), np.int64), np.array(sorted(rejected), np.int64)
+    size = path.stat().st_size
+    data = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+    for base, chunk in _chunks(path):
+        nl = np.flatnonzero(chunk == _NL)
+        q = np.flatnonzero(chunk == _QUOTE)
+        even = ((st.quotes + np.searchsorted(q, nl)) & 1) == 0
+        ends = nl[even] + base
+        idx = np.flatnonzero(even) + st.newlines
+        _records(st, data, ends, idx, want_good, want_rec)
+        st.quotes += len(q)
+        st.newlines += len(nl)
+    if st.start < size:
+        _records(st, data, np.array([size]), np.array([st.newlines]), want_good, want_rec)
+    return st.found_good, st.found_rec
+
+
+def _records(st: _Scan, data: np.ndarray, ends: np.ndarray, nl_idx: np.ndarray,
+             want_good: np.ndarray, want_rec: np.ndarray) -> None:
+    """Account for the records ending at `ends` (exclusive byte offsets)."""
+    if not len(ends):
+        return
+    starts = np.concatenate([[st.start], ends[:-1] + 1])
+    lines = np.concatenate([[st.line], nl_idx[:-1] + 2])
+    recs = np.arange(st.record, st.record + len(ends))
+    length = ends - starts
+    first = data[np.minimum(starts, len(data) - 1)] if len(data) else np.zeros(len(ends), np.uint8)
+    blank = (length == 0) | ((length == 1) & (first == _CR))
+    candidate = (recs >= 2) & ~blank & ~np.isin(recs, want_rec)
+    ordinals = st.data + np.cumsum(candidate) - 1
+    hit = candidate & np.isin(ordinals, want_good)
+    for i in np.flatnonzero(hit):
+        st.found_good[int(ordinals[i])] = (int(lines[i]), _text(data, starts[i], ends[i]))
+    for i in np.flatnonzero(np.isin(recs, want_rec)):
+        st.found_rec[int(recs[i])] = (int(lines[i]), _text(data, starts[i], ends[i]))
+    st.data += int(candidate.sum())
+    st.record += len(ends)
+    st.start, st.line = int(ends[-1]) + 1, int(nl_idx[-1]) + 2
+
+
+def _text(data: np.ndarray, start: int, end: int) -> str:
+    """Decoded text of one record, without its line terminator."""
+    return bytes(data[start:end]).decode("utf-8", "replace").rstrip("\r")
