@@ -1,0 +1,237 @@
+"""Read CSV, Parquet, JSONL and Segment files into canonical event tables.
+
+CSV, Parquet and JSONL are parsed, typed, validated and hashed inside DuckDB;
+only Segment messages are handled one by one in Python.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from journeymap.errors import IngestError
+from journeymap.store import segment
+from journeymap.store._lines import jsonl_lines, locate_csv
+from journeymap.store._tabular import ROW, finish, lit, q, resolve_columns
+from journeymap.store.timestamps import connect
+
+__all__ = ["Rejected", "ReadResult", "read_events", "load_events", "detect_format", "FORMATS"]
+
+FORMATS = ("csv", "parquet", "jsonl", "segment")
+_EXT = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+        ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+_ALIASES = {"ndjson": "jsonl", "json": "json", "tsv": "csv"}
+_INT_RE = "-?(0|[1-9][0-9]*)"
+_NUM_RE = "-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?"
+_JSON_TYPES = {"BIGINT": "BIGINT", "UBIGINT": "BIGINT", "HUGEINT": "BIGINT", "DOUBLE": "DOUBLE",
+               "BOOLEAN": "BOOLEAN"}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One input row that was not loaded: where it is, why, and its raw text."""
+
+    location: str
+    reason: str
+    raw: str
+
+
+@dataclass
+class ReadResult:
+    """Canonical events plus Segment users/identities and the rejected rows."""
+
+    events: pa.Table
+    users: pa.Table | None = None
+    identities: pa.Table | None = None
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def detect_format(path: Path, format: str | None = None, mapping: dict | None = None) -> str:
+    """The reader to use for `path`: one of FORMATS."""
+    fmt = (format or _EXT.get(path.suffix.lower(), "")).lower()
+    fmt = _ALIASES.get(fmt, fmt)
+    if fmt == "json" or (fmt == "jsonl" and format is None and mapping is None):
+        return segment.sniff(path, default="jsonl" if fmt == "jsonl" else "segment")
+    if fmt not in FORMATS:
+        raise IngestError(f"unknown format {format or path.suffix!r}; use one of "
+                          f"{', '.join(FORMATS)} (by extension or format=...)", file=str(path))
+    return fmt
+
+
+def read_events(path: str | Path, *, mapping: dict[str, str] | None = None,
+                format: str | None = None) -> ReadResult:
+    """Read one file into canonical events; bad rows are returned in `rejected`."""
+    path = Path(path)
+    file = str(path)
+    if not path.is_file():
+        raise IngestError("no such file", file=file)
+    fmt = detect_format(path, format, mapping)
+    con = connect()
+    try:
+        return _READERS[fmt](con, path, mapping, file)
+    except duckdb.Error as exc:
+        raise IngestError(f"could not read {fmt} file: {exc}", file=file) from None
+    finally:
+        con.close()
+
+
+def load_events(path: str | Path, *, mapping: dict[str, str] | None = None, format: str | None = None,
+                skip_bad_rows: str | Path | None = None) -> ReadResult:
+    """Read a file all-or-nothing, or write bad rows to `skip_bad_rows` and keep the good ones."""
+    res = read_events(path, mapping=mapping, format=format)
+    if skip_bad_rows is not None:
+        _write_rejects(Path(skip_bad_rows), res.rejected)
+    elif res.rejected:
+        n, first = len(res.rejected), res.rejected[:10]
+        listing = "\n".join(f"  {r.location}: {r.reason}" for r in first)
+        more = f"\n  ... and {n - len(first)} more" if n > len(first) else ""
+        raise IngestError(f"{n} bad row(s); nothing was loaded:\n{listing}{more}\n"
+                          "Fix them, or use --skip-bad-rows FILE to load the good rows and "
+                          "write every bad row to FILE.", file=str(path),
+                          rejected=[(r.location, r.reason) for r in first])
+    return res
+
+
+def _write_rejects(path: Path, rejected: list[Rejected]) -> None:
+    """Write every rejected row as CSV (location, reason, raw)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["location", "reason", "raw"])
+        out.writerows((r.location, r.reason, r.raw) for r in rejected)
+
+
+def _read_csv(con, path: Path, mapping, file: str) -> ReadResult:
+    """CSV via DuckDB read_csv (all text), typed by a full-column scan."""
+    con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv({lit(file)}, all_varchar=true, "
+                "header=true, store_rejects=true, quote='\"', escape='\"')")
+    cols = con.sql("SELECT * FROM raw LIMIT 0").columns
+    canon = resolve_columns(cols, mapping, file)
+    props = [c for c in cols if c not in canon.values()]
+    sel = [f"rowid AS {ROW}", *(q(c) for c in canon.values()), *_csv_casts(con, props)]
+    con.execute(f"CREATE TEMP VIEW stage AS SELECT {', '.join(sel)} FROM raw")
+    events, bad = finish(con, "stage", mapping, file)
+    shape = con.sql("SELECT line, any_value(error_message) FROM reject_errors GROUP BY line").fetchall()
+    if not bad and not shape:
+        return ReadResult(events)
+    good_at, rec_at = locate_csv(path, [r for r, _ in bad], [line for line, _ in shape])
+    rejected = [_rejected(file, *good_at[r], why) for r, why in bad]
+    rejected += [_rejected(file, *rec_at[line], _shape_reason(msg)) for line, msg in shape]
+    return ReadResult(events, rejected=sorted(rejected, key=_line_key))
+
+
+def _csv_casts(con, props: list[str]) -> list[str]:
+    """Natural-type cast expressions for CSV property columns (int, double, bool or text)."""
+    if not props:
+        return []
+    checks = []
+    for c in props:
+        x = f"nullif(trim({q(c)}), '')"
+        checks += [f"bool_and({x} IS NULL OR (regexp_full_match({x}, '{_INT_RE}') "
+                   f"AND TRY_CAST({x} AS BIGINT) IS NOT NULL))",
+                   f"bool_and({x} IS NULL OR regexp_full_match({x}, '{_NUM_RE}'))",
+                   f"bool_and({x} IS NULL OR lower({x}) IN ('true', 'false'))"]
+    flags = con.sql(f"SELECT {', '.join(checks)} FROM raw").fetchone()
+    out = []
+    for i, c in enumerate(props):
+        kind = next((k for k, ok in zip(("BIGINT", "DOUBLE", "BOOLEAN"), flags[3 * i:3 * i + 3]) if ok),
+                    None)
+        x = f"nullif(trim({q(c)}), '')"
+        out.append(f"CAST({x} AS {kind}) AS {q(c)}" if kind else q(c))
+    return out
+
+
+def _shape_reason(message: str) -> str:
+    """Readable reason for a DuckDB CSV reject."""
+    m = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message or "")
+    if m:
+        return f"wrong number of fields: expected {m[1]}, found {m[2]}"
+    return f"malformed CSV line: {message}"
+
+
+def _rejected(file: str, line: int, raw: str, reason: str) -> Rejected:
+    """A Rejected at `file:line`."""
+    return Rejected(f"{file}:{line}", reason, raw)
+
+
+def _line_key(r: Rejected) -> int:
+    """Sort key: the line or row number at the end of a location."""
+    return int(re.search(r"(\d+)$", r.location)[1])
+
+
+def _read_jsonl(con, path: Path, mapping, file: str) -> ReadResult:
+    """JSONL: lines go into DuckDB, are validated and typed by their merged JSON structure."""
+    con.execute(f"CREATE TEMP TABLE lines ({ROW} BIGINT, line VARCHAR, bad VARCHAR)")
+    for numbers, texts in jsonl_lines(path):
+        con.register("chunk", pa.table({"n": numbers, "t": texts}))
+        con.execute("INSERT INTO lines SELECT n, rtrim(t, chr(13) || chr(10)), CASE "
+                    "WHEN NOT json_valid(t) THEN 'malformed JSON line' "
+                    "WHEN json_type(t) <> 'OBJECT' THEN 'not a JSON object' END "
+                    "FROM chunk WHERE trim(t, ' ' || chr(9) || chr(13) || chr(10)) <> ''")
+        con.unregister("chunk")
+    rejected = [_rejected(file, n, raw, why) for n, raw, why in
+                con.sql(f"SELECT {ROW}, line, bad FROM lines WHERE bad IS NOT NULL").fetchall()]
+    found = con.sql("SELECT json_group_structure((CASE WHEN bad IS NULL THEN line END)::JSON) "
+                    "FROM lines").fetchone()[0]
+    structure = json.loads(found) if found else {}
+    if not isinstance(structure, dict) or not structure:
+        return ReadResult(_empty_events(), rejected=rejected)
+    keys = list(structure)
+    paths = ", ".join(lit("/" + k.replace("~", "~0").replace("/", "~1")) for k in keys)
+    canon = set(resolve_columns(keys, mapping, file).values())
+    cols = [_json_col(i + 1, k, structure[k], k in canon) for i, k in enumerate(keys)]
+    con.execute(f"CREATE TEMP VIEW stage AS SELECT {ROW}, {', '.join(cols)} FROM (SELECT {ROW}, "
+                f"json_extract(line, [{paths}]) AS __v FROM lines WHERE bad IS NULL)")
+    events, bad = finish(con, "stage", mapping, file)
+    raw = dict(con.sql(f"SELECT {ROW}, line FROM lines WHERE {ROW} IN "
+                       f"(SELECT unnest(?::BIGINT[]))", params=[[r for r, _ in bad]]).fetchall())
+    rejected += [_rejected(file, r, raw[r], why) for r, why in bad]
+    return ReadResult(events, rejected=sorted(rejected, key=_line_key))
+
+
+def _json_col(i: int, key: str, kind, core: bool) -> str:
+    """Extraction expression for the i-th (1-based) extracted JSON value."""
+    cast = None if core or not isinstance(kind, str) else _JSON_TYPES.get(kind)
+    expr = f"TRY_CAST(__v[{i}] AS {cast})" if cast else f"__v[{i}] ->> '$'"
+    return f"{expr} AS {q(key)}"
+
+
+def _read_parquet(con, path: Path, mapping, file: str) -> ReadResult:
+    """Parquet via DuckDB read_parquet, keeping the file's column types."""
+    src = f"read_parquet({lit(file)}, file_row_number=true, hive_partitioning=false)"
+    con.execute(f"CREATE TEMP VIEW stage AS SELECT file_row_number AS {ROW}, "
+                f"* EXCLUDE (file_row_number) FROM {src}")
+    events, bad = finish(con, "stage", mapping, file)
+    if not bad:
+        return ReadResult(events)
+    cols = [c for c in con.sql("SELECT * FROM stage LIMIT 0").columns if c != ROW]
+    packed = ", ".join(f"{q(c)} := {q(c)}" for c in cols)
+    raw = dict(con.sql(f"SELECT {ROW}, CAST(to_json(struct_pack({packed})) AS VARCHAR) FROM stage "
+                       f"WHERE {ROW} IN (SELECT unnest(?::BIGINT[]))", params=[[r for r, _ in bad]])
+               .fetchall())
+    rejected = [Rejected(f"{file}:row {r + 1}", why, raw[r]) for r, why in bad]
+    return ReadResult(events, rejected=sorted(rejected, key=_line_key))
+
+
+def _read_segment(con, path: Path, mapping, file: str) -> ReadResult:
+    """Segment messages: parsed in Python, then typed and validated like any table."""
+    parsed = segment.parse(path, file)
+    con.register("stage", parsed.table)
+    events, bad = finish(con, "stage", None, file) if parsed.table.num_rows else (_empty_events(), [])
+    rejected = parsed.rejected + [Rejected(parsed.locations[r], why, parsed.raws[r]) for r, why in bad]
+    return ReadResult(events, parsed.users, parsed.identities, sorted(rejected, key=_line_key))
+
+
+def _empty_events() -> pa.Table:
+    """An events table with the core columns and no rows."""
+    from journeymap.store.schema import EVENT_CORE
+    return pa.schema(list(EVENT_CORE.items())).empty_table()
+
+
+_READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet, "segment": _read_segment}
