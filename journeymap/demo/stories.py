@@ -39,6 +39,7 @@ STORIES: dict = {
                                       "referral_sent"))),
     "within_days": {"consideration": 14, "signup": 14, "onboarding": 14, "first_value": 30,
                     "purchase": 30, "regular_use": 30, "advocacy": 60},
+    # "signup" averages the pricing-page intervention (0.45 before, 0.55 after day 91 of 182)
     "rates": {"consideration": 0.40, "signup": 0.50, "onboarding": 0.80, "first_value": 0.35,
               "purchase": round(_SETUP_SHARE * _PAID_SETUP + (1 - _SETUP_SHARE) * _PAID_NO_SETUP, 6),
               "regular_use": 0.70, "advocacy": 0.12},
@@ -98,6 +99,18 @@ STORIES: dict = {
         },
         "comment_share": 0.5,                      # of NPS answers
         "comment_theme_by_stage": {"signup": "steps", "onboarding": "booking", "first_value": "checkout"},
+        # detractors (0-6) in a themed stage say its theme; everyone else picks by sentiment
+        "comments": {
+            "signup": ["too many steps before I can use it", "the setup steps feel endless",
+                       "so many verification steps"],
+            "onboarding": ["still no booking after a week", "not sure how to get my first booking",
+                           "no booking yet, what am I missing"],
+            "first_value": ["checkout keeps looping back to the start", "checkout asked for my card three times",
+                            "the checkout page is confusing"],
+            "detractor": ["too complicated", "not worth it yet", "missing integrations I need"],
+            "passive": ["it does the job", "fine, could be simpler", "okay so far"],
+            "promoter": ["love how easy scheduling is", "saves me hours every week", "my clients love it"],
+        },
         "resented_stage": "signup",                # 80% progress through it, worst CSAT and CES
         "tickets": {
             "event": "ticket_opened",
@@ -132,20 +145,28 @@ STORIES: dict = {
         "click_to_landing": 0.85,
         "conversion_depends_on_channel": False,
     },
+    # `stage`: the stage whose progression the change targets; `from_day`: days after the start
     "interventions": [
         {"name": "Pricing page redesign", "stage": "consideration", "metric": "rate into signup",
          "from_day": 91, "effect": "real", "rate_before": 0.45, "rate_after": 0.55,
          "applies_to": "users whose pricing_view is on or after the date"},
-        {"name": "Help centre refresh", "stage": "onboarding", "metric": "rate into onboarding",
+        {"name": "Help centre refresh", "stage": "signup", "metric": "rate into onboarding",
          "from_day": 56, "effect": "none", "rate_before": 0.80, "rate_after": 0.80},
     ],
-    "tolerance": {"users": 50_000, "z": 4.0, "rate_abs_floor": 0.005, "ratio_rel": 0.25, "mean_abs": 0.25,
-                  "note": "rates: |observed - planted| <= z * sqrt(p(1-p)/n) + floor, on mature cohorts; "
-                          "ratios within ratio_rel; survey means within mean_abs"},
+    "tolerance": {"users": 50_000, "z": 4.0, "rate_abs_floor": 0.005, "mean_abs_floor": 0.05, "ratio_rel": 0.25,
+                  "note": "on mature cohorts of >= `users` users: rates within z * sqrt(p(1-p)/n) + "
+                          "rate_abs_floor, means within z * sd / sqrt(n) + mean_abs_floor, ratios within "
+                          "ratio_rel (relative)"},
 }
 
 
 def rate_tolerance(p: float, n: int, stories: dict = STORIES) -> float:
-    """How far an observed rate over `n` users may sit from planted `p`."""
+    """How far an observed rate over `n` users may sit from the planted rate `p`."""
     tol = stories["tolerance"]
     return tol["z"] * math.sqrt(p * (1 - p) / max(n, 1)) + tol["rate_abs_floor"]
+
+
+def mean_tolerance(sd: float, n: int, stories: dict = STORIES) -> float:
+    """How far an observed mean of `n` values with spread `sd` may sit from the planted mean."""
+    tol = stories["tolerance"]
+    return tol["z"] * sd / math.sqrt(max(n, 1)) + tol["mean_abs_floor"]

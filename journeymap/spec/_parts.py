@@ -58,7 +58,7 @@ def _condition(r: Reader, prop: str, op: str, value: object, vloc: Location, loc
 def _value_problem(op: str, value: object) -> str | None:
     """Why `value` does not suit `op`, or None when it does."""
     if op in ("in", "not_in"):
-        ok = isinstance(value, list) and bool(value) and all(_is_scalar(v) for v in value)
+        ok = isinstance(value, list | tuple) and bool(value) and all(_is_scalar(v) for v in value)
         return None if ok else "needs a non-empty list of values"
     if op in NUMERIC_OPERATORS:
         return None if _is_number(value) or _is_date(value) else "needs a number or an ISO date"
@@ -68,7 +68,7 @@ def _value_problem(op: str, value: object) -> str | None:
 
 
 def _is_scalar(value: object) -> bool:
-    return value is not None and not isinstance(value, Mapping | list)
+    return value is not None and not isinstance(value, Mapping | list | tuple | set)
 
 
 def _is_number(value: object) -> bool:
@@ -98,7 +98,7 @@ def plain(value: object) -> object:
         return float(value)
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return tuple(plain(v) for v in value)
     return str(value)
 

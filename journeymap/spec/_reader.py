@@ -19,7 +19,7 @@ def combine(problems: Sequence[JourneyError]) -> SpecError:
 class Reader:
     """Collects problems while turning YAML nodes into model values."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str | None):
         self.file = file
         self.problems: list[SpecError] = []
 
@@ -31,9 +31,9 @@ class Reader:
         return Location(self.file, pos[0] + 1, pos[1] + 1)
 
     def node(self, node: object) -> Location:
-        """Where a mapping or sequence starts (the file start for anything else)."""
+        """Where a mapping or sequence starts (just the file when it has no position)."""
         lc = getattr(node, "lc", None)
-        return self.at((lc.line, lc.col) if lc is not None and lc.line is not None else (0, 0))
+        return self.at((lc.line, lc.col) if lc is not None and lc.line is not None else None)
 
     def key(self, mapping: object, key: object) -> Location:
         """Where a key of a mapping is written."""

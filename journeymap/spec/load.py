@@ -13,9 +13,9 @@ from journeymap.errors import SpecError, did_you_mean
 from journeymap.spec._parts import read_benchmark, read_duration, read_owner, read_where
 from journeymap.spec._reader import TEXT_FILE, Reader, combine, describe
 from journeymap.spec._stages import read_stages
-from journeymap.spec.model import Benchmark, Handoff, Journey, Persona
+from journeymap.spec.model import Benchmark, Condition, Handoff, Journey, Persona
 
-__all__ = ["load_journey"]
+__all__ = ["load_journey", "parse_where"]
 
 TOP_KEYS = ("name", "inactivity", "stages", "handoffs", "personas", "benchmarks")
 HANDOFF_KEYS = ("from", "to", "owner")
@@ -35,6 +35,18 @@ def load_journey(source: str | os.PathLike) -> Journey:
     if r.problems or journey is None:
         raise combine(r.problems)
     return journey
+
+
+def parse_where(where: Mapping) -> tuple[Condition, ...]:
+    """Conditions from a plain `{prop: value | {op: value}}` mapping, e.g. of a funnel step.
+
+    Raises one SpecError listing every bad condition.
+    """
+    r = Reader(None)
+    conditions = read_where(r, {"where": where}, "where", "the step")
+    if r.problems:
+        raise combine(r.problems)
+    return conditions
 
 
 def _read_source(source: str | os.PathLike) -> tuple[str, str, str | None]:
@@ -60,13 +72,15 @@ def _parse_yaml(r: Reader, text: str) -> object:
         r.error(r.at((mark.line, mark.column) if mark else None), f"invalid YAML: {exc.problem or exc.context}")
     except YAMLError as exc:
         r.error(r.at((0, 0)), f"invalid YAML: {exc}")
+    except TypeError as exc:  # ruamel fails on a mapping key that holds a list
+        r.error(r.at((0, 0)), f"invalid YAML: a mapping key must be a plain value ({exc})")
     return None
 
 
 def _journey(r: Reader, data: object, path: str | None) -> Journey | None:
     """Build the Journey from the top-level mapping, checking every part."""
     if not isinstance(data, Mapping):
-        r.error(r.node(data), "a journey file must be a mapping with 'name' and 'stages', "
+        r.error(r.node(data) if hasattr(data, "lc") else r.at((0, 0)), "a journey file must be a mapping with 'name' and 'stages', "
                 f"not {describe(data)}", data)
         return None
     r.check_keys(data, TOP_KEYS, "the journey")

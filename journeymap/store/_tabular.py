@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from journeymap.errors import IngestError, did_you_mean
 from journeymap.store.schema import EVENT_CORE, EVENT_OPTIONAL, TS_ALIASES, TS_TYPE, safe_property_name
-from journeymap.store.timestamps import ts_sql
+from journeymap.store.timestamps import epoch_us_sql
 
 ROW = "__jm_row"
 REASON = "__jm_reason"
@@ -78,8 +78,13 @@ def property_sql(expr: str, duck_type: str) -> str | None:
 
 
 def _nz(expr: str | None) -> str:
-    """Trimmed VARCHAR of `expr`, NULL when missing or blank."""
-    return "CAST(NULL AS VARCHAR)" if expr is None else f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+    """`expr` as VARCHAR, NULL when missing, empty or only blanks."""
+    if expr is None:
+        return "CAST(NULL AS VARCHAR)"
+    v = f"CAST({expr} AS VARCHAR)"
+    blank = (f"{v} = '' OR ((starts_with({v}, ' ') OR starts_with({v}, chr(9))) "
+             f"AND trim({v}, ' ' || chr(9) || chr(13) || chr(10)) = '')")
+    return f"CASE WHEN {blank} THEN NULL ELSE {v} END"
 
 
 def _reasons(canon: dict[str, str]) -> str:
@@ -99,7 +104,7 @@ def _reasons(canon: dict[str, str]) -> str:
 def _hash_sql(props: list[tuple[str, str]]) -> str:
     """SQL md5 of (user_id, event, ts, sorted non-null properties)."""
     parts = [f"{lit(json.dumps(name) + ':')} || to_json({col})" for name, col in sorted(props)]
-    core = "coalesce(__u, __a), __e, CAST(epoch_us(__t) AS VARCHAR)"
+    core = "coalesce(__u, __a), __e, CAST(__t AS VARCHAR)"
     return f"md5(concat_ws(chr(31), {', '.join([core, *parts])}))"
 
 
@@ -118,7 +123,7 @@ def finish(con: duckdb.DuckDBPyConnection, stage: str, mapping: dict[str, str] |
             props.append((safe_property_name(col), f"__p{i}"))
             sel.append(f"{expr} AS __p{i}")
     tr = _nz(src["ts"]) if types[canon["ts"]] == "VARCHAR" else src["ts"]
-    ts_expr = f"CASE WHEN {tr} IS NOT NULL THEN {ts_sql(src['ts'], types[canon['ts']])} END"
+    ts_expr = f"CASE WHEN {tr} IS NOT NULL THEN {epoch_us_sql(src['ts'], types[canon['ts']])} END"
     inner = ", ".join([ROW, f"{_nz(src.get('user_id'))} AS __u", f"{_nz(src.get('anonymous_id'))} AS __a",
                        f"{_nz(src.get('event'))} AS __e", f"{tr} AS __tr", f"{ts_expr} AS __t",
                        f"{_nz(src.get('event_id'))} AS __i", f"{_nz(src.get('session_id'))} AS __s", *sel])
@@ -136,9 +141,12 @@ def finish(con: duckdb.DuckDBPyConnection, stage: str, mapping: dict[str, str] |
 def _split(tbl: pa.Table, props: list[str]) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Split the query result into good events and (row locator, reason) pairs."""
     bad_mask = pc.not_equal(tbl.column(REASON), "")
-    bad = tbl.filter(bad_mask).select([ROW, REASON])
-    good = tbl.filter(pc.invert(bad_mask)).drop_columns([ROW, REASON])
+    bad = []
+    if pc.any(bad_mask).as_py():
+        rows = tbl.filter(bad_mask)
+        bad = list(zip(rows.column(ROW).to_pylist(), rows.column(REASON).to_pylist()))
+        tbl = tbl.filter(pc.invert(bad_mask))
+    good = tbl.drop_columns([ROW, REASON])
     good = good.set_column(good.schema.get_field_index("ts"), "ts", good.column("ts").cast(TS_TYPE))
     empty = [n for n in props if good.column(n).null_count == good.num_rows]
-    good = good.drop_columns(empty)
-    return good, list(zip(bad.column(ROW).to_pylist(), bad.column(REASON).to_pylist()))
+    return good.drop_columns(empty), bad

@@ -19,6 +19,7 @@ from journeymap.errors import IngestError
 from journeymap.store import segment
 from journeymap.store._lines import jsonl_lines, locate_csv
 from journeymap.store._tabular import ROW, finish, lit, q, resolve_columns
+from journeymap.store.schema import EVENT_CORE
 from journeymap.store.timestamps import connect
 
 __all__ = ["Rejected", "ReadResult", "read_events", "load_events", "detect_format", "FORMATS"]
@@ -27,7 +28,7 @@ FORMATS = ("csv", "parquet", "jsonl", "segment")
 _EXT = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
         ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 _ALIASES = {"ndjson": "jsonl", "json": "json", "tsv": "csv"}
-_INT_RE = "-?(0|[1-9][0-9]*)"
+_SAMPLE = 20_000
 _NUM_RE = "-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?"
 _JSON_TYPES = {"BIGINT": "BIGINT", "UBIGINT": "BIGINT", "HUGEINT": "BIGINT", "DOUBLE": "DOUBLE",
                "BOOLEAN": "BOOLEAN"}
@@ -127,24 +128,35 @@ def _read_csv(con, path: Path, mapping, file: str) -> ReadResult:
 
 
 def _csv_casts(con, props: list[str]) -> list[str]:
-    """Natural-type cast expressions for CSV property columns (int, double, bool or text)."""
+    """Natural-type casts for CSV property columns: guessed on a sample, verified on all rows."""
     if not props:
         return []
-    checks = []
-    for c in props:
-        x = f"nullif(trim({q(c)}), '')"
-        checks += [f"bool_and({x} IS NULL OR (regexp_full_match({x}, '{_INT_RE}') "
-                   f"AND TRY_CAST({x} AS BIGINT) IS NOT NULL))",
-                   f"bool_and({x} IS NULL OR regexp_full_match({x}, '{_NUM_RE}'))",
-                   f"bool_and({x} IS NULL OR lower({x}) IN ('true', 'false'))"]
-    flags = con.sql(f"SELECT {', '.join(checks)} FROM raw").fetchone()
-    out = []
-    for i, c in enumerate(props):
-        kind = next((k for k, ok in zip(("BIGINT", "DOUBLE", "BOOLEAN"), flags[3 * i:3 * i + 3]) if ok),
-                    None)
-        x = f"nullif(trim({q(c)}), '')"
-        out.append(f"CAST({x} AS {kind}) AS {q(c)}" if kind else q(c))
-    return out
+    guess = con.sql(f"SELECT {', '.join(_checks(props, ('BIGINT', 'DOUBLE', 'BOOLEAN')))} FROM raw "
+                    f"WHERE rowid < {_SAMPLE}").fetchone()
+    kinds = {c: [k for k, ok in zip(("BIGINT", "DOUBLE", "BOOLEAN"), guess[3 * i:3 * i + 3]) if ok]
+             for i, c in enumerate(props)}
+    todo = [(c, k) for c in props if kinds[c]
+            for k in (("BIGINT", "DOUBLE") if kinds[c][0] == "BIGINT" else kinds[c][:1])]
+    verified = con.sql(f"SELECT {', '.join(_check(c, k) for c, k in todo)} FROM raw").fetchone() if todo else ()
+    ok = {}
+    for (c, k), good in zip(todo, verified):
+        if good and c not in ok:
+            ok[c] = k
+    return [f"CAST(nullif({q(c)}, '') AS {ok[c]}) AS {q(c)}" if c in ok else q(c) for c in props]
+
+
+def _checks(props: list[str], kinds: tuple[str, ...]) -> list[str]:
+    """Per column and kind, an aggregate telling whether every value is of that kind."""
+    return [_check(c, k) for c in props for k in kinds]
+
+
+def _check(col: str, kind: str) -> str:
+    """Aggregate: do all non-empty values of `col` read as `kind` without loss?"""
+    x = f"nullif({q(col)}, '')"
+    test = {"BIGINT": f"CAST(TRY_CAST({x} AS BIGINT) AS VARCHAR) = {x}",
+            "DOUBLE": f"regexp_full_match({x}, '{_NUM_RE}')",
+            "BOOLEAN": f"lower({x}) IN ('true', 'false')"}[kind]
+    return f"bool_and({x} IS NULL OR coalesce({test}, false))"
 
 
 def _shape_reason(message: str) -> str:
@@ -224,13 +236,13 @@ def _read_segment(con, path: Path, mapping, file: str) -> ReadResult:
     parsed = segment.parse(path, file)
     con.register("stage", parsed.table)
     events, bad = finish(con, "stage", None, file) if parsed.table.num_rows else (_empty_events(), [])
-    rejected = parsed.rejected + [Rejected(parsed.locations[r], why, parsed.raws[r]) for r, why in bad]
+    rejected = [Rejected(*r) for r in parsed.rejected]
+    rejected += [Rejected(parsed.locations[r], why, parsed.raws[r]) for r, why in bad]
     return ReadResult(events, parsed.users, parsed.identities, sorted(rejected, key=_line_key))
 
 
 def _empty_events() -> pa.Table:
     """An events table with the core columns and no rows."""
-    from journeymap.store.schema import EVENT_CORE
     return pa.schema(list(EVENT_CORE.items())).empty_table()
 
 

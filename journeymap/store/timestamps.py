@@ -7,11 +7,13 @@ Accepted forms:
 * Epoch numbers, as numbers or numeric strings. The unit is told by magnitude:
   ``abs(value) >= 1e11`` is epoch **milliseconds**, anything smaller is epoch
   **seconds** (1e11 s is the year 5138; 1e11 ms is 1973-03-03). Values with
-  ``abs(value) >= 1e15`` (e.g. epoch microseconds) are not accepted.
+  ``abs(value) >= 1e15`` (e.g. epoch microseconds) are not accepted. A bare
+  number such as ``20240101`` is read as epoch seconds, not as a date.
 * Native date/timestamp columns: naive timestamps are taken as UTC.
 
 Values that cannot be parsed become NULL and are reported per row; nothing is
-raised for the whole column.
+raised for the whole column. The SQL works on epoch microseconds (BIGINT), which
+avoids time-zone conversions inside DuckDB; Arrow then labels them UTC.
 """
 
 from __future__ import annotations
@@ -24,15 +26,12 @@ import pyarrow.compute as pc
 
 from journeymap.store.schema import TS_TYPE
 
-__all__ = ["ParsedTimestamps", "connect", "parse_timestamps", "ts_sql", "MS_THRESHOLD"]
+__all__ = ["ParsedTimestamps", "connect", "parse_timestamps", "epoch_us_sql", "ts_sql", "MS_THRESHOLD"]
 
 #: epoch values at or above this magnitude are milliseconds, below are seconds
 MS_THRESHOLD = 1e11
 _MAX_EPOCH_MS = 1e15
-_NUMERIC_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-_ISO_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]|$)"
-_INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-              "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
+_INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class ParsedTimestamps:
     invalid: pa.Array
 
     def invalid_rows(self) -> list[int]:
-        """Indices of rows whose non-null input could not be parsed."""
+        """Indices of rows whose non-blank input could not be parsed."""
         return pc.indices_nonzero(self.invalid).to_pylist()
 
 
@@ -54,38 +53,38 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _epoch_sql(x: str, integer: bool) -> str:
-    """SQL turning epoch seconds/milliseconds `x` into TIMESTAMPTZ."""
-    us_ms = f"({x}) * 1000" if integer else f"CAST(round(({x}) * 1000) AS BIGINT)"
-    us_s = f"({x}) * 1000000" if integer else f"CAST(round(({x}) * 1000000) AS BIGINT)"
-    return (f"CASE WHEN abs({x}) >= {_MAX_EPOCH_MS} OR isnan({x}::DOUBLE) THEN NULL "
-            f"WHEN abs({x}) >= {MS_THRESHOLD} THEN make_timestamp(CAST({us_ms} AS BIGINT))::TIMESTAMPTZ "
-            f"ELSE make_timestamp(CAST({us_s} AS BIGINT))::TIMESTAMPTZ END")
+def _epoch_number_sql(x: str, integer: bool) -> str:
+    """SQL: epoch seconds or milliseconds `x` (told by magnitude) -> epoch microseconds."""
+    if integer:
+        return (f"CASE WHEN abs({x}) >= {_MAX_EPOCH_MS} THEN NULL WHEN abs({x}) >= {MS_THRESHOLD} "
+                f"THEN ({x}) * 1000 ELSE ({x}) * 1000000 END")
+    return (f"CASE WHEN NOT isfinite({x}) OR abs({x}) >= {_MAX_EPOCH_MS} THEN NULL "
+            f"WHEN abs({x}) >= {MS_THRESHOLD} THEN CAST(round(({x}) * 1000) AS BIGINT) "
+            f"ELSE CAST(round(({x}) * 1000000) AS BIGINT) END")
 
 
-def _string_sql(expr: str) -> str:
-    """SQL parsing a VARCHAR as an epoch number or ISO 8601 text."""
-    v = f"trim(CAST({expr} AS VARCHAR))"
-    return (f"CASE WHEN regexp_matches({v}, '{_NUMERIC_RE}') "
-            f"THEN {_epoch_sql(f'TRY_CAST({v} AS DOUBLE)', False)} "
-            f"WHEN regexp_matches({v}, '{_ISO_RE}') THEN TRY_CAST({v} AS TIMESTAMPTZ) END")
+def epoch_us_sql(expr: str, duck_type: str = "VARCHAR") -> str:
+    """SQL: column `expr` of DuckDB type `duck_type` -> UTC epoch microseconds (BIGINT), NULL if unparseable.
+
+    Text needs a connection from `connect()` (TimeZone = UTC: text without offset is UTC).
+    """
+    t = duck_type.upper()
+    if t.startswith("TIMESTAMP"):
+        return f"epoch_us({expr})"
+    if t == "DATE":
+        return f"epoch_us(CAST({expr} AS TIMESTAMP))"
+    if t in _INT_TYPES:
+        return _epoch_number_sql(f"CAST({expr} AS BIGINT)", True)
+    if t in ("FLOAT", "DOUBLE", "HUGEINT", "UBIGINT") or t.startswith("DECIMAL"):
+        return _epoch_number_sql(f"CAST({expr} AS DOUBLE)", False)
+    v = f"CAST({expr} AS VARCHAR)"
+    return (f"coalesce(epoch_us(TRY_CAST({v} AS TIMESTAMPTZ)), "
+            f"{_epoch_number_sql(f'TRY_CAST({v} AS DOUBLE)', False)})")
 
 
 def ts_sql(expr: str, duck_type: str = "VARCHAR") -> str:
-    """SQL expression turning column `expr` of DuckDB type `duck_type` into UTC TIMESTAMPTZ.
-
-    Needs a connection from `connect()` (TimeZone = UTC). NULL where unparseable.
-    """
-    t = duck_type.upper()
-    if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-        return f"CAST({expr} AS TIMESTAMPTZ)"
-    if t.startswith("TIMESTAMP") or t == "DATE":
-        return f"CAST(CAST({expr} AS TIMESTAMP) AS TIMESTAMPTZ)"
-    if t in _INT_TYPES:
-        return _epoch_sql(f"CAST({expr} AS BIGINT)", True)
-    if t in ("FLOAT", "DOUBLE") or t.startswith("DECIMAL"):
-        return _epoch_sql(f"CAST({expr} AS DOUBLE)", False)
-    return _string_sql(expr)
+    """SQL: like `epoch_us_sql` but as a DuckDB TIMESTAMPTZ value."""
+    return f"make_timestamp({epoch_us_sql(expr, duck_type)})::TIMESTAMPTZ"
 
 
 def parse_timestamps(values: pa.Array | pa.ChunkedArray) -> ParsedTimestamps:
@@ -96,15 +95,13 @@ def parse_timestamps(values: pa.Array | pa.ChunkedArray) -> ParsedTimestamps:
         values = values.cast(pa.string())
     con = connect()
     try:
-        src = pa.table({"v": values})
-        con.register("src", src)
+        con.register("src", pa.table({"v": values}))
         duck_type = str(con.sql("SELECT v FROM src").types[0])
-        sql = f"SELECT {ts_sql('v', duck_type)} AS ts FROM src"
-        out = con.sql(sql).to_arrow_table().column("ts").combine_chunks()
+        out = con.sql(f"SELECT {epoch_us_sql('v', duck_type)} AS us FROM src").to_arrow_table()
     finally:
         con.close()
-    out = out.cast(TS_TYPE)
-    blank = pc.equal(pc.utf8_trim_whitespace(values.cast(pa.string())), "")
-    invalid = pc.and_(pc.and_(values.is_valid(), pc.invert(pc.fill_null(blank, False))),
-                      out.is_null())
-    return ParsedTimestamps(out, invalid)
+    parsed = out.column("us").combine_chunks().cast(TS_TYPE)
+    text = values.cast(pa.string())
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
+    invalid = pc.and_(pc.invert(blank), parsed.is_null())
+    return ParsedTimestamps(parsed, invalid)

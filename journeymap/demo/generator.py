@@ -1,0 +1,517 @@
+"""Tempo's synthetic event data: deterministic, offline and vectorised.
+
+`generate()` walks every user through the demo journey with the sizes in
+`journeymap.demo.stories.STORIES`, adds the side events that carry the other
+stories (setup, activation moments, onboarding and checkout steps, renewals),
+surveys and tickets per stage, noise and silent exits, and returns canonical
+Arrow tables. Same arguments -> byte-identical tables. Event rows come grouped
+by the step that drew them, not sorted: order by (`user_id`, `ts`) to read.
+
+>>> data = generate(users=2_000)
+>>> data.events.column_names[:4]
+['event_id', 'user_id', 'event', 'ts']
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import pyarrow as pa
+
+from journeymap.demo.stories import DAY, EXPERIENCE_STAGES, PERSONAS, STAGES, STORIES
+from journeymap.store.schema import TS_TYPE
+
+__all__ = ["DemoData", "generate"]
+
+COUNTRIES = {"US": 0.34, "GB": 0.12, "DE": 0.10, "IN": 0.08, "FR": 0.07, "CA": 0.07,
+             "BR": 0.06, "ES": 0.06, "AU": 0.05, "NL": 0.05}
+COMPANY_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
+PLANS = ("visitor", "free", "starter", "pro", "business")   # users.plan at the data end
+ZONES = ("landing", "site", "app", "checkout")               # where a journey event happens
+STAGE_ZONES = ("landing", "site", "site", "app", "app", "checkout", "app", "app")
+PATHS = {"landing": ["/", "/features", "/customers"],
+         "site": ["/", "/pricing", "/features", "/compare/calendly", "/blog/scheduling-tips"],
+         "app": ["/app/calendar", "/app/bookings", "/app/availability", "/app/settings", "/app/team"],
+         "checkout": ["/checkout", "/checkout/payment", "/checkout/confirm", "/pricing"],
+         "help": ["/help/connect-calendar", "/help/share-availability", "/help/invite-teammates",
+                  "/help/first-booking", "/help/billing"]}
+HELP_RATE = {"landing": 0.0, "site": 0.02, "app": 0.12, "checkout": 0.08}
+SESSION_RATE, PAGEVIEWS_PER_EVENT = 0.6, 1.0
+PROPS = {"channel": pa.string(), "campaign": pa.string(), "path": pa.string(), "step": pa.int64(),
+         "plan": pa.string(), "revenue": pa.float64(), "score": pa.int64(), "comment": pa.string(),
+         "topic": pa.string(), "resolution_hours": pa.float64()}
+EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("user_id", pa.string()), ("event", pa.string()),
+                           ("ts", TS_TYPE), *PROPS.items()])
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """The demo company's tables, the planted stories and the journey file."""
+
+    events: pa.Table
+    users: pa.Table
+    spend: pa.Table
+    stories: dict
+    journey_text: str
+
+
+class _World:
+    """Per-user state shared by the story functions, and the events emitted so far."""
+
+    def __init__(self, n: int, seed: int, stories: dict):
+        self.n, self.S, self.rng = n, stories, np.random.default_rng(seed)
+        self.end = (stories["arrival_weeks"] * 7 + stories["observe_days_after_arrivals"]) * DAY
+        self.E = np.full((len(STAGES), n), np.nan)   # stage entry, seconds after start
+        self.last = np.full(n, -np.inf)              # latest journey event so far
+        self.blocks: list[tuple] = []
+
+    def emit(self, event, users, t, zone=None, journey=True, **props):
+        """Record `event` for `users` at times `t`; string props are (codes, vocabulary)."""
+        users, t = np.asarray(users, np.int64), np.asarray(t, np.float64)
+        self.blocks.append((event, users, t, zone, props))
+        if journey:
+            np.maximum.at(self.last, users, t)
+
+    def entered(self, s: int) -> np.ndarray:
+        """Indices of users who entered stage `s` (at any time)."""
+        return np.flatnonzero(~np.isnan(self.E[s]))
+
+
+def _lognormal(rng, n, median_days, sigma, limit_days=None) -> np.ndarray:
+    """Log-normal delays in seconds; with a limit, redrawn until strictly inside it."""
+    d = np.exp(rng.normal(np.log(median_days * DAY), sigma, n))
+    if limit_days is not None:
+        bad = np.flatnonzero(d >= limit_days * DAY - 1)
+        while bad.size:
+            d[bad] = np.exp(rng.normal(np.log(median_days * DAY), sigma, bad.size))
+            bad = bad[d[bad] >= limit_days * DAY - 1]
+    return np.maximum(d, 60.0)
+
+
+def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For `counts[i]` rows per owner i: each row's owner and 0-based position."""
+    owner = np.repeat(np.arange(counts.size), counts)
+    return owner, np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _choice(rng, weights: dict, n: int) -> np.ndarray:
+    """`n` codes drawn from the keys of `weights` (in order) with their weights."""
+    p = np.array(list(weights.values()), float)
+    return rng.choice(p.size, n, p=p / p.sum())
+
+
+def _spread(rng, lo, hi, owner, j, k) -> np.ndarray:
+    """Times for rows j=0..k-1 of each owner, strictly increasing inside (lo, hi)."""
+    return lo[owner] + (j + rng.uniform(0.05, 0.95, j.size)) / k[owner] * (hi - lo)[owner]
+
+
+def _campaigns(S) -> list[tuple[str, str]]:
+    """Every (channel, campaign) pair, channels in their declared order."""
+    return [(ch, c) for ch in S["channels"]["share"] for c in S["channels"]["campaigns"][ch]]
+
+
+def _population(w: _World) -> None:
+    """Personas, traits, first-touch channel and uniform arrival over the weeks."""
+    rng, S, n = w.rng, w.S, w.n
+    w.persona = _choice(rng, S["persona_mix"], n)
+    w.arrival = rng.random(n) * S["arrival_weeks"] * 7 * DAY
+    size = np.ones(n, np.int64)
+    for k, (median, sigma) in ((1, (6, 0.8)), (2, (150, 1.0))):
+        lo, hi = S["team_size"][PERSONAS[k]]
+        pick = np.flatnonzero(w.persona == k)
+        size[pick] = np.clip(np.round(np.exp(rng.normal(np.log(median), sigma, pick.size))), lo, hi)
+    w.team_size = size
+    employees = size * np.exp(rng.normal(1.0, 1.0, n))
+    w.company = np.digitize(employees, [10.5, 50.5, 200.5, 1000.5])
+    w.country = _choice(rng, COUNTRIES, n)
+    w.channel = _choice(rng, S["channels"]["share"], n)
+    w.campaign = np.zeros(n, np.int64)
+    offset = 0
+    for k, ch in enumerate(S["channels"]["share"]):
+        mix = S["channels"]["campaigns"][ch]
+        pick = np.flatnonzero(w.channel == k)
+        w.campaign[pick] = offset + _choice(rng, mix, pick.size)
+        offset += len(mix)
+
+
+def _advance(w: _World, s: int, p) -> np.ndarray:
+    """Users of stage s-1 enter stage `s` with probability `p`, inside its `within` limit."""
+    prev, stage = w.E[s - 1], STAGES[s]
+    idx = w.entered(s - 1)
+    go = idx[w.rng.random(idx.size) < np.broadcast_to(np.asarray(p, float), (w.n,))[idx]]
+    delay = w.S["delay_days"][stage]
+    w.E[s, go] = prev[go] + _lognormal(w.rng, go.size, delay["median"], delay["sigma"],
+                                       w.S["within_days"][stage])
+    return go
+
+
+def _funnel_top(w: _World) -> None:
+    """Awareness to onboarding; the pricing-page redesign lifts sign-ups from its date."""
+    w.E[0] = w.arrival
+    _advance(w, 1, w.S["rates"]["consideration"])
+    for s, change in ((2, w.S["interventions"][0]), (3, w.S["interventions"][1])):
+        after = w.E[s - 1] >= change["from_day"] * DAY
+        _advance(w, s, np.where(after, change["rate_after"], change["rate_before"]))
+
+
+def _setup_story(w: _World) -> None:
+    """A share of sign-ups completes setup within 7 days; some onboarded users do it later."""
+    rng, S, E = w.rng, w.S, w.E
+    signed = w.entered(2)
+    quick = signed[rng.random(signed.size) < S["setup_share"]]
+    w.setup7, w.setup_t = np.zeros(w.n, bool), np.full(w.n, np.nan)
+    w.setup7[quick] = True
+    w.setup_t[quick] = E[2, quick] + _lognormal(rng, quick.size, 2.0, 0.8, S["setup_within_days"])
+    pool = np.flatnonzero(~np.isnan(E[3]) & ~w.setup7)
+    slow = pool[rng.random(pool.size) < S["late_setup_share"]]
+    w.setup_t[slow] = E[2, slow] + S["setup_within_days"] * DAY + 60 + rng.exponential(10 * DAY, slow.size)
+
+
+def _first_value_story(w: _World) -> None:
+    """Persona rates of first booking within 30 days of onboarding; some of the rest book late."""
+    rates = np.array([w.S["first_value_rate_by_persona"][p] for p in PERSONAS])
+    w.fv = np.zeros(w.n, bool)
+    w.fv[_advance(w, 4, rates[w.persona])] = True
+    pool = np.flatnonzero(~np.isnan(w.E[3]) & ~w.fv)
+    late = pool[w.rng.random(pool.size) < w.S["late_first_booking_share"]]
+    limit = w.S["within_days"]["first_value"] * DAY
+    w.E[4, late] = w.E[3, late] + limit + 60 + w.rng.gamma(2.0, 10 * DAY, late.size)
+    w.late = np.zeros(w.n, bool)
+    w.late[late] = True
+
+
+def _paid_story(w: _World) -> None:
+    """Setup within 7 days of signup is the only thing that moves paid conversion (x4)."""
+    rng, S, E = w.rng, w.S, w.E
+    paid = S["paid_rate_given_first_value"]
+    _advance(w, 5, np.where(w.setup7, paid["setup_within_7d"], paid["no_setup_within_7d"]))
+    _advance(w, 6, S["rates"]["regular_use"])
+    _advance(w, 7, S["rates"]["advocacy"])
+    fix = np.flatnonzero(w.setup7 & (w.setup_t >= E[5]))       # setup strictly before paying
+    w.setup_t[fix] = E[2, fix] + rng.uniform(0.1, 0.9, fix.size) * (E[5, fix] - E[2, fix])
+    w.plan = np.full(w.n, -1)
+    plans = list(S["revenue"]["monthly_price"])
+    for k, persona in enumerate(PERSONAS):
+        mix = S["revenue"]["plan_by_persona"][persona]
+        who = np.flatnonzero(~np.isnan(E[5]) & (w.persona == k))
+        w.plan[who] = np.array([plans.index(p) for p in mix])[_choice(rng, mix, who.size)]
+
+
+def _stage_events(w: _World) -> None:
+    """One event per stage entered; landings carry channel and campaign, purchases revenue."""
+    campaigns = _campaigns(w.S)
+    for s, stage in enumerate(STAGES):
+        who, props = w.entered(s), {}
+        if s == 0:
+            props = {"channel": (w.channel[who], list(w.S["channels"]["share"])),
+                     "campaign": (w.campaign[who], [c for _, c in campaigns])}
+        if s == 5:
+            props = _plan_props(w, who)
+        w.emit(w.S["stage_events"][stage], who, w.E[s, who], zone=STAGE_ZONES[s], **props)
+    setup = np.flatnonzero(~np.isnan(w.setup_t))
+    w.emit(w.S["setup_event"], setup, w.setup_t[setup], zone="app")
+
+
+def _plan_props(w: _World, who: np.ndarray) -> dict:
+    """`plan` and monthly `revenue` properties for paying users `who`."""
+    prices = w.S["revenue"]["monthly_price"]
+    return {"plan": (w.plan[who], list(prices)), "revenue": np.array(list(prices.values()))[w.plan[who]]}
+
+
+def _moments_story(w: _World) -> None:
+    """Each persona's activation moment: most who reach first value do it first, few others."""
+    M, E, rng = w.S["activation_moments"], w.E, w.rng
+    onb = w.entered(3)
+    fv, window = w.fv[onb], M["within_days_of_onboarding"] * DAY
+    gap = np.where(fv, np.minimum(E[4, onb] - E[3, onb], window), window)
+    for k, persona in enumerate(PERSONAS):
+        own = w.persona[onb] == k
+        p = np.where(own, np.where(fv, M["rate_own_persona_reaching_first_value"],
+                                   M["rate_own_persona_otherwise"]), M["rate_other_personas"])
+        do = rng.random(onb.size) < p
+        t = E[3, onb] + rng.uniform(0.1, 0.9, onb.size) * np.where(own, gap, window)
+        w.emit(M["event_by_persona"][persona], onb[do], t[do], zone="app")
+
+
+def _onboarding_steps(w: _World) -> None:
+    """Checklist steps up to onboarding; dropouts do fewer and the last one is their exit."""
+    O, E, rng = w.S["onboarding_steps"], w.E, w.rng
+    signed = w.entered(2)
+    done = ~np.isnan(E[3, signed])
+    k = np.where(done, O["to_complete"], rng.integers(O["dropouts_do"][0], O["dropouts_do"][1] + 1, signed.size))
+    exit_t = np.fmax(w.last[signed], E[2, signed]) + _lognormal(rng, signed.size, 0.1, 1.0)
+    hi = np.where(done, E[3, signed], exit_t)
+    owner, j = _expand(k)
+    t = _spread(rng, E[2, signed], hi, owner, j, k)
+    final = ~done[owner] & (j == k[owner] - 1)
+    t[final] = hi[owner][final]
+    w.emit(O["event"], signed[owner], t, zone="app", step=j + 1)
+
+
+def _checkout_story(w: _World) -> None:
+    """A looping checkout before paying; abandoners' last step is their exit."""
+    C, E, rng = w.S["checkout_loop"], w.E, w.rng
+    booked = w.entered(4)
+    paid = ~np.isnan(E[5, booked])
+    start = paid | (rng.random(booked.size) < C["abandon_share"])
+    who, paid = booked[start], paid[start]
+    k = 1 + _choice(rng, C["count_distribution"], who.size)
+    exit_t = np.fmax(w.last[who], E[4, who]) + _lognormal(rng, who.size, 0.1, 1.0)
+    hi = np.where(paid, E[5, who], exit_t)
+    lo = np.where(paid, np.fmax(E[4, who], hi - 3 * DAY), E[4, who])
+    owner, j = _expand(k)
+    t = _spread(rng, lo, hi, owner, j, k)
+    final = ~paid[owner] & (j == k[owner] - 1)
+    t[final] = hi[owner][final]
+    w.emit(C["event"], who[owner], t, zone="checkout", step=j + 1)
+    back = rng.random(who.size) < w.S["backward_moves"]["pricing_revisit_before_checkout"]
+    revisit = lo + rng.uniform(0.1, 0.9, who.size) * (t[j == 0] - lo)
+    w.emit(w.S["stage_events"]["consideration"], who[back], revisit[back], zone="checkout")
+
+
+def _subscription_story(w: _World) -> None:
+    """Invoices every 30 days and weekly activity until cancellation or the data end."""
+    R, E, rng = w.S["retention"], w.E, w.rng
+    paid = w.entered(5)
+    regular = ~np.isnan(E[6, paid])
+    reg_t, other_t = R["regular_tenure_days"], R["other_paid_tenure_days"]
+    tenure = np.where(regular, E[6, paid] - E[5, paid] + reg_t["after_first_weekly_at_least"] * DAY
+                      + rng.exponential(reg_t["then_exponential_mean"] * DAY, paid.size),
+                      other_t["at_least"] * DAY + rng.exponential(other_t["then_exponential_mean"] * DAY, paid.size))
+    cancel = E[5, paid] + tenure
+    stop = np.minimum(cancel, w.end)
+    every = R["invoice_every_days"] * DAY
+    owner, j = _expand(np.maximum((stop - E[5, paid]) // every, 0).astype(np.int64))
+    t = E[5, paid][owner] + every * (j + 1) - rng.uniform(0, 3600, j.size)
+    w.emit("invoice_paid", paid[owner], t, zone="app", **_plan_props(w, paid[owner]))
+    reg, every = paid[regular], R["weekly_active_every_days"] * DAY
+    owner, j = _expand(np.maximum((stop[regular] - E[6, reg]) // every, 0).astype(np.int64))
+    t = E[6, reg][owner] + every * (j + 1) - rng.uniform(0, DAY, j.size)
+    w.emit(w.S["stage_events"]["regular_use"], reg[owner], t, zone="app")
+    gone = cancel < w.end
+    w.cancel = np.full(w.n, np.inf)
+    w.cancel[paid] = cancel
+    plan = _plan_props(w, paid[gone])["plan"]
+    w.emit(R["cancel_event"], paid[gone], cancel[gone], zone="app", plan=plan)
+
+
+def _experience_story(w: _World) -> None:
+    """Surveys and tickets per stage, placed inside the time the user spent in that stage."""
+    for stage in EXPERIENCE_STAGES:
+        s = STAGES.index(stage)
+        who = np.flatnonzero(~np.isnan(w.E[s]) & ~(w.late & (s >= 4)))
+        lo = w.E[s, who]
+        nxt = w.E[s + 1, who] if s + 1 < len(STAGES) else np.full(who.size, np.nan)
+        last = w.last[who]
+        hi = np.where(~np.isnan(nxt), nxt, np.where(last > lo, last, lo + 7 * DAY))
+        _surveys(w, stage, who, lo, hi)
+        _tickets(w, stage, who, lo, hi)
+
+
+def _surveys(w: _World, stage: str, who, lo, hi) -> None:
+    """NPS, CSAT and CES answers at the planted response rate and mean (binomial scores)."""
+    rng = w.rng
+    for event, spec in w.S["experience"]["surveys"].items():
+        a, b = spec["scale"]
+        ask = rng.random(who.size) < spec["response_rate"]
+        t = lo[ask] + rng.uniform(0.05, 0.95, int(ask.sum())) * (hi - lo)[ask]
+        score = a + rng.binomial(b - a, (spec["mean_by_stage"][stage] - a) / (b - a), t.size)
+        props = {"score": score}
+        if event == "nps_answered":
+            props["comment"] = _comments(w, stage, score)
+        w.emit(event, who[ask], t, journey=False, **props)
+
+
+def _comments(w: _World, stage: str, score: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Short comments for a share of NPS answers; themed for detractors in themed stages."""
+    X = w.S["experience"]
+    groups = list(X["comments"])
+    sentiment = np.digitize(score, [7, 9])          # 0 detractor, 1 passive, 2 promoter
+    group = np.array([groups.index(g) for g in ("detractor", "passive", "promoter")])[sentiment]
+    if stage in X["comments"]:
+        group = np.where(sentiment == 0, groups.index(stage), group)
+    sizes = np.array([len(X["comments"][g]) for g in groups])
+    codes = (np.cumsum(sizes) - sizes)[group] + (w.rng.random(score.size) * sizes[group]).astype(np.int64)
+    codes[w.rng.random(score.size) >= X["comment_share"]] = -1
+    return codes, [c for g in groups for c in X["comments"][g]]
+
+
+def _tickets(w: _World, stage: str, who, lo, hi) -> None:
+    """Support tickets per stage: Poisson count, channel mix, topic, resolution time."""
+    T, rng = w.S["experience"]["tickets"], w.rng
+    owner, _ = _expand(rng.poisson(T["per_100_by_stage"][stage] / 100, who.size))
+    t = lo[owner] + rng.uniform(0.05, 0.95, owner.size) * (hi - lo)[owner]
+    topics = T["topics_by_stage"][stage]
+    hours = rng.gamma(2.0, T["mean_resolution_hours_by_stage"][stage] / 2, owner.size)
+    w.emit(T["event"], who[owner], t, journey=False,
+           channel=(_choice(rng, T["channel_mix"], owner.size), list(T["channel_mix"])),
+           topic=(rng.integers(0, len(topics), owner.size), topics),
+           resolution_hours=np.maximum(np.round(hours, 1), 0.1))
+
+
+def _noise(w: _World) -> None:
+    """Sessions, page views and help reads around journey events, then silence after the last."""
+    rng = w.rng
+    rows = [(u, t, np.full(u.size, ZONES.index(z))) for _, u, t, z, _ in w.blocks if z is not None]
+    user, t, zone = (np.concatenate(c) for c in zip(*rows))
+    s = rng.random(t.size) < SESSION_RATE
+    w.emit("session_start", user[s], t[s] - rng.uniform(30, 900, int(s.sum())), journey=False)
+    owner, _ = _expand(rng.poisson(PAGEVIEWS_PER_EVENT, t.size))
+    before = np.where(zone[owner] == 0, -1.0, 1.0)            # landings: pages after, else before
+    _pageviews(w, user[owner], t[owner] - before * rng.uniform(5, 600, owner.size), zone[owner])
+    h = rng.random(t.size) < np.array([HELP_RATE[z] for z in ZONES])[zone]
+    _help(w, user[h], t[h] - rng.uniform(30, 1200, int(h.sum())))
+    X = w.S["exits"]
+    trail = np.flatnonzero(rng.random(w.n) < X["trailing_noise_share"])
+    owner, j = _expand(rng.integers(1, 4, trail.size))
+    u, tt = trail[owner], w.last[trail][owner] + (j + rng.uniform(0.1, 0.9, j.size)) * 4 * 3600
+    kind = rng.random(j.size)
+    _pageviews(w, u[kind < 0.7], tt[kind < 0.7], np.where(np.isnan(w.E[2, u[kind < 0.7]]), 1, 2))
+    _help(w, u[kind >= 0.7], tt[kind >= 0.7])
+
+
+def _pageviews(w: _World, user, t, zone) -> None:
+    """`$pageview` events with a `path` typical of the zone (landing, site, app, checkout)."""
+    sizes = np.array([len(PATHS[z]) for z in ZONES])
+    codes = (np.cumsum(sizes) - sizes)[zone] + (w.rng.random(t.size) * sizes[zone]).astype(np.int64)
+    w.emit("$pageview", user, t, journey=False, path=(codes, [p for z in ZONES for p in PATHS[z]]))
+
+
+def _help(w: _World, user, t) -> None:
+    """`help_article_view` events with a help-centre `path`."""
+    w.emit("help_article_view", user, t, journey=False,
+           path=(w.rng.integers(0, len(PATHS["help"]), t.size), PATHS["help"]))
+
+
+_DIGITS = np.array([[48 + d // 100, 48 + d // 10 % 10, 48 + d % 10] for d in range(1000)], np.uint8)
+
+
+def _id_chars(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
+    """Fixed-width ids `prefix` + zero-padded `numbers`, one raw bytes item per id."""
+    head = np.frombuffer(prefix.encode(), np.uint8)
+    chars = np.empty((numbers.size, head.size + width), np.uint8)
+    chars[:, :head.size] = head
+    x = numbers.astype(np.int64)
+    for stop in range(chars.shape[1], head.size, -3):          # three digits at a time, from the right
+        begin = max(stop - 3, head.size)
+        x, r = np.divmod(x, 1000)
+        chars[:, begin:stop] = np.take(_DIGITS, r, axis=0)[:, 3 - (stop - begin):]
+    return chars.view(np.dtype((np.void, chars.shape[1]))).ravel()
+
+
+def _strings(chars: np.ndarray) -> pa.Array:
+    """An Arrow string array over fixed-width raw ids, without per-string work."""
+    offsets = np.arange(chars.size + 1, dtype=np.int32) * chars.dtype.itemsize
+    return pa.Array.from_buffers(pa.string(), chars.size, [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
+
+
+def _column(values, typ: pa.DataType) -> pa.Array:
+    """A property column from an array, or (codes, vocabulary) with code -1 for null."""
+    if isinstance(values, tuple):
+        codes, words = values
+        return pa.array(words, typ).take(pa.array(codes, pa.int64(), mask=codes < 0))
+    return pa.array(values, typ)
+
+
+def _events_table(w: _World, start_us: int, user_ids: np.ndarray) -> pa.Table:
+    """Each block as one record batch, cut at the data end; event ids count across blocks."""
+    keeps = [np.flatnonzero(t < w.end) for _, _, t, _, _ in w.blocks]
+    id_width = max(9, len(str(sum(k.size for k in keeps))))
+    batches, counted = [], 0
+    for (event, users, t, _, props), keep in zip(w.blocks, keeps):
+        cols = [_strings(_id_chars("e", np.arange(counted, counted + keep.size), id_width)),
+                _strings(user_ids[users[keep]]),
+                pa.array([event]).take(np.zeros(keep.size, np.int32)),
+                pa.array(start_us + np.round(t[keep] * 1e6).astype(np.int64), TS_TYPE)]
+        for name, typ in PROPS.items():
+            value = props.get(name)
+            if value is None:
+                cols.append(pa.nulls(keep.size, typ))
+            else:
+                cols.append(_column((value[0][keep], value[1]) if isinstance(value, tuple)
+                                    else np.asarray(value)[keep], typ))
+        batches.append(pa.record_batch(cols, schema=EVENTS_SCHEMA))
+        counted += keep.size
+    return pa.Table.from_batches(batches, EVENTS_SCHEMA)
+
+
+def _users_table(w: _World, user_ids: pa.Array) -> pa.Table:
+    """Users with their traits; `plan` is the plan held at the data end."""
+    signed = w.E[2] < w.end
+    paying = (w.E[5] < w.end) & (w.cancel >= w.end)
+    plan = np.where(paying, 2 + w.plan, np.where(signed, 1, 0))
+    return pa.table({
+        "user_id": user_ids,
+        "team_size": pa.array(w.team_size, pa.int64()),
+        "company_size": pa.array(COMPANY_SIZES).take(pa.array(w.company)),
+        "country": pa.array(list(COUNTRIES)).take(pa.array(w.country)),
+        "signup_channel": pa.array(list(w.S["channels"]["share"])).take(pa.array(w.channel)),
+        "plan": pa.array(PLANS).take(pa.array(plan)),
+    })
+
+
+def _spend_table(w: _World, start: dt.date) -> pa.Table:
+    """Daily cost, impressions and clicks per channel and campaign, consistent with landings."""
+    S, rng, C = w.S, w.rng, w.S["channels"]
+    campaigns, days = _campaigns(S), S["arrival_weeks"] * 7
+    day = (w.arrival // DAY).astype(np.int64)
+    landings = np.bincount(day * len(campaigns) + w.campaign, minlength=days * len(campaigns))
+    chan = np.tile([ch for ch, _ in campaigns], days)
+    ctr = np.array([C["click_through_rate"][c] for c in chan])
+    clicks = landings + rng.poisson(landings * (1 / C["click_to_landing"] - 1))
+    impressions = clicks + rng.poisson(clicks * (1 / ctr - 1))
+    cpc = np.array([C["cost_per_click"][c] for c in chan])
+    cost = np.round(clicks * cpc * rng.lognormal(0.0, 0.1, clicks.size), 2)
+    first = (start - dt.date(1970, 1, 1)).days
+    return pa.table({
+        "date": pa.array(np.repeat(np.arange(days, dtype=np.int32) + first, len(campaigns))).cast(pa.date32()),
+        "channel": pa.array(chan, pa.string()),
+        "campaign": pa.array(np.tile([c for _, c in campaigns], days), pa.string()),
+        "cost": pa.array(cost, pa.float64()),
+        "impressions": pa.array(impressions, pa.int64()),
+        "clicks": pa.array(clicks, pa.int64()),
+    })
+
+
+def _run_stories(w: _World) -> None:
+    """Draw the journey, then emit events in an order that keeps every exit last."""
+    _population(w)
+    _funnel_top(w)
+    _setup_story(w)
+    _first_value_story(w)
+    _paid_story(w)
+    _stage_events(w)
+    _moments_story(w)
+    _onboarding_steps(w)
+    _checkout_story(w)
+    _subscription_story(w)
+    _experience_story(w)
+    _noise(w)
+
+
+def generate(users: int = 200_000, seed: int = 7, start: str = "2026-01-05") -> DemoData:
+    """Generate Tempo's demo data: `users` people arriving over 26 weeks from `start`.
+
+    Deterministic for (users, seed, start); the data ends 60 days after the last
+    arrival, so the latest cohorts are immature.
+    """
+    day0 = dt.date.fromisoformat(start)
+    w = _World(users, seed, copy.deepcopy(STORIES))
+    _run_stories(w)
+    start_us = int(dt.datetime(day0.year, day0.month, day0.day, tzinfo=dt.timezone.utc).timestamp()) * 10**6
+    user_ids = _id_chars("u", np.arange(users), max(7, len(str(users))))
+    events = _events_table(w, start_us, user_ids)
+    stories = copy.deepcopy(STORIES)
+    stories.update(users=users, seed=seed, start=day0.isoformat(),
+                   arrivals_end=(day0 + dt.timedelta(weeks=stories["arrival_weeks"])).isoformat(),
+                   data_end=(day0 + dt.timedelta(seconds=w.end)).isoformat() + "T00:00:00+00:00",
+                   counts={"users": users, "events": events.num_rows})
+    for change in stories["interventions"]:
+        change["from"] = (day0 + dt.timedelta(days=change["from_day"])).isoformat()
+    text = resources.files("journeymap.demo").joinpath("journey.yaml").read_text(encoding="utf-8")
+    return DemoData(events=events, users=_users_table(w, _strings(user_ids)), spend=_spend_table(w, day0),
+                    stories=stories, journey_text=text)

@@ -1,0 +1,126 @@
+"""Type normalization and schema unification for tables entering the event store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeymap.errors import IngestError, did_you_mean
+from journeymap.store.schema import EVENT_CORE, EVENT_OPTIONAL, IDENTITIES, PARTITION_COLUMN, TS_TYPE
+from journeymap.store.timestamps import parse_timestamps
+
+_NUMERIC = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+            "halffloat", "float", "double"}
+
+
+def _require(table: pa.Table, names, what: str) -> None:
+    """Raise IngestError if `table` lacks one of `names`."""
+    for name in names:
+        if name not in table.column_names:
+            raise IngestError(f"{what} table has no {name!r} column; columns: "
+                              f"{', '.join(table.column_names)}{did_you_mean(name, table.column_names)}")
+
+
+def _no_nulls(table: pa.Table, names, what: str) -> None:
+    """Raise IngestError if a required column has nulls."""
+    for name in names:
+        n = table.column(name).null_count
+        if n:
+            raise IngestError(f"{n} {what} row(s) have no {name}")
+
+
+def value(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """A property column as int64, double, bool, string, temporal or nested; None if all-null type."""
+    t = col.type
+    if pa.types.is_null(t):
+        return None
+    if pa.types.is_dictionary(t):
+        return value(col.cast(t.value_type))
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return col.cast(pa.string())
+    if pa.types.is_integer(t) and t != pa.int64():
+        try:
+            return col.cast(pa.int64())
+        except pa.ArrowInvalid:
+            return col.cast(pa.float64())
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return col.cast(pa.float64())
+    return col
+
+
+def _ts(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Event times as timestamp[us, UTC] (naive = UTC; text and epochs parsed)."""
+    if pa.types.is_timestamp(col.type):
+        return pc.cast(col, TS_TYPE if col.type.tz else pa.timestamp("us"), safe=False).cast(TS_TYPE)
+    parsed = parse_timestamps(col)
+    if parsed.invalid_rows():
+        raise IngestError(f"{len(parsed.invalid_rows())} event time(s) cannot be parsed, e.g. "
+                          f"{col[parsed.invalid_rows()[0]].as_py()!r}")
+    return pa.chunked_array([parsed.values])
+
+
+def events(table: pa.Table) -> pa.Table:
+    """Canonical core types, normalized property types, `date` renamed to `prop_date`."""
+    _require(table, EVENT_CORE, "events")
+    core, props = {}, {}
+    for name in table.column_names:
+        col = table.column(name)
+        if name in EVENT_CORE or name in EVENT_OPTIONAL:
+            core[name] = _ts(col) if name == "ts" else col.cast(pa.string())
+        elif (col := value(col)) is not None:
+            props["prop_date" if name == PARTITION_COLUMN else name] = col
+    order = [c for c in (*EVENT_CORE, *EVENT_OPTIONAL) if c in core]
+    out = pa.table({**{c: core[c] for c in order}, **props})
+    _no_nulls(out, EVENT_CORE, "event")
+    return out
+
+
+def users(table: pa.Table) -> pa.Table:
+    """user_id as text plus normalized trait columns."""
+    _require(table, ["user_id"], "users")
+    cols = {"user_id": table.column("user_id").cast(pa.string())}
+    for name in table.column_names:
+        if name != "user_id" and (col := value(table.column(name))) is not None:
+            cols[name] = col
+    out = pa.table(cols)
+    _no_nulls(out, ["user_id"], "user")
+    return out
+
+
+def identities(table: pa.Table) -> pa.Table:
+    """(anonymous_id, user_id) text pairs without nulls."""
+    _require(table, IDENTITIES.names, "identities")
+    out = pa.table([table.column(n).cast(pa.string()) for n in IDENTITIES.names], schema=IDENTITIES)
+    return out.filter(pc.and_(out.column(0).is_valid(), out.column(1).is_valid()))
+
+
+def type_names(schema: pa.Schema) -> dict[str, str]:
+    """Column name -> Arrow type name."""
+    return {f.name: str(f.type) for f in schema}
+
+
+def unify(table: pa.Table, stored: dict[str, str], what: str) -> tuple[pa.Table, dict[str, str]]:
+    """Fit `table` to stored column types: numbers widen to double, other conflicts raise."""
+    columns = dict(stored)
+    for i, field in enumerate(table.schema):
+        new, old = str(field.type), stored.get(field.name)
+        if old is None or old == new:
+            columns[field.name] = new
+        elif new in _NUMERIC and old in _NUMERIC:
+            table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
+            columns[field.name] = "double"
+        else:
+            raise IngestError(f"{what} {field.name!r} has type {new} in the new data but {old} in "
+                              "the store; convert it before loading (nothing was written)")
+    return table, columns
+
+
+def first_per_id(table: pa.Table) -> pa.Table:
+    """Keep the first row of each event_id."""
+    ids = table.column("event_id")
+    if pc.count_distinct(ids).as_py() == table.num_rows:
+        return table
+    keyed = pa.table({"event_id": ids, "i": pa.array(np.arange(table.num_rows))})
+    first = keyed.group_by("event_id", use_threads=False).aggregate([("i", "min")]).column("i_min")
+    return table.take(pc.sort_indices(first))
