@@ -23,29 +23,18 @@ import numpy as np
 import pyarrow as pa
 
 from journeymap.demo.stories import DAY, EXPERIENCE_STAGES, PERSONAS, STAGES, STORIES
-from journeymap.store.schema import TS_TYPE
+from journeymap.store.schema import EVENT_CORE, TS_TYPE
 
 __all__ = ["DemoData", "generate"]
 
-COUNTRIES = {"US": 0.34, "GB": 0.12, "DE": 0.10, "IN": 0.08, "FR": 0.07, "CA": 0.07,
-             "BR": 0.06, "ES": 0.06, "AU": 0.05, "NL": 0.05}
-COMPANY_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
 PLANS = ("visitor", "free", "starter", "pro", "business")   # users.plan at the data end
-ZONES = ("landing", "site", "app", "checkout")               # where a journey event happens
+ZONES = ("landing", "site", "app", "checkout", "help")       # where an event happens (page paths)
 STAGE_ZONES = ("landing", "site", "site", "app", "app", "checkout", "app", "app")
-PATHS = {"landing": ["/", "/features", "/customers"],
-         "site": ["/", "/pricing", "/features", "/compare/calendly", "/blog/scheduling-tips"],
-         "app": ["/app/calendar", "/app/bookings", "/app/availability", "/app/settings", "/app/team"],
-         "checkout": ["/checkout", "/checkout/payment", "/checkout/confirm", "/pricing"],
-         "help": ["/help/connect-calendar", "/help/share-availability", "/help/invite-teammates",
-                  "/help/first-booking", "/help/billing"]}
-HELP_RATE = {"landing": 0.0, "site": 0.02, "app": 0.12, "checkout": 0.08}
-SESSION_RATE, PAGEVIEWS_PER_EVENT = 0.6, 1.0
+CAMPAIGNS = [(ch, c) for ch, mix in STORIES["channels"]["campaigns"].items() for c in mix]
 PROPS = {"channel": pa.string(), "campaign": pa.string(), "path": pa.string(), "step": pa.int64(),
          "plan": pa.string(), "revenue": pa.float64(), "score": pa.int64(), "comment": pa.string(),
          "topic": pa.string(), "resolution_hours": pa.float64()}
-EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("user_id", pa.string()), ("event", pa.string()),
-                           ("ts", TS_TYPE), *PROPS.items()])
+EVENTS_SCHEMA = pa.schema([*EVENT_CORE.items(), *PROPS.items()])
 
 
 @dataclass(frozen=True)
@@ -109,33 +98,24 @@ def _spread(rng, lo, hi, owner, j, k) -> np.ndarray:
     return lo[owner] + (j + rng.uniform(0.05, 0.95, j.size)) / k[owner] * (hi - lo)[owner]
 
 
-def _campaigns(S) -> list[tuple[str, str]]:
-    """Every (channel, campaign) pair, channels in their declared order."""
-    return [(ch, c) for ch in S["channels"]["share"] for c in S["channels"]["campaigns"][ch]]
-
-
 def _population(w: _World) -> None:
-    """Personas, traits, first-touch channel and uniform arrival over the weeks."""
+    """Personas, traits, first-touch channel and campaign, uniform arrival over the weeks."""
     rng, S, n = w.rng, w.S, w.n
     w.persona = _choice(rng, S["persona_mix"], n)
     w.arrival = rng.random(n) * S["arrival_weeks"] * 7 * DAY
-    size = np.ones(n, np.int64)
-    for k, (median, sigma) in ((1, (6, 0.8)), (2, (150, 1.0))):
-        lo, hi = S["team_size"][PERSONAS[k]]
-        pick = np.flatnonzero(w.persona == k)
-        size[pick] = np.clip(np.round(np.exp(rng.normal(np.log(median), sigma, pick.size))), lo, hi)
-    w.team_size = size
-    employees = size * np.exp(rng.normal(1.0, 1.0, n))
-    w.company = np.digitize(employees, [10.5, 50.5, 200.5, 1000.5])
-    w.country = _choice(rng, COUNTRIES, n)
+    w.team_size = np.ones(n, np.int64)
+    for k, persona in ((1, "team"), (2, "enterprise")):
+        pick, law = np.flatnonzero(w.persona == k), S["team_size_lognormal"][persona]
+        size = np.round(np.exp(rng.normal(np.log(law["median"]), law["sigma"], pick.size)))
+        w.team_size[pick] = np.clip(size, *S["team_size"][persona])
+    w.company = np.digitize(w.team_size * np.exp(rng.normal(1.0, 1.0, n)), [10.5, 50.5, 200.5, 1000.5])
+    w.country = _choice(rng, S["countries"], n)
     w.channel = _choice(rng, S["channels"]["share"], n)
     w.campaign = np.zeros(n, np.int64)
-    offset = 0
-    for k, ch in enumerate(S["channels"]["share"]):
-        mix = S["channels"]["campaigns"][ch]
+    for k, channel in enumerate(S["channels"]["share"]):
         pick = np.flatnonzero(w.channel == k)
-        w.campaign[pick] = offset + _choice(rng, mix, pick.size)
-        offset += len(mix)
+        first = [ch for ch, _ in CAMPAIGNS].index(channel)
+        w.campaign[pick] = first + _choice(rng, S["channels"]["campaigns"][channel], pick.size)
 
 
 def _advance(w: _World, s: int, p) -> np.ndarray:
@@ -150,10 +130,12 @@ def _advance(w: _World, s: int, p) -> np.ndarray:
 
 
 def _funnel_top(w: _World) -> None:
-    """Awareness to onboarding; the pricing-page redesign lifts sign-ups from its date."""
+    """Awareness to onboarding, with the two interventions (one real, one without effect)."""
     w.E[0] = w.arrival
     _advance(w, 1, w.S["rates"]["consideration"])
-    for s, change in ((2, w.S["interventions"][0]), (3, w.S["interventions"][1])):
+    changes = {change["stage"]: change for change in w.S["interventions"]}
+    for s in (2, 3):                        # each change moves the rate out of its stage
+        change = changes[STAGES[s - 1]]
         after = w.E[s - 1] >= change["from_day"] * DAY
         _advance(w, s, np.where(after, change["rate_after"], change["rate_before"]))
 
@@ -203,12 +185,11 @@ def _paid_story(w: _World) -> None:
 
 def _stage_events(w: _World) -> None:
     """One event per stage entered; landings carry channel and campaign, purchases revenue."""
-    campaigns = _campaigns(w.S)
     for s, stage in enumerate(STAGES):
         who, props = w.entered(s), {}
         if s == 0:
             props = {"channel": (w.channel[who], list(w.S["channels"]["share"])),
-                     "campaign": (w.campaign[who], [c for _, c in campaigns])}
+                     "campaign": (w.campaign[who], [c for _, c in CAMPAIGNS])}
         if s == 5:
             props = _plan_props(w, who)
         w.emit(w.S["stage_events"][stage], who, w.E[s, who], zone=STAGE_ZONES[s], **props)
@@ -355,56 +336,54 @@ def _tickets(w: _World, stage: str, who, lo, hi) -> None:
 
 def _noise(w: _World) -> None:
     """Sessions, page views and help reads around journey events, then silence after the last."""
-    rng = w.rng
-    rows = [(u, t, np.full(u.size, ZONES.index(z))) for _, u, t, z, _ in w.blocks if z is not None]
+    rng, N = w.rng, w.S["noise"]
+    rows = [(u, t, np.full(u.size, ZONES.index(z), np.int8)) for _, u, t, z, _ in w.blocks if z is not None]
     user, t, zone = (np.concatenate(c) for c in zip(*rows))
-    s = rng.random(t.size) < SESSION_RATE
+    s = rng.random(t.size) < N["session_rate"]
     w.emit("session_start", user[s], t[s] - rng.uniform(30, 900, int(s.sum())), journey=False)
-    owner, _ = _expand(rng.poisson(PAGEVIEWS_PER_EVENT, t.size))
-    before = np.where(zone[owner] == 0, -1.0, 1.0)            # landings: pages after, else before
-    _pageviews(w, user[owner], t[owner] - before * rng.uniform(5, 600, owner.size), zone[owner])
-    h = rng.random(t.size) < np.array([HELP_RATE[z] for z in ZONES])[zone]
-    _help(w, user[h], t[h] - rng.uniform(30, 1200, int(h.sum())))
-    X = w.S["exits"]
-    trail = np.flatnonzero(rng.random(w.n) < X["trailing_noise_share"])
+    owner, _ = _expand(rng.poisson(N["pageviews_per_journey_event"], t.size))
+    after = np.where(zone[owner] == 0, 1.0, -1.0)                 # landings: pages after, else before
+    _browse(w, user[owner], t[owner] + after * rng.uniform(5, 600, owner.size), zone[owner])
+    h = rng.random(t.size) < np.array([N["help_rate_by_zone"].get(z, 0.0) for z in ZONES])[zone]
+    _browse(w, user[h], t[h] - rng.uniform(30, 1200, int(h.sum())), np.full(int(h.sum()), 4))
+    trail = np.flatnonzero(rng.random(w.n) < w.S["exits"]["trailing_noise_share"])
     owner, j = _expand(rng.integers(1, 4, trail.size))
-    u, tt = trail[owner], w.last[trail][owner] + (j + rng.uniform(0.1, 0.9, j.size)) * 4 * 3600
-    kind = rng.random(j.size)
-    _pageviews(w, u[kind < 0.7], tt[kind < 0.7], np.where(np.isnan(w.E[2, u[kind < 0.7]]), 1, 2))
-    _help(w, u[kind >= 0.7], tt[kind >= 0.7])
+    u = trail[owner]
+    zone = np.where(rng.random(j.size) < 0.3, 4, np.where(np.isnan(w.E[2, u]), 1, 2))
+    _browse(w, u, w.last[u] + (j + rng.uniform(0.1, 0.9, j.size)) * 4 * 3600, zone)
 
 
-def _pageviews(w: _World, user, t, zone) -> None:
-    """`$pageview` events with a `path` typical of the zone (landing, site, app, checkout)."""
-    sizes = np.array([len(PATHS[z]) for z in ZONES])
+def _browse(w: _World, user, t, zone) -> None:
+    """`$pageview`s with a `path` typical of the zone; zone "help" makes `help_article_view`s."""
+    paths = w.S["noise"]["paths"]
+    sizes = np.array([len(paths[z]) for z in ZONES])
     codes = (np.cumsum(sizes) - sizes)[zone] + (w.rng.random(t.size) * sizes[zone]).astype(np.int64)
-    w.emit("$pageview", user, t, journey=False, path=(codes, [p for z in ZONES for p in PATHS[z]]))
+    vocab = [p for z in ZONES for p in paths[z]]
+    for event, pick in (("$pageview", zone != 4), ("help_article_view", zone == 4)):
+        w.emit(event, user[pick], t[pick], journey=False, path=(codes[pick], vocab))
 
 
-def _help(w: _World, user, t) -> None:
-    """`help_article_view` events with a help-centre `path`."""
-    w.emit("help_article_view", user, t, journey=False,
-           path=(w.rng.integers(0, len(PATHS["help"]), t.size), PATHS["help"]))
+_DIGITS = np.array([sum((48 + d // 10 ** (3 - i) % 10) << (8 * i) for i in range(4)) for d in range(10_000)], "<u4")
 
 
-_DIGITS = np.array([[48 + d // 100, 48 + d // 10 % 10, 48 + d % 10] for d in range(1000)], np.uint8)
+def _id_chars(prefix: str, numbers: np.ndarray, count: int) -> np.ndarray:
+    """Ids `prefix` + zero-padded digits (3, 7, 11… wide to fit `count`), one raw item each.
 
-
-def _id_chars(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
-    """Fixed-width ids `prefix` + zero-padded `numbers`, one raw bytes item per id."""
-    head = np.frombuffer(prefix.encode(), np.uint8)
-    chars = np.empty((numbers.size, head.size + width), np.uint8)
-    chars[:, :head.size] = head
-    x = numbers.astype(np.int64)
-    for stop in range(chars.shape[1], head.size, -3):          # three digits at a time, from the right
-        begin = max(stop - 3, head.size)
-        x, r = np.divmod(x, 1000)
-        chars[:, begin:stop] = np.take(_DIGITS, r, axis=0)[:, 3 - (stop - begin):]
-    return chars.view(np.dtype((np.void, chars.shape[1]))).ravel()
+    Built as little-endian words of four ASCII characters, so no per-string work."""
+    words = 2
+    while 10 ** (4 * words - 1) < count:
+        words += 1
+    x = numbers.astype(np.uint32 if count < 2**32 else np.uint64)
+    out = np.empty((numbers.size, words), "<u4")
+    for k in range(words - 1, 0, -1):
+        x, r = np.divmod(x, x.dtype.type(10_000))
+        out[:, k] = _DIGITS[r]
+    out[:, 0] = (_DIGITS[x % x.dtype.type(1000)] & 0xFFFFFF00) | ord(prefix)
+    return out.view(np.dtype((np.void, 4 * words))).ravel()
 
 
 def _strings(chars: np.ndarray) -> pa.Array:
-    """An Arrow string array over fixed-width raw ids, without per-string work."""
+    """An Arrow string array over fixed-width raw items, without per-string work."""
     offsets = np.arange(chars.size + 1, dtype=np.int32) * chars.dtype.itemsize
     return pa.Array.from_buffers(pa.string(), chars.size, [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
 
@@ -420,15 +399,14 @@ def _column(values, typ: pa.DataType) -> pa.Array:
 def _events_table(w: _World, start_us: int, user_ids: np.ndarray) -> pa.Table:
     """Each block as one record batch, cut at the data end; event ids count across blocks."""
     keeps = [np.flatnonzero(t < w.end) for _, _, t, _, _ in w.blocks]
-    id_width = max(9, len(str(sum(k.size for k in keeps))))
-    batches, counted = [], 0
+    total, batches, counted = sum(k.size for k in keeps), [], 0
     for (event, users, t, _, props), keep in zip(w.blocks, keeps):
-        cols = [_strings(_id_chars("e", np.arange(counted, counted + keep.size), id_width)),
-                _strings(user_ids[users[keep]]),
-                pa.array([event]).take(np.zeros(keep.size, np.int32)),
+        name = np.frombuffer(event.encode(), np.dtype((np.void, len(event.encode()))))
+        cols = [_strings(_id_chars("e", np.arange(counted, counted + keep.size, dtype=np.int64), total)),
+                _strings(user_ids[users[keep]]), _strings(np.repeat(name, keep.size)),
                 pa.array(start_us + np.round(t[keep] * 1e6).astype(np.int64), TS_TYPE)]
-        for name, typ in PROPS.items():
-            value = props.get(name)
+        for prop, typ in PROPS.items():
+            value = props.get(prop)
             if value is None:
                 cols.append(pa.nulls(keep.size, typ))
             else:
@@ -447,8 +425,8 @@ def _users_table(w: _World, user_ids: pa.Array) -> pa.Table:
     return pa.table({
         "user_id": user_ids,
         "team_size": pa.array(w.team_size, pa.int64()),
-        "company_size": pa.array(COMPANY_SIZES).take(pa.array(w.company)),
-        "country": pa.array(list(COUNTRIES)).take(pa.array(w.country)),
+        "company_size": pa.array(w.S["company_sizes"]).take(pa.array(w.company)),
+        "country": pa.array(list(w.S["countries"])).take(pa.array(w.country)),
         "signup_channel": pa.array(list(w.S["channels"]["share"])).take(pa.array(w.channel)),
         "plan": pa.array(PLANS).take(pa.array(plan)),
     })
@@ -456,41 +434,27 @@ def _users_table(w: _World, user_ids: pa.Array) -> pa.Table:
 
 def _spend_table(w: _World, start: dt.date) -> pa.Table:
     """Daily cost, impressions and clicks per channel and campaign, consistent with landings."""
-    S, rng, C = w.S, w.rng, w.S["channels"]
-    campaigns, days = _campaigns(S), S["arrival_weeks"] * 7
+    rng, C, days = w.rng, w.S["channels"], w.S["arrival_weeks"] * 7
     day = (w.arrival // DAY).astype(np.int64)
-    landings = np.bincount(day * len(campaigns) + w.campaign, minlength=days * len(campaigns))
-    chan = np.tile([ch for ch, _ in campaigns], days)
-    ctr = np.array([C["click_through_rate"][c] for c in chan])
+    landings = np.bincount(day * len(CAMPAIGNS) + w.campaign, minlength=days * len(CAMPAIGNS))
+    channel, campaign = (np.tile(c, days) for c in zip(*CAMPAIGNS))
     clicks = landings + rng.poisson(landings * (1 / C["click_to_landing"] - 1))
-    impressions = clicks + rng.poisson(clicks * (1 / ctr - 1))
-    cpc = np.array([C["cost_per_click"][c] for c in chan])
-    cost = np.round(clicks * cpc * rng.lognormal(0.0, 0.1, clicks.size), 2)
+    ctr = np.array([C["click_through_rate"][c] for c in channel])
+    cpc = np.array([C["cost_per_click"][c] for c in channel])
     first = (start - dt.date(1970, 1, 1)).days
     return pa.table({
-        "date": pa.array(np.repeat(np.arange(days, dtype=np.int32) + first, len(campaigns))).cast(pa.date32()),
-        "channel": pa.array(chan, pa.string()),
-        "campaign": pa.array(np.tile([c for _, c in campaigns], days), pa.string()),
-        "cost": pa.array(cost, pa.float64()),
-        "impressions": pa.array(impressions, pa.int64()),
+        "date": pa.array(np.repeat(np.arange(days, dtype=np.int32) + first, len(CAMPAIGNS))).cast(pa.date32()),
+        "channel": pa.array(channel, pa.string()),
+        "campaign": pa.array(campaign, pa.string()),
+        "cost": pa.array(np.round(clicks * cpc * rng.lognormal(0.0, 0.1, clicks.size), 2), pa.float64()),
+        "impressions": pa.array(clicks + rng.poisson(clicks * (1 / ctr - 1)), pa.int64()),
         "clicks": pa.array(clicks, pa.int64()),
     })
 
 
-def _run_stories(w: _World) -> None:
-    """Draw the journey, then emit events in an order that keeps every exit last."""
-    _population(w)
-    _funnel_top(w)
-    _setup_story(w)
-    _first_value_story(w)
-    _paid_story(w)
-    _stage_events(w)
-    _moments_story(w)
-    _onboarding_steps(w)
-    _checkout_story(w)
-    _subscription_story(w)
-    _experience_story(w)
-    _noise(w)
+# Draw the journey first, then emit events in an order that keeps every exit last.
+STEPS = (_population, _funnel_top, _setup_story, _first_value_story, _paid_story, _stage_events,
+         _moments_story, _onboarding_steps, _checkout_story, _subscription_story, _experience_story, _noise)
 
 
 def generate(users: int = 200_000, seed: int = 7, start: str = "2026-01-05") -> DemoData:
@@ -499,11 +463,14 @@ def generate(users: int = 200_000, seed: int = 7, start: str = "2026-01-05") -> 
     Deterministic for (users, seed, start); the data ends 60 days after the last
     arrival, so the latest cohorts are immature.
     """
+    if users < 1:
+        raise ValueError(f"the demo needs at least one user, not {users}")
     day0 = dt.date.fromisoformat(start)
     w = _World(users, seed, copy.deepcopy(STORIES))
-    _run_stories(w)
+    for step in STEPS:
+        step(w)
     start_us = int(dt.datetime(day0.year, day0.month, day0.day, tzinfo=dt.timezone.utc).timestamp()) * 10**6
-    user_ids = _id_chars("u", np.arange(users), max(7, len(str(users))))
+    user_ids = _id_chars("u", np.arange(users), users)
     events = _events_table(w, start_us, user_ids)
     stories = copy.deepcopy(STORIES)
     stories.update(users=users, seed=seed, start=day0.isoformat(),

@@ -51,6 +51,10 @@ STORIES: dict = {
     # mix chosen so the persona rates average to exactly 0.35 (needs solo = 2 x enterprise)
     "persona_mix": {"solo": 0.44, "team": 0.34, "enterprise": 0.22},
     "team_size": {"solo": [1, 1], "team": [2, 49], "enterprise": [50, 5000]},
+    "team_size_lognormal": {"team": {"median": 6, "sigma": 0.8}, "enterprise": {"median": 150, "sigma": 1.0}},
+    "countries": {"US": 0.34, "GB": 0.12, "DE": 0.10, "IN": 0.08, "FR": 0.07, "CA": 0.07,
+                  "BR": 0.06, "ES": 0.06, "AU": 0.05, "NL": 0.05},
+    "company_sizes": ["1-10", "11-50", "51-200", "201-1000", "1000+"],   # ~ team_size x lognormal(1, 1)
     "first_value_rate_by_persona": {"solo": 0.45, "team": 0.35, "enterprise": 0.15},
     # onboarded users who miss the 30 days but book later (day 30 + Gamma(2, 10d))
     "late_first_booking_share": 0.25,
@@ -67,13 +71,13 @@ STORIES: dict = {
     "setup_share": _SETUP_SHARE,                   # of signups, within 7 days of signup
     "late_setup_share": 0.15,                      # of onboarded users without it, after day 7
     "paid_rate_given_first_value": {"setup_within_7d": _PAID_SETUP, "no_setup_within_7d": _PAID_NO_SETUP},
-    "setup_within_7d_paid_multiplier": _PAID_SETUP / _PAID_NO_SETUP,
+    "setup_within_7d_paid_multiplier": round(_PAID_SETUP / _PAID_NO_SETUP, 6),
     "onboarding_steps": {"event": "onboarding_step", "to_complete": 5, "dropouts_do": [1, 4]},
     "checkout_loop": {
         "event": "checkout_step",
         "count_distribution": {"1": 0.35, "2": 0.25, "3": 0.15, "4": 0.12, "5": 0.08, "6": 0.05},
         "share_3_or_more": 0.40,
-        "abandon_share": 0.25,                     # of first-value users who never pay
+        "abandon_share": 0.60,                     # of first-value users who never pay
     },
     "backward_moves": {"pricing_revisit_before_checkout": 0.30},
     "exits": {
@@ -82,7 +86,23 @@ STORIES: dict = {
         "checkout_abandon": {"who": "checkout_step without subscription_started",
                              "last_journey_event": "checkout_step"},
         "trailing_noise_share": 0.35,              # users with 1..3 noise events after their last journey event
+        # what the three leaks above leave as the last journey event of users who signed up and went
+        # silent: the value gap, sign-up dropouts, checkout abandoners (the top three, in any order)
+        "top_last_journey_events_after_signup": ["onboarding_completed", "onboarding_step", "checkout_step"],
         "noise_events": ["session_start", "$pageview", "help_article_view"],
+    },
+    # before each journey event: a session start (share), page views (Poisson mean), a help read
+    # (share by zone); landings get their page views after
+    "noise": {
+        "session_rate": 0.6,
+        "pageviews_per_journey_event": 1.0,
+        "help_rate_by_zone": {"landing": 0.0, "site": 0.02, "app": 0.12, "checkout": 0.08},
+        "paths": {"landing": ["/", "/features", "/customers"],
+                  "site": ["/", "/pricing", "/features", "/compare/calendly", "/blog/scheduling-tips"],
+                  "app": ["/app/calendar", "/app/bookings", "/app/availability", "/app/settings", "/app/team"],
+                  "checkout": ["/checkout", "/checkout/payment", "/checkout/confirm", "/pricing"],
+                  "help": ["/help/connect-calendar", "/help/share-availability", "/help/invite-teammates",
+                           "/help/first-booking", "/help/billing"]},
     },
     "experience": {
         "attribution": "an answer or ticket belongs to the last stage entered before it; it is placed "
@@ -113,7 +133,7 @@ STORIES: dict = {
         },
         "resented_stage": "signup",                # 80% progress through it, worst CSAT and CES
         "tickets": {
-            "event": "ticket_opened",
+            "event": "ticket_opened",               # properties: channel, topic, resolution_hours
             "per_100_by_stage": {"signup": 8, "onboarding": 15, "first_value": 22, "purchase": 10,
                                  "regular_use": 6, "advocacy": 3},
             "channel_mix": {"chat": 0.55, "email": 0.35, "phone": 0.10},

@@ -86,16 +86,26 @@ def _within(journey: Journey, stage_id: str) -> str:
     return f" within {days:g} days" if days >= 1 else f" within {w / 3600:g} hours"
 
 
+def _gap_kind(journey: Journey, result: MapResult, leak: dict) -> str | None:
+    """'time-to-value' or 'conversion' when a healthy stage (>= 70%) is followed by a
+    sharp drop (< 50%); None otherwise."""
+    k = journey.stage_ids.index(leak["from"])
+    prev = result.stages[k - 1] if k > 0 else None
+    if prev is None or prev.rate is None or prev.rate < 0.7 or leak["rate"] >= 0.5:
+        return None
+    return "time-to-value" if any(w in leak["to"] for w in ACTIVATION_WORDS) else "conversion"
+
+
 def _leak_sentence(journey: Journey, result: MapResult, leak: dict) -> str:
     k = journey.stage_ids.index(leak["from"])
     frm, to = journey.stage(leak["from"]), journey.stage(leak["to"])
-    prev = result.stages[k - 1] if k > 0 else None
-    head = (f"Only {_pct(leak['rate'])} of the {leak['entered']:,} customers who reached "
-            f"{frm.label} went on to {to.label}{_within(journey, to.id)}")
-    if prev is not None and prev.rate is not None and prev.rate >= 0.7 and leak["rate"] < 0.5:
-        kind = "time-to-value" if any(w in to.id for w in ACTIVATION_WORDS) else "conversion"
-        head = (f"{_pct(prev.rate)} reach {frm.label} but only {_pct(leak['rate'])} go on to "
-                f"{to.label}{_within(journey, to.id)}: {kind} gap")
+    kind = _gap_kind(journey, result, leak)
+    if kind:
+        head = (f"{_pct(result.stages[k - 1].rate)} reach {frm.label} but only "
+                f"{_pct(leak['rate'])} go on to {to.label}{_within(journey, to.id)}: {kind} gap")
+    else:
+        head = (f"Only {_pct(leak['rate'])} of the {leak['entered']:,} customers who reached "
+                f"{frm.label} went on to {to.label}{_within(journey, to.id)}")
     bm = leak["benchmark"]
     below = (f", below the {_pct(bm['low'])}–{_pct(bm['high'])} benchmark"
              if bm and leak["gap_below_benchmark"] > 0 else "")
@@ -126,12 +136,17 @@ def _persona_sentences(journey: Journey, result: MapResult, limit: int = 2) -> l
 
 
 def findings(journey: Journey, result: MapResult, top: list[dict]) -> list[str]:
-    """Plain-language sentences a team lead can act on."""
+    """Plain-language sentences a team lead can act on: the top leaks, any sharp drop
+    after a healthy stage, persona-specific leaks, stages below benchmark, immaturity."""
     out = [_leak_sentence(journey, result, leak) for leak in top]
+    said = {lk["from"] for lk in top}
+    for leak in leaks(journey, result, top=len(result.stages)):
+        if leak["from"] not in said and _gap_kind(journey, result, leak):
+            out.append(_leak_sentence(journey, result, leak))
+            said.add(leak["from"])
     out += _persona_sentences(journey, result)
-    ranked = {(lk["from"]) for lk in top}
     for s in result.stages[:-1]:
-        if s.verdict == "below" and s.id not in ranked:
+        if s.verdict == "below" and s.id not in said:
             out.append(f"{s.name} converts at {_pct(s.rate)}, below its "
                        f"{_pct(s.benchmark['low'])}–{_pct(s.benchmark['high'])} benchmark "
                        f"(owner {s.owner}).")

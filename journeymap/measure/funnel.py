@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from journeymap.errors import QueryError
@@ -63,13 +64,16 @@ class FunnelResult(Result):
 
     @property
     def by_breakdown(self) -> dict:
-        """One FunnelResult per breakdown value (first-touch: the value on step 1)."""
+        """One FunnelResult per breakdown value (first touch: the value on step 1);
+        persons without a value are grouped under None."""
         if self.breakdown_values is None:
             return {}
+        codes, uniques = pd.factorize(pd.Series(self.breakdown_values, dtype=object))
+        groups = [(v, codes == c) for c, v in enumerate(uniques)]
+        if (codes < 0).any():
+            groups.append((None, codes < 0))
         out = {}
-        for value in sorted(set(self.breakdown_values.tolist()), key=lambda v: (v is None, str(v))):
-            sel = np.array([v == value for v in self.breakdown_values.tolist()]) \
-                if value is None else self.breakdown_values == value
+        for value, sel in sorted(groups, key=lambda kv: (kv[0] is None, str(kv[0]))):
             out[value] = FunnelResult(self.steps, self.users.filter(pa.array(sel)),
                                       self.levels[sel], self.times[sel], self.order,
                                       self.window_s)
@@ -160,7 +164,7 @@ def _run_batch(batch, kernel, n, win, exclusions, breakdown):
     times = np.where(rows >= 0, batch.t[np.maximum(rows, 0)], -1)
     values = None
     if breakdown:
-        values = batch.columns[breakdown].take(pa.array(rows[:, 0])).to_numpy(zero_copy_only=False)
+        values = np.array(batch.columns[breakdown].take(pa.array(rows[:, 0])).to_pylist(), object)
     return batch.users.filter(pa.array(keep)), levels[keep], times, values
 
 

@@ -25,27 +25,51 @@ def _group_end(t, i, b):
 
 
 @njit(cache=True)
-def _in_chain(chain, level, r):
-    for x in range(level + 1):
-        if chain[level, x] == r:
-            return True
+def _augment(level, bits, g, owner, row_of, prev, queue):
+    """Seat `level` on a distinct row of a group, re-seating earlier levels if needed.
+
+    Kuhn's augmenting path (breadth first) on the bipartite graph levels x rows,
+    where row r can hold level l when bit l of bits[r] is set. owner[r] is the
+    level a row holds (-1: free), row_of[l] the row a level holds.
+    """
+    prev[:g] = -2
+    head, tail = 0, 1
+    queue[0] = level
+    while head < tail:
+        lv = queue[head]
+        head += 1
+        for r in range(g):
+            if prev[r] != -2 or not (bits[r] >> lv) & 1:
+                continue
+            prev[r] = lv
+            if owner[r] >= 0:
+                queue[tail] = owner[r]
+                tail += 1
+                continue
+            cur = r
+            while True:
+                lv2 = prev[cur]
+                old = row_of[lv2]
+                owner[cur] = lv2
+                row_of[lv2] = cur
+                if lv2 == level:
+                    return True
+                cur = old
     return False
 
 
 @njit(cache=True)
 def _extend_ordered(chain, t, mask, n, window, r):
-    """Try row r on every step, highest first; True if any chain got a later start."""
-    changed = False
+    """One row alone at its instant: try it on every step, highest first."""
     for lvl in range(n - 1, -1, -1):
         if not (mask[r] >> lvl) & 1:
             continue
         if lvl == 0:
             if chain[0, 0] == NO_ROW or t[chain[0, 0]] < t[r]:
                 chain[0, 0] = r
-                changed = True
             continue
         prev = chain[lvl - 1, 0]
-        if prev == NO_ROW or t[r] - t[prev] > window or _in_chain(chain, lvl - 1, r):
+        if prev == NO_ROW or t[r] - t[prev] > window:
             continue
         cur = chain[lvl, 0]
         if cur != NO_ROW and t[cur] >= t[prev]:
@@ -53,8 +77,32 @@ def _extend_ordered(chain, t, mask, n, window, r):
         for x in range(lvl):
             chain[lvl, x] = chain[lvl - 1, x]
         chain[lvl, lvl] = r
-        changed = True
-    return changed
+
+
+@njit(cache=True)
+def _extend_group(chain, t, mask, n, window, i, j, owner, row_of, prev, queue):
+    """Several rows at one instant: from each attempt alive before it (or a fresh
+    start), seat as many next steps as possible on distinct rows of the group."""
+    old = chain.copy()
+    g = j - i
+    bits = mask[i:j]
+    tg = t[i]
+    for base in range(n):
+        if base > 0 and (old[base - 1, 0] == NO_ROW or tg - t[old[base - 1, 0]] > window):
+            continue
+        start_t = tg if base == 0 else t[old[base - 1, 0]]
+        owner[:g] = -1
+        row_of[:] = -1
+        lvl = base
+        while lvl < n and _augment(lvl, bits, g, owner, row_of, prev, queue):
+            lvl += 1
+        for top in range(base, lvl):
+            if chain[top, 0] != NO_ROW and t[chain[top, 0]] >= start_t:
+                continue
+            for x in range(base):
+                chain[top, x] = old[base - 1, x]
+            for x in range(base, top + 1):
+                chain[top, x] = i + row_of[x]
 
 
 @njit(cache=True)
@@ -62,13 +110,19 @@ def funnel_ordered(offsets, t, mask, n, window, out_rows):
     """Best attempt per user, steps in order, other events allowed in between.
 
     Keeps, per step, the attempt with the latest start that reached it (the one
-    with the most window left), as ClickHouse's windowFunnel does. The counted
-    attempt is the first to reach the furthest step. Fills out_rows[u, k] with
-    the row of step k of the counted attempt; returns the level per user.
+    with the most window left), as ClickHouse's windowFunnel does; rows at one
+    instant are seated on steps by maximum matching, so their order never
+    matters. The counted attempt is the first to reach the furthest step.
+    Fills out_rows[u, k] with the row of step k of the counted attempt;
+    returns the level per user.
     """
     n_users = offsets.shape[0] - 1
     levels = np.zeros(n_users, np.int64)
     chain = np.empty((n, n), np.int64)
+    owner = np.empty(0, np.int64)
+    row_of = np.empty(n, np.int64)
+    queue = np.empty(n + 1, np.int64)
+    prev = np.empty(0, np.int64)
     for u in range(n_users):
         a, b = offsets[u], offsets[u + 1]
         chain[:, :] = NO_ROW
@@ -76,12 +130,13 @@ def funnel_ordered(offsets, t, mask, n, window, out_rows):
         i = a
         while i < b and best < n:
             j = _group_end(t, i, b)
-            changed = True
-            while changed:  # ties: repeat until no row of the instant moves a chain
-                changed = False
-                for r in range(i, j):
-                    if _extend_ordered(chain, t, mask, n, window, r):
-                        changed = True
+            if j - i == 1:
+                _extend_ordered(chain, t, mask, n, window, i)
+            else:
+                if owner.shape[0] < j - i:
+                    owner = np.empty(j - i, np.int64)
+                    prev = np.empty(j - i, np.int64)
+                _extend_group(chain, t, mask, n, window, i, j, owner, row_of, prev, queue)
             for lvl in range(n - 1, best - 1, -1):
                 if chain[lvl, 0] != NO_ROW:
                     for x in range(lvl + 1):
@@ -119,25 +174,19 @@ def funnel_strict(offsets, t, mask, n, window, out_rows):
 
 
 @njit(cache=True)
-def _popcount(x):
-    c = 0
-    while x:
-        x &= x - 1
-        c += 1
-    return c
-
-
-@njit(cache=True)
 def funnel_unordered(offsets, t, mask, n, window, out_rows):
     """Best attempt per user, steps in any order, window from the first of them.
 
     An attempt starts at any instant holding a step event; its level is the
-    number of distinct steps done within the window. out_rows[u, k] holds the
-    row completing the (k+1)-th distinct step, in time order.
+    largest number of steps done on distinct rows within the window (maximum
+    matching). out_rows[u, k] holds the row of the (k+1)-th step done, in time
+    order.
     """
     n_users = offsets.shape[0] - 1
     levels = np.zeros(n_users, np.int64)
     full = (1 << n) - 1
+    row_of = np.empty(n, np.int64)
+    queue = np.empty(n + 1, np.int64)
     for u in range(n_users):
         a, b = offsets[u], offsets[u + 1]
         best = 0
@@ -145,21 +194,21 @@ def funnel_unordered(offsets, t, mask, n, window, out_rows):
         while i < b and best < n:
             g = _group_end(t, i, b)
             if (mask[i:g] & full).any():
-                seen = 0
-                cnt = 0
-                rows = np.full(n, NO_ROW, np.int64)
-                j = i
-                while j < b and t[j] - t[i] <= window and seen != full:
-                    new = mask[j] & full & ~seen
-                    if new:
-                        seen |= new
-                        for _ in range(_popcount(new)):
-                            rows[cnt] = j
-                            cnt += 1
+                j = g
+                while j < b and t[j] - t[i] <= window:
                     j += 1
+                owner = np.full(j - i, -1, np.int64)
+                prev = np.empty(j - i, np.int64)
+                row_of[:] = -1
+                cnt = 0
+                for lvl in range(n):
+                    if _augment(lvl, mask[i:j], j - i, owner, row_of, prev, queue):
+                        cnt += 1
                 if cnt > best:
                     best = cnt
-                    out_rows[u, :cnt] = rows[:cnt]
+                    rows = np.sort(row_of[row_of >= 0])
+                    for x in range(cnt):
+                        out_rows[u, x] = i + rows[x]
             i = g
         levels[u] = best
     return levels
@@ -191,16 +240,25 @@ def apply_exclusions(offsets, t, mask, levels, out_rows, window, ex_bits, ex_fro
 
 
 @njit(cache=True)
-def _try_enter(cur, cur_t, t_r, bits, within, optional, n):
-    """Stage a row enters from stage `cur` (skipping optional ones), or -1."""
-    nxt = cur + 1
-    while nxt < n:
-        if (bits >> nxt) & 1 and (cur < 0 or within[nxt] < 0 or t_r - cur_t <= within[nxt]):
-            return nxt
-        if not optional[nxt]:
-            return -1
-        nxt += 1
-    return -1
+def _enter_group(cur, cur_t, tg, bits, g, within, optional, owner, row_of, prev, queue):
+    """Stages entered at one instant from stage `cur`: each on a distinct row,
+    as many as possible (maximum matching), skipping optional stages only when
+    a later stage is entered. Returns the last stage entered (cur if none)."""
+    n = within.shape[0]
+    owner[:g] = -1
+    row_of[:] = -1
+    last = cur
+    t_ref = cur_t
+    s = cur + 1
+    while s < n:
+        time_ok = last < 0 or within[s] < 0 or tg - t_ref <= within[s]
+        if time_ok and _augment(s, bits, g, owner, row_of, prev, queue):
+            last = s
+            t_ref = tg
+        elif not optional[s]:
+            break
+        s += 1
+    return last
 
 
 @njit(cache=True)
@@ -209,11 +267,16 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
 
     Stage 1 is entered at the first qualifying row; stage k at the first
     qualifying row (a distinct one) at or after the entry into stage k-1, and
-    within `within[k]` of it when set (-1 = no limit). An optional stage may be
-    skipped: its entry row is then that of the stage after it, flagged skipped.
+    within `within[k]` of it when set (-1 = no limit). Rows at one instant are
+    seated on stages by maximum matching. An optional stage may be skipped: its
+    entry row is then that of the stage after it, flagged skipped.
     """
     n = within.shape[0]
     n_users = offsets.shape[0] - 1
+    row_of = np.empty(n, np.int64)
+    queue = np.empty(n + 1, np.int64)
+    owner = np.empty(1, np.int64)
+    prev = np.empty(1, np.int64)
     for u in range(n_users):
         a, b = offsets[u], offsets[u + 1]
         cur = -1
@@ -221,23 +284,21 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
         i = a
         while i < b and cur < n - 1:
             j = _group_end(t, i, b)
-            used = np.zeros(j - i, np.bool_)
-            changed = True
-            while changed and cur < n - 1:
-                changed = False
-                for r in range(i, j):
-                    if used[r - i]:
-                        continue
-                    nxt = _try_enter(cur, cur_t, t[r], mask[r], within, optional, n)
-                    if nxt < 0:
-                        continue
-                    for s in range(cur + 1, nxt):
-                        out_rows[u, s] = r
+            if owner.shape[0] < j - i:
+                owner = np.empty(j - i, np.int64)
+                prev = np.empty(j - i, np.int64)
+            last = _enter_group(cur, cur_t, t[i], mask[i:j], j - i, within, optional,
+                                owner, row_of, prev, queue)
+            if last > cur:
+                nxt_row = i + row_of[last]
+                for s in range(last, cur, -1):
+                    if row_of[s] >= 0:
+                        nxt_row = i + row_of[s]
+                        out_rows[u, s] = nxt_row
+                    else:
+                        out_rows[u, s] = nxt_row
                         out_skipped[u, s] = True
-                    out_rows[u, nxt] = r
-                    used[r - i] = True
-                    cur = nxt
-                    cur_t = t[r]
-                    changed = True
+                cur = last
+                cur_t = t[i]
             i = j
     return out_rows

@@ -6,6 +6,7 @@ trait, else from the user's first event (first touch). Computed in the engine.
 
 from __future__ import annotations
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -26,12 +27,12 @@ def attributes(events: ir.Table, users: ir.Table | None, props: set[str]) -> ir.
     if unknown:
         known = list(events.columns) + (list(users.columns) if users is not None else [])
         raise QueryError(f"unknown trait or property '{unknown[0]}'" + did_you_mean(unknown[0], known))
-    base = events.group_by("user_id").aggregate(
-        **{p: events[p].argmin(events.ts) for p in touch},
-        _n=events.count())
+    order = [c for c in ("ts", "event", "event_id") if c in events.columns]
+    first = events.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=order))
+    base = first.filter(first._rn == 0).select("user_id", *touch)
     if traits:
         base = base.left_join(users.select("user_id", *traits), "user_id").drop("user_id_right")
-    return base.drop("_n")
+    return base
 
 
 def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) -> pd.DataFrame:

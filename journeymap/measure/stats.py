@@ -19,7 +19,7 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     """Wilson score interval for a proportion (95% by default); None when n is 0.
 
     >>> [round(x, 4) for x in wilson(5000, 50000)]
-    [0.0974, 0.1026]
+    [0.0974, 0.1027]
     """
     if n <= 0:
         return None
@@ -27,7 +27,9 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def rate(successes: int, n: int) -> float | None:

@@ -46,7 +46,8 @@ def _operators(r: Reader, prop: str, spec: Mapping, loc: Location, what: str) ->
     return out
 
 
-def _condition(r: Reader, prop: str, op: str, value: object, vloc: Location, loc: Location) -> Condition | None:
+def _condition(r: Reader, prop: str, op: str, value: object, vloc: Location,
+               loc: Location) -> Condition | None:
     """A Condition, or None after reporting a value that does not suit the operator."""
     problem = _value_problem(op, value)
     if problem:
@@ -130,7 +131,8 @@ def read_rate(r: Reader, parent: Mapping, key: str, what: str) -> float | None:
         return None
     if _is_number(value) and 0 <= value <= 1:
         return float(value)
-    r.error(r.value(parent, key), f"'{key}' of {what} must be a rate between 0 and 1, not {describe(value)}", value)
+    r.error(r.value(parent, key), f"'{key}' of {what} must be a rate between 0 and 1, "
+            f"not {describe(value)}", value)
     return None
 
 

@@ -84,7 +84,8 @@ class Reader:
             return None
         if isinstance(value, str) and value.strip():
             return str(value)
-        self.error(self.value(mapping, key), f"'{key}' of {what} must be a non-empty string, not {describe(value)}", value)
+        self.error(self.value(mapping, key),
+                   f"'{key}' of {what} must be a non-empty string, not {describe(value)}", value)
         return None
 
     def texts(self, mapping: Mapping, key: str, what: str) -> tuple[str, ...]:

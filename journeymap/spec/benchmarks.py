@@ -14,7 +14,7 @@ _SOURCE = "built-in (customer journey mapping benchmarks)"
 _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("purchase", "paid", "paid_conversion", "conversion", "subscribe"): (0.02, 0.15),
     ("activation", "activated", "first_value", "aha", "value"): (0.40, 0.70),
-    ("retention", "retained", "ongoing_use", "regular_use", "renewal"): (0.85, 0.95),
+    ("retention", "retained", "renewal"): (0.85, 0.95),
     ("advocacy", "referral", "advocate", "review"): (0.05, 0.20),
 }
 

@@ -69,7 +69,8 @@ def _parse_yaml(r: Reader, text: str) -> object:
         return YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        r.error(r.at((mark.line, mark.column) if mark else None), f"invalid YAML: {exc.problem or exc.context}")
+        where = r.at((mark.line, mark.column) if mark else None)
+        r.error(where, f"invalid YAML: {exc.problem or exc.context}")
     except YAMLError as exc:
         r.error(r.at((0, 0)), f"invalid YAML: {exc}")
     except TypeError as exc:  # ruamel fails on a mapping key that holds a list
@@ -80,7 +81,8 @@ def _parse_yaml(r: Reader, text: str) -> object:
 def _journey(r: Reader, data: object, path: str | None) -> Journey | None:
     """Build the Journey from the top-level mapping, checking every part."""
     if not isinstance(data, Mapping):
-        r.error(r.node(data) if hasattr(data, "lc") else r.at((0, 0)), "a journey file must be a mapping with 'name' and 'stages', "
+        where = r.node(data) if hasattr(data, "lc") else r.at((0, 0))
+        r.error(where, "a journey file must be a mapping with 'name' and 'stages', "
                 f"not {describe(data)}", data)
         return None
     r.check_keys(data, TOP_KEYS, "the journey")

@@ -28,7 +28,8 @@ _OPERATORS = {
     "properties": {
         "eq": {**_SCALAR, "description": "equal to"},
         "ne": {**_SCALAR, "description": "not equal to"},
-        **{op: {**_NUMBER_OR_DATE, "description": f"{op} (numbers or ISO dates)"} for op in NUMERIC_OPERATORS},
+        **{op: {**_NUMBER_OR_DATE, "description": f"{op} (numbers or ISO dates)"}
+           for op in NUMERIC_OPERATORS},
         "in": {"type": "array", "minItems": 1, "items": _SCALAR, "description": "one of these values"},
         "not_in": {"type": "array", "minItems": 1, "items": _SCALAR, "description": "none of these values"},
         "contains": {**_SCALAR, "description": "text or list contains this value"},
@@ -76,21 +77,24 @@ _DEFS = {
                      "owner": _ref("owner", "Who owns the seam.")},
                     ["from", "to", "owner"], "The seam between two stages, owned in its own right."),
     "persona": _obj({"id": _ref("name", "Unique persona id."), "name": _ref("name", "Display name."),
-                     "where": _ref("conditions", "Conditions on user traits or first-touch event properties.")},
+                     "where": _ref("conditions",
+                                   "Conditions on user traits or first-touch event properties.")},
                     ["id"], "A named segment of users."),
 }
 
 JOURNEY_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "journeymap journey file",
-    "description": "A customer journey: ordered stages entered by events, with owners, handoffs and personas.",
+    "description": ("A customer journey: ordered stages entered by events, "
+                    "with owners, handoffs and personas."),
     "type": "object",
     "required": ["name", "stages"],
     "additionalProperties": False,
     "properties": {
         "name": _ref("name", "Name of the journey."),
         "inactivity": _ref("duration", "Silence that counts as leaving the journey (default 30d)."),
-        "stages": {"type": "array", "minItems": 1, "items": _ref("stage"), "description": "Stages, in order."},
+        "stages": {"type": "array", "minItems": 1, "items": _ref("stage"),
+                   "description": "Stages, in order."},
         "handoffs": {"type": "array", "items": _ref("handoff")},
         "personas": {"type": "array", "items": _ref("persona")},
         "benchmarks": {"type": "object", "additionalProperties": _ref("benchmark"),

@@ -17,8 +17,9 @@ CHUNK = 64 << 20
 _NL, _QUOTE, _CR = 10, 34, 13
 
 
-def _chunks(path: Path, size: int = CHUNK) -> Iterator[tuple[int, np.ndarray]]:
+def _chunks(path: Path, size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(offset, bytes) chunks of a file, memory-mapped."""
+    size = size or CHUNK
     n = path.stat().st_size
     if n == 0:
         return
@@ -27,7 +28,7 @@ def _chunks(path: Path, size: int = CHUNK) -> Iterator[tuple[int, np.ndarray]]:
         yield base, np.asarray(data[base:base + size])
 
 
-def jsonl_lines(path: Path, size: int = CHUNK) -> Iterator[tuple[pa.Array, pa.Array]]:
+def jsonl_lines(path: Path, size: int | None = None) -> Iterator[tuple[pa.Array, pa.Array]]:
     """Yield (1-based line numbers, line texts) chunks of a JSONL file, split at newlines."""
     carry, first_line = b"", 1
     for _, chunk in _chunks(path, size):

@@ -10,6 +10,7 @@ from journeymap.errors import IngestError, did_you_mean
 from journeymap.store.schema import EVENT_CORE, EVENT_OPTIONAL, IDENTITIES, PARTITION_COLUMN, TS_TYPE
 from journeymap.store.timestamps import parse_timestamps
 
+DAY_US = 86_400_000_000
 _NUMERIC = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
             "halffloat", "float", "double"}
 
@@ -116,11 +117,27 @@ def unify(table: pa.Table, stored: dict[str, str], what: str) -> tuple[pa.Table,
     return table, columns
 
 
-def first_per_id(table: pa.Table) -> pa.Table:
-    """Keep the first row of each event_id."""
-    ids = table.column("event_id")
-    if pc.count_distinct(ids).as_py() == table.num_rows:
-        return table
-    keyed = pa.table({"event_id": ids, "i": pa.array(np.arange(table.num_rows))})
-    first = keyed.group_by("event_id", use_threads=False).aggregate([("i", "min")]).column("i_min")
-    return table.take(pc.sort_indices(first))
+def _ranks(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Dense-enough integer ranks of values in ascending order (equal values, equal rank)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    enc = pc.dictionary_encode(col)
+    rank = pc.rank(enc.dictionary, sort_keys="ascending", tiebreaker="first").to_numpy()
+    return rank[enc.indices.to_numpy()].astype(np.int64)
+
+
+def write_order(table: pa.Table) -> np.ndarray:
+    """Row order by (UTC day, user_id, ts, event, event_id), by integer ranks and lexsort."""
+    ts = pc.cast(table.column("ts"), pa.int64()).to_numpy()
+    users, names = _ranks(table.column("user_id")), _ranks(table.column("event"))
+    major = np.floor_divide(ts, DAY_US) * (int(users.max(initial=0)) + 1) + users
+    order = np.lexsort((names, ts, major))
+    m, t, e = major[order], ts[order], names[order]
+    tie = (m[1:] == m[:-1]) & (t[1:] == t[:-1]) & (e[1:] == e[:-1])
+    if tie.any():  # equal (day, user, ts, event): order those runs by event_id
+        pos = np.flatnonzero(np.r_[False, tie] | np.r_[tie, False])
+        run = np.cumsum(np.r_[True, ~tie])[pos]
+        ids = _ranks(table.column("event_id").take(pa.array(order[pos])))
+        order[pos] = order[pos][np.lexsort((ids, run))]
+    return order
+

@@ -21,10 +21,12 @@ name, since appends may add property columns).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,7 @@ __all__ = ["AppendStats", "EventStore"]
 
 MANIFEST = "manifest.json"
 SORT_KEYS = ("user_id", "ts", "event", "event_id")
+_DAY_US = norm.DAY_US
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class EventStore:
             if users is not None and m["users"]:
                 users, _ = norm.unify(users, norm.type_names(pq.read_schema(self.root / m["users"])),
                                       "user trait")
-            fresh = self._dedupe(norm.first_per_id(events), m)
+            fresh = self._fresh(events, m)
             new = {"events": m["events"] + self._write_events(fresh),
                    "users": self._write_users(users, m["users"]),
                    "identities": self._write_identities(identities, m["identities"])}
@@ -161,38 +164,47 @@ class EventStore:
             with contextlib.suppress(OSError):
                 part.rmdir()  # only succeeds when empty
 
-    def _dedupe(self, events: pa.Table, m: dict) -> pa.Table:
-        """Drop events whose event_id is already stored (reads only the event_id column)."""
-        if not m["events"] or not events.num_rows:
+    def _fresh(self, events: pa.Table, m: dict) -> pa.Table:
+        """The batch without repeated (first kept) or already stored event ids."""
+        if not events.num_rows:
             return events
         con = connect()
         try:
-            con.register("new_ids", events.select(["event_id"]))
-            files = [str(self.root / p) for p in m["events"]]
-            known = con.sql(f"SELECT DISTINCT event_id FROM {_scan(files, union=False)} "
-                            "WHERE event_id IN (SELECT event_id FROM new_ids)").to_arrow_table()
+            ids = events.select(["event_id"]).append_column("k", pa.array(np.arange(events.num_rows)))
+            con.register("batch", ids)
+            if con.sql("SELECT count(*) > count(DISTINCT event_id) FROM batch").fetchone()[0]:
+                first = con.sql("SELECT min(k) FROM batch GROUP BY event_id ORDER BY 1").to_arrow_table()
+                events = events.take(first.column(0))
+                con.unregister("batch")
+                con.register("batch", events.select(["event_id"]))
+            files = self._same_days(events, m)
+            if files:  # semi-join: hashes the batch, streams only event_id of stored files
+                known = con.sql(f"SELECT DISTINCT event_id FROM {_scan(files, union=False)} "
+                                "WHERE event_id IN (SELECT event_id FROM batch)").to_arrow_table()
+                if known.num_rows:
+                    events = events.filter(pc.invert(pc.is_in(events.column("event_id"), known.column(0))))
         finally:
             con.close()
-        if not known.num_rows:
-            return events
-        return events.filter(pc.invert(pc.is_in(events.column("event_id"), known.column(0))))
+        return events
+
+    def _same_days(self, events: pa.Table, m: dict) -> list[str]:
+        """Stored event files of the UTC dates present in `events`."""
+        ts = pc.cast(events.column("ts"), pa.int64()).to_numpy()
+        days = {_day(int(d)) for d in np.unique(np.floor_divide(ts, _DAY_US))}
+        return [str(self.root / p) for p in m["events"] if p.split("/")[1][5:] in days]
 
     def _write_events(self, events: pa.Table) -> list[str]:
-        """Write one sorted file per UTC date; returns their manifest paths."""
+        """Write one file per UTC date, rows in (user_id, ts, event, event_id) order."""
         if not events.num_rows:
             return []
-        day = pc.cast(events.column("ts"), pa.date32())
-        order = pc.sort_indices(events.append_column("__day", day),
-                                [("__day", "ascending"), *((k, "ascending") for k in SORT_KEYS)])
-        events, day = events.take(order), day.take(order)
-        days = day.to_numpy().astype(np.int64)
+        events, order = events.combine_chunks(), norm.write_order(events)
+        ts = pc.cast(events.column("ts"), pa.int64()).to_numpy()
+        days = np.floor_divide(ts[order], _DAY_US)
         cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
-        written = []
-        for lo, hi in zip(cuts[:-1], cuts[1:]):
-            rel = f"events/date={day[lo].as_py().isoformat()}/part-{uuid.uuid4().hex}.parquet"
-            self._write_file(events.slice(lo, hi - lo), rel)
-            written.append(rel)
-        return written
+        jobs = [(order[lo:hi], f"events/date={_day(int(days[lo]))}/part-{uuid.uuid4().hex}.parquet")
+                for lo, hi in zip(cuts[:-1], cuts[1:])]
+        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+            return list(pool.map(lambda job: self._write_file(events.take(job[0]), job[1]), jobs))
 
     def _write_users(self, users: pa.Table | None, current: str | None) -> str | None:
         """Upsert users by user_id (new non-null traits win); returns the users file name."""
@@ -231,7 +243,8 @@ class EventStore:
         final = self.root / rel
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp")
-        pq.write_table(table, tmp, compression="zstd")
+        dictionary = [c for c in table.column_names if c != "event_id"]
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary)
         _fsync(tmp)
         os.rename(tmp, final)
         _fsync(final.parent)
@@ -246,6 +259,11 @@ class EventStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.root / MANIFEST)
         _fsync(self.root)
+
+
+def _day(days_since_epoch: int) -> str:
+    """ISO date of a day number."""
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=days_since_epoch)).isoformat()
 
 
 def _scan(files: list[str], union: bool = True) -> str:

@@ -71,12 +71,23 @@ def normalize_events(table: pa.Table) -> pa.Table:
     return table.set_column(i, "ts", _normalize_ts(table["ts"]))
 
 
+def with_content_ids(table: ir.Table) -> ir.Table:
+    """Add `event_id` as a hash of the row's content, so ties order by content, not input order."""
+    parts = [table[c].cast("string").fill_null("\\N") for c in table.columns]
+    return table.mutate(event_id=ibis.literal("|").join(parts).hexdigest("md5"))
+
+
 def as_events(obj) -> ir.Table:
-    """An Ibis events table from any accepted form (Ibis tables keep their engine)."""
+    """An Ibis events table from any accepted form (Ibis tables keep their engine).
+
+    Without an `event_id` column, one is derived from each row's content.
+    """
     if isinstance(obj, ir.Table):
         _require(obj.columns)
-        return obj
-    return ibis.memtable(normalize_events(to_arrow(obj)))
+        table = obj
+    else:
+        table = ibis.memtable(normalize_events(to_arrow(obj)))
+    return table if "event_id" in table.columns else with_content_ids(table)
 
 
 def as_table(obj, key: str = "user_id", what: str = "users") -> ir.Table:

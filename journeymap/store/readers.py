@@ -29,6 +29,8 @@ _EXT = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq
         ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 _ALIASES = {"ndjson": "jsonl", "json": "json", "tsv": "csv"}
 _SAMPLE = 20_000
+_DOUBLE_CHECK = ("isfinite(TRY_CAST({x} AS DOUBLE)) AND (NOT starts_with({x}, '0') OR {x} = '0' "
+                 "OR starts_with({x}, '0.'))")
 _NUM_RE = "-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?"
 _JSON_TYPES = {"BIGINT": "BIGINT", "UBIGINT": "BIGINT", "HUGEINT": "BIGINT", "DOUBLE": "DOUBLE",
                "BOOLEAN": "BOOLEAN"}
@@ -131,12 +133,11 @@ def _csv_casts(con, props: list[str]) -> list[str]:
     """Natural-type casts for CSV property columns: guessed on a sample, verified on all rows."""
     if not props:
         return []
-    guess = con.sql(f"SELECT {', '.join(_checks(props, ('BIGINT', 'DOUBLE', 'BOOLEAN')))} FROM raw "
-                    f"WHERE rowid < {_SAMPLE}").fetchone()
+    checks = [_check(c, k, strict=True) for c in props for k in ("BIGINT", "DOUBLE", "BOOLEAN")]
+    guess = con.sql(f"SELECT {', '.join(checks)} FROM raw WHERE rowid < {_SAMPLE}").fetchone()
     kinds = {c: [k for k, ok in zip(("BIGINT", "DOUBLE", "BOOLEAN"), guess[3 * i:3 * i + 3]) if ok]
              for i, c in enumerate(props)}
-    todo = [(c, k) for c in props if kinds[c]
-            for k in (("BIGINT", "DOUBLE") if kinds[c][0] == "BIGINT" else kinds[c][:1])]
+    todo = [(c, k) for c in props for k in kinds[c]]
     verified = con.sql(f"SELECT {', '.join(_check(c, k) for c, k in todo)} FROM raw").fetchone() if todo else ()
     ok = {}
     for (c, k), good in zip(todo, verified):
@@ -145,16 +146,12 @@ def _csv_casts(con, props: list[str]) -> list[str]:
     return [f"CAST(nullif({q(c)}, '') AS {ok[c]}) AS {q(c)}" if c in ok else q(c) for c in props]
 
 
-def _checks(props: list[str], kinds: tuple[str, ...]) -> list[str]:
-    """Per column and kind, an aggregate telling whether every value is of that kind."""
-    return [_check(c, k) for c in props for k in kinds]
-
-
-def _check(col: str, kind: str) -> str:
-    """Aggregate: do all non-empty values of `col` read as `kind` without loss?"""
+def _check(col: str, kind: str, strict: bool = False) -> str:
+    """Aggregate: do all non-empty values of `col` read as `kind` without loss? (strict: by regex)"""
     x = f"nullif({q(col)}, '')"
+    double = f"regexp_full_match({x}, '{_NUM_RE}')" if strict else _DOUBLE_CHECK.format(x=x)
     test = {"BIGINT": f"CAST(TRY_CAST({x} AS BIGINT) AS VARCHAR) = {x}",
-            "DOUBLE": f"regexp_full_match({x}, '{_NUM_RE}')",
+            "DOUBLE": double,
             "BOOLEAN": f"lower({x}) IN ('true', 'false')"}[kind]
     return f"bool_and({x} IS NULL OR coalesce({test}, false))"
 

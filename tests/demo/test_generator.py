@@ -105,11 +105,14 @@ def test_planted_limits_and_personas_match_the_journey_file(demo):
 
 # the journey ----------------------------------------------------------------
 
-def test_stage_events_strictly_increase_per_user(entries):
-    for earlier, later in zip(STAGES, STAGES[1:]):
-        both = entries[earlier].notna() & entries[later].notna()
-        assert (entries.loc[both, later] > entries.loc[both, earlier]).all()
-        assert (entries[earlier].notna() | entries[later].isna()).all()
+def test_stage_events_strictly_increase_per_user(events, demo):
+    names = list(demo.stories["stage_events"].values())
+    first = events[events["event"].isin(names)].groupby(["user_id", "event"])["ts"].min().unstack()[names]
+    for earlier, later in zip(names, names[1:]):
+        both = first[earlier].notna() & first[later].notna()
+        assert both.sum() > 0
+        assert (first.loc[both, later] > first.loc[both, earlier]).all(), later
+        assert (first[earlier].notna() | first[later].isna()).all(), later
 
 
 def test_stage_rates_at_planted_size(entries, data_end, demo):
@@ -202,6 +205,10 @@ def test_silent_exits(events, entries, data_end, demo):
         assert silent.mean() > 0.95
         quiet = (last_any.loc[who, "event"] == event).mean()
         assert _close(quiet, 1 - X["trailing_noise_share"], len(who)), event
+    gone = last_any.index[(last_any["ts"] + X["silence_days"] * DAY <= data_end)]
+    after_signup = last_journey[gone.intersection(entries.index[entries["signup"].notna()])]
+    top = after_signup.value_counts().index[:3]
+    assert set(top) == set(X["top_last_journey_events_after_signup"])
 
 
 def test_noise_is_interleaved_with_the_journey(events, entries):

@@ -27,7 +27,7 @@ ORDERS = ("ordered", "strict", "unordered")
 T0_US = int(dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
 # one funnel() call costs ~50 ms (mostly Ibis compiling the query), so each
 # example packs many users and each test stays at a few seconds
-SETTINGS = settings(max_examples=25, deadline=None)
+SETTINGS = settings(max_examples=20, deadline=None)
 
 USERS = [f"u{i:02d}" for i in range(16)]
 NAMES = "abcx"
@@ -137,7 +137,7 @@ def test_shuffling_rows_changes_nothing_with_exclusions(order, rows, steps, wind
 
 
 @pytest.mark.parametrize("order", ORDERS)
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(rows=event_rows, steps=any_steps, window=windows, group=st.sets(st.sampled_from(USERS)))
 def test_disjoint_user_groups_add_up(order, rows, steps, window, group):
     whole = run(rows, steps, window, order)
@@ -180,7 +180,7 @@ def test_a_wider_window_never_lowers_counts(order, rows, steps, w1, w2):
 
 
 @pytest.mark.parametrize("order", ORDERS)
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(rows=event_rows, steps=any_steps, window=windows, batch=st.integers(1, 8))
 def test_batch_size_changes_nothing(order, rows, steps, window, batch):
     small = functools.partial(iter_batches, batch_rows=batch)

@@ -302,6 +302,19 @@ def test_wilson_interval_at_the_extremes():
     assert visit.median_time_to_next_s is None and visit.p90_time_to_next_s is None
 
 
+@pytest.mark.parametrize("k, n", [(0, 3), (0, 7), (10, 10)])
+def test_wilson_interval_contains_the_rate_exactly_at_zero_and_all(k, n):
+    # by hand: with no successes the lower bound is exactly 0, with all of them the upper is 1
+    rows = [(f"u{i}", "visit", 0) for i in range(n)] + [(f"u{i}", "buy", 1) for i in range(k)]
+    visit = measure(TWO, events(*rows)).stage("visit")
+    assert visit.rate == k / n
+    assert visit.rate_ci[0] <= visit.rate <= visit.rate_ci[1]
+    if k == 0:
+        assert visit.rate_ci[0] == 0.0
+    if k == n:
+        assert visit.rate_ci[1] == 1.0
+
+
 def test_stage_nobody_entered_has_no_rate():
     journey = """
 name: three
@@ -611,6 +624,46 @@ def test_by_event_property_reads_the_stage_one_entry_event():
     assert [s.entered for s in r.groups["seo"]] == [1, 1]
     assert [s.entered for s in r.groups["ads"]] == [2, 1]
     assert [s.entered for s in r.groups["(none)"]] == [1, 0]
+
+
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_first_touch_persona_does_not_depend_on_the_order_of_simultaneous_events(order):
+    # the user's two first events share a timestamp; the README promises that results
+    # never depend on row order, so both orders must give the same persona
+    journey = """
+name: geo
+stages:
+  - {id: visit, owner: web, enter: {event: visit}}
+personas:
+  - {id: us, where: {country: US}}
+"""
+    rows = [("u1", "landing", 0, {"country": "US"}), ("u1", "visit", 0, {"country": "DE"})]
+    reference = measure(journey, events(*rows), by="persona")
+    r = measure(journey, events(*(rows[i] for i in order)), by="persona")
+    assert {g: s[0].entered for g, s in r.groups.items()} == \
+        {g: s[0].entered for g, s in reference.groups.items()}
+    assert r.personas["us"][0].entered == reference.personas["us"][0].entered
+
+
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_by_event_property_does_not_depend_on_the_order_of_simultaneous_entry_rows(order):
+    rows = [("u1", "visit", 0, {"source": "seo"}), ("u1", "visit", 0, {"source": "ads"})]
+    reference = measure(TWO, events(*rows), by="source")
+    r = measure(TWO, events(*(rows[i] for i in order)), by="source")
+    assert set(r.groups) == set(reference.groups)
+
+
+def test_by_keeps_the_20_largest_groups_and_folds_the_rest():
+    rows = []
+    for g in range(22):  # group g has g + 1 users
+        rows += [(f"u{g}_{i}", "visit", 0, {"source": f"s{g:02d}"}) for i in range(g + 1)]
+    r = measure(TWO, events(*rows), by="source")
+    assert len(r.groups) == 21
+    assert "s00" not in r.groups and "s01" not in r.groups
+    assert r.groups["(other)"][0].entered == 1 + 2
+    assert r.groups["s21"][0].entered == 22
+    assert list(r.groups)[0] == "s21"
+    assert sum(g[0].entered for g in r.groups.values()) == r.stage("visit").entered == 253
 
 
 def test_by_persona_takes_the_first_matching_persona():

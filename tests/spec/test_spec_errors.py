@@ -325,3 +325,39 @@ benchmarks:
     assert len(lines) == 6 and lines[0] == "<journey>:3:5: stage 'signup' has no owner"
     assert lines[3] == "<journey>:11:24: handoff 1 to unknown stage 'actvation' — did you mean 'activation'?"
     assert all(isinstance(p, SpecError) for p in info.value.problems)
+
+
+# -- did you mean, robustness -------------------------------------------------------
+
+@pytest.mark.parametrize(("typo", "suggestion"), [
+    ("nmae", "name"), ("inactivty", "inactivity"), ("persona", "personas"), ("benchmark", "benchmarks"),
+])
+def test_top_level_typos_suggest_the_key(typo, suggestion):
+    found = problems(BASE + f"{typo}: x\n")
+    assert (9, 1, f"unknown key '{typo}' in the journey — did you mean '{suggestion}'?") in found
+
+
+def test_no_suggestion_when_nothing_is_close():
+    assert only(BASE + "zzzz: 1\n") == (9, 1, "unknown key 'zzzz' in the journey")
+
+
+def test_complex_mapping_key_is_a_spec_error():
+    line, col, msg = only("name: x\nstages:\n  - {id: a, owner: o, enter: {event: e, where: {{in: [a]}: 1}}}\n")
+    assert (line, col) == (1, 1) and msg.startswith("invalid YAML")
+
+
+def test_mangled_files_only_ever_raise_located_spec_errors():
+    import random
+    from pathlib import Path
+    base = (Path(__file__).parent / "examples" / "b2b_trial.yaml").read_text(encoding="utf-8")
+    rng = random.Random(7)
+    tokens = ["", " ", ":", "-", "[", "{", "}", "]", "x", "1", "\n", "null", "'", "&a ", "*a", "<<: ", "\t", "~"]
+    for _ in range(120):
+        text = base
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(text))
+            text = text[:at] + rng.choice(tokens) + text[at + rng.randint(0, 6):]
+        try:
+            load_journey(text)
+        except SpecError as err:
+            assert err.problems and all(p.line and p.column for p in err.problems), text

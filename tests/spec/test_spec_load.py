@@ -126,3 +126,15 @@ def test_path_errors_use_the_path_as_file_name(tmp_path):
 def test_non_text_source_is_a_type_error():
     with pytest.raises(TypeError):
         load_journey(42)
+
+
+def test_parse_where_reads_plain_mappings():
+    from journeymap.spec import parse_where
+    assert parse_where({"plan": "pro", "seats": {"gte": 2, "in": (2, 3)}}) == (
+        Condition("plan", "eq", "pro"), Condition("seats", "gte", 2), Condition("seats", "in", (2, 3)))
+    with pytest.raises(SpecError) as info:
+        parse_where({"plan": {"in": "pro"}, "n": {"gtt": 1}})
+    assert str(info.value).splitlines() == [
+        "condition 'plan in' needs a non-empty list of values, not 'pro'",
+        "unknown operator 'gtt' in condition on 'n' in the step — did you mean 'gt'?",
+    ]
