@@ -197,14 +197,13 @@ class EventStore:
         """Write one file per UTC date, rows in (user_id, ts, event, event_id) order."""
         if not events.num_rows:
             return []
-        events, order = events.combine_chunks(), norm.write_order(events)
-        ts = pc.cast(events.column("ts"), pa.int64()).to_numpy()
-        days = np.floor_divide(ts[order], _DAY_US)
+        events = events.take(norm.write_order(events))
+        days = np.floor_divide(pc.cast(events.column("ts"), pa.int64()).to_numpy(), _DAY_US)
         cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
-        jobs = [(order[lo:hi], f"events/date={_day(int(days[lo]))}/part-{uuid.uuid4().hex}.parquet")
+        jobs = [(events.slice(lo, hi - lo), f"events/date={_day(int(days[lo]))}/part-{uuid.uuid4().hex}.parquet")
                 for lo, hi in zip(cuts[:-1], cuts[1:])]
-        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-            return list(pool.map(lambda job: self._write_file(events.take(job[0]), job[1]), jobs))
+        with ThreadPoolExecutor(max_workers=min(len(jobs), 2 * (os.cpu_count() or 1))) as pool:
+            return list(pool.map(lambda job: self._write_file(*job), jobs))
 
     def _write_users(self, users: pa.Table | None, current: str | None) -> str | None:
         """Upsert users by user_id (new non-null traits win); returns the users file name."""
