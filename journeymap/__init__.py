@@ -5,7 +5,9 @@
 ['EngineError', 'FunnelResult', 'IngestError']
 """
 
-from journeymap.api import measure
+__version__ = "0.1.0"  # first: modules below read it
+
+from journeymap.api import measure  # noqa: E402
 from journeymap.errors import EngineError, IngestError, JourneyError, QueryError, SpecError
 from journeymap.measure.funnel import FunnelResult, funnel
 from journeymap.measure.measured_map import MapResult
@@ -14,7 +16,6 @@ from journeymap.spec.model import Journey
 from journeymap.workspace import Project
 from journeymap.workspace import open_workspace as open  # noqa: A001 - journeymap.open(dir)
 
-__version__ = "0.1.0"
 
 __all__ = [
     "EngineError",

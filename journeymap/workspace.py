@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from journeymap import __version__
 from journeymap.api import as_journey
+from journeymap.cache import ResultCache, cache_key
 from journeymap.insight.diagnose import diagnose
 from journeymap.measure.funnel import FunnelResult, funnel
 from journeymap.measure.measured_map import MapResult, measure_map
@@ -62,11 +64,21 @@ class Project:
         validate_against(journey, *self.tables())
         return journey
 
-    def measure(self, *, persona=None, by=None, period=None) -> MapResult:
-        journey = self.journey
+    def measure(self, *, persona=None, by=None, period=None, cache: bool = True) -> MapResult:
+        """The measured map; answered from the cache when data and journey are unchanged."""
+        text = self.workspace.journey_path.read_text()
+        key = cache_key("measure", __version__, self.workspace.settings.get("engine", "duckdb"),
+                        self.workspace.store.fingerprint(), text, persona, by, period)
+        store = ResultCache(self.workspace.path / ".cache")
+        hit = store.get(key) if cache else None
+        if hit is not None:
+            return hit
+        journey = as_journey(self.workspace.journey_path)
         events, users = self.tables()
-        return diagnose(journey, measure_map(journey, events, users, persona=persona, by=by,
-                                             period=period))
+        result = diagnose(journey, measure_map(journey, events, users, persona=persona, by=by,
+                                               period=period))
+        store.put(key, result)
+        return result
 
     def funnel(self, steps, **options) -> FunnelResult:
         events, _ = self.tables()

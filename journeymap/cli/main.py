@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from journeymap import settings
+from journeymap.cli.progressbar import progress_bar
 from journeymap.cli.render import FORMATS, render
 from journeymap.errors import JourneyError
 
@@ -135,8 +136,10 @@ def validate(journey, events, mapping, workspace):
 @WORKSPACE
 def ingest(files, mapping, input_format, skip_bad_rows, workspace):
     """Load event files into the workspace store (each file all or nothing)."""
+    from journeymap.progress import report
     project = _project(workspace)
-    for f in files:
+    for i, f in enumerate(files):
+        report("files ingested", i, len(files))
         stats = project.ingest(f, mapping=_mapping(mapping), format=input_format,
                                skip_bad_rows=skip_bad_rows)
         click.echo(f"{f}: {stats.added:,} events added, {stats.duplicates:,} duplicates skipped")
@@ -201,7 +204,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        cli.main(args=argv, prog_name="journeymap", standalone_mode=False)
+        with progress_bar():
+            cli.main(args=argv, prog_name="journeymap", standalone_mode=False)
         return 0
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

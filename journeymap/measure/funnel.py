@@ -144,7 +144,8 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
         column(table, breakdown)
     query = flagged_rows(table, flags, keep_all=(order == "strict"), extra=extra)
     n = len(rules)
-    parts = [_run_batch(b, ORDERS[order], n, win, exclusions, breakdown) for b in iter_batches(query)]
+    parts = [_run_batch(b, ORDERS[order], n, win, exclusions, breakdown)
+             for b in iter_batches(query, task="funnel")]
     users, levels, times, values = _concat(parts, n, breakdown)
     return FunnelResult(tuple(r.describe() for r in rules), users, levels, times, order,
                         win / 1e6, breakdown, values)

@@ -54,7 +54,8 @@ def stage_entries(journey: Journey, events: ir.Table, *, first_touch: tuple[str,
     query = flagged_rows(events, flags, extra=first_touch)
     within = within_us(journey)
     optional = np.array([s.optional for s in journey.stages], np.bool_)
-    parts = [_run(b, within, optional, first_touch) for b in iter_batches(query)]
+    parts = [_run(b, within, optional, first_touch)
+             for b in iter_batches(query, task="stage entries")]
     data_end = events.ts.max().to_pyarrow().as_py()
     end_us = int(data_end.timestamp() * 1e6) if data_end is not None else 0
     return _concat(parts, len(journey.stages), first_touch, end_us)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.measure.predicates import bitmask
+from journeymap.progress import report
 
 BATCH_ROWS = 1 << 21
 ORDER = ("user_id", "ts", "event", "event_id")
@@ -62,16 +63,19 @@ def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
                  columns={c: table[c].combine_chunks() for c in extra})
 
 
-def iter_batches(query: ir.Table, *, batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
-    """Stream a `flagged_rows` query as user-aligned batches."""
+def iter_batches(query: ir.Table, *, batch_rows: int = BATCH_ROWS, task: str = "events"
+                 ) -> Iterator[Batch]:
+    """Stream a `flagged_rows` query as user-aligned batches (progress: rows read)."""
     extra = [c for c in query.columns if c not in ("user_id", "ts", "_mask")]
     pending: list[pa.RecordBatch] = []
-    pending_rows = 0
+    pending_rows = done = 0
     for rb in query.to_pyarrow_batches(chunk_size=batch_rows):
         if rb.num_rows == 0:
             continue
         pending.append(rb)
         pending_rows += rb.num_rows
+        done += rb.num_rows
+        report(task, done)
         if pending_rows < batch_rows:
             continue
         table = pa.Table.from_batches(pending)

@@ -1,0 +1,99 @@
+"""The Spark engine's session: local mode by default, a master URL for a cluster.
+
+PySpark is an optional extra (``pip install "journeymap[spark]"``), imported
+only when the Spark engine is asked for. One session serves the whole process:
+Spark allows one SparkContext per JVM, and starting it costs seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from journeymap.errors import EngineError
+
+__all__ = ["INSTALL_HINT", "LOCAL_MASTER", "spark_session"]
+
+INSTALL_HINT = 'the Spark engine needs PySpark: pip install "journeymap[spark]"'
+LOCAL_MASTER = "local[2]"
+
+#: every session: UTC wall clock (timestamps are UTC microseconds everywhere),
+#: Arrow transfers to Python, no web UI, and no Spark Connect.
+_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+    "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -Dlog4j2.level=ERROR",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+}
+#: local mode only: loopback networking (works offline, no hostname lookup),
+#: few shuffle partitions, and the workers run this interpreter.
+_LOCAL_CONF = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "4",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+}
+
+_lock = threading.Lock()
+_session = None
+
+
+def _is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[") or master.startswith("local-cluster[")
+
+
+def _alive(session) -> bool:
+    """False once the session's SparkContext was stopped (e.g. by `con.disconnect()`)."""
+    sc = getattr(session, "sparkContext", None)
+    return sc is not None and getattr(sc, "_jsc", None) is not None
+
+
+def spark_session(master: str | None = None):
+    """The process's SparkSession, started on first use.
+
+    `master` is anything `SparkSession.builder.master` accepts: `local[N]`,
+    `spark://host:7077`, `yarn`, `k8s://...`; default `local[2]` (or the
+    `JOURNEYMAP_SPARK_MASTER` environment variable). Asking for a different
+    master while a session runs is an error: Spark allows one per process.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError(INSTALL_HINT) from None
+    global _session
+    master = master or os.environ.get("JOURNEYMAP_SPARK_MASTER") or LOCAL_MASTER
+    with _lock:
+        if _session is not None and _alive(_session):
+            running = _session.sparkContext.master
+            if running != master:
+                raise EngineError(f"a Spark session with master '{running}' is already running in this "
+                                  f"process; cannot also connect to '{master}' (one session per process)")
+            return _session
+        local = _is_local(master)
+        if local:
+            # Python workers (UDFs) run the interpreter that runs journeymap.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = SparkSession.builder.master(master).appName("journeymap")
+        for key, value in {**_CONF, **(_LOCAL_CONF if local else {})}.items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # JVM missing, master unreachable, ...
+            raise EngineError(f"cannot start Spark (master '{master}'): {_first_line(exc)}") from exc
+        session.sparkContext.setLogLevel("ERROR")
+        _session = session
+        return session
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
