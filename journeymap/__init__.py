@@ -7,10 +7,11 @@
 
 __version__ = "0.1.0"  # first: modules below read it
 
-from journeymap.api import measure  # noqa: E402
+from journeymap.api import measure, paths  # noqa: E402
 from journeymap.errors import EngineError, IngestError, JourneyError, QueryError, SpecError
 from journeymap.measure.funnel import FunnelResult, funnel
 from journeymap.measure.measured_map import MapResult
+from journeymap.measure.transitions import TransitionsResult, transitions
 from journeymap.spec.load import load_journey
 from journeymap.spec.model import Journey
 from journeymap.workspace import Project
@@ -31,4 +32,7 @@ __all__ = [
     "load_journey",
     "measure",
     "open",
+    "paths",
+    "transitions",
+    "TransitionsResult",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from journeymap.insight.diagnose import diagnose
+from journeymap.measure.actual import ActualJourney, actual_journey
 from journeymap.measure.measured_map import MapResult, measure_map
 from journeymap.spec.load import load_journey
 from journeymap.spec.model import Journey
@@ -43,3 +44,15 @@ def measure(journey, events, *, users=None, persona: str | None = None, by: str 
     table = as_events(events)
     traits = as_table(users) if users is not None else None
     return diagnose(j, measure_map(j, table, traits, persona=persona, by=by, period=period))
+
+
+def paths(journey, events, *, users=None, persona: str | None = None, stage: str | None = None,
+          start: str | None = None, end: str | None = None, depth: int = 6, top: int = 20,
+          include=None, exclude=None) -> ActualJourney:
+    """The actual journey: transitions, top paths, loops, backtracks, skips, exits and
+    conformance to the designed stage order; with `stage`, paths of users who advanced
+    from it versus those who dropped."""
+    j = as_journey(journey)
+    traits = as_table(users) if users is not None else None
+    return actual_journey(j, as_events(events), traits, persona=persona, stage=stage, start=start,
+                          end=end, depth=depth, top=top, include=include, exclude=exclude)

@@ -13,6 +13,7 @@ from journeymap import __version__
 from journeymap.api import as_journey
 from journeymap.cache import ResultCache, cache_key
 from journeymap.insight.diagnose import diagnose
+from journeymap.measure.actual import ActualJourney, actual_journey
 from journeymap.measure.funnel import FunnelResult, funnel
 from journeymap.measure.measured_map import MapResult, measure_map
 from journeymap.spec.model import Journey
@@ -79,6 +80,11 @@ class Project:
                                                period=period))
         store.put(key, result)
         return result
+
+    def paths(self, **options) -> ActualJourney:
+        """The actual journey (see `journeymap.paths`) over the workspace's data."""
+        events, users = self.tables()
+        return actual_journey(self.journey, events, users, **options)
 
     def funnel(self, steps, **options) -> FunnelResult:
         events, _ = self.tables()

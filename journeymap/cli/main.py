@@ -193,6 +193,43 @@ def funnel(steps, events, mapping, window, order, breakdown, fmt, workspace):
 
 
 @cli.command()
+@click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--events", "-e", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--users", "-u", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--map", "mapping", default=None)
+@click.option("--persona", default=None, help="Only users of this persona.")
+@click.option("--stage", default=None, help="Compare paths of users who advanced from this stage "
+                                            "with those who dropped.")
+@click.option("--start", default=None, help="Top paths from this event.")
+@click.option("--end", default=None, help="Top paths ending at this event (or between --start and it).")
+@click.option("--depth", type=click.IntRange(1, 50), default=6, show_default=True)
+@click.option("--top", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--exclude", default=None, help="Comma-separated event names to leave out.")
+@click.option("--include", default=None, help="Comma-separated event names to keep (only those).")
+@FORMAT
+@WORKSPACE
+def paths(journey, events, users, mapping, persona, stage, start, end, depth, top, exclude,
+          include, fmt, workspace):
+    """The actual journey: transitions, top paths, loops, exits, conformance."""
+    from journeymap.api import as_journey
+    from journeymap.measure.actual import actual_journey
+    options = dict(persona=persona, stage=stage, start=start, end=end, depth=depth, top=top,
+                   include=_names(include), exclude=_names(exclude))
+    if events:
+        if not journey:
+            raise click.UsageError("--events needs --journey (or use a workspace)")
+        table, traits = _adhoc_tables(events, users, mapping, None)
+        result = actual_journey(as_journey(journey), table, traits, **options)
+    else:
+        result = _project(workspace).paths(**options)
+    render(result, _fmt(fmt))
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
+
+
+@cli.command()
 def schema():
     """Print the JSON Schema of the journey file."""
     from journeymap.spec.schema import schema_json

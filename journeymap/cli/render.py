@@ -7,6 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from journeymap.measure.actual import ActualJourney
 from journeymap.measure.funnel import FunnelResult
 from journeymap.measure.measured_map import MapResult
 from journeymap.results import Result
@@ -82,6 +83,46 @@ def _print_funnel(console: Console, result: FunnelResult) -> None:
     console.print(t)
 
 
+def _rows_table(title: str, rows: list[dict], columns: list[str]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[_cell(r.get(c)) for c in columns])
+    return t
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.1%}" if 0 <= v <= 1 else f"{v:,.1f}"
+    if isinstance(v, list):
+        return " → ".join(map(str, v))
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _print_actual(console: Console, result: ActualJourney, top: int = 12) -> None:
+    edges = [dict(e, median=_dur(e["median_s"])) for e in result.stage_transitions.edges]
+    console.print(_rows_table(f"{result.journey} — stage transitions ({result.users:,} users)",
+                              edges[:top * 2], ["from", "to", "count", "users", "share", "median"]))
+    console.print(_rows_table("Top paths", result.paths.paths[:top], ["path", "users", "share"]))
+    console.print(_rows_table("Repeated events (loops)", result.repeats[:top],
+                              ["name", "users", "repeat_users", "repeat_share",
+                               "mean_times_when_repeated", "max_times"]))
+    console.print(_rows_table("Backtracks, loops and skips by stage", result.stage_moves,
+                              ["stage", "loop_users", "backtrack_users", "skip_users"]))
+    console.print(_rows_table("Exits: last event before going silent", result.exits,
+                              ["event", "stage", "users"]))
+    c = result.conformance.to_dict()
+    console.print(f"[bold]Conformance[/bold]: {c['conforming']:,} of {c['users']:,} users "
+                  f"({_pct(c['conforming_share'])}) follow the designed order; "
+                  + ", ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in c["kinds"].items()))
+    for name, paths in result.at_stage.items():
+        console.print(_rows_table(f"Paths of users who {name} from stage {result.at_stage_name}",
+                                  paths.paths[:top], ["path", "users", "share"]))
+
+
 def render(result: Result, fmt: str = "table", out=None) -> None:
     """Write a result to `out` (stdout) in the chosen format."""
     out = out or sys.stdout
@@ -95,5 +136,7 @@ def render(result: Result, fmt: str = "table", out=None) -> None:
             _print_map(console, result)
         elif isinstance(result, FunnelResult):
             _print_funnel(console, result)
+        elif isinstance(result, ActualJourney):
+            _print_actual(console, result)
         else:
             console.print(result.to_pandas().to_string(index=False))

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 CHUNK = 64 << 20
 _NL, _QUOTE, _CR = 10, 34, 13
+_BLANK = np.array([9, 10, 11, 12, 13, 32], np.uint8)
 
 
 def _chunks(path: Path, size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -28,35 +29,36 @@ def _chunks(path: Path, size: int | None = None) -> Iterator[tuple[int, np.ndarr
         yield base, np.asarray(data[base:base + size])
 
 
-def jsonl_lines(path: Path, size: int | None = None) -> Iterator[tuple[pa.Array, pa.Array]]:
-    """Yield (1-based line numbers, line texts) chunks of a JSONL file, split at newlines."""
-    carry, first_line = b"", 1
-    for _, chunk in _chunks(path, size):
-        nl = np.flatnonzero(chunk == _NL)
-        if not len(nl):
-            carry += chunk.tobytes()
+def locate_lines(path: Path, ordinals: list[int]) -> dict[int, tuple[int, str]]:
+    """Map 0-based ordinals of non-blank lines to (1-based line number, text)."""
+    want, found = np.array(sorted(ordinals), np.int64), {}
+    size = path.stat().st_size
+    data = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+    seen, line_no, start = 0, 1, 0
+    for base, chunk in _chunks(path):
+        ends = np.flatnonzero(chunk == _NL) + base
+        if base + len(chunk) >= size and start < size and (not len(ends) or ends[-1] < size - 1):
+            ends = np.r_[ends, size]  # a last line without a newline
+        if not len(ends):
             continue
-        body = carry + chunk[: nl[-1] + 1].tobytes()
-        yield _split_lines(body, first_line)
-        first_line += body.count(b"\n")
-        carry = chunk[nl[-1] + 1:].tobytes()
-    if carry:
-        yield _split_lines(carry + b"\n", first_line)
+        starts = np.r_[start, ends[:-1] + 1]
+        solid = ~_blank_lines(data, starts, ends)
+        numbers = seen + np.cumsum(solid) - 1
+        for i in np.flatnonzero(solid & np.isin(numbers, want)):
+            found[int(numbers[i])] = (line_no + int(i), _text(data, starts[i], ends[i]))
+        seen, line_no, start = seen + int(solid.sum()), line_no + len(ends), int(ends[-1]) + 1
+    return found
 
 
-def _split_lines(body: bytes, first_line: int) -> tuple[pa.Array, pa.Array]:
-    """Split newline-terminated bytes into a string array without a per-line loop."""
-    buf = np.frombuffer(body, dtype=np.uint8)
-    ends = np.flatnonzero(buf == _NL)
-    offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
-    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(body))
-    try:
-        lines.validate(full=True)
-    except pa.ArrowInvalid:  # invalid UTF-8 somewhere: decode line by line, blanking bad lines
-        texts = [b.decode("utf-8", "replace") for b in body.split(b"\n")[:-1]]
-        lines = pa.array(texts, pa.large_string())
-    numbers = pa.array(np.arange(first_line, first_line + len(ends), dtype=np.int64))
-    return numbers, lines
+def _blank_lines(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which lines hold only whitespace (checked in Python only when both ends are blank)."""
+    length = ends - starts
+    first = data[np.minimum(starts, len(data) - 1)]
+    last = data[np.maximum(ends - 1, 0)]
+    blank = (length == 0) | (np.isin(first, _BLANK) & np.isin(last, _BLANK))
+    for i in np.flatnonzero(blank & (length > 0)):
+        blank[i] = not bytes(data[starts[i]:ends[i]]).strip()
+    return blank
 
 
 @dataclass

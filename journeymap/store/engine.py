@@ -2,35 +2,55 @@
 
 The store is plain Parquet listed in a manifest, so any engine reads it
 directly; this module gives the Ibis tables (events with identities stitched,
-users) that every measure runs on.
+users) that every measure runs on. Spark (`engine="spark"`) needs the
+`journeymap[spark]` extra and runs in local mode unless given a master URL.
 """
 
 from __future__ import annotations
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from journeymap.errors import EngineError
 from journeymap.store.eventstore import EventStore
 
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
+UTC_TS = dt.Timestamp(timezone="UTC")
 
 
-def connect(engine: str = "duckdb"):
-    """An Ibis connection for the named engine."""
-    if engine == "duckdb":
+def connect(engine: str = "duckdb", master: str | None = None):
+    """An Ibis connection for the named engine.
+
+    `master` applies to Spark only: `local[N]` (default `local[2]`), `spark://host:7077`,
+    or anything else `SparkSession.builder.master` accepts.
+    """
+    name = str(engine).strip().lower()
+    if name == "duckdb":
         con = ibis.duckdb.connect()
         con.raw_sql("SET TimeZone = 'UTC'")
         return con
+    if name in ("spark", "pyspark"):
+        from journeymap.store.spark import spark_backend
+        return spark_backend(master)
     raise EngineError(f"unknown engine '{engine}': use one of {', '.join(ENGINES)}")
 
 
+def engine_name(con) -> str:
+    """'duckdb', 'spark' or the Ibis backend name of a connection."""
+    name = getattr(con, "name", "")
+    return "spark" if name == "pyspark" else name
+
+
 def stitch(events: ir.Table, identities: ir.Table | None) -> ir.Table:
-    """Resolve user ids through aliases: known id > alias of the id > alias of the device."""
+    """Resolve user ids through aliases: known id > alias of the id > alias of the device.
+
+    An alias linked to several user ids resolves to the smallest one, on every engine.
+    """
     if identities is None:
         return events
-    ids = identities.select(alias=identities.anonymous_id, to=identities.user_id).distinct(on="alias",
-                                                                                         keep="first")
+    ids = (identities.select(alias=identities.anonymous_id, to=identities.user_id)
+           .group_by("alias").aggregate(to=lambda t: t.to.min()))
     by_user = ids.select(a1=ids.alias, t1=ids.to)
     joined = events.left_join(by_user, events.user_id == by_user.a1)
     resolved = joined.t1.coalesce(joined.user_id)
@@ -48,9 +68,71 @@ def store_tables(store: EventStore, con=None) -> tuple[ir.Table, ir.Table | None
     files = store.event_files()
     if not files:
         raise EngineError(f"the event store at {store.root} is empty: run `journeymap ingest FILE`")
-    events = con.read_parquet(files, union_by_name=True)
+    spark = engine_name(con) == "spark"
+    read = (lambda paths: _spark_parquet(con, paths)) if spark else \
+        (lambda paths: con.read_parquet(paths, union_by_name=True))
+    events = read(files)
+    if events.ts.type().is_timestamp() and events.ts.type().timezone is None:
+        # Spark's TIMESTAMP is an instant but Ibis types it without a zone: say UTC, so
+        # values come back as UTC-aware microseconds like DuckDB's TIMESTAMPTZ.
+        events = events.mutate(ts=events.ts.cast(UTC_TS))
     ids_file = store.identities_file()
-    identities = con.read_parquet(ids_file) if ids_file else None
+    identities = read([ids_file]) if ids_file else None
     users_file = store.users_file()
-    users = con.read_parquet(users_file) if users_file else None
+    users = read([users_file]) if users_file else None
     return stitch(events, identities), users
+
+
+# ---- Spark ---------------------------------------------------------------------------
+_SCHEMAS: dict[str, object] = {}  # file path -> Arrow schema (store files never change)
+
+
+def _file_schema(path: str):
+    import pyarrow.parquet as pq
+    schema = _SCHEMAS.get(path)
+    if schema is None:
+        schema = _SCHEMAS[path] = pq.read_schema(path).remove_metadata()
+    return schema
+
+
+def _spark_parquet(con, files: list[str]) -> ir.Table:
+    """Parquet files as one table, columns unioned by name, on a PySpark connection.
+
+    Spark's `mergeSchema` cannot widen int64 to double (the store widens numbers that
+    later appends bring as floats), so files are grouped by schema, each group is read
+    as is, cast to the unified schema and the groups are unioned.
+    """
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    session = con._session
+    schemas = [_file_schema(f) for f in files]
+    try:
+        target = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise EngineError(f"the event store's files have incompatible columns: {exc}") from None
+    groups: dict[pa.Schema, list[str]] = {}
+    for f, s in zip(files, schemas):
+        groups.setdefault(s, []).append(f)
+    frames = []
+    for schema, paths in groups.items():
+        df = session.read.parquet(*paths)
+        if schema.equals(target):
+            frames.append(df)
+            continue
+        cols = []
+        for field in target:
+            spark_type = from_arrow_type(field.type, prefer_timestamp_ntz=True)
+            have = schema.get_field_index(field.name) >= 0
+            col = F.col(f"`{field.name}`") if have else F.lit(None)
+            if not have or not schema.field(field.name).type.equals(field.type):
+                col = col.cast(spark_type)
+            cols.append(col.alias(field.name))
+        frames.append(df.select(*cols))
+    out = frames[0]
+    for df in frames[1:]:
+        out = out.unionByName(df)
+    name = ibis.util.gen_name("journeymap_store")
+    out.createOrReplaceTempView(name)
+    return con.table(name)

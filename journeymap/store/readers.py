@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from journeymap.errors import IngestError
 from journeymap.store import segment
-from journeymap.store._lines import jsonl_lines, locate_csv
+from journeymap.store._lines import locate_csv, locate_lines
 from journeymap.store._tabular import ROW, finish, lit, q, resolve_columns
 from journeymap.store.schema import EVENT_CORE
 from journeymap.store.timestamps import connect
@@ -32,8 +32,6 @@ _SAMPLE = 20_000
 _DOUBLE_CHECK = ("isfinite(TRY_CAST({x} AS DOUBLE)) AND (NOT starts_with({x}, '0') OR {x} = '0' "
                  "OR starts_with({x}, '0.'))")
 _NUM_RE = "-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?"
-_JSON_TYPES = {"BIGINT": "BIGINT", "UBIGINT": "BIGINT", "HUGEINT": "BIGINT", "DOUBLE": "DOUBLE",
-               "BOOLEAN": "BOOLEAN"}
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def _write_rejects(path: Path, rejected: list[Rejected]) -> None:
 
 
 def _read_csv(con, path: Path, mapping, file: str) -> ReadResult:
-    """CSV via DuckDB read_csv (all text), typed by a full-column scan."""
+    """CSV via DuckDB read_csv as text, then typed per column (sample guess, full check)."""
     con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv({lit(file)}, all_varchar=true, "
                 "header=true, store_rejects=true, quote='\"', escape='\"')")
     cols = con.sql("SELECT * FROM raw LIMIT 0").columns
@@ -175,40 +173,50 @@ def _line_key(r: Rejected) -> int:
 
 
 def _read_jsonl(con, path: Path, mapping, file: str) -> ReadResult:
-    """JSONL: lines go into DuckDB, are validated and typed by their merged JSON structure."""
-    con.execute(f"CREATE TEMP TABLE lines ({ROW} BIGINT, line VARCHAR, bad VARCHAR)")
-    for numbers, texts in jsonl_lines(path):
-        con.register("chunk", pa.table({"n": numbers, "t": texts}))
-        con.execute("INSERT INTO lines SELECT n, rtrim(t, chr(13) || chr(10)), CASE "
-                    "WHEN NOT json_valid(t) THEN 'malformed JSON line' "
-                    "WHEN json_type(t) <> 'OBJECT' THEN 'not a JSON object' END "
-                    "FROM chunk WHERE trim(t, ' ' || chr(9) || chr(13) || chr(10)) <> ''")
-        con.unregister("chunk")
-    rejected = [_rejected(file, n, raw, why) for n, raw, why in
-                con.sql(f"SELECT {ROW}, line, bad FROM lines WHERE bad IS NOT NULL").fetchall()]
-    found = con.sql("SELECT json_group_structure((CASE WHEN bad IS NULL THEN line END)::JSON) "
-                    "FROM lines").fetchone()[0]
-    structure = json.loads(found) if found else {}
-    if not isinstance(structure, dict) or not structure:
-        return ReadResult(_empty_events(), rejected=rejected)
-    keys = list(structure)
-    paths = ", ".join(lit("/" + k.replace("~", "~0").replace("/", "~1")) for k in keys)
+    """JSONL via DuckDB read_json: keys from every line, types from every value."""
+    src = f"{lit(file)}, format='newline_delimited', ignore_errors=true"
+    lists = con.sql(f"SELECT DISTINCT json_keys(json) FROM read_json_objects({src})").fetchall()
+    keys = list(dict.fromkeys(k for (ks,) in lists for k in ks or []))
+    if not keys:  # nothing but blank, malformed or non-object lines
+        con.execute(f"CREATE TEMP TABLE raw AS SELECT 1 AS x FROM read_json_objects({src})")
+        bad = [(r, "") for (r,) in con.sql("SELECT rowid FROM raw").fetchall()]
+        return ReadResult(_empty_events(), rejected=_jsonl_rejected(path, file, bad))
+    columns = "{" + ", ".join(f"{lit(k)}: 'JSON'" for k in keys) + "}"
+    con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_json({src}, columns={columns})")
+    kinds = con.sql("SELECT " + ", ".join(f"array_agg(DISTINCT json_type({q(k)}))" for k in keys)
+                    + " FROM raw").fetchone()
     canon = set(resolve_columns(keys, mapping, file).values())
-    cols = [_json_col(i + 1, k, structure[k], k in canon) for i, k in enumerate(keys)]
-    con.execute(f"CREATE TEMP VIEW stage AS SELECT {ROW}, {', '.join(cols)} FROM (SELECT {ROW}, "
-                f"json_extract(line, [{paths}]) AS __v FROM lines WHERE bad IS NULL)")
+    cols = [_json_col(k, kind or [], k in canon) for k, kind in zip(keys, kinds)]
+    con.execute(f"CREATE TEMP VIEW stage AS SELECT rowid AS {ROW}, {', '.join(cols)} FROM raw")
     events, bad = finish(con, "stage", mapping, file)
-    raw = dict(con.sql(f"SELECT {ROW}, line FROM lines WHERE {ROW} IN "
-                       f"(SELECT unnest(?::BIGINT[]))", params=[[r for r, _ in bad]]).fetchall())
-    rejected += [_rejected(file, r, raw[r], why) for r, why in bad]
-    return ReadResult(events, rejected=sorted(rejected, key=_line_key))
+    return ReadResult(events, rejected=_jsonl_rejected(path, file, bad) if bad else [])
 
 
-def _json_col(i: int, key: str, kind, core: bool) -> str:
-    """Extraction expression for the i-th (1-based) extracted JSON value."""
-    cast = None if core or not isinstance(kind, str) else _JSON_TYPES.get(kind)
-    expr = f"TRY_CAST(__v[{i}] AS {cast})" if cast else f"__v[{i}] ->> '$'"
+def _json_col(key: str, kinds: list[str], core: bool) -> str:
+    """Natural-type expression for one JSON-typed column."""
+    kinds = {k for k in kinds if k not in (None, "NULL")}
+    cast = None
+    if not core and kinds and kinds <= {"BIGINT", "UBIGINT", "DOUBLE"}:
+        cast = "DOUBLE" if "DOUBLE" in kinds else "BIGINT"
+    elif not core and kinds == {"BOOLEAN"}:
+        cast = "BOOLEAN"
+    expr = f"TRY_CAST({q(key)} AS {cast})" if cast else f"{q(key)} ->> '$'"
     return f"{expr} AS {q(key)}"
+
+
+def _jsonl_rejected(path: Path, file: str, bad: list[tuple[int, str]]) -> list[Rejected]:
+    """Locate rejected JSONL rows by line; lines DuckDB could not read get a JSON reason."""
+    where = locate_lines(path, [r for r, _ in bad])
+    out = []
+    for row, why in bad:
+        line, raw = where[row]
+        try:
+            value = json.loads(raw)
+            why = why if isinstance(value, dict) else "not a JSON object"
+        except ValueError as exc:
+            why = f"malformed JSON line: {exc.msg}"
+        out.append(_rejected(file, line, raw, why))
+    return sorted(out, key=_line_key)
 
 
 def _read_parquet(con, path: Path, mapping, file: str) -> ReadResult:

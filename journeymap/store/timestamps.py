@@ -50,6 +50,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB connection whose session time zone is UTC."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

@@ -29,7 +29,8 @@ def _events():
 def test_all_is_explicit_and_importable():
     assert sorted(journeymap.__all__) == sorted([
         "EngineError", "FunnelResult", "IngestError", "Journey", "JourneyError", "MapResult",
-        "Project", "QueryError", "SpecError", "funnel", "load_journey", "measure", "open"])
+        "Project", "QueryError", "SpecError", "TransitionsResult", "funnel", "load_journey",
+        "measure", "open", "paths", "transitions"])
     for name in journeymap.__all__:
         assert getattr(journeymap, name) is not None
 

@@ -183,7 +183,8 @@ def test_jsonl_types_nesting_mapping_and_bad_lines(write, monkeypatch):
     assert json.loads(got[0]["ctx"]) == {"a": [1, 2]}
     assert got[1]["ts"] == dt.datetime(2024, 3, 1, 11, tzinfo=UTC)
     assert [(r.location.rsplit(":", 1)[1], r.reason) for r in res.rejected] == [
-        ("3", "malformed JSON line"), ("5", "not a JSON object"), ("6", "missing event (column 'name')")]
+        ("3", "malformed JSON line: Expecting value"), ("5", "not a JSON object"),
+        ("6", "missing event (column 'name')")]
     assert res.rejected[0].raw == "this is not json"
 
 

@@ -1,0 +1,1 @@
+"""journeymap's benchmark suite: `.venv/bin/python benchmarks/run.py --sizes 1m,10m`."""

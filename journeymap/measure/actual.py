@@ -1,0 +1,120 @@
+"""The actual journey beside the designed one: one object for paths, loops and exits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from journeymap.measure.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
+from journeymap.measure.progression import StageEntries, stage_entries
+from journeymap.measure.segments import persona_flags, values_for
+from journeymap.measure.streams import event_stream, stage_stream
+from journeymap.measure.transitions import TransitionsResult, edge_table
+from journeymap.measure.variants import PathsResult, count_paths, path_matrix, top_paths
+from journeymap.results import Result
+from journeymap.spec.model import Journey
+
+EXIT_TOP = 10
+
+
+@dataclass(frozen=True)
+class ActualJourney(Result):
+    """What customers do: transitions, top paths, repeats, moves, exits, conformance."""
+
+    journey: str
+    users: int
+    event_transitions: TransitionsResult
+    stage_transitions: TransitionsResult
+    paths: PathsResult
+    repeats: list[dict]
+    stage_moves: list[dict]
+    exits: list[dict]
+    conformance: ConformanceResult
+    at_stage: dict = field(default_factory=dict)
+    at_stage_name: str | None = None
+    title = "the actual journey"
+
+    def rows(self) -> list[dict]:
+        return self.paths.rows()
+
+    def to_dict(self) -> dict:
+        return {"journey": self.journey, "users": self.users,
+                "event_transitions": self.event_transitions.to_dict(),
+                "stage_transitions": self.stage_transitions.to_dict(),
+                "paths": self.paths.to_dict(), "repeats": self.repeats,
+                "stage_moves": self.stage_moves, "exits": self.exits,
+                "conformance": self.conformance.to_dict(),
+                "at_stage": {k: v.to_dict() for k, v in self.at_stage.items()},
+                "sankey": self.paths.sankey(), "graph": self.stage_transitions.graph()}
+
+
+def stage_at_rows(stream, entries: StageEntries) -> np.ndarray:
+    """For every row of the stream: the furthest stage its user had entered by then (-1)."""
+    pos = pd.Index(entries.users.to_pandas()).get_indexer(stream.users.to_pandas())
+    user = stream.user_of_row()
+    entry = np.where(pos[user, None] >= 0, entries.entry_t[np.maximum(pos[user], 0)], -1)
+    reached = (entry >= 0) & (entry <= stream.t[:, None])
+    return reached.sum(axis=1) - 1
+
+
+def split_paths(stream, entries: StageEntries, k: int, depth: int, top: int) -> dict:
+    """From entering stage k: paths of users who advanced vs those who dropped."""
+    pos = pd.Index(entries.users.to_pandas()).get_indexer(stream.users.to_pandas())
+    inside = pos >= 0
+    entry = np.where(inside, entries.entry_t[np.maximum(pos, 0), k], -1)
+    nxt = np.where(inside, entries.entry_t[np.maximum(pos, 0), k + 1], -1) \
+        if k + 1 < entries.entry_t.shape[1] else np.full(len(pos), -1)
+    user = stream.user_of_row()
+    at_or_after = stream.t >= np.where(entry[user] >= 0, entry[user], np.iinfo(np.int64).max)
+    begin = np.full(stream.n_users, -1, np.int64)
+    rows = np.flatnonzero(at_or_after)
+    uniq, idx = np.unique(user[rows], return_index=True)
+    begin[uniq] = rows[idx]
+    out = {}
+    for name, sel in (("advanced", (entry >= 0) & (nxt >= 0)), ("dropped", (entry >= 0) & (nxt < 0))):
+        sel &= begin >= 0
+        mat = path_matrix(stream, begin[sel], stream.offsets[1:][sel], depth)
+        out[name] = count_paths(stream, mat, top, max(1, int(sel.sum())), {"from_stage": k,
+                                                                             "depth": depth})
+    return out
+
+
+def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = None, *,
+                   persona: str | None = None, stage: str | None = None, start: str | None = None,
+                   end: str | None = None, depth: int = 6, top: int = 20,
+                   include=None, exclude=None) -> ActualJourney:
+    """Measure the actual journey of all users (or one persona); `include` / `exclude`
+    keep or drop event names (e.g. noise like page views) before anything is counted."""
+    flags = persona_flags(journey, events, users)
+    ids = None
+    if persona is not None:
+        journey.persona(persona)
+        ids = flags.index[flags[persona].astype(bool)].tolist()
+    stream = event_stream(events, journey=journey, users=ids, include=include, exclude=exclude)
+    stages = stage_stream(stream, journey)
+    entries = stage_entries(journey, events if ids is None else _only(events, ids))
+    masks = {p.id: values_for(flags, stages.users, p.id).astype(bool)
+             for p in journey.personas} if persona is None else {}
+    data_end = int(pd.Timestamp(events.ts.max().to_pyarrow().as_py()).value // 1000)
+    at_stage = {}
+    if stage is not None:
+        k = journey.stage_ids.index(journey.stage(stage).id)
+        if k + 1 < len(journey.stages):
+            at_stage = split_paths(stream, entries, k, depth, top)
+    return ActualJourney(
+        journey.name, stream.n_users,
+        TransitionsResult("event", edge_table(stream), stream.n_users),
+        TransitionsResult("stage", edge_table(stages), stages.n_users),
+        top_paths(stream, start=start, end=end, depth=depth, top=top),
+        repeats(stream), stage_moves(stages, journey),
+        exits(stream, journey.inactivity, data_end, stage_at_rows(stream, entries),
+              tuple(journey.stage_ids))[:EXIT_TOP],
+        conformance(stages, journey, masks), at_stage, stage)
+
+
+def _only(events: ir.Table, ids) -> ir.Table:
+    from journeymap.measure.streams import select_users
+    return select_users(events, ids)

@@ -1,0 +1,137 @@
+"""Users' event sequences as integer codes: the input of paths and transitions.
+
+Events are ordered per user by (ts, event, event_id) — the same deterministic
+order as the funnel — and coded against one vocabulary. At stage level each
+event that qualifies for a stage becomes that stage (the earliest stage in
+the journey whose rule it meets); other events drop out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeymap.measure.predicates import rule
+from journeymap.measure.sequences import flagged_rows, iter_batches
+from journeymap.spec.model import Journey
+
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """All selected users' sequences: codes into `vocab`, times in µs, user starts."""
+
+    users: pa.Array
+    offsets: np.ndarray
+    t: np.ndarray
+    codes: np.ndarray
+    vocab: tuple[str, ...]
+    stage_bits: np.ndarray | None = None  # per row, bit k = qualifies for stage k
+
+    @property
+    def n_users(self) -> int:
+        return len(self.offsets) - 1
+
+    def user_of_row(self) -> np.ndarray:
+        """Index of the user each row belongs to."""
+        return np.repeat(np.arange(self.n_users), np.diff(self.offsets))
+
+    def keep_rows(self, keep: np.ndarray, codes: np.ndarray | None = None,
+                  vocab: tuple[str, ...] | None = None) -> Stream:
+        """The stream with only some rows (users left with no rows are dropped)."""
+        per_user = np.add.reduceat(keep.astype(np.int64), self.offsets[:-1]) \
+            if self.n_users else np.zeros(0, np.int64)
+        has = per_user > 0
+        offsets = np.concatenate(([0], np.cumsum(per_user[has]))).astype(np.int64)
+        new_codes = (self.codes if codes is None else codes)[keep]
+        bits = None if self.stage_bits is None else self.stage_bits[keep]
+        return Stream(self.users.filter(pa.array(has)), offsets, self.t[keep], new_codes,
+                      vocab or self.vocab, bits)
+
+
+def select_users(events: ir.Table, users: Iterable[str] | None) -> ir.Table:
+    """Only the events of the given users (all when None)."""
+    if users is None:
+        return events
+    ids = ibis.memtable(pa.table({"user_id": pa.array(sorted(set(users)), pa.string())}))
+    return events.semi_join(ids, "user_id")
+
+
+def _filter_events(events: ir.Table, include, exclude) -> ir.Table:
+    if include:
+        events = events.filter(events.event.isin(list(include)))
+    if exclude:
+        events = events.filter(~events.event.isin(list(exclude)))
+    return events
+
+
+def event_stream(events: ir.Table, *, journey: Journey | None = None,
+                 users: Iterable[str] | None = None, include=None, exclude=None) -> Stream:
+    """Every selected event of every selected user, coded, in deterministic order."""
+    events = _filter_events(select_users(events, users), include, exclude)
+    flags = [rule(events, s.enter) for s in journey.stages] if journey else []
+    query = flagged_rows(events, flags, keep_all=True, extra=("event",))
+    vocab: dict[str, int] = {}
+    parts = []
+    for b in iter_batches(query, task="sequences"):
+        enc = pc.dictionary_encode(b.columns["event"])
+        local = np.array([vocab.setdefault(name, len(vocab)) for name in enc.dictionary.to_pylist()],
+                         np.int32)
+        codes = local[enc.indices.to_numpy(zero_copy_only=False)] if len(local) else \
+            np.zeros(0, np.int32)
+        parts.append((b, codes))
+    names = tuple(sorted(vocab, key=vocab.get))
+    if not parts:
+        return Stream(pa.array([], pa.string()), np.zeros(1, np.int64), np.zeros(0, np.int64),
+                      np.zeros(0, np.int32), names, np.zeros(0, np.int64) if journey else None)
+    return _concat(parts, names, journey is not None)
+
+
+def _concat(parts, names, with_bits) -> Stream:
+    offsets, shift = [np.zeros(1, np.int64)], 0
+    for b, _ in parts:
+        offsets.append(b.offsets[1:] + shift)
+        shift += int(b.offsets[-1])
+    return Stream(pa.concat_arrays([b.users for b, _ in parts]), np.concatenate(offsets),
+                  np.concatenate([b.t for b, _ in parts]), np.concatenate([c for _, c in parts]),
+                  names, np.concatenate([b.mask for b, _ in parts]) if with_bits else None)
+
+
+def fold_rare(stream: Stream, threshold: float) -> Stream:
+    """Events making up less than `threshold` of all occurrences become 'other'."""
+    if threshold <= 0 or not len(stream.codes):
+        return stream
+    counts = np.bincount(stream.codes, minlength=len(stream.vocab))
+    rare = counts / counts.sum() < threshold
+    if not rare.any():
+        return stream
+    kept = [v for v, r in zip(stream.vocab, rare) if not r]
+    vocab = tuple(kept) + ((OTHER,) if OTHER not in kept else ())
+    index = {v: i for i, v in enumerate(vocab)}
+    remap = np.array([index[OTHER] if r else index[v] for v, r in zip(stream.vocab, rare)], np.int32)
+    return Stream(stream.users, stream.offsets, stream.t, remap[stream.codes], vocab,
+                  stream.stage_bits)
+
+
+def lowest_bit(bits: np.ndarray) -> np.ndarray:
+    """Index of the lowest set bit of each value (-1 for zero)."""
+    low = bits & -bits
+    out = np.full(bits.shape, -1, np.int64)
+    nz = low > 0
+    out[nz] = np.log2(low[nz].astype(np.float64)).round().astype(np.int64)
+    return out
+
+
+def stage_stream(stream: Stream, journey: Journey) -> Stream:
+    """The stream at stage level: qualifying events become their (earliest) stage."""
+    stage = lowest_bit(stream.stage_bits)
+    keep = stage >= 0
+    return stream.keep_rows(keep, codes=stage.astype(np.int32),
+                            vocab=tuple(s.id for s in journey.stages))
