@@ -93,14 +93,16 @@ def prepare_workspace(size: str) -> None:
     """After the (timed) ingest: users into the store and the workspace files. Not timed."""
     import pyarrow.parquet as pq
     from journeymap.store.eventstore import EventStore
-    from journeymap.store.workspace import Workspace
+    from journeymap.store.workspace import JOURNEY as JOURNEY_FILE
+    from journeymap.store.workspace import SETTINGS as SETTINGS_FILE
     ws = ws_dir(size)
     store = EventStore(ws / "store")
     users = pq.read_table(paths(size)["users"])
     events = pq.read_table(paths(size)["events"]).slice(0, 0)
     store.append(events, users=users)
-    Workspace.init(ws, JOURNEY.read_text())
-    (ws / "journey.yml").write_text(JOURNEY.read_text())
+    # Workspace.init refuses a non-empty folder: write its two files directly
+    (ws / JOURNEY_FILE).write_text(JOURNEY.read_text())
+    (ws / SETTINGS_FILE).write_text(json.dumps({"engine": "duckdb"}) + "\n")
 
 
 def jm_ws_measure(size: str) -> dict:
@@ -300,32 +302,33 @@ def duckdb_sql(path: str, window_s: int = WINDOW_S) -> str:
 
     For every step-1 event (a possible start), the greedy chain is the best one
     from that start: the earliest step-2 event after it, then the earliest
-    step-3 event after that, ... each within `window_s` of the start. A user's
-    level is the longest chain over all starts.
+    step-3 event after that, ... each within `window_s` of the start. `live_k`
+    holds the chains that reached step k; users reaching step k = distinct
+    users in `live_k`. (Chains that stopped are dropped rather than carried
+    with a NULL time: DuckDB 1.5's ASOF LEFT JOIN matched NULL left keys to
+    rows on this data, which would overcount.)
     """
     steps = ", ".join(f"'{s}'" for s in STEPS)
     parts = [f"ev AS (SELECT user_id, event, epoch(ts)::BIGINT AS t FROM read_parquet('{path}') "
              f"WHERE event IN ({steps}))"]
     for k, s in enumerate(STEPS, start=1):
         parts.append(f"s{k} AS (SELECT user_id, t FROM ev WHERE event = '{s}')")
-    parts.append("c1 AS (SELECT user_id, t AS t1, t AS cur, 1 AS level FROM s1)")
+    parts.append("live1 AS (SELECT user_id, t AS t1, t AS cur FROM s1)")
     for k in range(2, len(STEPS) + 1):
         parts.append(
-            f"c{k} AS (SELECT c.user_id, c.t1, CASE WHEN s.t - c.t1 <= {window_s} THEN s.t END AS cur, "
-            f"c.level + CASE WHEN s.t - c.t1 <= {window_s} THEN 1 ELSE 0 END AS level "
-            f"FROM c{k - 1} c ASOF LEFT JOIN s{k} s ON c.user_id = s.user_id AND c.cur < s.t)")
-    n = len(STEPS)
-    return ("WITH " + ",\n".join(parts) +
-            f"\nSELECT level, count(*) AS n FROM (SELECT user_id, max(level) AS level FROM c{n} "
-            "GROUP BY user_id) GROUP BY level ORDER BY level")
+            f"live{k} AS (SELECT c.user_id, c.t1, s.t AS cur FROM live{k - 1} c "
+            f"ASOF JOIN s{k} s ON c.user_id = s.user_id AND c.cur < s.t "
+            f"WHERE s.t - c.t1 <= {window_s})")
+    counts = " UNION ALL ".join(f"SELECT {k} AS step, count(DISTINCT user_id) AS n FROM live{k}"
+                                for k in range(1, len(STEPS) + 1))
+    return "WITH " + ",\n".join(parts) + f"\n{counts}\nORDER BY step"
 
 
 def duckdb_funnel(size: str) -> dict:
     import duckdb
     con = duckdb.connect()
     rows = con.execute(duckdb_sql(str(paths(size)["events"]))).fetchall()
-    levels = {int(lvl): int(c) for lvl, c in rows}
-    return {"counts": _levels_to_counts(levels), "levels": {str(k): v for k, v in levels.items()}}
+    return {"counts": [int(n) for _, n in sorted(rows)]}
 
 
 # ---- pandas -----------------------------------------------------------------------------------

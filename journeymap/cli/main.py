@@ -6,6 +6,7 @@ non-zero exit; the traceback only with `--debug`.
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -16,6 +17,7 @@ from journeymap import settings
 from journeymap.cli.progressbar import progress_bar
 from journeymap.cli.render import FORMATS, render
 from journeymap.errors import JourneyError
+from journeymap.results import clean
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                       help="Output: table (default), json or csv. Env JOURNEYMAP_FORMAT.")
@@ -100,9 +102,13 @@ def init(directory, journey):
 def demo(n_users, seed, directory, fmt):
     """Generate the demo company, write its workspace, print the measured map."""
     from journeymap.demo.run import run_demo
-    result = run_demo(Path(directory), users=n_users, seed=seed,
-                      say=lambda m: click.echo(m, err=True))
-    render(result, _fmt(fmt))
+    measured, actual = run_demo(Path(directory), users=n_users, seed=seed,
+                                say=lambda m: click.echo(m, err=True))
+    if _fmt(fmt) == "json":
+        click.echo(json.dumps(clean({"map": measured.to_dict(), "actual": actual.to_dict()})))
+        return
+    render(measured, _fmt(fmt))
+    render(actual, _fmt(fmt))
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from journeymap.errors import JourneyError
+from journeymap.measure.actual import ActualJourney
 from journeymap.measure.measured_map import MapResult
 from journeymap.results import clean
 
@@ -26,8 +27,8 @@ def _fresh(directory: Path) -> None:
 
 
 def run_demo(directory: Path, *, users: int = 200_000, seed: int = 7,
-             say: Callable[[str], None] = lambda m: None) -> MapResult:
-    """Generate, store and measure the demo company; returns the measured map."""
+             say: Callable[[str], None] = lambda m: None) -> tuple[MapResult, ActualJourney]:
+    """Generate, store and measure the demo company: its measured map and actual journey."""
     from journeymap.demo.generator import generate
     from journeymap.store.workspace import Workspace
     from journeymap.workspace import Project
@@ -42,4 +43,6 @@ def run_demo(directory: Path, *, users: int = 200_000, seed: int = 7,
     (directory / MARKER).write_text(json.dumps(clean({"users": users, "seed": seed,
                                                       "stories": data.stories}), indent=2))
     say("measuring the journey…")
-    return Project(directory).measure()
+    project = Project(directory)
+    noise = data.stories["exits"]["noise_events"]
+    return project.measure(), project.paths(exclude=noise, stage="first_value")

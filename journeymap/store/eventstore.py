@@ -14,8 +14,14 @@ written to a temporary file, fsynced and `os.replace`d — that replace is the
 commit. Readers use only files listed in the manifest (`event_files()`), so a
 crash leaves the old state; files not listed are swept at the next append.
 
+De-duplication is by event_id. To keep appends fast on a large store, a batch
+is checked against the stored files of the UTC dates it covers (reading only
+their event_id column): content-hash ids include the time, so this is exact for
+them; a source id (Segment messageId) re-sent with a different date is kept twice.
+
 Read everything with DuckDB: ``SELECT * FROM {store.scan_sql()}`` (union by
-name, since appends may add property columns).
+name, since appends may add property columns; `hive_partitioning=false`, or
+DuckDB adds a `date` column from the folder names).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import pyarrow.parquet as pq
 
 from journeymap.errors import IngestError
 from journeymap.store import _normalize as norm
-from journeymap.store._tabular import lit
+from journeymap.store._tabular import lit, q
 from journeymap.store.timestamps import connect
 
 __all__ = ["AppendStats", "EventStore"]
@@ -200,8 +206,7 @@ class EventStore:
         events = events.take(norm.write_order(events))
         days = np.floor_divide(pc.cast(events.column("ts"), pa.int64()).to_numpy(), _DAY_US)
         cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
-        jobs = [(events.slice(lo, hi - lo), f"events/date={_day(int(days[lo]))}/part-{uuid.uuid4().hex}.parquet")
-                for lo, hi in zip(cuts[:-1], cuts[1:])]
+        jobs = [(events.slice(lo, hi - lo), _part_name(int(days[lo]))) for lo, hi in zip(cuts[:-1], cuts[1:])]
         with ThreadPoolExecutor(max_workers=min(len(jobs), 2 * (os.cpu_count() or 1))) as pool:
             return list(pool.map(lambda job: self._write_file(*job), jobs))
 
@@ -212,11 +217,12 @@ class EventStore:
         con = connect()
         try:
             con.register("new", users.append_column("__k", pa.array(np.arange(1, users.num_rows + 1))))
-            old = f"SELECT *, 0 AS __k FROM read_parquet({lit(str(self.root / current))})" if current else None
-            both = f"{old} UNION ALL BY NAME SELECT * FROM new" if old else "SELECT * FROM new"
-            traits = [c for c in con.sql(f"SELECT * FROM ({both}) LIMIT 0").columns if c not in ("user_id", "__k")]
-            picks = [f'arg_max("{c}", __k) FILTER (WHERE "{c}" IS NOT NULL) AS "{c}"'
-                     for c in (t.replace('"', '""') for t in traits)]
+            both = "SELECT * FROM new"
+            if current:
+                both = f"SELECT *, 0 AS __k FROM {_scan([str(self.root / current)])} UNION ALL BY NAME {both}"
+            names = con.sql(f"SELECT * FROM ({both}) LIMIT 0").columns
+            picks = [f"arg_max({q(c)}, __k) FILTER (WHERE {q(c)} IS NOT NULL) AS {q(c)}"
+                     for c in names if c not in ("user_id", "__k")]
             merged = con.sql(f"SELECT {', '.join(['user_id', *picks])} FROM ({both}) "
                              "GROUP BY user_id ORDER BY user_id").to_arrow_table()
         finally:
@@ -263,6 +269,11 @@ class EventStore:
 def _day(days_since_epoch: int) -> str:
     """ISO date of a day number."""
     return (dt.date(1970, 1, 1) + dt.timedelta(days=days_since_epoch)).isoformat()
+
+
+def _part_name(day: int) -> str:
+    """A new event file name in the partition of `day`."""
+    return f"events/date={_day(day)}/part-{uuid.uuid4().hex}.parquet"
 
 
 def _scan(files: list[str], union: bool = True) -> str:

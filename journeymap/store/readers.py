@@ -136,7 +136,8 @@ def _csv_casts(con, props: list[str]) -> list[str]:
     kinds = {c: [k for k, ok in zip(("BIGINT", "DOUBLE", "BOOLEAN"), guess[3 * i:3 * i + 3]) if ok]
              for i, c in enumerate(props)}
     todo = [(c, k) for c in props for k in kinds[c]]
-    verified = con.sql(f"SELECT {', '.join(_check(c, k) for c, k in todo)} FROM raw").fetchone() if todo else ()
+    checks = ", ".join(_check(c, k) for c, k in todo)
+    verified = con.sql(f"SELECT {checks} FROM raw").fetchone() if todo else []
     ok = {}
     for (c, k), good in zip(todo, verified):
         if good and c not in ok:

@@ -117,9 +117,12 @@ def _arrow_backend():
     global _backend_class
     if _backend_class is not None:
         return _backend_class()
-    from ibis.backends.pyspark import Backend
+    import ibis
     from ibis.formats.pyarrow import PyArrowData
     from pyspark.sql import DataFrame
+
+    ibis.pyspark  # noqa: B018 - loading the backend through `ibis` registers its options
+    from ibis.backends.pyspark import Backend
 
     class ArrowBackend(Backend):
         def to_pyarrow(self, expr, /, *, params=None, limit=None, **kwargs):

@@ -170,7 +170,10 @@ def test_console_script_and_demo(tmp_path):
     proc = subprocess.run([str(exe), "demo", "--users", "3000", "--dir", str(tmp_path / "d"),
                            "--format", "json"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    data = json.loads(proc.stdout)["map"]
+    actual = json.loads(proc.stdout)["actual"]
+    assert any(r["name"] == "checkout_step" and r["repeat_users"] for r in actual["repeats"])
+    assert actual["exits"] and actual["conformance"]["users"] == 3000
     assert data["stages"][0]["entered"] == 3000
     assert data["leaks"] and data["findings"] and set(data["personas"]) == {"solo", "team",
                                                                              "enterprise"}
