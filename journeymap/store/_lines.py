@@ -1,7 +1,8 @@
-"""Vectorized (numpy) line bookkeeping for text files: JSONL line arrays and CSV record lines.
+"""Vectorized (numpy) line bookkeeping on the error path of the text readers.
 
-Only the error path of the CSV reader uses `locate_csv`, to turn DuckDB's row
-order and reject records into physical 1-based line numbers and raw text.
+DuckDB returns rows in file order but without line numbers; when rows are
+rejected, these scans turn row ordinals (and DuckDB's CSV reject records) into
+physical 1-based line numbers and the raw text, chunk by chunk over a memory map.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 CHUNK = 64 << 20
 _NL, _QUOTE, _CR = 10, 34, 13

@@ -73,6 +73,8 @@ def read_events(path: str | Path, *, mapping: dict[str, str] | None = None,
     if not path.is_file():
         raise IngestError("no such file", file=file)
     fmt = detect_format(path, format, mapping)
+    if path.stat().st_size == 0:
+        return ReadResult(_empty_events())
     con = connect()
     try:
         return _READERS[fmt](con, path, mapping, file)

@@ -94,7 +94,8 @@ def test_mapping_to_unknown_column_is_an_error(write):
 
 
 def test_anonymous_only_rows_use_the_anonymous_id_as_user(write):
-    path = write("e.csv", "user_id,anonymous_id,event,ts\n,anon-1,view,2024-03-01\nu1,anon-1,buy,2024-03-01\n")
+    path = write("e.csv", "user_id,anonymous_id,event,ts\n"
+                          ",anon-1,view,2024-03-01\nu1,anon-1,buy,2024-03-01\n")
     res = read_events(path)
     assert [(r["user_id"], r["anonymous_id"]) for r in rows(res)] == [("anon-1", "anon-1"), ("u1", "anon-1")]
 
@@ -139,7 +140,8 @@ def test_bad_csv_rows_are_rejected_whole_with_file_line_reasons(tmp_path, monkey
 
 def test_load_events_refuses_bad_rows_and_lists_the_first_ten(tmp_path):
     path = tmp_path / "bad.csv"
-    path.write_text("user_id,event,ts\n" + "".join(f"u{i},e,never\n" for i in range(12)) + "u,e,2024-03-01\n")
+    bad = "".join(f"u{i},e,never\n" for i in range(12))
+    path.write_text(f"user_id,event,ts\n{bad}u,e,2024-03-01\n")
     with pytest.raises(IngestError) as err:
         load_events(path)
     msg = str(err.value)
@@ -198,15 +200,16 @@ def test_jsonl_integers_stay_integers(write):
 def test_parquet_keeps_types_and_locates_rows(tmp_path):
     path = tmp_path / "e.parquet"
     pq.write_table(pa.table({
-        "user_id": pa.array([1, None, 3], pa.int32()),
+        "uid": pa.array([1, None, 3], pa.int32()),
         "event": ["a", "b", "c"],
         "ts": pa.array([dt.datetime(2024, 3, 1, 10)] * 3, pa.timestamp("ms")),
         "qty": pa.array([1, 2, 3], pa.int16()),
         "meta": [{"k": 1}, {"k": 2}, {"k": 3}],
         "price": pa.array([1.5, 2.5, 3.5], pa.float32()),
     }), path)
-    res = read_events(path)
-    assert [(r.location, r.reason) for r in res.rejected] == [(f"{path}:row 2", "missing user_id")]
+    res = read_events(path, mapping={"user_id": "uid"})
+    assert [(r.location, r.reason) for r in res.rejected] == \
+        [(f"{path}:row 2", "missing user_id (column 'uid')")]
     assert json.loads(res.rejected[0].raw)["event"] == "b"
     schema = res.events.schema
     assert (schema.field("qty").type, schema.field("meta").type, schema.field("price").type) == \
@@ -219,6 +222,19 @@ def test_format_argument_overrides_the_extension(write):
     assert read_events(path, format="ndjson").events.num_rows == 1
     with pytest.raises(IngestError, match="unknown format"):
         read_events(write("events.xml", "<x/>"))
+
+
+def test_other_delimiters_and_empty_files(write, tmp_path):
+    tsv = read_events(write("e.tsv", "user_id\tevent\tts\tn\nu1\ta\t2024-03-01\t5\n"))
+    assert tsv.events.column("n").to_pylist() == [5]
+    semi = read_events(write("e.csv", "user_id;event;ts\nu1;a;2024-03-01\n"))
+    assert semi.events.column("user_id").to_pylist() == ["u1"]
+    for name in ("empty.csv", "empty.jsonl", "header.csv"):
+        path = tmp_path / name
+        path.write_text("user_id,event,ts\n" if name == "header.csv" else "")
+        res = read_events(path)
+        assert (res.events.num_rows, res.rejected) == (0, [])
+        assert res.events.column_names == ["event_id", "user_id", "event", "ts"]
 
 
 def test_missing_file_is_an_ingest_error(tmp_path):

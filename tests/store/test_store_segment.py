@@ -79,8 +79,9 @@ def test_list_of_messages(write):
 
 
 def test_jsonl_messages_detected_or_forced(write):
-    text = ('{"type": "track", "event": "A", "userId": "u1", "timestamp": "2024-03-01T10:00:00Z", "messageId": "x"}\n'
-            "{broken\n"
+    track = {"type": "track", "event": "A", "userId": "u1", "timestamp": "2024-03-01T10:00:00Z",
+             "messageId": "x"}
+    text = (json.dumps(track) + "\n{broken\n"
             '{"type": "identify", "anonymousId": "a1", "traits": {"plan": "free"}}\n')
     for path, fmt in [(write("m.jsonl", text), None), (write("m.log", text), "segment")]:
         res = read_events(path, format=fmt)
