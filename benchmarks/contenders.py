@@ -98,7 +98,7 @@ def prepare_workspace(size: str) -> None:
     ws = ws_dir(size)
     store = EventStore(ws / "store")
     users = pq.read_table(paths(size)["users"])
-    events = pq.read_table(paths(size)["events"]).slice(0, 0)
+    events = pq.read_schema(paths(size)["events"]).empty_table()
     store.append(events, users=users)
     # Workspace.init refuses a non-empty folder: write its two files directly
     (ws / JOURNEY_FILE).write_text(JOURNEY.read_text())
@@ -130,17 +130,10 @@ def jm_ws_measure(size: str) -> dict:
     return out
 
 
-def jm_funnel_profile(size: str) -> dict:
-    """journeymap.funnel taken apart: the same calls as funnel(), each phase timed.
-
-    Phases: Ibis expression build; SQL compile; DuckDB execution (filter + sort
-    + Arrow export, i.e. time spent waiting for the next record batch);
-    user-aligned batching and Arrow->numpy (`_to_batch`); the numba kernel and
-    result assembly. Then DuckDB's own operator profile of the same SQL (one
-    more execution) and the same query without ORDER BY, to size the sort.
-    """
+def _instrumented_funnel(size: str) -> dict:
+    """journeymap.funnel's own steps (funnel -> flagged_rows -> iter_batches -> kernel),
+    each phase timed; the loop of `iter_batches` is repeated here with timers."""
     import ibis
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     from journeymap.measure import funnel as fm
@@ -158,67 +151,78 @@ def jm_funnel_profile(size: str) -> dict:
     t = time.perf_counter()
     con = ibis.duckdb.connect()
     events = con.read_parquet(str(paths(size)["events"]))
-    lap("connect_read_parquet", t)
+    lap("connect + read_parquet (Ibis)", t)
     t = time.perf_counter()
     table = as_events(events)
     rules = [as_rule(s) for s in STEPS]
     flags = [rule(table, r) for r in rules]
     query = sq.flagged_rows(table, flags)
-    lap("ibis_build", t)
+    lap("Ibis expression build", t)
     t = time.perf_counter()
     sql = ibis.to_sql(query, dialect="duckdb")
-    lap("ibis_compile", t)
+    lap("Ibis compile to SQL", t)
     n, win = len(rules), window_us("14d")
     parts = []
-    extra: list[str] = []
-    pending, pending_rows = [], 0
+    pending, pending_rows, rows_streamed, n_batches = [], 0, 0, 0
     batch_rows = sq.BATCH_ROWS
-    n_batches = 0
 
-    def consume(table):
+    def consume(tb):
         nonlocal n_batches
         t = time.perf_counter()
-        b = sq._to_batch(table, extra)
-        lap("arrow_to_numpy_batches", t)
+        b = sq._to_batch(tb, [])
+        lap("Arrow -> numpy batch (_to_batch)", t)
         t = time.perf_counter()
         parts.append(fm._run_batch(b, fm.ORDERS["ordered"], n, win, [], None))
-        lap("kernel", t)
+        lap("numba kernel + per-batch results (_run_batch)", t)
         n_batches += 1
 
     t = time.perf_counter()
     it = iter(query.to_pyarrow_batches(chunk_size=batch_rows))
-    lap("duckdb_execute", t)
-    rows_streamed = 0
     while True:
-        t = time.perf_counter()
         rb = next(it, None)
-        lap("duckdb_execute", t)
+        lap("DuckDB execute: scan + filter + sort + Arrow export (waiting for batches)", t)
         if rb is None:
             break
-        if rb.num_rows == 0:
-            continue
         rows_streamed += rb.num_rows
-        pending.append(rb)
-        pending_rows += rb.num_rows
-        if pending_rows < batch_rows:
-            continue
+        if rb.num_rows:
+            pending.append(rb)
+            pending_rows += rb.num_rows
+        if pending_rows >= batch_rows:
+            t = time.perf_counter()
+            tb = pa.Table.from_batches(pending)
+            keep = pc.equal(tb["user_id"], tb["user_id"][-1])
+            head, tail = tb.filter(pc.invert(keep)), tb.filter(keep)
+            pending, pending_rows = tail.to_batches(), tail.num_rows
+            lap("user-aligned split", t)
+            if head.num_rows:
+                consume(head)
         t = time.perf_counter()
-        tb = pa.Table.from_batches(pending)
-        keep = pc.equal(tb["user_id"], tb["user_id"][-1])
-        head, tail = tb.filter(pc.invert(keep)), tb.filter(keep)
-        pending, pending_rows = tail.to_batches(), tail.num_rows
-        lap("user_aligned_split", t)
-        if head.num_rows:
-            consume(head)
     if pending_rows:
         consume(pa.Table.from_batches(pending))
     t = time.perf_counter()
     users, levels, _, _ = fm._concat(parts, n, None)
     counts = [int((levels >= k).sum()) for k in range(1, n + 1)]
-    lap("concat_counts", t)
+    lap("concat + counts", t)
     total = time.perf_counter() - t_all
+    return {"counts": counts, "phases_s": {k: round(v, 3) for k, v in times.items()},
+            "total_s": round(total, 3), "rows_streamed": rows_streamed, "batches": n_batches,
+            "users": len(users), "sql": sql, "con": con}
 
-    # DuckDB alone on the same SQL: operator timings, and without the ORDER BY
+
+def jm_funnel_profile(size: str) -> dict:
+    """journeymap.funnel taken apart, twice in one process (cold, then warm).
+
+    Phases: Ibis connect/read; expression build; SQL compile; DuckDB execution
+    (scan + filter + sort + Arrow export, i.e. time spent waiting for the next
+    record batch); user-aligned batching; Arrow->numpy (`_to_batch`); the
+    numba kernel and result assembly. Then DuckDB's own operator profile of
+    the same SQL (one more execution) and the same query without ORDER BY, to
+    size the sort.
+    """
+    cold = _instrumented_funnel(size)
+    cold.pop("con")
+    warm = _instrumented_funnel(size)
+    con, sql = warm.pop("con"), warm["sql"]
     import duckdb
     db = con.con if hasattr(con, "con") else duckdb.connect()
     prof_path = DATA / f"duckdb-profile-{size}.json"
@@ -233,11 +237,10 @@ def jm_funnel_profile(size: str) -> dict:
     t = time.perf_counter()
     db.execute(unsorted).fetch_arrow_table()
     sql_unsorted_s = time.perf_counter() - t
-    return {"counts": counts, "phases_s": {k: round(v, 3) for k, v in times.items()},
-            "total_s": round(total, 3), "rows_streamed": rows_streamed, "batches": n_batches,
-            "users": len(users), "sql": sql, "duckdb_sql_to_arrow_s": round(sql_full_s, 3),
+    return {"counts": warm["counts"], "cold": cold, "warm": warm, "sql": sql,
+            "duckdb_sql_to_arrow_s": round(sql_full_s, 3),
             "duckdb_sql_unsorted_to_arrow_s": round(sql_unsorted_s, 3),
-            "duckdb_operators_s": operators, "mean_levels": float(np.mean(levels)) if len(levels) else 0}
+            "duckdb_operators_s": operators, "timed_s": cold["total_s"]}
 
 
 def _duckdb_operators(path: Path) -> dict:

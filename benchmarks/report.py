@@ -115,37 +115,42 @@ def write_report(results: dict, path: Path) -> None:
 
     for size in sizes:
         out += [f"## {size} events", "",
-                "| contender | what | cold s | warm s | peak RSS MB | RSS after imports MB | "
-                "import s | result | check |",
-                "|---|---|---:|---:|---:|---:|---:|---|---|"]
+                "| contender | what | cold s | warm s | process CPU s | peak RSS MB | "
+                "RSS after imports MB | import s | load avg | result | check |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
         for name in ORDER:
             r = runs.get(f"{size}/{name}")
             if not r:
                 continue
             label = r.get("label", "")
             if r.get("skipped"):
-                out.append(f"| {name} | {label} | – | – | – | – | – | {r['error']} | |")
+                out.append(f"| {name} | {label} | – | – | – | – | – | – | – | {r['error']} | |")
                 continue
-            out.append(f"| {name} | {label} | {_s(_cold(r))} | {_s(_warm(r))} | "
+            load = r.get("load_avg_1m")
+            out.append(f"| {name} | {label} | {_s(_cold(r))} | {_s(_warm(r))} | {_s(r.get('cpu_s'))} | "
                        f"{_s(r.get('peak_rss_mb'))} | {_s(r.get('rss_after_import_mb'))} | "
-                       f"{_s(r.get('import_s'))} | {_result_text(r)} | {_match_text(r)} |")
+                       f"{_s(r.get('import_s'))} | {f'{load[0]:.1f}→{load[1]:.1f}' if load else '–'} | "
+                       f"{_result_text(r)} | {_match_text(r)} |")
         out.append("")
         prof = runs.get(f"{size}/jm_funnel_profile")
         if prof and prof.get("ok"):
             res = prof["result"]
-            total = res["total_s"]
+            cold, warm = res["cold"], res["warm"]
             out += [f"### journeymap.funnel at {size}, taken apart", "",
-                    f"{res['rows_streamed']:,} flagged rows streamed in {res['batches']} user-aligned "
-                    f"batches; {res['users']:,} users with step 1. Total {total:.2f}s.", "",
-                    "| phase | s | share |", "|---|---:|---:|"]
-            for k, val in res["phases_s"].items():
-                out.append(f"| {k} | {val:.3f} | {100 * val / total:.0f}% |")
+                    f"{warm['rows_streamed']:,} flagged rows streamed in {warm['batches']} "
+                    f"user-aligned batches; {warm['users']:,} users with step 1. Cold = first call "
+                    "in a fresh process, warm = the same call again in that process.", "",
+                    "| phase | cold s | share | warm s | share |", "|---|---:|---:|---:|---:|"]
+            for k in warm["phases_s"]:
+                c, w = cold["phases_s"].get(k, 0.0), warm["phases_s"][k]
+                out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% | "
+                           f"{w:.3f} | {100 * w / warm['total_s']:.0f}% |")
+            out.append(f"| **total** | **{cold['total_s']:.3f}** | | **{warm['total_s']:.3f}** | |")
+            ops = ", ".join(f"{k} {val:.2f}s" for k, val in list(res["duckdb_operators_s"].items())[:8])
             out += ["", f"The same SQL run by DuckDB alone to an Arrow table: "
                     f"{res['duckdb_sql_to_arrow_s']:.2f}s; without its ORDER BY: "
                     f"{res['duckdb_sql_unsorted_to_arrow_s']:.2f}s. DuckDB operator timings "
-                    "(profiling, summed per operator; threads overlap): "
-                    + ", ".join(f"{k} {val:.2f}s" for k, val in list(res["duckdb_operators_s"].items())[:8]),
-                    ""]
+                    f"(JSON profiling, summed per operator over threads): {ops}.", ""]
     out += ["## What is compared, and how", "",
             f"- **Funnel** (`funnel14d`): {len(STEPS)} ordered steps "
             f"{' → '.join(STEPS)}, 14-day window from step 1, inclusive (t_k − t_1 ≤ window), "
@@ -157,7 +162,7 @@ def write_report(results: dict, path: Path) -> None:
             "window=\"14d\")` — DuckDB filters, flags and sorts by (user_id, ts, event, event_id), "
             "streams Arrow batches, a numba kernel walks each user.",
             "- **DuckDB SQL**: the same semantics in plain SQL — for every step-1 event, chained "
-            "`ASOF LEFT JOIN`s take the earliest next-step event strictly after the previous one, "
+            "`ASOF JOIN`s take the earliest next-step event strictly after the previous one, "
             "kept while within the window; a user's level is the longest chain over all starts "
             "(the greedy chain is optimal for a fixed start). See `duckdb_sql()` in "
             "`contenders.py`.",
@@ -185,7 +190,12 @@ def write_report(results: dict, path: Path) -> None:
             "- **profile**: `journeymap.funnel` re-run phase by phase with journeymap's own "
             "internals (`flagged_rows`, `_to_batch`, `_run_batch`), plus DuckDB's JSON "
             "profile of the same SQL.",
-            "- RSS: `ru_maxrss` of each run's own process via `os.wait4` (cold and warm runs share "
-            "one process, so the peak covers both). Every run is a fresh `python` process.",
+            "- Every run is a fresh `python` process. Peak RSS = that process's VmHWM (cold and "
+            "warm runs share one process, so the peak covers both); `ru_maxrss` from `os.wait4` "
+            "is kept in results.json only, since Linux carries the parent's high-water mark into "
+            "it across fork+exec. Process CPU s = user + system time of the whole process "
+            "(imports and every run; all threads), less sensitive than wall time to other load "
+            "on the machine; load avg = the 1-minute load average before → after the run "
+            "(above ~2 on this 2-core machine means other work competed for the CPUs).",
             ""]
     path.write_text("\n".join(out) + "\n")

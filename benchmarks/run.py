@@ -37,7 +37,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.data import DATA, SIZES, STEPS, generate, paths  # noqa: E402
+from benchmarks.data import DATA, SIZES, paths  # noqa: E402
 
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
@@ -91,6 +91,7 @@ def run_child(name: str, size: str, repeat: int, timeout_s: float) -> dict:
                PYTHONWARNINGS="ignore")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--size", size,
            "--out", str(out), "--repeat", str(repeat)]
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -118,7 +119,13 @@ def run_child(name: str, size: str, repeat: int, timeout_s: float) -> dict:
     if timed_out.is_set():
         rec["ok"] = False
         rec["error"] = f"timed out after {timeout_s:.0f}s"
-    rec["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux: KiB
+    # Peak RSS = the child's own VmHWM (its address space after exec). ru_maxrss from
+    # wait4 is kept for reference only: Linux carries the parent's high-water mark
+    # across fork+exec into it, so it is never below the parent's RSS at spawn.
+    rec["ru_maxrss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux: KiB
+    rec["peak_rss_mb"] = rec.get("vmhwm_mb") or rec["ru_maxrss_mb"]
+    rec["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
+    rec["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     rec["process_s"] = round(elapsed, 2)
     rec["exit"] = proc.returncode
     return rec
@@ -226,7 +233,9 @@ def main(argv=None) -> None:
         if size not in SIZES:
             ap.error(f"unknown size {size!r}: use {', '.join(SIZES)}")
         print(f"== {size}: data", flush=True)
-        meta = generate(size, log=lambda m: print(m, flush=True))
+        # in a child process: the parent stays small (its RSS would leak into ru_maxrss)
+        subprocess.run([sys.executable, str(HERE / "data.py"), "--sizes", size], cwd=ROOT, check=True)
+        meta = json.loads(paths(size)["meta"].read_text())
         results["data"][size] = meta
         print(f"   {meta['events']:,} events, {meta['users']:,} users "
               f"(parquet generated in {meta['generate_parquet_s']}s)", flush=True)

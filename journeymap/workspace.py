@@ -18,7 +18,8 @@ from journeymap.measure.funnel import FunnelResult, funnel
 from journeymap.measure.measured_map import MapResult, measure_map
 from journeymap.spec.model import Journey
 from journeymap.spec.validate import validate_journey
-from journeymap.store.engine import connect, store_tables
+from journeymap.store.engine import connect, engine_name, store_tables
+from journeymap.store.ordered import ordered_events
 from journeymap.store.readers import load_events
 from journeymap.store.schema import RESERVED
 from journeymap.store.workspace import Workspace
@@ -37,6 +38,9 @@ def validate_against(journey: Journey, events, users) -> None:
     validate_journey(journey, **data_facts(events, users))
 
 
+ORDERED = ".ordered"  # the store's events in journey order (see store/ordered.py)
+
+
 class Project:
     """An open workspace."""
 
@@ -53,6 +57,15 @@ class Project:
         if self._con is None:
             self._con = connect(self.workspace.settings.get("engine", "duckdb"))
         return store_tables(self.workspace.store, self._con)
+
+    def sources(self):
+        """(events, users) for measures: on DuckDB the events come from the store's
+        journey-ordered copy (rebuilt when the data change), so no measure sorts again."""
+        events, users = self.tables()
+        if engine_name(self._con) != "duckdb":
+            return events, users
+        folder = self.workspace.path / ORDERED
+        return ordered_events(self._con, events, folder, self.workspace.store.fingerprint()), users
 
     def ingest(self, path, *, mapping=None, format=None, skip_bad_rows=None):
         """Load a file of events into the store (all or nothing); returns counts."""
@@ -75,7 +88,7 @@ class Project:
         if hit is not None:
             return hit
         journey = as_journey(self.workspace.journey_path)
-        events, users = self.tables()
+        events, users = self.sources()
         result = diagnose(journey, measure_map(journey, events, users, persona=persona, by=by,
                                                period=period))
         store.put(key, result)
@@ -83,11 +96,11 @@ class Project:
 
     def paths(self, **options) -> ActualJourney:
         """The actual journey (see `journeymap.paths`) over the workspace's data."""
-        events, users = self.tables()
+        events, users = self.sources()
         return actual_journey(self.journey, events, users, **options)
 
     def funnel(self, steps, **options) -> FunnelResult:
-        events, _ = self.tables()
+        events, _ = self.sources()
         return funnel(events, steps, **options)
 
 

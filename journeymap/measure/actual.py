@@ -16,6 +16,7 @@ from journeymap.measure.transitions import TransitionsResult, edge_table
 from journeymap.measure.variants import PathsResult, count_paths, path_matrix, top_paths
 from journeymap.results import Result
 from journeymap.spec.model import Journey
+from journeymap.store.frames import ibis_table
 
 EXIT_TOP = 10
 
@@ -88,14 +89,15 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
                    include=None, exclude=None) -> ActualJourney:
     """Measure the actual journey of all users (or one persona); `include` / `exclude`
     keep or drop event names (e.g. noise like page views) before anything is counted."""
+    source, events = events, ibis_table(events)
     flags = persona_flags(journey, events, users)
     ids = None
     if persona is not None:
         journey.persona(persona)
         ids = flags.index[flags[persona].astype(bool)].tolist()
-    stream = event_stream(events, journey=journey, users=ids, include=include, exclude=exclude)
+    stream = event_stream(source, journey=journey, users=ids, include=include, exclude=exclude)
     stages = stage_stream(stream, journey)
-    entries = stage_entries(journey, events if ids is None else _only(events, ids))
+    entries = stage_entries(journey, source if ids is None else _only(events, ids))
     masks = {p.id: values_for(flags, stages.users, p.id).astype(bool)
              for p in journey.personas} if persona is None else {}
     data_end = int(pd.Timestamp(events.ts.max().to_pyarrow().as_py()).value // 1000)

@@ -18,12 +18,11 @@ import pyarrow as pa
 
 from journeymap.errors import QueryError
 from journeymap.measure import kernels
-from journeymap.measure.predicates import rule
 from journeymap.measure.sequences import flagged_rows, iter_batches
 from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.measure.steps import as_rule, window_us
 from journeymap.results import Result
-from journeymap.store.frames import as_events
+from journeymap.store.frames import as_source, ibis_table
 
 ORDERS = {"ordered": kernels.funnel_ordered, "strict": kernels.funnel_strict,
           "unordered": kernels.funnel_unordered}
@@ -136,13 +135,15 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
     _check_args(steps, order, exclusions)
     rules = [as_rule(s) for s in steps]
     win = window_us(window)
-    table = as_events(events)
-    flags = [rule(table, r) for r in rules] + [rule(table, as_rule(e[0])) for e in exclusions]
+    source = as_source(events)
+    table = ibis_table(source)
     extra = [breakdown] if breakdown else []
     if breakdown and breakdown not in table.columns:
         from journeymap.measure.predicates import column
         column(table, breakdown)
-    query = flagged_rows(table, flags, keep_all=(order == "strict"), extra=extra)
+    query = flagged_rows(source,
+                         rules + [as_rule(e[0]) for e in exclusions],
+                         keep_all=(order == "strict"), extra=extra)
     n = len(rules)
     parts = [_run_batch(b, ORDERS[order], n, win, exclusions, breakdown)
              for b in iter_batches(query, task="funnel")]

@@ -14,6 +14,7 @@ from journeymap.measure.segments import persona_flags, trait_values, user_values
 from journeymap.measure.stagestats import PERIODS, StageStats, maturity, stage_stats
 from journeymap.results import Result
 from journeymap.spec.model import Journey
+from journeymap.store.frames import ibis_table
 
 MAX_GROUPS = 20
 OTHER, NONE = "(other)", "(none)"
@@ -89,15 +90,16 @@ def _split(journey, entries, labels, mature) -> dict[str, list[StageStats]]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1][0].entered))
 
 
-def measure_map(journey: Journey, events: ir.Table, users: ir.Table | None = None, *,
+def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
                 persona: str | None = None, by: str | None = None, period: str | None = None
                 ) -> MapResult:
     """Measure every stage (and per persona / `by` group / entry cohort)."""
     if period is not None and period not in PERIODS:
         raise QueryError(f"unknown period '{period}': use week or month")
+    events = ibis_table(source)
     touch = (by,) if by and by != "persona" and by in events.columns and not (
         users is not None and by in users.columns) else ()
-    entries = stage_entries(journey, events, first_touch=touch)
+    entries = stage_entries(journey, source, first_touch=touch)
     flags = persona_flags(journey, events, users)
     if persona is not None:
         journey.persona(persona)

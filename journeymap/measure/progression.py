@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 from journeymap.measure import kernels
-from journeymap.measure.predicates import rule
 from journeymap.measure.sequences import flagged_rows, iter_batches
 from journeymap.spec.model import Journey
+from journeymap.store.frames import ibis_table
 
 
 @dataclass(frozen=True)
@@ -47,16 +47,15 @@ def within_us(journey: Journey) -> np.ndarray:
                     np.int64)
 
 
-def stage_entries(journey: Journey, events: ir.Table, *, first_touch: tuple[str, ...] = ()
+def stage_entries(journey: Journey, events, *, first_touch: tuple[str, ...] = ()
                   ) -> StageEntries:
     """Run the stage kernel over every user who entered stage 1."""
-    flags = [rule(events, s.enter) for s in journey.stages]
-    query = flagged_rows(events, flags, extra=first_touch)
+    query = flagged_rows(events, [s.enter for s in journey.stages], extra=first_touch)
     within = within_us(journey)
     optional = np.array([s.optional for s in journey.stages], np.bool_)
     parts = [_run(b, within, optional, first_touch)
              for b in iter_batches(query, task="stage entries")]
-    data_end = events.ts.max().to_pyarrow().as_py()
+    data_end = ibis_table(events).ts.max().to_pyarrow().as_py()
     end_us = int(data_end.timestamp() * 1e6) if data_end is not None else 0
     return _concat(parts, len(journey.stages), first_touch, end_us)
 

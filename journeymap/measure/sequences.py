@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap.measure.predicates import bitmask
+from journeymap.measure.predicates import bitmask, rule
 from journeymap.progress import report
+from journeymap.spec.model import EventRule
+from journeymap.store.ordered import OrderedEvents
 
 BATCH_ROWS = 1 << 21
 ORDER = ("user_id", "ts", "event", "event_id")
@@ -37,25 +40,95 @@ class Batch:
         return len(self.offsets) - 1
 
 
-def flagged_rows(events: ir.Table, flags: Sequence[ir.BooleanValue], *, keep_all: bool = False,
-                 extra: Sequence[str] = ()) -> ir.Table:
-    """The query: bit k of `mask` = flags[k]; rows with no flag dropped unless keep_all."""
-    rows = events.mutate(_mask=bitmask(list(flags)))
-    if not keep_all:
+@dataclass(frozen=True)
+class FlagQuery:
+    """What to stream: the events, the rules whose bits make `mask`, extra columns."""
+
+    source: object  # an Ibis table, or OrderedEvents (already in journey order)
+    rules: tuple[EventRule, ...]
+    keep_all: bool = False
+    extra: tuple[str, ...] = ()
+
+
+def flagged_rows(events, rules: Sequence[EventRule], *, keep_all: bool = False,
+                 extra: Sequence[str] = ()) -> FlagQuery:
+    """Rows flagged by rules (bit k of `mask` = rules[k]); unflagged rows dropped unless keep_all."""
+    return FlagQuery(events, tuple(rules), keep_all, tuple(extra))
+
+
+def _ibis_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
+    """Portable path: the engine flags, filters and sorts."""
+    events = q.source
+    rows = events.mutate(_mask=bitmask([rule(events, r) for r in q.rules]))
+    if not q.keep_all:
         rows = rows.filter(rows._mask != 0)
     order = [c for c in ORDER if c in events.columns]
-    return rows.order_by(order).select("user_id", "ts", "_mask", *extra)
+    query = rows.order_by(order).select("user_id", "ts", "_mask", *q.extra)
+    for rb in query.to_pyarrow_batches(chunk_size=batch_rows):
+        yield pa.Table.from_batches([rb])
+
+
+def _name_bits(rules: Sequence[EventRule], names: list) -> np.ndarray:
+    """Per dictionary entry: the bits of the rules naming that event."""
+    lut = np.zeros(len(names) + 1, np.int64)
+    for k, r in enumerate(rules):
+        for i, name in enumerate(names):
+            if name in r.events:
+                lut[i] |= 1 << k
+    return lut
+
+
+def _condition_bits(rb: pa.RecordBatch, mask: np.ndarray, rules: Sequence[EventRule]) -> np.ndarray:
+    """Clear the bits of rows that have a rule's event but fail its `where` conditions."""
+    for k, r in enumerate(rules):
+        if not r.where:
+            continue
+        rows = np.flatnonzero((mask >> k) & 1)
+        if not rows.size:
+            continue
+        sub = rb.take(pa.array(rows))
+        sub = sub.set_column(sub.schema.get_field_index("event"), "event",
+                             sub.column("event").cast(pa.string()))
+        table = ibis.memtable(pa.Table.from_batches([sub]))
+        ok = table.select(ok=rule(table, r)).to_pyarrow()["ok"].to_numpy(zero_copy_only=False)
+        mask[rows[~ok.astype(bool)]] &= ~(1 << k)
+    return mask
+
+
+def _ordered_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
+    """Fast path: rows already in journey order; event names compared as dictionary codes."""
+    props = sorted({c.prop for r in q.rules for c in r.where})
+    columns = list(dict.fromkeys(["user_id", "_uid", "ts", "event", *props, *q.extra]))
+    for rb in q.source.record_batches(columns, batch_rows):
+        ev = rb.column("event")
+        lut = _name_bits(q.rules, ev.dictionary.to_pylist())
+        idx = ev.indices.fill_null(len(lut) - 1).to_numpy(zero_copy_only=False)
+        mask = _condition_bits(rb, lut[idx], q.rules)
+        out = pa.table({"user_id": rb.column("user_id"), "_uid": rb.column("_uid"),
+                        "ts": rb.column("ts"), "_mask": mask,
+                        **{c: rb.column(c) for c in q.extra}})
+        yield out if q.keep_all else out.filter(pa.array(mask != 0))
+
+
+def _user_starts(table: pa.Table) -> np.ndarray:
+    n = table.num_rows
+    if not n:
+        return np.zeros(0, np.int64)
+    if "_uid" in table.column_names:
+        uid = table["_uid"].to_numpy()
+        change = uid[1:] != uid[:-1]
+    else:
+        users = table["user_id"].combine_chunks()
+        change = pc.not_equal(users.slice(1), users.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    return np.concatenate(([0], np.flatnonzero(change) + 1)).astype(np.int64)
 
 
 def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
+    starts = _user_starts(table)
+    offsets = np.append(starts, table.num_rows).astype(np.int64)
     users = table["user_id"].combine_chunks()
-    n = len(users)
-    if n:
-        change = pc.not_equal(users.slice(1), users.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-        starts = np.concatenate(([0], np.flatnonzero(change) + 1)).astype(np.int64)
-    else:
-        starts = np.zeros(0, np.int64)
-    offsets = np.append(starts, n).astype(np.int64)
+    if pa.types.is_dictionary(users.type):
+        users = users.cast(pa.string())
     t = table["ts"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     mask = table["_mask"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     return Batch(users=users.take(pa.array(starts)), offsets=offsets, t=np.ascontiguousarray(t),
@@ -63,28 +136,27 @@ def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
                  columns={c: table[c].combine_chunks() for c in extra})
 
 
-def iter_batches(query: ir.Table, *, batch_rows: int = BATCH_ROWS, task: str = "events"
+def iter_batches(query: FlagQuery, *, batch_rows: int = BATCH_ROWS, task: str = "events"
                  ) -> Iterator[Batch]:
-    """Stream a `flagged_rows` query as user-aligned batches (progress: rows read)."""
-    extra = [c for c in query.columns if c not in ("user_id", "ts", "_mask")]
-    pending: list[pa.RecordBatch] = []
+    """Stream flagged rows as user-aligned batches (progress: rows read)."""
+    tables = _ordered_tables(query, batch_rows) if isinstance(query.source, OrderedEvents) \
+        else _ibis_tables(query, batch_rows)
+    pending: list[pa.Table] = []
     pending_rows = done = 0
-    for rb in query.to_pyarrow_batches(chunk_size=batch_rows):
-        if rb.num_rows == 0:
+    for table in tables:
+        if table.num_rows == 0:
             continue
-        pending.append(rb)
-        pending_rows += rb.num_rows
-        done += rb.num_rows
+        pending.append(table)
+        pending_rows += table.num_rows
+        done += table.num_rows
         report(task, done)
         if pending_rows < batch_rows:
             continue
-        table = pa.Table.from_batches(pending)
-        last_user = table["user_id"][-1]
-        keep = pc.equal(table["user_id"], last_user)
-        head = table.filter(pc.invert(keep))
-        tail = table.filter(keep)
-        pending, pending_rows = tail.to_batches(), tail.num_rows
+        table = pa.concat_tables(pending)
+        keep = pc.equal(table["user_id"], table["user_id"][-1])
+        head, tail = table.filter(pc.invert(keep)), table.filter(keep)
+        pending, pending_rows = [tail], tail.num_rows
         if head.num_rows:
-            yield _to_batch(head, extra)
+            yield _to_batch(head, query.extra)
     if pending_rows:
-        yield _to_batch(pa.Table.from_batches(pending), extra)
+        yield _to_batch(pa.concat_tables(pending), query.extra)

@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap.measure.predicates import rule
 from journeymap.measure.sequences import flagged_rows, iter_batches
 from journeymap.spec.model import Journey
+from journeymap.store.frames import ibis_table
 
 OTHER = "other"
 
@@ -72,16 +72,18 @@ def _filter_events(events: ir.Table, include, exclude) -> ir.Table:
     return events
 
 
-def event_stream(events: ir.Table, *, journey: Journey | None = None,
+def event_stream(events, *, journey: Journey | None = None,
                  users: Iterable[str] | None = None, include=None, exclude=None) -> Stream:
     """Every selected event of every selected user, coded, in deterministic order."""
-    events = _filter_events(select_users(events, users), include, exclude)
-    flags = [rule(events, s.enter) for s in journey.stages] if journey else []
-    query = flagged_rows(events, flags, keep_all=True, extra=("event",))
+    if users is not None or include or exclude:
+        events = _filter_events(select_users(ibis_table(events), users), include, exclude)
+    rules = [s.enter for s in journey.stages] if journey else []
+    query = flagged_rows(events, rules, keep_all=True, extra=("event",))
     vocab: dict[str, int] = {}
     parts = []
     for b in iter_batches(query, task="sequences"):
-        enc = pc.dictionary_encode(b.columns["event"])
+        col = b.columns["event"]
+        enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
         local = np.array([vocab.setdefault(name, len(vocab)) for name in enc.dictionary.to_pylist()],
                          np.int32)
         codes = local[enc.indices.to_numpy(zero_copy_only=False)] if len(local) else \

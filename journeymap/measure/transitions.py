@@ -17,7 +17,7 @@ from journeymap.errors import QueryError
 from journeymap.measure.streams import Stream, event_stream, fold_rare, stage_stream
 from journeymap.results import Result
 from journeymap.spec.model import Journey
-from journeymap.store.frames import as_events
+from journeymap.store.frames import as_source
 
 START, END = "$start", "$end"
 LEVELS = ("event", "stage")
@@ -105,7 +105,7 @@ def level_stream(events, level: str, journey: Journey | None, users, include, ex
     if journey is not None and not isinstance(journey, Journey):
         from journeymap.api import as_journey
         journey = as_journey(journey)
-    stream = event_stream(as_events(events), journey=journey, users=users, include=include,
+    stream = event_stream(as_source(events), journey=journey, users=users, include=include,
                           exclude=exclude)
     if level == "stage":
         return stage_stream(stream, journey)

@@ -16,7 +16,7 @@ from journeymap.errors import EngineError
 from journeymap.store.eventstore import EventStore
 
 ENGINES = ("duckdb", "spark")
-UTC_TS = dt.Timestamp(timezone="UTC")
+UTC_TS = dt.Timestamp(timezone="UTC", scale=6)
 
 
 def connect(engine: str = "duckdb", master: str | None = None):
@@ -49,13 +49,14 @@ def stitch(events: ir.Table, identities: ir.Table | None) -> ir.Table:
     """
     if identities is None:
         return events
-    ids = (identities.select(alias=identities.anonymous_id, to=identities.user_id)
-           .group_by("alias").aggregate(to=lambda t: t.to.min()))
-    by_user = ids.select(a1=ids.alias, t1=ids.to)
+    # one target per alias (`alias` would shadow Table.alias, so other column names)
+    ids = (identities.select(k=identities.anonymous_id, v=identities.user_id)
+           .group_by("k").aggregate(v=lambda t: t.v.min()))
+    by_user = ids.select(a1=ids.k, t1=ids.v)
     joined = events.left_join(by_user, events.user_id == by_user.a1)
     resolved = joined.t1.coalesce(joined.user_id)
     if "anonymous_id" in events.columns:
-        by_anon = ids.select(a2=ids.alias, t2=ids.to)
+        by_anon = ids.select(a2=ids.k, t2=ids.v)
         joined = joined.left_join(by_anon, joined.anonymous_id == by_anon.a2)
         resolved = joined.t1.coalesce(joined.user_id, joined.t2, joined.anonymous_id)
     out = joined.mutate(user_id=resolved)
@@ -69,10 +70,11 @@ def store_tables(store: EventStore, con=None) -> tuple[ir.Table, ir.Table | None
     if not files:
         raise EngineError(f"the event store at {store.root} is empty: run `journeymap ingest FILE`")
     spark = engine_name(con) == "spark"
+    # no hive `date` column from the events/date=... folders: only the stored columns
     read = (lambda paths: _spark_parquet(con, paths)) if spark else \
-        (lambda paths: con.read_parquet(paths, union_by_name=True))
+        (lambda paths: con.read_parquet(paths, union_by_name=True, hive_partitioning=False))
     events = read(files)
-    if events.ts.type().is_timestamp() and events.ts.type().timezone is None:
+    if events.ts.type() != UTC_TS:
         # Spark's TIMESTAMP is an instant but Ibis types it without a zone: say UTC, so
         # values come back as UTC-aware microseconds like DuckDB's TIMESTAMPTZ.
         events = events.mutate(ts=events.ts.cast(UTC_TS))
@@ -104,7 +106,7 @@ def _spark_parquet(con, files: list[str]) -> ir.Table:
     """
     import pyarrow as pa
     from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_type
+    from pyspark.sql.pandas.types import from_arrow_schema, from_arrow_type
 
     session = con._session
     schemas = [_file_schema(f) for f in files]
@@ -117,7 +119,8 @@ def _spark_parquet(con, files: list[str]) -> ir.Table:
         groups.setdefault(s, []).append(f)
     frames = []
     for schema, paths in groups.items():
-        df = session.read.parquet(*paths)
+        # an explicit schema spares Spark a job that reads footers to infer it
+        df = session.read.schema(from_arrow_schema(schema, prefer_timestamp_ntz=True)).parquet(*paths)
         if schema.equals(target):
             frames.append(df)
             continue

@@ -90,6 +90,18 @@ def as_events(obj) -> ir.Table:
     return table if "event_id" in table.columns else with_content_ids(table)
 
 
+def as_source(obj):
+    """Events as given: a journey-ordered store copy stays one (for the fast path)."""
+    from journeymap.store.ordered import OrderedEvents
+    return obj if isinstance(obj, OrderedEvents) else as_events(obj)
+
+
+def ibis_table(source) -> ir.Table:
+    """The Ibis table behind an events source."""
+    from journeymap.store.ordered import OrderedEvents
+    return source.table if isinstance(source, OrderedEvents) else source
+
+
 def as_table(obj, key: str = "user_id", what: str = "users") -> ir.Table:
     """An Ibis table of per-user rows (traits) from any accepted form."""
     table = obj if isinstance(obj, ir.Table) else ibis.memtable(to_arrow(obj))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 from journeymap.errors import EngineError
 
@@ -18,30 +20,44 @@ __all__ = ["INSTALL_HINT", "LOCAL_MASTER", "spark_backend", "spark_session"]
 INSTALL_HINT = 'the Spark engine needs PySpark: pip install "journeymap[spark]"'
 LOCAL_MASTER = "local[2]"
 
-#: every session: UTC wall clock (timestamps are UTC microseconds everywhere),
-#: Arrow transfers to Python, no web UI, and no Spark Connect.
+#: every session: UTC wall clock (timestamps are UTC microseconds everywhere), exact
+#: column names (Ibis quotes them), Arrow transfers to Python, no web UI.
 _CONF = {
     "spark.sql.session.timeZone": "UTC",
+    "spark.sql.caseSensitive": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
     "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
     "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -Dlog4j2.level=ERROR",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
-#: local mode only: loopback networking (works offline, no hostname lookup),
-#: few shuffle partitions, and the workers run this interpreter.
+#: local mode only: loopback networking (works offline, no hostname lookup), few
+#: shuffle partitions, the store's files listed in the driver, not by a Spark job.
 _LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "4",
-    "spark.sql.adaptive.coalescePartitions.enabled": "true",
-    # list the store's files in the driver: a listing job costs seconds for nothing
     "spark.sql.sources.parallelPartitionDiscovery.threshold": "1000000",
 }
+#: Spark's driver logs: errors only (a logger of Spark's own at ERROR too, so Spark
+#: does not print its "Setting default log level" banner).
+_LOG4J2 = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.spark.name = org.apache.spark
+logger.spark.level = error
+logger.hadoop.name = org.apache.hadoop
+logger.hadoop.level = error
+logger.parquet.name = org.apache.parquet
+logger.parquet.level = error
+"""
 
 _lock = threading.Lock()
 _session = None
@@ -49,7 +65,7 @@ _backend_class = None
 
 
 def _is_local(master: str) -> bool:
-    return master == "local" or master.startswith("local[") or master.startswith("local-cluster[")
+    return master == "local" or master.startswith(("local[", "local-cluster["))
 
 
 def _alive(session) -> bool:
@@ -58,12 +74,29 @@ def _alive(session) -> bool:
     return sc is not None and getattr(sc, "_jsc", None) is not None
 
 
-def spark_session(master: str | None = None):
+def _driver_java_options() -> str:
+    """-Duser.timezone=UTC, and quiet logs unless the user has a Spark conf dir of their own."""
+    opts = ["-Duser.timezone=UTC"]
+    if not os.environ.get("SPARK_CONF_DIR"):
+        path = Path(tempfile.gettempdir()) / "journeymap-spark-log4j2.properties"
+        try:
+            if not path.is_file() or path.read_text() != _LOG4J2:
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_text(_LOG4J2)
+                os.replace(tmp, path)
+            opts.append(f"-Dlog4j2.configurationFile={path.as_uri()}")
+        except OSError:  # read-only temp dir: keep Spark's default logging
+            pass
+    return " ".join(opts)
+
+
+def spark_session(master: str | None = None, conf: dict | None = None):
     """The process's SparkSession, started on first use.
 
     `master` is anything `SparkSession.builder.master` accepts: `local[N]`,
-    `spark://host:7077`, `yarn`, `k8s://...`; default `local[2]` (or the
-    `JOURNEYMAP_SPARK_MASTER` environment variable). Asking for a different
+    `spark://host:7077`, `yarn`, `k8s://...`; default the `JOURNEYMAP_SPARK_MASTER`
+    environment variable, else an already active session (a notebook's, Databricks'),
+    else `local[2]`. `conf` adds Spark settings for a new session. Asking for another
     master while a session runs is an error: Spark allows one per process.
     """
     try:
@@ -71,26 +104,30 @@ def spark_session(master: str | None = None):
     except ImportError:
         raise EngineError(INSTALL_HINT) from None
     global _session
-    master = master or os.environ.get("JOURNEYMAP_SPARK_MASTER") or LOCAL_MASTER
+    master = master or os.environ.get("JOURNEYMAP_SPARK_MASTER")
     with _lock:
-        if _session is not None and _alive(_session):
+        if _session is None or not _alive(_session):
+            active = SparkSession.getActiveSession()
+            _session = active if active is not None and _alive(active) else None
+        if _session is not None:
             running = _session.sparkContext.master
-            if running != master:
+            if master and running != master:
                 raise EngineError(f"a Spark session with master '{running}' is already running in this "
                                   f"process; cannot also connect to '{master}' (one session per process)")
             return _session
+        master = master or LOCAL_MASTER
         local = _is_local(master)
         if local:
-            # Python workers (UDFs) run the interpreter that runs journeymap.
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # UDF workers: this Python
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        settings = {**_CONF, **(_LOCAL_CONF if local else {}),
+                    "spark.driver.extraJavaOptions": _driver_java_options(), **(conf or {})}
         builder = SparkSession.builder.master(master).appName("journeymap")
-        for key, value in {**_CONF, **(_LOCAL_CONF if local else {})}.items():
-            builder = builder.config(key, value)
+        for key, value in settings.items():
+            builder = builder.config(key, str(value))
         try:
             session = builder.getOrCreate()
-        except Exception as exc:  # JVM missing, master unreachable, ...
+        except Exception as exc:  # no Java, master unreachable, ...
             raise EngineError(f"cannot start Spark (master '{master}'): {_first_line(exc)}") from exc
         session.sparkContext.setLogLevel("ERROR")
         _session = session
