@@ -65,6 +65,21 @@ def jm_measure(size: str) -> dict:
     return _map_summary(res)
 
 
+def jm_warmup(size: str) -> dict:
+    """Tiny funnel and measure so numba compiles (or loads) the kernels into its cache.
+    Run before each journeymap contender, so no measured run pays for a compile even
+    when kernels.py changed meanwhile."""
+    import pandas as pd
+    import journeymap
+    ev = pd.DataFrame({"user_id": ["a", "a", "a", "b"], "event": ["visit", "signup", "purchase", "visit"],
+                       "ts": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-01"],
+                                            utc=True)})
+    users = pd.DataFrame({"user_id": ["a", "b"], "plan": ["free", "pro"]})
+    counts = journeymap.funnel(ev, STEPS, window="14d").counts
+    journeymap.measure(JOURNEY.read_text(), ev, users=users)
+    return {"counts": counts}
+
+
 def _map_summary(res) -> dict:
     return {"entered": [s.entered for s in res.stages],
             "personas": {p: [s.entered for s in rows] for p, rows in res.personas.items()},
@@ -130,117 +145,204 @@ def jm_ws_measure(size: str) -> dict:
     return out
 
 
-def _instrumented_funnel(size: str) -> dict:
-    """journeymap.funnel's own steps (funnel -> flagged_rows -> iter_batches -> kernel),
-    each phase timed; the loop of `iter_batches` is repeated here with timers."""
+class _Phases:
+    """Exclusive wall time per phase: a timed call nested in another is taken out of it."""
+
+    def __init__(self):
+        self.times: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.stack: list[list] = []  # [key, start, child_time]
+        self.undo: list = []
+        self.seen: dict[str, object] = {}
+
+    def _enter(self, key):
+        self.stack.append([key, time.perf_counter(), 0.0])
+
+    def _exit(self):
+        key, start, child = self.stack.pop()
+        elapsed = time.perf_counter() - start
+        self.times[key] = self.times.get(key, 0.0) + elapsed - child
+        self.calls[key] = self.calls.get(key, 0) + 1
+        if self.stack:
+            self.stack[-1][2] += elapsed
+
+    def wrap(self, owner, name: str, key: str, *, generator=False, keep_arg=False) -> bool:
+        """Replace owner.name with a timed version (a generator: each next() is timed)."""
+        orig = getattr(owner, name, None)
+        if orig is None:
+            return False
+        own = not isinstance(owner, type) or name in owner.__dict__
+        phases = self
+
+        if generator:
+            def timed(*a, **k):
+                phases._enter(key)
+                try:
+                    it = iter(orig(*a, **k))
+                finally:
+                    phases._exit()
+                while True:
+                    phases._enter(key)
+                    try:
+                        item = next(it)
+                    except StopIteration:
+                        return
+                    finally:
+                        phases._exit()
+                    yield item
+        else:
+            def timed(*a, **k):
+                if keep_arg:
+                    phases.seen[key] = a[1] if len(a) > 1 else k
+                phases._enter(key)
+                try:
+                    return orig(*a, **k)
+                finally:
+                    phases._exit()
+        setattr(owner, name, timed)
+        self.undo.append((owner, name, orig if own else None))
+        return True
+
+    def restore(self):
+        for owner, name, orig in reversed(self.undo):
+            if orig is None:
+                delattr(owner, name)  # it was inherited: drop the shadowing wrapper
+            else:
+                setattr(owner, name, orig)
+        self.undo.clear()
+
+
+PHASE_NAMES = {
+    "source": "as_source / ibis_table (events as given -> Ibis)",
+    "compile": "Ibis compile to SQL",
+    "execute": "DuckDB execute + Arrow export (to_pyarrow_batches and each next batch: scan, filter, sort)",
+    "ordered": "ordered fast path: Parquet read + dictionary flags",
+    "stream": "flag-query generator, other (Ibis expression build, Table.from_batches)",
+    "progress": "progress reports",
+    "to_batch": "Arrow -> numpy user batch (_to_batch)",
+    "kernel": "numba kernel (funnel_ordered)",
+    "run_batch": "per-batch results around the kernel (_run_batch)",
+    "concat": "concat results (_concat)",
+}
+
+
+def _profiled_funnel(size: str) -> dict:
+    """Run the real journeymap.funnel with its internals wrapped by timers.
+
+    Whatever internal is missing in this version of journeymap is simply not
+    timed (its time shows up under "not attributed")."""
     import ibis
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import ibis.backends.duckdb as ibd
+    import journeymap
     from journeymap.measure import funnel as fm
     from journeymap.measure import sequences as sq
-    from journeymap.measure.predicates import rule
-    from journeymap.measure.steps import as_rule, window_us
-    from journeymap.store.frames import as_events
 
-    times: dict[str, float] = {}
+    ph = _Phases()
+    got = {
+        "source": ph.wrap(fm, "as_source", "source") | ph.wrap(fm, "ibis_table", "source"),
+        "compile": ph.wrap(ibd.Backend, "compile", "compile", keep_arg=True),
+        "execute": ph.wrap(ibd.Backend, "to_pyarrow_batches", "execute", keep_arg=True),
+        "ordered": ph.wrap(sq, "_ordered_tables", "ordered", generator=True),
+        "stream": ph.wrap(sq, "_ibis_tables", "stream", generator=True),
+        "progress": ph.wrap(sq, "report", "progress"),
+        "to_batch": ph.wrap(sq, "_to_batch", "to_batch"),
+        "run_batch": ph.wrap(fm, "_run_batch", "run_batch"),
+        "concat": ph.wrap(fm, "_concat", "concat"),
+    }
+    orig_kernel = fm.ORDERS["ordered"]
 
-    def lap(name, t):
-        times[name] = times.get(name, 0.0) + time.perf_counter() - t
+    def kernel(*a):
+        ph._enter("kernel")
+        try:
+            return orig_kernel(*a)
+        finally:
+            ph._exit()
+    fm.ORDERS["ordered"] = kernel
+    try:
+        t0 = time.perf_counter()
+        con = ibis.duckdb.connect()
+        events = con.read_parquet(str(paths(size)["events"]))
+        t_connect = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        res = journeymap.funnel(events, STEPS, window="14d")
+        total = time.perf_counter() - t1
+    finally:
+        ph.restore()
+        fm.ORDERS["ordered"] = orig_kernel
+    phases = {PHASE_NAMES[k]: round(v, 3) for k, v in ph.times.items()}
+    phases["not attributed (funnel() glue, user-aligned split, rules)"] = round(
+        total - sum(ph.times.values()), 3)
+    expr = ph.seen.get("execute")
+    expr = ph.seen.get("compile") if expr is None else expr
+    sql = None
+    if expr is not None and hasattr(expr, "op"):
+        sql = ibis.to_sql(expr, dialect="duckdb")
+    return {"counts": res.counts, "connect_read_parquet_s": round(t_connect, 3),
+            "total_s": round(total, 3), "phases_s": phases, "calls": ph.calls,
+            "wrapped": [k for k, ok in got.items() if ok], "users": len(res.users),
+            "sql": sql, "con": con}
 
-    t_all = time.perf_counter()
-    t = time.perf_counter()
-    con = ibis.duckdb.connect()
-    events = con.read_parquet(str(paths(size)["events"]))
-    lap("connect + read_parquet (Ibis)", t)
-    t = time.perf_counter()
-    table = as_events(events)
-    rules = [as_rule(s) for s in STEPS]
-    flags = [rule(table, r) for r in rules]
-    query = sq.flagged_rows(table, flags)
-    lap("Ibis expression build", t)
-    t = time.perf_counter()
-    sql = ibis.to_sql(query, dialect="duckdb")
-    lap("Ibis compile to SQL", t)
-    n, win = len(rules), window_us("14d")
-    parts = []
-    pending, pending_rows, rows_streamed, n_batches = [], 0, 0, 0
-    batch_rows = sq.BATCH_ROWS
 
-    def consume(tb):
-        nonlocal n_batches
-        t = time.perf_counter()
-        b = sq._to_batch(tb, [])
-        lap("Arrow -> numpy batch (_to_batch)", t)
-        t = time.perf_counter()
-        parts.append(fm._run_batch(b, fm.ORDERS["ordered"], n, win, [], None))
-        lap("numba kernel + per-batch results (_run_batch)", t)
-        n_batches += 1
+def _consume_reader(reader) -> tuple[int, float]:
+    """Rows and seconds to drain a DuckDB RecordBatchReader."""
+    t = time.perf_counter()
+    rows = 0
+    for rb in reader:
+        rows += rb.num_rows
+    return rows, time.perf_counter() - t
 
-    t = time.perf_counter()
-    it = iter(query.to_pyarrow_batches(chunk_size=batch_rows))
-    while True:
-        rb = next(it, None)
-        lap("DuckDB execute: scan + filter + sort + Arrow export (waiting for batches)", t)
-        if rb is None:
-            break
-        rows_streamed += rb.num_rows
-        if rb.num_rows:
-            pending.append(rb)
-            pending_rows += rb.num_rows
-        if pending_rows >= batch_rows:
-            t = time.perf_counter()
-            tb = pa.Table.from_batches(pending)
-            keep = pc.equal(tb["user_id"], tb["user_id"][-1])
-            head, tail = tb.filter(pc.invert(keep)), tb.filter(keep)
-            pending, pending_rows = tail.to_batches(), tail.num_rows
-            lap("user-aligned split", t)
-            if head.num_rows:
-                consume(head)
-        t = time.perf_counter()
-    if pending_rows:
-        consume(pa.Table.from_batches(pending))
-    t = time.perf_counter()
-    users, levels, _, _ = fm._concat(parts, n, None)
-    counts = [int((levels >= k).sum()) for k in range(1, n + 1)]
-    lap("concat + counts", t)
-    total = time.perf_counter() - t_all
-    return {"counts": counts, "phases_s": {k: round(v, 3) for k, v in times.items()},
-            "total_s": round(total, 3), "rows_streamed": rows_streamed, "batches": n_batches,
-            "users": len(users), "sql": sql, "con": con}
+
+def jm_ws_funnel(size: str) -> dict:
+    """journeymap.open(ws).funnel(): the workspace's own store (its ordered fast path
+    where this version has one), first call then a second."""
+    import journeymap
+    ws = ws_dir(size)
+    if not (ws / "journey.yml").exists():
+        raise RuntimeError(f"no workspace at {ws}: run jm_ingest and jm_ws_measure first")
+    t0 = time.perf_counter()
+    first = journeymap.open(ws).funnel(STEPS, window="14d")
+    t1 = time.perf_counter()
+    second = journeymap.open(ws).funnel(STEPS, window="14d")
+    t2 = time.perf_counter()
+    return {"counts": first.counts, "first_s": round(t1 - t0, 3), "second_s": round(t2 - t1, 3),
+            "second_equal": second.counts == first.counts, "timed_s": t1 - t0}
 
 
 def jm_funnel_profile(size: str) -> dict:
     """journeymap.funnel taken apart, twice in one process (cold, then warm).
 
-    Phases: Ibis connect/read; expression build; SQL compile; DuckDB execution
-    (scan + filter + sort + Arrow export, i.e. time spent waiting for the next
-    record batch); user-aligned batching; Arrow->numpy (`_to_batch`); the
-    numba kernel and result assembly. Then DuckDB's own operator profile of
-    the same SQL (one more execution) and the same query without ORDER BY, to
-    size the sort.
+    The real `journeymap.funnel` runs with its internals wrapped by timers
+    (exclusive time per phase). Then DuckDB alone runs the SQL that funnel
+    sent: with JSON operator profiling, to an Arrow table, and the same
+    without ORDER BY to size the sort.
     """
-    cold = _instrumented_funnel(size)
+    cold = _profiled_funnel(size)
     cold.pop("con")
-    warm = _instrumented_funnel(size)
+    warm = _profiled_funnel(size)
     con, sql = warm.pop("con"), warm["sql"]
-    import duckdb
-    db = con.con if hasattr(con, "con") else duckdb.connect()
-    prof_path = DATA / f"duckdb-profile-{size}.json"
-    db.execute("PRAGMA enable_profiling='json'")
-    db.execute(f"PRAGMA profiling_output='{prof_path}'")
-    t = time.perf_counter()
-    db.execute(sql).fetch_arrow_table()
-    sql_full_s = time.perf_counter() - t
-    db.execute("PRAGMA disable_profiling")
-    operators = _duckdb_operators(prof_path)
-    unsorted = sql.rsplit("ORDER BY", 1)[0] if "ORDER BY" in sql else sql
-    t = time.perf_counter()
-    db.execute(unsorted).fetch_arrow_table()
-    sql_unsorted_s = time.perf_counter() - t
-    return {"counts": warm["counts"], "cold": cold, "warm": warm, "sql": sql,
-            "duckdb_sql_to_arrow_s": round(sql_full_s, 3),
-            "duckdb_sql_unsorted_to_arrow_s": round(sql_unsorted_s, 3),
-            "duckdb_operators_s": operators, "timed_s": cold["total_s"]}
+    out = {"counts": warm["counts"], "cold": cold, "warm": warm, "sql": sql,
+           "timed_s": cold["total_s"]}
+    if sql:
+        import duckdb
+        db = con.con if hasattr(con, "con") else duckdb.connect()
+        prof_path = DATA / f"duckdb-profile-{size}.json"
+        db.execute("PRAGMA enable_profiling='json'")
+        db.execute(f"PRAGMA profiling_output='{prof_path}'")
+        t = time.perf_counter()
+        rows = db.execute(sql).fetch_arrow_table().num_rows
+        out["duckdb_sql_to_arrow_s"] = round(time.perf_counter() - t, 3)
+        db.execute("PRAGMA disable_profiling")
+        out["duckdb_operators_s"] = _duckdb_operators(prof_path)
+        unsorted = sql.rsplit("ORDER BY", 1)[0] if "ORDER BY" in sql else sql
+        t = time.perf_counter()
+        db.execute(unsorted).fetch_arrow_table()
+        out["duckdb_sql_unsorted_to_arrow_s"] = round(time.perf_counter() - t, 3)
+        sorted_by_user_ts = unsorted + " ORDER BY user_id, ts"
+        t = time.perf_counter()
+        db.execute(sorted_by_user_ts).fetch_arrow_table()
+        out["duckdb_sql_order_user_ts_s"] = round(time.perf_counter() - t, 3)
+        out["rows"] = rows
+    return out
 
 
 def _duckdb_operators(path: Path) -> dict:
@@ -425,7 +527,11 @@ CONTENDERS = [
               note="CSV written for sizes up to 10M only (load_events holds the whole file as Arrow)"),
     Contender("jm_ws_measure", "ws_measure", jm_setup, jm_ws_measure,
               "journeymap.open(ws).measure(): cold, then again", max_size=10_000_000, repeatable=False),
+    Contender("jm_ws_funnel", "funnel14d", jm_setup, jm_ws_funnel,
+              "journeymap.open(ws).funnel() on the ingested store", max_size=10_000_000,
+              repeatable=False),
     Contender("jm_funnel_profile", "profile", jm_setup, jm_funnel_profile,
               "journeymap.funnel phases (profile)", repeatable=False),
 ]
-BY_NAME = {c.name: c for c in CONTENDERS}
+WARMUP = Contender("jm_warmup", "warmup", jm_setup, jm_warmup, "numba warm-up", repeatable=False)
+BY_NAME = {c.name: c for c in [*CONTENDERS, WARMUP]}

@@ -179,7 +179,8 @@ def check_equality(runs: dict, size: str) -> None:
         r = runs.get(f"{size}/{name}")
         return r if r and r.get("ok") else None
 
-    pairs = [("chdb_funnel", ["jm_funnel", "duckdb_funnel", "pandas_funnel", "jm_funnel_profile"],
+    pairs = [("chdb_funnel", ["jm_funnel", "duckdb_funnel", "pandas_funnel", "jm_ws_funnel",
+                              "jm_funnel_profile"],
               "counts"),
              ("chdb_funnel_open", ["rete_funnel"], "counts"),
              ("jm_measure", ["jm_ws_measure"], "entered")]
@@ -240,10 +241,6 @@ def main(argv=None) -> None:
         print(f"   {meta['events']:,} events, {meta['users']:,} users "
               f"(parquet generated in {meta['generate_parquet_s']}s)", flush=True)
         warm_page_cache(size)
-        warm = run_child("jm_funnel", "1m" if size != "1m" else size, 1, 600) \
-            if not only or only & {"jm_funnel", "jm_measure", "jm_funnel_profile"} else None
-        if warm is not None and not warm.get("ok"):
-            print(f"   warm-up failed: {warm.get('error')}", flush=True)
         for c in CONTENDERS:
             if (only and c.name not in only) or c.name in skip:
                 continue
@@ -254,6 +251,10 @@ def main(argv=None) -> None:
                 continue
             repeat = (args.repeat or (2 if SIZES[size] <= 10_000_000 else 1)) if c.repeatable else 1
             print(f"   {c.name} ...", end=" ", flush=True)
+            if c.name.startswith("jm_"):  # kernels compiled (or cache checked) outside the run
+                warm = run_child("jm_warmup", size, 1, 600)
+                if not warm.get("ok"):
+                    print(f"(warm-up failed: {warm.get('error')})", end=" ", flush=True)
             rec = run_child(c.name, size, repeat, c.timeout_s)
             rec.update({"task": c.task, "label": c.label, "date": dt.datetime.now(dt.timezone.utc)
                         .isoformat(timespec="seconds")})

@@ -302,3 +302,33 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
                 cur_t = t[i]
             i = j
     return out_rows
+
+
+@njit(cache=True)
+def pair_counts(pair, user, n_pairs):
+    """Occurrences and distinct users of each pair id; rows must be grouped by user."""
+    counts = np.zeros(n_pairs, np.int64)
+    users = np.zeros(n_pairs, np.int64)
+    last = np.full(n_pairs, -1, np.int64)
+    for i in range(pair.shape[0]):
+        p = pair[i]
+        counts[p] += 1
+        if last[p] != user[i]:
+            users[p] += 1
+            last[p] = user[i]
+    return counts, users
+
+
+@njit(cache=True)
+def group_by_key(key, counts):
+    """Row order that groups rows by key (a stable counting sort)."""
+    starts = np.zeros(counts.shape[0], np.int64)
+    total = 0
+    for k in range(counts.shape[0]):
+        starts[k] = total
+        total += counts[k]
+    order = np.empty(key.shape[0], np.int64)
+    for i in range(key.shape[0]):
+        order[starts[key[i]]] = i
+        starts[key[i]] += 1
+    return order

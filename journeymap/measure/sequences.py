@@ -126,12 +126,12 @@ def _user_starts(table: pa.Table) -> np.ndarray:
 def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
     starts = _user_starts(table)
     offsets = np.append(starts, table.num_rows).astype(np.int64)
-    users = table["user_id"].combine_chunks()
+    users = table["user_id"].combine_chunks().take(pa.array(starts))
     if pa.types.is_dictionary(users.type):
         users = users.cast(pa.string())
     t = table["ts"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     mask = table["_mask"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    return Batch(users=users.take(pa.array(starts)), offsets=offsets, t=np.ascontiguousarray(t),
+    return Batch(users=users, offsets=offsets, t=np.ascontiguousarray(t),
                  mask=np.ascontiguousarray(mask),
                  columns={c: table[c].combine_chunks() for c in extra})
 
@@ -153,7 +153,8 @@ def iter_batches(query: FlagQuery, *, batch_rows: int = BATCH_ROWS, task: str = 
         if pending_rows < batch_rows:
             continue
         table = pa.concat_tables(pending)
-        keep = pc.equal(table["user_id"], table["user_id"][-1])
+        key = "_uid" if "_uid" in table.column_names else "user_id"
+        keep = pc.equal(table[key], table[key][-1])
         head, tail = table.filter(pc.invert(keep)), table.filter(keep)
         pending, pending_rows = [tail], tail.num_rows
         if head.num_rows:

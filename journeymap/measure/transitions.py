@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from journeymap.errors import QueryError
+from journeymap.measure import kernels
 from journeymap.measure.streams import Stream, event_stream, fold_rare, stage_stream
 from journeymap.results import Result
 from journeymap.spec.model import Journey
@@ -73,22 +74,35 @@ def _pair_stats(stream: Stream) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return frm, to, user, np.concatenate([secs, np.full(n_users, np.nan)])
 
 
+MAX_DENSE_PAIRS = 1 << 24
+
+
+def _dense(pair: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair ids renumbered 0..k-1 (keys = original ids) when the id space is too big."""
+    if width * width <= MAX_DENSE_PAIRS:
+        return pair, np.arange(width * width)
+    keys, inverse = np.unique(pair, return_inverse=True)
+    return inverse, keys
+
+
 def edge_table(stream: Stream) -> list[dict]:
     """Every directly-follows pair with counts, users, share and times."""
     names = list(stream.vocab) + [START, END]
     frm, to, user, secs = _pair_stats(stream)
     width = len(names)
-    pair = frm * width + to
-    keys, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
-    users = np.bincount(np.unique(user * len(keys) + inverse) % len(keys), minlength=len(keys))
+    ids, keys = _dense(frm * width + to, width)
+    counts, users = kernels.pair_counts(ids, user, len(keys))
     out_total = np.bincount(keys // width, weights=counts, minlength=width)
-    order = np.argsort(inverse, kind="stable")
-    groups = np.split(secs[order], np.cumsum(counts)[:-1])
+    order = kernels.group_by_key(ids, counts)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
     rows = []
-    for key, n, u, g in zip(keys, counts, users, groups):
+    for i in np.flatnonzero(counts):
+        g = secs[order[bounds[i]:bounds[i + 1]]]
         g = g[~np.isnan(g)]
-        rows.append({"from": names[key // width], "to": names[key % width], "count": int(n),
-                     "users": int(u), "share": float(n / out_total[key // width]),
+        key = int(keys[i])
+        rows.append({"from": names[key // width], "to": names[key % width],
+                     "count": int(counts[i]), "users": int(users[i]),
+                     "share": float(counts[i] / out_total[key // width]),
                      "median_s": float(np.median(g)) if g.size else None,
                      "p90_s": float(np.quantile(g, 0.9)) if g.size else None})
     rows.sort(key=lambda r: (-r["count"], r["from"], r["to"]))

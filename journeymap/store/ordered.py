@@ -35,9 +35,10 @@ class OrderedEvents:
     table: ir.Table
 
     def record_batches(self, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """The rows in order, `event` as a dictionary so names compare as small ints."""
+        """The rows in order; `event` and `user_id` as dictionaries (small ints, no strings)."""
+        coded = [c for c in ("event", "user_id") if c in columns]
         for f in self.files:
-            pf = pq.ParquetFile(f, read_dictionary=["event"] if "event" in columns else None)
+            pf = pq.ParquetFile(f, read_dictionary=coded)
             yield from pf.iter_batches(batch_size=batch_rows, columns=list(columns))
 
 
