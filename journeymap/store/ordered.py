@@ -34,6 +34,17 @@ class OrderedEvents:
     files: tuple[str, ...]
     table: ir.Table
 
+    @classmethod
+    def from_files(cls, files: Sequence[str], con=None) -> OrderedEvents:
+        """Trust Parquet files already sorted by (user_id, ts, event, event_id) with a dense
+        `_uid` user number (as `ordered_events` writes them, or a pipeline of yours)."""
+        from journeymap.errors import EngineError
+        missing = [f for f in files if "_uid" not in pq.read_schema(f).names]
+        if missing:
+            raise EngineError(f"{missing[0]} has no _uid column: it is not in journey order")
+        con = con or ibis.duckdb.connect()
+        return cls(tuple(files), con.read_parquet(list(files)).drop("_uid"))
+
     def record_batches(self, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
         """The rows in order; `event` and `user_id` as dictionaries (small ints, no strings)."""
         coded = [c for c in ("event", "user_id") if c in columns]
