@@ -385,5 +385,5 @@ def generate(users: int = 200_000, seed: int = 7, start: str = "2026-01-05") -> 
     for change in stories["interventions"]:
         change["from"] = (day0 + dt.timedelta(days=change["from_day"])).isoformat()
     text = resources.files("journeymap.demo").joinpath("journey.yaml").read_text(encoding="utf-8")
-    return DemoData(events=events, users=users_table(w, _strings(user_ids)), spend=spend_table(w, day0),
+    return DemoData(events=events, users=users_table(w, arrow_strings(user_ids)), spend=spend_table(w, day0),
                     stories=stories, journey_text=text)

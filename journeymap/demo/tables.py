@@ -61,8 +61,8 @@ def events_table(w: _World, start_us: int, user_ids: np.ndarray) -> pa.Table:
     total, batches, counted = sum(k.size for k in keeps), [], 0
     for (event, users, t, _, props), keep in zip(w.blocks, keeps):
         name = np.frombuffer(event.encode(), np.dtype((np.void, len(event.encode()))))
-        cols = [_strings(id_chars("e", np.arange(counted, counted + keep.size, dtype=np.int64), total)),
-                _strings(user_ids[users[keep]]), _strings(np.repeat(name, keep.size)),
+        cols = [arrow_strings(id_chars("e", np.arange(counted, counted + keep.size, dtype=np.int64), total)),
+                arrow_strings(user_ids[users[keep]]), arrow_strings(np.repeat(name, keep.size)),
                 pa.array(start_us + np.round(t[keep] * 1e6).astype(np.int64), TS_TYPE)]
         for prop, typ in PROPS.items():
             value = props.get(prop)
