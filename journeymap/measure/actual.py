@@ -54,6 +54,8 @@ class ActualJourney(Result):
 
 def stage_at_rows(stream, entries: StageEntries) -> np.ndarray:
     """For every row of the stream: the furthest stage its user had entered by then (-1)."""
+    if not entries.n_users:
+        return np.full(len(stream.codes), -1, np.int64)
     pos = pd.Index(entries.users.to_pandas()).get_indexer(stream.users.to_pandas())
     user = stream.user_of_row()
     entry = np.where(pos[user, None] >= 0, entries.entry_t[np.maximum(pos[user], 0)], -1)
@@ -62,14 +64,18 @@ def stage_at_rows(stream, entries: StageEntries) -> np.ndarray:
 
 
 def split_paths(stream, entries: StageEntries, k: int, depth: int, top: int) -> dict:
-    """From entering stage k: paths of users who advanced vs those who dropped."""
+    """From entering stage k (its qualifying event): paths of users who advanced vs dropped."""
+    if not entries.n_users:
+        return {name: PathsResult([], 0, {"from_stage": k, "depth": depth})
+                for name in ("advanced", "dropped")}
     pos = pd.Index(entries.users.to_pandas()).get_indexer(stream.users.to_pandas())
     inside = pos >= 0
     entry = np.where(inside, entries.entry_t[np.maximum(pos, 0), k], -1)
     nxt = np.where(inside, entries.entry_t[np.maximum(pos, 0), k + 1], -1) \
         if k + 1 < entries.entry_t.shape[1] else np.full(len(pos), -1)
     user = stream.user_of_row()
-    at_or_after = stream.t >= np.where(entry[user] >= 0, entry[user], np.iinfo(np.int64).max)
+    at_or_after = (stream.t >= np.where(entry[user] >= 0, entry[user], np.iinfo(np.int64).max)) \
+        & ((stream.stage_bits >> k) & 1).astype(bool)
     begin = np.full(stream.n_users, -1, np.int64)
     rows = np.flatnonzero(at_or_after)
     uniq, idx = np.unique(user[rows], return_index=True)
@@ -78,8 +84,8 @@ def split_paths(stream, entries: StageEntries, k: int, depth: int, top: int) -> 
     for name, sel in (("advanced", (entry >= 0) & (nxt >= 0)), ("dropped", (entry >= 0) & (nxt < 0))):
         sel &= begin >= 0
         mat = path_matrix(stream, begin[sel], stream.offsets[1:][sel], depth)
-        out[name] = count_paths(stream, mat, top, max(1, int(sel.sum())), {"from_stage": k,
-                                                                             "depth": depth})
+        out[name] = count_paths(stream, mat, top, int(sel.sum()), {"from_stage": k,
+                                                                      "depth": depth})
     return out
 
 

@@ -36,7 +36,9 @@ def repeats(stream: Stream) -> list[dict]:
         out.append({"name": name, "users": int((col > 0).sum()), "repeat_users": int(rep.size),
                     "repeat_share": float(rep.size / max(1, (col > 0).sum())),
                     "mean_times_when_repeated": float(rep.mean()) if rep.size else None,
-                    "max_times": int(col.max()) if col.size else 0})
+                    "max_times": int(col.max()) if col.size else 0,
+                    "times": {str(k) if k < 10 else "10+": int(n) for k, n in
+                              zip(*np.unique(np.minimum(col[col > 0], 10), return_counts=True))}})
     return sorted(out, key=lambda r: (-r["repeat_users"], r["name"]))
 
 

@@ -129,7 +129,10 @@ def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
     users = table["user_id"].combine_chunks().take(pa.array(starts))
     if pa.types.is_dictionary(users.type):
         users = users.cast(pa.string())
-    t = table["ts"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    ts = table["ts"].combine_chunks()
+    if ts.type.unit != "us":  # engines may hand back ns or ms: always count in µs
+        ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
+    t = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
     mask = table["_mask"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     return Batch(users=users, offsets=offsets, t=np.ascontiguousarray(t),
                  mask=np.ascontiguousarray(mask),

@@ -60,7 +60,8 @@ def select_users(events: ir.Table, users: Iterable[str] | None) -> ir.Table:
     """Only the events of the given users (all when None)."""
     if users is None:
         return events
-    ids = ibis.memtable(pa.table({"user_id": pa.array(sorted(set(users)), pa.string())}))
+    ids = ibis.memtable(pa.table({"user_id": pa.array(sorted({str(u) for u in users}),
+                                                          pa.string())}))
     return events.semi_join(ids, "user_id")
 
 

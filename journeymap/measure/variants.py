@@ -82,7 +82,7 @@ def path_matrix(stream: Stream, begin: np.ndarray, stop: np.ndarray, depth: int)
 def count_paths(stream: Stream, mat: np.ndarray, top: int, considered: int, anchor: dict
                 ) -> PathsResult:
     """Distinct rows of a path matrix, most users first (ties by path text)."""
-    if not len(mat):
+    if not len(mat) or not considered:
         return PathsResult([], considered, anchor)
     uniq, counts = np.unique(mat, axis=0, return_counts=True)
     names = [[MORE if c == -2 else stream.vocab[c] for c in row if c != -1] for row in uniq]
@@ -111,6 +111,10 @@ def top_paths(stream: Stream, *, start: str | None = None, end: str | None = Non
         keep = last >= 0
         stop = last + 1
         begin = np.maximum(user_start, stop - depth)
+        mat = path_matrix(stream, begin[keep], stop[keep], depth)
+        cut = (begin > user_start)[keep]
+        mat = np.concatenate([np.where(cut, -2, -1)[:, None], mat], axis=1)
+        return count_paths(stream, mat, top, int(keep.sum()), anchor)
     else:
         begin, stop, keep = user_start, user_stop, np.ones(stream.n_users, bool)
     mat = path_matrix(stream, begin[keep], stop[keep], depth)

@@ -63,30 +63,57 @@ def stitch(events: ir.Table, identities: ir.Table | None) -> ir.Table:
     return out.select(*events.columns)
 
 
-def store_tables(store: EventStore, con=None) -> tuple[ir.Table, ir.Table | None]:
-    """(events, users) Ibis tables over a workspace's event store."""
+def store_tables(store: EventStore, con=None, *, cache: bool | None = None
+                 ) -> tuple[ir.Table, ir.Table | None]:
+    """(events, users) Ibis tables over a workspace's event store.
+
+    On Spark the events are cached in the cluster's memory (spilling to disk) by
+    default: every measure runs several queries over them, and each would otherwise
+    reopen every file. The cache is kept while the store's files stay the same.
+    """
     con = con or connect()
     files = store.event_files()
     if not files:
         raise EngineError(f"the event store at {store.root} is empty: run `journeymap ingest FILE`")
-    spark = engine_name(con) == "spark"
-    # no hive `date` column from the events/date=... folders: only the stored columns
-    read = (lambda paths: _spark_parquet(con, paths)) if spark else \
-        (lambda paths: con.read_parquet(paths, union_by_name=True, hive_partitioning=False))
-    events = read(files)
+    if engine_name(con) == "spark":
+        events = _spark_events(con, store, files, cache=cache is not False)
+        read = lambda path: _spark_parquet(con, [path])  # noqa: E731
+    else:
+        # no hive `date` column from the events/date=... folders: only the stored columns
+        events = con.read_parquet(files, union_by_name=True, hive_partitioning=False)
+        read = con.read_parquet
     if events.ts.type() != UTC_TS:
         # Spark's TIMESTAMP is an instant but Ibis types it without a zone: say UTC, so
         # values come back as UTC-aware microseconds like DuckDB's TIMESTAMPTZ.
         events = events.mutate(ts=events.ts.cast(UTC_TS))
     ids_file = store.identities_file()
-    identities = read([ids_file]) if ids_file else None
+    identities = read(ids_file) if ids_file else None
     users_file = store.users_file()
-    users = read([users_file]) if users_file else None
+    users = read(users_file) if users_file else None
     return stitch(events, identities), users
 
 
 # ---- Spark ---------------------------------------------------------------------------
 _SCHEMAS: dict[str, object] = {}  # file path -> Arrow schema (store files never change)
+_CACHED: dict[tuple, tuple] = {}  # (session, store root) -> (files, view name, DataFrame)
+
+
+def _spark_events(con, store: EventStore, files: list[str], cache: bool) -> ir.Table:
+    """The store's events as a Spark temporary view, cached until the store changes."""
+    if not cache:
+        return _spark_view(con, _spark_frame(con._session, files))
+    session = con._session
+    key = (id(session), str(store.root.resolve()))
+    hit = _CACHED.get(key)
+    if hit is not None and hit[0] == tuple(files) and session.catalog.tableExists(hit[1]):
+        return con.table(hit[1])
+    if hit is not None:  # the store changed: drop the old copy
+        hit[2].unpersist()
+        session.catalog.dropTempView(hit[1])
+    frame = _spark_frame(session, files).cache()
+    table = _spark_view(con, frame)
+    _CACHED[key] = (tuple(files), table.op().name, frame)
+    return table
 
 
 def _file_schema(path: str):
@@ -98,7 +125,19 @@ def _file_schema(path: str):
 
 
 def _spark_parquet(con, files: list[str]) -> ir.Table:
-    """Parquet files as one table, columns unioned by name, on a PySpark connection.
+    """Parquet files as one Ibis table (columns unioned by name) on a PySpark connection."""
+    return _spark_view(con, _spark_frame(con._session, files))
+
+
+def _spark_view(con, frame) -> ir.Table:
+    """A Spark DataFrame as an Ibis table, through a temporary view."""
+    name = ibis.util.gen_name("journeymap_store")
+    frame.createOrReplaceTempView(name)
+    return con.table(name)
+
+
+def _spark_frame(session, files: list[str]):
+    """Parquet files as one Spark DataFrame, columns unioned by name.
 
     Spark's `mergeSchema` cannot widen int64 to double (the store widens numbers that
     later appends bring as floats), so files are grouped by schema, each group is read
@@ -108,7 +147,6 @@ def _spark_parquet(con, files: list[str]) -> ir.Table:
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema, from_arrow_type
 
-    session = con._session
     schemas = [_file_schema(f) for f in files]
     try:
         target = pa.unify_schemas(schemas, promote_options="permissive")
@@ -136,6 +174,4 @@ def _spark_parquet(con, files: list[str]) -> ir.Table:
     out = frames[0]
     for df in frames[1:]:
         out = out.unionByName(df)
-    name = ibis.util.gen_name("journeymap_store")
-    out.createOrReplaceTempView(name)
-    return con.table(name)
+    return out

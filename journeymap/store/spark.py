@@ -7,10 +7,12 @@ Spark allows one SparkContext per JVM, and starting it costs seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 from journeymap.errors import EngineError
@@ -164,13 +166,28 @@ def _arrow_backend():
     class ArrowBackend(Backend):
         def to_pyarrow(self, expr, /, *, params=None, limit=None, **kwargs):
             if not hasattr(DataFrame, "toArrow") or self.mode == "streaming":
-                return super().to_pyarrow(expr, params=params, limit=limit, **kwargs)
+                with _quiet_sockets():
+                    return super().to_pyarrow(expr, params=params, limit=limit, **kwargs)
             self._run_pre_execute_hooks(expr)
             table_expr = expr.as_table()
             sql = self.compile(table_expr, params=params, limit=limit, **kwargs)
-            table = self._session.sql(sql).toArrow()
+            with _quiet_sockets():
+                table = self._session.sql(sql).toArrow()
             table = PyArrowData.convert_table(table, table_expr.schema())
             return expr.__pyarrow_result__(table)
 
+        def execute(self, expr, /, *, params=None, limit=None, **kwargs):
+            with _quiet_sockets():
+                return super().execute(expr, params=params, limit=limit, **kwargs)
+
     _backend_class = ArrowBackend
     return _backend_class()
+
+
+@contextlib.contextmanager
+def _quiet_sockets():
+    """Silence PySpark's unclosed result sockets (it leaves them to the garbage collector,
+    which warns: a ResourceWarning, an error under `-W error` and in our test suite)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"unclosed <socket\.socket", ResourceWarning)
+        yield

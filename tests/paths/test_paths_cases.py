@@ -155,7 +155,7 @@ def test_nobody_entering_the_journey_is_no_error():
     # then back to interest
     assert r.conformance.users == 1
     assert r.conformance.kinds == {"loop": 0, "backtrack": 1, "skip": 1, "out_of_order": 1}
-    late = journeymap.paths(SITE, frame(rows + [("z", "item", 3 * DAY)]))
+    late = journeymap.paths(SITE, frame(rows + [("z", "item", 31 * DAY)]))  # > 30-day default
     assert late.exits == [{"event": "item", "stage": None, "users": 1}]
 
 
@@ -298,9 +298,11 @@ def test_repeats_per_event():
     reps = {x["name"]: x for x in journeymap.paths(FUNNEL, frame(rows)).repeats}
     assert reps["checkout"] == {"name": "checkout", "users": 3, "repeat_users": 2,
                                 "repeat_share": pytest.approx(2 / 3),
-                                "mean_times_when_repeated": 3.0, "max_times": 4}
+                                "mean_times_when_repeated": 3.0, "max_times": 4,
+                                "times": {"1": 1, "2": 1, "4": 1}}
     assert reps["visit"] == {"name": "visit", "users": 4, "repeat_users": 1, "repeat_share": 0.25,
-                             "mean_times_when_repeated": 2.0, "max_times": 2}
+                             "mean_times_when_repeated": 2.0, "max_times": 2,
+                             "times": {"1": 3, "2": 1}}
     assert reps["buy"]["repeat_users"] == 0 and reps["buy"]["mean_times_when_repeated"] is None
     # most repeating first
     names = [x["name"] for x in journeymap.paths(FUNNEL, frame(rows)).repeats]

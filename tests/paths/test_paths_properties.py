@@ -41,6 +41,9 @@ def event_rows(draw):
         st.lists(st.tuples(st.sampled_from(NAMES), st.integers(0, 72)), min_size=1, max_size=8),
         min_size=1, max_size=len(USERS)))
     rows = [(u, e, t) for u, evs in per_user.items() for e, t in evs]
+    # someone always enters the journey (nobody entering it is a case of its own, in
+    # test_paths_cases.py::test_nobody_entering_the_journey_is_no_error)
+    rows.append(("u99", "a", draw(st.integers(0, 72))))
     return draw(st.permutations(rows))
 
 
