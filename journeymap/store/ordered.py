@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 ORDER_SQL = "user_id, ts, event, event_id"
 ROW_GROUP = 1 << 20
+MEMORY_LIMIT = "2GB"  # DuckDB's cap while sorting; beyond it the sort spills to disk
 STAMP = "ordered.json"
 
 
@@ -69,6 +70,10 @@ def _build(con, events: ir.Table, target: Path) -> None:
     cols = [c for c in events.columns if c != "_uid"]
     inner = ibis.to_sql(events.select(*cols), dialect="duckdb")
     path = (tmp / "part-0.parquet").as_posix()
+    spill = target.with_name(target.name + ".spill")
+    spill.mkdir(exist_ok=True)  # the sort spills here instead of holding 100M rows in RAM
+    con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
+    con.raw_sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.raw_sql(
         f"COPY (SELECT *, (dense_rank() OVER (ORDER BY user_id) - 1)::BIGINT AS _uid "
         f"FROM ({inner}) ORDER BY {ORDER_SQL}) TO '{path}' "
@@ -83,6 +88,7 @@ def _build(con, events: ir.Table, target: Path) -> None:
     os.replace(tmp, target)
     _fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(spill, ignore_errors=True)
 
 
 def ordered_events(con, events: ir.Table, folder: Path, fingerprint: str) -> OrderedEvents:
