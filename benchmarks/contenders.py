@@ -215,9 +215,9 @@ class _Phases:
 PHASE_NAMES = {
     "source": "as_source / ibis_table (events as given -> Ibis)",
     "compile": "Ibis compile to SQL",
-    "execute": "DuckDB execute + Arrow export (to_pyarrow_batches and each next batch: scan, filter, sort)",
+    "execute": "DuckDB: to_pyarrow_batches() call (execute: scan, filter, sort, first batch)",
     "ordered": "ordered fast path: Parquet read + dictionary flags",
-    "stream": "flag-query generator, other (Ibis expression build, Table.from_batches)",
+    "stream": "DuckDB: later Arrow batches from its reader (next(), inside the flag-query generator)",
     "progress": "progress reports",
     "to_batch": "Arrow -> numpy user batch (_to_batch)",
     "kernel": "numba kernel (funnel_ordered)",
@@ -283,6 +283,62 @@ def _profiled_funnel(size: str) -> dict:
             "sql": sql, "con": con}
 
 
+def _profiled_measure(size: str) -> dict:
+    """journeymap.measure with its top-level steps wrapped by timers (exclusive time)."""
+    import ibis
+    import journeymap
+    from journeymap import api
+    from journeymap.measure import funnel as fm  # noqa: F401  (kernels loaded like jm_measure)
+    from journeymap.measure import measured_map as mm
+    from journeymap.measure import progression as pg
+    from journeymap.measure import sequences as sq
+
+    ph = _Phases()
+    import ibis.backends.duckdb as ibd
+    wrapped = {
+        "stage entries: flag query stream (DuckDB execute, sort, Arrow)":
+            ph.wrap(sq, "_ibis_tables", "stage entries: flag query stream (DuckDB execute, sort, Arrow)",
+                    generator=True),
+        "Arrow -> numpy user batch (_to_batch)": ph.wrap(sq, "_to_batch", "Arrow -> numpy user batch (_to_batch)"),
+        "stage kernel + per-batch results (progression._run)":
+            ph.wrap(pg, "_run", "stage kernel + per-batch results (progression._run)"),
+        "stage_entries other (data_end = max(ts) query, concat)":
+            ph.wrap(mm, "stage_entries", "stage_entries other (data_end = max(ts) query, concat)"),
+        "persona_flags (first-touch window over all events + users join, to pandas)":
+            ph.wrap(mm, "persona_flags", "persona_flags (first-touch window over all events + users join, to pandas)"),
+        "values_for (align persona flags to users, pandas reindex)":
+            ph.wrap(mm, "values_for", "values_for (align persona flags to users, pandas reindex)"),
+        "stage_stats (rates, CIs, times)": ph.wrap(mm, "stage_stats", "stage_stats (rates, CIs, times)"),
+        "_value_per_user (revenue query)": ph.wrap(mm, "_value_per_user", "_value_per_user (revenue query)"),
+        "diagnose (leaks, findings)": ph.wrap(api, "diagnose", "diagnose (leaks, findings)"),
+        "Ibis compile to SQL": ph.wrap(ibd.Backend, "compile", "Ibis compile to SQL"),
+    }
+    try:
+        con = ibis.duckdb.connect()
+        p = paths(size)
+        events = con.read_parquet(str(p["events"]))
+        users = con.read_parquet(str(p["users"]))
+        t = time.perf_counter()
+        res = journeymap.measure(JOURNEY.read_text(), events, users=users)
+        total = time.perf_counter() - t
+    finally:
+        ph.restore()
+    phases = {k: round(v, 3) for k, v in ph.times.items()}
+    phases["not attributed (journey load, measure_map glue, subsets)"] = round(
+        total - sum(ph.times.values()), 3)
+    return {"entered": _map_summary(res)["entered"], "total_s": round(total, 3),
+            "phases_s": phases, "calls": ph.calls,
+            "wrapped": [k for k, ok in wrapped.items() if ok]}
+
+
+def jm_measure_profile(size: str) -> dict:
+    """journeymap.measure taken apart, cold then warm in one process."""
+    from benchmarks.data import SIZES
+    cold = _profiled_measure(size)
+    warm = cold if SIZES[size] > 10_000_000 else _profiled_measure(size)  # one call at 100M
+    return {"entered": warm["entered"], "cold": cold, "warm": warm, "timed_s": cold["total_s"]}
+
+
 def _consume_reader(reader) -> tuple[int, float]:
     """Rows and seconds to drain a DuckDB RecordBatchReader."""
     t = time.perf_counter()
@@ -316,9 +372,13 @@ def jm_funnel_profile(size: str) -> dict:
     sent: with JSON operator profiling, to an Arrow table, and the same
     without ORDER BY to size the sort.
     """
+    from benchmarks.data import SIZES
     cold = _profiled_funnel(size)
-    cold.pop("con")
-    warm = _profiled_funnel(size)
+    if SIZES[size] > 10_000_000:  # one call only at 100M
+        warm = cold
+    else:
+        cold.pop("con")
+        warm = _profiled_funnel(size)
     con, sql = warm.pop("con"), warm["sql"]
     out = {"counts": warm["counts"], "cold": cold, "warm": warm, "sql": sql,
            "timed_s": cold["total_s"]}
@@ -329,20 +389,42 @@ def jm_funnel_profile(size: str) -> dict:
         db.execute("PRAGMA enable_profiling='json'")
         db.execute(f"PRAGMA profiling_output='{prof_path}'")
         t = time.perf_counter()
-        rows = db.execute(sql).fetch_arrow_table().num_rows
+        out["rows"] = db.execute(sql).to_arrow_table().num_rows
         out["duckdb_sql_to_arrow_s"] = round(time.perf_counter() - t, 3)
         db.execute("PRAGMA disable_profiling")
         out["duckdb_operators_s"] = _duckdb_operators(prof_path)
-        unsorted = sql.rsplit("ORDER BY", 1)[0] if "ORDER BY" in sql else sql
-        t = time.perf_counter()
-        db.execute(unsorted).fetch_arrow_table()
-        out["duckdb_sql_unsorted_to_arrow_s"] = round(time.perf_counter() - t, 3)
-        sorted_by_user_ts = unsorted + " ORDER BY user_id, ts"
-        t = time.perf_counter()
-        db.execute(sorted_by_user_ts).fetch_arrow_table()
-        out["duckdb_sql_order_user_ts_s"] = round(time.perf_counter() - t, 3)
-        out["rows"] = rows
+        out["duckdb_variants_s"] = _duckdb_variants(db, sql, size, reps=1 if SIZES[size] > 10_000_000 else 2)
     return out
+
+
+def _duckdb_variants(db, sql: str, size: str, reps: int) -> dict:
+    """The funnel's query as sent vs cheaper forms of the same rows (best of `reps`, interleaved).
+
+    Same output rows in every variant (users' step events with their bit mask):
+    only the mask expression, a pushdown-able prefilter and the sort keys change."""
+    path = paths(size)["events"]
+    names = ", ".join(f"'{s}'" for s in STEPS)
+    single = "CASE event " + " ".join(f"WHEN '{s}' THEN {1 << k}" for k, s in enumerate(STEPS)) + " ELSE 0 END"
+    pre = f"SELECT user_id, ts, event, event_id, {single} AS _mask FROM read_parquet('{path}') WHERE event IN ({names})"
+    unsorted = sql.rsplit("ORDER BY", 1)[0]
+    variants = {
+        "as sent: Ibis mask (CASE per step), WHERE mask <> 0, ORDER BY user_id, ts, event, event_id": sql,
+        "as sent without ORDER BY": unsorted,
+        "WHERE event IN (steps) + one CASE event WHEN .. mask, same 4-key ORDER BY":
+            f"SELECT user_id, ts, _mask FROM ({pre}) ORDER BY user_id, ts, event, event_id",
+        "WHERE event IN (steps) + one CASE mask, ORDER BY user_id, ts":
+            f"SELECT user_id, ts, _mask FROM ({pre}) ORDER BY user_id, ts",
+        "WHERE event IN (steps) + one CASE mask, no ORDER BY": f"SELECT user_id, ts, _mask FROM ({pre})",
+    }
+    if reps < 2:  # at 100M: the three that tell the story
+        variants = {k: v for i, (k, v) in enumerate(variants.items()) if i in (0, 3, 4)}
+    times: dict[str, list] = {k: [] for k in variants}
+    for _ in range(reps):
+        for name, q in variants.items():
+            t = time.perf_counter()
+            db.execute(q).to_arrow_table()
+            times[name].append(time.perf_counter() - t)
+    return {k: round(min(v), 3) for k, v in times.items()}
 
 
 def _duckdb_operators(path: Path) -> dict:
@@ -533,5 +615,7 @@ CONTENDERS = [
     Contender("jm_funnel_profile", "profile", jm_setup, jm_funnel_profile,
               "journeymap.funnel phases (profile)", repeatable=False),
 ]
+CONTENDERS.append(Contender("jm_measure_profile", "profile", jm_setup, jm_measure_profile,
+                             "journeymap.measure phases (profile)", repeatable=False))
 WARMUP = Contender("jm_warmup", "warmup", jm_setup, jm_warmup, "numba warm-up", repeatable=False)
 BY_NAME = {c.name: c for c in [*CONTENDERS, WARMUP]}

@@ -8,7 +8,8 @@ from pathlib import Path
 from benchmarks.data import SIZES, STEPS
 
 ORDER = ["jm_funnel", "chdb_funnel", "duckdb_funnel", "pandas_funnel", "chdb_funnel_open",
-         "rete_funnel", "jm_measure", "jm_ingest", "jm_ws_measure", "jm_ws_funnel", "jm_funnel_profile"]
+         "rete_funnel", "jm_measure", "jm_ingest", "jm_ws_measure", "jm_ws_funnel", "jm_funnel_profile",
+         "jm_measure_profile"]
 
 
 def _s(x) -> str:
@@ -60,29 +61,53 @@ def _match_text(r) -> str:
     return f"= {m['reference']}" if m["equal"] else f"**differs** from {m['reference']}"
 
 
-def _profile_section(size: str, res: dict) -> list[str]:
+_RENAMED = {  # phase labels of earlier runs -> current wording
+    "flag-query generator, other (Ibis expression build, Table.from_batches)":
+        "DuckDB: later Arrow batches from its reader (next(), inside the flag-query generator)",
+    "DuckDB execute + Arrow export (to_pyarrow_batches and each next batch: scan, filter, sort)":
+        "DuckDB: to_pyarrow_batches() call (execute: scan, filter, sort, first batch)",
+}
+
+
+def _profile_section(size: str, res: dict, what: str = "funnel") -> list[str]:
     cold, warm = res["cold"], res["warm"]
-    out = [f"### journeymap.funnel at {size}, taken apart", "",
-           "The real `journeymap.funnel` call with its internals wrapped by timers (exclusive "
+    for part in (cold, warm):
+        part["phases_s"] = {_RENAMED.get(k, k): v for k, v in part["phases_s"].items()}
+    out = [f"### journeymap.{what} at {size}, taken apart", "",
+           f"The real `journeymap.{what}` call with its internals wrapped by timers (exclusive "
            "time: a phase nested in another is taken out of it). Cold = first call in a fresh "
-           "process, warm = the same call again in that process. Opening the connection and "
-           f"`read_parquet` took {cold['connect_read_parquet_s']:.2f}s cold / "
-           f"{warm['connect_read_parquet_s']:.2f}s warm (not in the total). "
-           f"{warm['users']:,} users with step 1.", "",
-           "| phase | cold s | share | warm s | share |", "|---|---:|---:|---:|---:|"]
+           "process, warm = the same call again in that process."
+           + (" Opening the connection and "
+              f"`read_parquet` took {cold['connect_read_parquet_s']:.2f}s"
+              + ("" if cold == warm else f" cold / {warm['connect_read_parquet_s']:.2f}s warm")
+              + " (not in the total). "
+              f"{warm['users']:,} users with step 1." if what == "funnel" else ""), "",
+           ]
+    single = cold == warm  # one call only (at 100M)
+    if single:
+        out[-2] = out[-2].replace("Cold = first call in a fresh process, warm = the same call "
+                                  "again in that process.", "One call, in a fresh process.")
+        out += ["| phase | s | share |", "|---|---:|---:|"]
+    else:
+        out += ["| phase | cold s | share | warm s | share |", "|---|---:|---:|---:|---:|"]
     for k, w in sorted(warm["phases_s"].items(), key=lambda kv: -kv[1]):
         c = cold["phases_s"].get(k, 0.0)
-        out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% | "
-                   f"{w:.3f} | {100 * w / warm['total_s']:.0f}% |")
-    out.append(f"| **total** | **{cold['total_s']:.3f}** | | **{warm['total_s']:.3f}** | |")
+        if single:
+            out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% |")
+        else:
+            out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% | "
+                       f"{w:.3f} | {100 * w / warm['total_s']:.0f}% |")
+    out.append(f"| **total** | **{cold['total_s']:.3f}** | |" if single else
+               f"| **total** | **{cold['total_s']:.3f}** | | **{warm['total_s']:.3f}** | |")
     if res.get("duckdb_sql_to_arrow_s") is not None:
         ops = ", ".join(f"{k} {val:.2f}s" for k, val in list(res["duckdb_operators_s"].items())[:8])
-        out += ["", f"DuckDB alone on the SQL that funnel sent ({res.get('rows', 0):,} rows out), "
-                f"to one Arrow table: {res['duckdb_sql_to_arrow_s']:.2f}s as sent "
-                f"(ORDER BY user_id, ts, event, event_id); "
-                f"{res['duckdb_sql_order_user_ts_s']:.2f}s ordered by (user_id, ts) only; "
-                f"{res['duckdb_sql_unsorted_to_arrow_s']:.2f}s without ORDER BY. Operator "
-                f"timings (JSON profiling, summed over threads): {ops}."]
+        out += ["", f"DuckDB alone on the SQL that funnel sent ({res.get('rows', 0):,} rows out) to "
+                f"one Arrow table: {res['duckdb_sql_to_arrow_s']:.2f}s; operator timings (JSON "
+                f"profiling, summed over threads): {ops}.", ""]
+        if res.get("duckdb_variants_s"):
+            out += ["The same rows from cheaper forms of the query (DuckDB alone, best of the "
+                    "interleaved runs):", "", "| query | s |", "|---|---:|"]
+            out += [f"| {k} | {val:.2f} |" for k, val in res["duckdb_variants_s"].items()]
     return out + [""]
 
 
@@ -118,6 +143,13 @@ def write_report(results: dict, path: Path) -> None:
         out[-1] += f"{_s(d['generate_parquet_s'])} | {_s(d.get('generate_csv_s'))} |"
     out.append("")
 
+    loads = [max(r["load_avg_1m"]) for r in runs.values() if r.get("load_avg_1m")]
+    if loads and max(loads) > (m.get("cores") or 2):
+        out += ["> **Caveat**: the machine was shared while these figures were taken (1-minute "
+                f"load average up to {max(loads):.1f} on {m.get('cores', '?')} cores; see the "
+                "load avg column). Wall times are inflated and noisy, more so for multi-threaded "
+                "engines; compare ratios taken close in time, look at process CPU s too, and "
+                "re-run on a quiet machine for figures to quote.", ""]
     out += ["## Headline ratios", "",
             "Cold = first run in a fresh process (imports excluded); warm = a second run in the "
             "same process. Ratio = journeymap time ÷ other time (below 1 is faster).", ""]
@@ -151,7 +183,8 @@ def write_report(results: dict, path: Path) -> None:
             r = runs.get(f"{size}/{name}")
             if not r:
                 continue
-            label = r.get("label", "")
+            from benchmarks.contenders import BY_NAME
+            label = r.get("label") or (BY_NAME[name].label if name in BY_NAME else "")
             if r.get("skipped"):
                 out.append(f"| {name} | {label} | – | – | – | – | – | – | – | {r['error']} | |")
                 continue
@@ -164,6 +197,9 @@ def write_report(results: dict, path: Path) -> None:
         prof = runs.get(f"{size}/jm_funnel_profile")
         if prof and prof.get("ok"):
             out += _profile_section(size, prof["result"])
+        prof = runs.get(f"{size}/jm_measure_profile")
+        if prof and prof.get("ok"):
+            out += _profile_section(size, prof["result"], "measure")
     out += ["## What is compared, and how", "",
             f"- **Funnel** (`funnel14d`): {len(STEPS)} ordered steps "
             f"{' → '.join(STEPS)}, 14-day window from step 1, inclusive (t_k − t_1 ≤ window), "
@@ -196,10 +232,15 @@ def write_report(results: dict, path: Path) -> None:
             "- **ingest**: `load_events(events-<size>.csv)` then `EventStore(root).append(events)` "
             "into an empty store; events/s = rows ÷ (read + append). Up to 10M: the reader "
             "returns the whole file as one Arrow table.",
-            "- **workspace measure**: `journeymap.open(ws).measure()` on the ingested store (users "
-            "appended untimed first), then the same call again from a new `open()`: the "
+            "- **workspace measure**: `journeymap.open(ws).measure()` on the freshly ingested store "
+            "(users appended untimed first), then the same call again from a new `open()`: the "
             "second figure is the result cache when the workspace has one (`.cache/` is "
-            "cleared before the first call).",
+            "cleared before the first call). The first call also builds the workspace's "
+            "journey-ordered copy of the events where this version keeps one (once per change "
+            "of the data).",
+            "- **workspace funnel**: `journeymap.open(ws).funnel(steps, window=\"14d\")` on the same "
+            "workspace, after the workspace measure (so on its ordered copy where there is one); "
+            "first call, then a second from a new `open()`.",
             "- **profile**: `journeymap.funnel` re-run phase by phase with journeymap's own "
             "internals (`flagged_rows`, `_to_batch`, `_run_batch`), plus DuckDB's JSON "
             "profile of the same SQL.",

@@ -82,7 +82,7 @@ def child_main(name: str, size: str, out: str, repeat: int) -> None:
 
 
 # ---- the parent -----------------------------------------------------------------------
-def run_child(name: str, size: str, repeat: int, timeout_s: float) -> dict:
+def run_child(name: str, size: str, repeat: int, timeout_s: float, rss_cap_gb: float = 16) -> dict:
     LOGS.mkdir(parents=True, exist_ok=True)
     out = LOGS / f"{size}-{name}.json"
     out.unlink(missing_ok=True)
@@ -98,16 +98,37 @@ def run_child(name: str, size: str, repeat: int, timeout_s: float) -> dict:
     timed_out = threading.Event()
 
     def kill():
-        timed_out.set()
+        if not over_cap.is_set():
+            timed_out.set()
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # the child's own session only
         except ProcessLookupError:
             pass
 
-    timer = threading.Timer(timeout_s, kill)
-    timer.start()
+    over_cap = threading.Event()
+    finished = threading.Event()
+
+    def watch():  # a safety net: the machine is shared, never let one run take it all
+        deadline = time.monotonic() + timeout_s
+        while not finished.wait(0.5):
+            if time.monotonic() > deadline:
+                kill()
+                return
+            try:
+                status_text = Path(f"/proc/{proc.pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status_text.splitlines():
+                if line.startswith("VmRSS:") and int(line.split()[1]) > rss_cap_gb * 2**20:
+                    over_cap.set()
+                    kill()
+                    return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     _, status, usage = os.wait4(proc.pid, 0)
-    timer.cancel()
+    finished.set()
+    watcher.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     log.close()
     elapsed = time.perf_counter() - t0
@@ -116,7 +137,10 @@ def run_child(name: str, size: str, repeat: int, timeout_s: float) -> dict:
     except (OSError, ValueError):
         rec = {"name": name, "size": size, "ok": False, "runs_s": [],
                "error": "timed out" if timed_out.is_set() else f"exit {proc.returncode} (see log)"}
-    if timed_out.is_set():
+    if over_cap.is_set():
+        rec["ok"] = False
+        rec["error"] = f"stopped: RSS above the {rss_cap_gb:g} GiB cap (--rss-cap-gb)"
+    elif timed_out.is_set():
         rec["ok"] = False
         rec["error"] = f"timed out after {timeout_s:.0f}s"
     # Peak RSS = the child's own VmHWM (its address space after exec). ru_maxrss from
@@ -183,7 +207,7 @@ def check_equality(runs: dict, size: str) -> None:
                               "jm_funnel_profile"],
               "counts"),
              ("chdb_funnel_open", ["rete_funnel"], "counts"),
-             ("jm_measure", ["jm_ws_measure"], "entered")]
+             ("jm_measure", ["jm_ws_measure", "jm_measure_profile"], "entered")]
     for ref_name, names, key in pairs:
         ref = get(ref_name)
         for name in names:
@@ -194,7 +218,7 @@ def check_equality(runs: dict, size: str) -> None:
                 r["match"] = None
                 continue
             same = r["result"].get(key) == ref["result"].get(key)
-            if key == "entered":
+            if key == "entered" and "personas" in r["result"]:
                 same = same and r["result"].get("personas") == ref["result"].get("personas")
             r["match"] = {"reference": ref_name, "equal": bool(same)}
         if ref is not None:
@@ -208,6 +232,8 @@ def main(argv=None) -> None:
     ap.add_argument("--skip", default="", help="comma list of contender names to leave out")
     ap.add_argument("--repeat", type=int, default=None,
                     help="runs per process for repeatable contenders (default 2 up to 10M, else 1)")
+    ap.add_argument("--rss-cap-gb", type=float, default=16,
+                    help="stop a run whose RSS passes this (the machine is shared); default 16")
     ap.add_argument("--report", action="store_true", help="only rewrite RESULTS.md from results.json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--size", help=argparse.SUPPRESS)
@@ -221,6 +247,9 @@ def main(argv=None) -> None:
     from benchmarks.report import write_report
     results = load_results()
     if args.report:
+        for size in SIZES:
+            check_equality(results["runs"], size)
+        RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
         write_report(results, RESULTS_MD)
         return
     only = {s for s in args.only.split(",") if s}
@@ -255,7 +284,7 @@ def main(argv=None) -> None:
                 warm = run_child("jm_warmup", size, 1, 600)
                 if not warm.get("ok"):
                     print(f"(warm-up failed: {warm.get('error')})", end=" ", flush=True)
-            rec = run_child(c.name, size, repeat, c.timeout_s)
+            rec = run_child(c.name, size, repeat, c.timeout_s, args.rss_cap_gb)
             rec.update({"task": c.task, "label": c.label, "date": dt.datetime.now(dt.timezone.utc)
                         .isoformat(timespec="seconds")})
             results["runs"][key] = rec

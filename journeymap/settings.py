@@ -23,7 +23,8 @@ class Setting:
 SETTINGS = (
     Setting("engine", "duckdb", str, "Query engine: duckdb (embedded default) or spark."),
     Setting("format", "table", str, "Output format of the CLI: table, json or csv."),
-    Setting("batch_rows", 2_097_152, int, "Rows per user-aligned batch fed to the kernels."),
+    Setting("spark_master", "local[2]", str,
+            "Spark master: local[N], spark://host:7077, yarn, k8s://… (engine spark only)."),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from journeymap import __version__
+from journeymap import __version__, settings
 from journeymap.api import as_journey
 from journeymap.cache import ResultCache, cache_key
 from journeymap.insight.diagnose import diagnose
@@ -44,8 +44,12 @@ ORDERED = ".ordered"  # the store's events in journey order (see store/ordered.p
 class Project:
     """An open workspace."""
 
-    def __init__(self, path: str | Path = "."):
+    def __init__(self, path: str | Path = ".", *, engine: str | None = None,
+                 master: str | None = None):
         self.workspace = Workspace.open(Path(path))
+        file_settings = self.workspace.settings
+        self.engine = settings.resolve("engine", engine, file_settings)
+        self.master = settings.resolve("spark_master", master, file_settings)
         self._con = None
 
     @property
@@ -55,7 +59,7 @@ class Project:
     def tables(self):
         """(events, users) Ibis tables over the store."""
         if self._con is None:
-            self._con = connect(self.workspace.settings.get("engine", "duckdb"))
+            self._con = connect(self.engine, master=self.master if self.engine == "spark" else None)
         return store_tables(self.workspace.store, self._con)
 
     def sources(self):
@@ -81,7 +85,7 @@ class Project:
     def measure(self, *, persona=None, by=None, period=None, cache: bool = True) -> MapResult:
         """The measured map; answered from the cache when data and journey are unchanged."""
         text = self.workspace.journey_path.read_text()
-        key = cache_key("measure", __version__, self.workspace.settings.get("engine", "duckdb"),
+        key = cache_key("measure", __version__, self.engine,
                         self.workspace.store.fingerprint(), text, persona, by, period)
         store = ResultCache(self.workspace.path / ".cache")
         hit = store.get(key) if cache else None
@@ -104,6 +108,8 @@ class Project:
         return funnel(events, steps, **options)
 
 
-def open_workspace(path: str | Path = ".") -> Project:
-    """Open a workspace folder made by `journeymap init` or `journeymap demo`."""
-    return Project(path)
+def open_workspace(path: str | Path = ".", *, engine: str | None = None,
+                   master: str | None = None) -> Project:
+    """Open a workspace folder made by `journeymap init` or `journeymap demo`;
+    `engine="spark"` (and a Spark `master`) runs the same measures on Spark."""
+    return Project(path, engine=engine, master=master)

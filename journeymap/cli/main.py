@@ -45,7 +45,8 @@ def _project(workspace):
     from journeymap.store.workspace import Workspace
     from journeymap.workspace import Project
     path = Path(workspace) if workspace else Workspace.find().path
-    return Project(path)
+    opts = click.get_current_context().find_root().obj or {}
+    return Project(path, engine=opts.get("engine"), master=opts.get("spark_master"))
 
 
 def _adhoc_tables(events, users, mapping, fmt_in):
@@ -69,11 +70,16 @@ def _read_users(path):
 
 @click.group()
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default=None,
+              help="Engine for workspace commands (default: workspace setting, env "
+                   "JOURNEYMAP_ENGINE, else duckdb).")
+@click.option("--spark-master", default=None,
+              help="Spark master URL, e.g. local[4] or spark://host:7077 (env JOURNEYMAP_SPARK_MASTER).")
 @click.version_option(package_name="journeymap")
 @click.pass_context
-def cli(ctx, debug):
+def cli(ctx, debug, engine, spark_master):
     """journeymap: a customer journey map that measures itself."""
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug, "engine": engine, "spark_master": spark_master}
 
 
 @cli.command()

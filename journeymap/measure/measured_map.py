@@ -10,7 +10,7 @@ import pandas as pd
 
 from journeymap.errors import QueryError
 from journeymap.measure.progression import StageEntries, stage_entries
-from journeymap.measure.segments import persona_flags, trait_values, user_values, values_for
+from journeymap.measure.segments import align, persona_flags, trait_values, user_values
 from journeymap.measure.stagestats import PERIODS, StageStats, maturity, stage_stats
 from journeymap.results import Result
 from journeymap.spec.model import Journey
@@ -73,7 +73,7 @@ def _by_labels(entries: StageEntries, events: ir.Table, users, by: str, flags: p
     if by == "persona":
         first = np.full(entries.n_users, NONE, dtype=object)
         for pid in reversed(list(flags.columns)):
-            first[values_for(flags, entries.users, pid)] = pid
+            first[flags[pid].to_numpy()] = pid
         return first
     if by in entries.first_touch:
         return _labels(entries.first_touch[by])
@@ -100,14 +100,15 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
     touch = (by,) if by and by != "persona" and by in events.columns and not (
         users is not None and by in users.columns) else ()
     entries = stage_entries(journey, source, first_touch=touch)
-    flags = persona_flags(journey, events, users)
+    flags = align(persona_flags(journey, events, users), entries.users)
     if persona is not None:
         journey.persona(persona)
-        entries = entries.subset(values_for(flags, entries.users, persona).astype(bool))
+        keep = flags[persona].to_numpy()
+        entries, flags = entries.subset(keep), flags[keep]
     mature, cohorts = maturity(journey, entries, period) if period else (None, [])
     personas = {p.id: stage_stats(journey, entries.subset(sel), None if mature is None else mature[sel])
                 for p in journey.personas if persona is None
-                for sel in [values_for(flags, entries.users, p.id).astype(bool)]}
+                for sel in [flags[p.id].to_numpy()]}
     groups = _split(journey, entries, _by_labels(entries, events, users, by, flags), mature) \
         if by else {}
     computed_on = {"users": entries.n_users, "persona": persona, "period": period,

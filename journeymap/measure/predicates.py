@@ -37,7 +37,10 @@ def _coerce(col: ir.Column, value):
     if is_num and col.type().is_string():
         return col.try_cast("float64"), value
     if isinstance(value, str) and col.type().is_numeric():
-        return col.cast("string"), value
+        try:  # "42" against a number column compares as a number, the same on every engine
+            return col, float(value)
+        except ValueError:
+            return col.cast("string"), value
     if isinstance(value, bool) and col.type().is_string():
         return col, str(value).lower()
     return col, value

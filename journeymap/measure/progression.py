@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 

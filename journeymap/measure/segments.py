@@ -27,6 +27,8 @@ def attributes(events: ir.Table, users: ir.Table | None, props: set[str]) -> ir.
     if unknown:
         known = list(events.columns) + (list(users.columns) if users is not None else [])
         raise QueryError(f"unknown trait or property '{unknown[0]}'" + did_you_mean(unknown[0], known))
+    if not touch and users is not None:  # every trait is in the users table: no event scan
+        return users.select("user_id", *traits)
     order = [c for c in ("ts", "event", "event_id") if c in events.columns]
     first = events.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=order))
     base = first.filter(first._rn == 0).select("user_id", *touch)
@@ -43,6 +45,11 @@ def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) ->
     flags = attrs.select("user_id", **{p.id: all_of(attrs, p.where).fill_null(False)
                                        for p in journey.personas})
     return flags.to_pandas().set_index("user_id")
+
+
+def align(flags: pd.DataFrame, users: pa.Array) -> pd.DataFrame:
+    """Persona flags in the order of `users` (False where a user has no row)."""
+    return flags.astype(bool).reindex(users.to_pandas(), fill_value=False)
 
 
 def values_for(frame: pd.DataFrame, users: pa.Array, column: str, fill=False) -> np.ndarray:

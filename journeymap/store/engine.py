@@ -8,6 +8,8 @@ users) that every measure runs on. Spark (`engine="spark"`) needs the
 
 from __future__ import annotations
 
+import threading
+
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
@@ -77,7 +79,7 @@ def store_tables(store: EventStore, con=None, *, cache: bool | None = None
         raise EngineError(f"the event store at {store.root} is empty: run `journeymap ingest FILE`")
     if engine_name(con) == "spark":
         events = _spark_events(con, store, files, cache=cache is not False)
-        read = lambda path: _spark_parquet(con, [path])  # noqa: E731
+        read = lambda path: _spark_file(con, path)  # noqa: E731
     else:
         # no hive `date` column from the events/date=... folders: only the stored columns
         events = con.read_parquet(files, union_by_name=True, hive_partitioning=False)
@@ -96,6 +98,8 @@ def store_tables(store: EventStore, con=None, *, cache: bool | None = None
 # ---- Spark ---------------------------------------------------------------------------
 _SCHEMAS: dict[str, object] = {}  # file path -> Arrow schema (store files never change)
 _CACHED: dict[tuple, tuple] = {}  # (session, store root) -> (files, view name, DataFrame)
+_VIEWS: dict[tuple, str] = {}  # (session, file) -> view name, for users and identities files
+_VIEWS_LOCK = threading.Lock()
 
 
 def _spark_events(con, store: EventStore, files: list[str], cache: bool) -> ir.Table:
@@ -104,16 +108,28 @@ def _spark_events(con, store: EventStore, files: list[str], cache: bool) -> ir.T
         return _spark_view(con, _spark_frame(con._session, files))
     session = con._session
     key = (id(session), str(store.root.resolve()))
-    hit = _CACHED.get(key)
-    if hit is not None and hit[0] == tuple(files) and session.catalog.tableExists(hit[1]):
-        return con.table(hit[1])
-    if hit is not None:  # the store changed: drop the old copy
-        hit[2].unpersist()
-        session.catalog.dropTempView(hit[1])
-    frame = _spark_frame(session, files).cache()
-    table = _spark_view(con, frame)
-    _CACHED[key] = (tuple(files), table.op().name, frame)
-    return table
+    with _VIEWS_LOCK:
+        hit = _CACHED.get(key)
+        if hit is not None and hit[0] == tuple(files) and session.catalog.tableExists(hit[1]):
+            return con.table(hit[1])
+        if hit is not None:  # the store changed: free the old copy (its view still reads the files)
+            hit[2].unpersist()
+        frame = _spark_frame(session, files).cache()
+        table = _spark_view(con, frame)
+        _CACHED[key] = (tuple(files), table.op().name, frame)
+        return table
+
+
+def _spark_file(con, path: str) -> ir.Table:
+    """One immutable store file (users, identities) as a view, made once per session."""
+    key = (id(con._session), path)
+    with _VIEWS_LOCK:
+        name = _VIEWS.get(key)
+        if name is not None and con._session.catalog.tableExists(name):
+            return con.table(name)
+        table = _spark_parquet(con, [path])
+        _VIEWS[key] = table.op().name
+        return table
 
 
 def _file_schema(path: str):

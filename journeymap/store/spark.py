@@ -32,10 +32,10 @@ _CONF = {
     "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
-#: local mode only: loopback networking (works offline, no hostname lookup), few
-#: shuffle partitions, the store's files listed in the driver, not by a Spark job.
+#: local mode only (a cluster keeps its own spark-defaults): loopback networking (works
+#: offline, no hostname lookup), few shuffle partitions, the store's files listed in the
+#: driver rather than by a Spark job, quiet logs (`_driver_java_options`).
 _LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
@@ -72,8 +72,10 @@ def _is_local(master: str) -> bool:
 
 def _alive(session) -> bool:
     """False once the session's SparkContext was stopped (e.g. by `con.disconnect()`)."""
-    sc = getattr(session, "sparkContext", None)
-    return sc is not None and getattr(sc, "_jsc", None) is not None
+    try:
+        return session.sparkContext._jsc is not None
+    except Exception:  # noqa: BLE001 - e.g. a Spark Connect session has no SparkContext
+        return False
 
 
 def _driver_java_options() -> str:
@@ -122,15 +124,18 @@ def spark_session(master: str | None = None, conf: dict | None = None):
         if local:
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # UDF workers: this Python
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        settings = {**_CONF, **(_LOCAL_CONF if local else {}),
-                    "spark.driver.extraJavaOptions": _driver_java_options(), **(conf or {})}
+        settings = {**_CONF, **(_LOCAL_CONF if local else {}), **(conf or {})}
+        if local and "spark.driver.extraJavaOptions" not in settings:
+            settings["spark.driver.extraJavaOptions"] = _driver_java_options()
         builder = SparkSession.builder.master(master).appName("journeymap")
         for key, value in settings.items():
             builder = builder.config(key, str(value))
         try:
             session = builder.getOrCreate()
         except Exception as exc:  # no Java, master unreachable, ...
-            raise EngineError(f"cannot start Spark (master '{master}'): {_first_line(exc)}") from exc
+            hint = " (Spark needs Java 17 or newer: install it or set JAVA_HOME)" \
+                if "JAVA_GATEWAY_EXITED" in str(exc) else ""
+            raise EngineError(f"cannot start Spark (master '{master}'): {_first_line(exc)}{hint}") from exc
         session.sparkContext.setLogLevel("ERROR")
         _session = session
         return session

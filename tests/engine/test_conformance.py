@@ -14,10 +14,11 @@ import pyarrow as pa
 import pytest
 
 from journeymap.errors import EngineError
+from journeymap.measure.actual import actual_journey
 from journeymap.measure.funnel import funnel
 from journeymap.measure.measured_map import measure_map
 from journeymap.measure.segments import persona_flags
-from journeymap.store.engine import store_tables
+from journeymap.store.engine import engine_name, store_tables
 from journeymap.store.eventstore import EventStore
 from journeymap.workspace import open_workspace
 
@@ -50,7 +51,7 @@ def test_tables_have_the_same_schema(demo_tables):
 def test_measured_map(demo_tables, demo_journey, options):
     duck, spark = both(demo_tables, lambda ev, us: measure_map(demo_journey, ev, us, **options))
     d, s = duck.to_dict(), spark.to_dict()
-    assert d["computed_on"]["users"] > 2000
+    assert d["computed_on"]["users"] > 500
     assert json.dumps(d, sort_keys=True, default=str) == json.dumps(s, sort_keys=True, default=str)
     assert d == s
     # revenue per user is a floating sum: equal up to summation order
@@ -149,20 +150,21 @@ def test_store_edge_cases(edge_store, cons):
     assert duck[3] == [2, 1, 2, 2, 2, 1, 1, 1]
 
 
-def test_workspace_setting_runs_on_spark(demo_workspace, demo_tables, demo_journey):
-    """settings.json {"engine": "spark", "spark_master": "local[2]"} measures on Spark."""
-    from journeymap.insight.diagnose import diagnose
+def test_workspace_setting_runs_on_spark(demo_workspace):
+    """settings.json {"engine": "spark", "spark_master": "local[2]"} measures on Spark, and
+    gives what the DuckDB workspace (which reads its journey-ordered copy) gives."""
     path = demo_workspace.path / "settings.json"
     before = path.read_text()
+    results = {}
     try:
-        path.write_text(json.dumps({"engine": "spark", "spark_master": "local[2]"}))
-        project = open_workspace(demo_workspace.path)
-        result = project.measure()
-        assert type(project._con).name == "pyspark"
+        for settings in ({"engine": "duckdb"}, {"engine": "spark", "spark_master": "local[2]"}):
+            path.write_text(json.dumps(settings))
+            project = open_workspace(demo_workspace.path)
+            results[settings["engine"]] = project.measure(by="persona", cache=False)
+            assert engine_name(project._con) == settings["engine"]
     finally:
         path.write_text(before)
-    expected = diagnose(demo_journey, measure_map(demo_journey, *demo_tables["duckdb"]))
-    assert result.to_dict() == expected.to_dict()
+    assert results["duckdb"].to_dict() == results["spark"].to_dict()
 
 
 def test_one_spark_session_per_process(cons):
@@ -170,3 +172,41 @@ def test_one_spark_session_per_process(cons):
     assert spark_session() is spark_session("local[2]")
     with pytest.raises(EngineError, match=r"already running .* 'spark://elsewhere:7077'"):
         spark_session("spark://elsewhere:7077")
+
+
+@pytest.mark.parametrize("options", [{}, {"persona": "solo", "stage": "signup", "exclude": ["$pageview"]}],
+                         ids=["plain", "persona-stage-exclude"])
+def test_actual_journey(demo_tables, demo_journey, options):
+    duck, spark = both(demo_tables, lambda ev, us: actual_journey(demo_journey, ev, us, **options))
+    assert duck.to_dict() == spark.to_dict()
+
+
+def test_spark_cache_follows_the_store(tmp_path, cons):
+    """Spark keeps the store's events cached while its files are unchanged, and sees appends."""
+    store = EventStore(tmp_path / "store")
+    first = pa.table({"event_id": ["e1"], "user_id": ["u1"], "event": ["s"],
+                      "ts": pa.array([_ts(2026, 1, 1)], pa.timestamp("us", tz="UTC"))})
+    store.append(first, users=pa.table({"user_id": ["u1"], "tier": ["x"]}))
+    session = cons["spark"]._session
+    a, _ = store_tables(store, cons["spark"])
+    views = {t.name for t in session.catalog.listTables()}
+    b, _ = store_tables(store, cons["spark"])
+    assert {t.name for t in session.catalog.listTables()} == views  # nothing read again
+    assert a.count().to_pyarrow().as_py() == b.count().to_pyarrow().as_py() == 1
+    store.append(first.set_column(0, "event_id", pa.array(["e2"])).set_column(
+        3, "ts", pa.array([_ts(2026, 1, 2)], pa.timestamp("us", tz="UTC"))))
+    c, _ = store_tables(store, cons["spark"])
+    assert c.count().to_pyarrow().as_py() == 2
+    assert c.order_by("ts").event_id.to_pyarrow().to_pylist() == ["e1", "e2"]
+
+
+@pytest.mark.slow
+def test_cli_engine_flag_runs_on_spark(demo_workspace, capsys):
+    """`journeymap --engine spark measure -w DIR` prints what the DuckDB run prints."""
+    from journeymap.cli.main import main
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        assert main(["--engine", engine, "measure", "-w", str(demo_workspace.path),
+                     "--by", "persona", "--format", "json"]) == 0
+        outputs[engine] = json.loads(capsys.readouterr().out)
+    assert outputs["duckdb"] == outputs["spark"]

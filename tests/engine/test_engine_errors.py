@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -59,3 +61,16 @@ def test_unknown_engine_from_a_workspace_setting(tmp_path, capsys):
 
 def test_engine_names_are_case_insensitive():
     assert connect("DuckDB").name == "duckdb"
+
+
+def test_spark_without_java_says_so(tmp_path):
+    """No Java: the error names the requirement (a fresh process: one JVM per process)."""
+    pytest.importorskip("pyspark")
+    code = ("from journeymap.store.engine import connect\n"
+            "from journeymap.errors import EngineError\n"
+            "try:\n    connect('spark')\nexcept EngineError as e:\n    print(e)\n")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "PATH": "/usr/bin:/bin"}
+    env.pop("JOURNEYMAP_SPARK_MASTER", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("cannot start Spark (master 'local[2]'): ")
+    assert "Spark needs Java 17 or newer" in out.stdout
