@@ -15,6 +15,12 @@ What is generated (same seed -> byte-identical content):
 - ``users-<size>.parquet``: ``user_id`` and a trait ``plan`` (free / pro / team).
 - ``events-<size>.csv`` (sizes up to 10m unless ``--csv``): the same events in
   time order (ts, user_id), ``ts`` as ISO 8601 ``...Z`` text; for the ingest run.
+- ``events-ordered-<size>.parquet``: the same events as journeymap's
+  journey-ordered stored form (what its fast path reads): derived once from
+  ``events-<size>.parquet`` by DuckDB ``COPY ... ORDER BY user_id, ts, event,
+  event_id`` with a dense user number ``_uid`` (int64, 0..users-1 in user_id
+  order), row groups of 2^20 rows, DuckDB's default compression — as
+  journeymap's own ordered copy is written.
 - ``meta-<size>.json``: counts and the time generation took.
 
 Events per user come from funnel attempts (visit -> signup -> activate ->
@@ -47,6 +53,7 @@ START = 1_709_251_200  # 2024-03-01T00:00:00Z
 SPAN = 30 * 86400
 USERS_PER_CHUNK = 100_000
 ROW_GROUP = 262_144
+ORDERED_ROW_GROUP = 1 << 20  # as journeymap.store.ordered writes its copy
 PLANS = np.array(["free", "pro", "team"])
 PLAN_P = [0.7, 0.2, 0.1]
 EVENT_DICT = pa.array(EVENTS)
@@ -54,7 +61,8 @@ EVENT_DICT = pa.array(EVENTS)
 
 def paths(size: str) -> dict[str, Path]:
     return {"events": DATA / f"events-{size}.parquet", "users": DATA / f"users-{size}.parquet",
-            "csv": DATA / f"events-{size}.csv", "meta": DATA / f"meta-{size}.json"}
+            "csv": DATA / f"events-{size}.csv", "meta": DATA / f"meta-{size}.json",
+            "ordered": DATA / f"events-ordered-{size}.parquet"}
 
 
 def user_counts(n_events: int) -> np.ndarray:
@@ -138,7 +146,7 @@ def generate(size: str, *, csv: bool | None = None, force: bool = False, log=pri
     csv = n_events <= 10_000_000 if csv is None else csv
     if not force and p["meta"].exists() and p["events"].exists() and p["users"].exists() \
             and (not csv or p["csv"].exists()):
-        return json.loads(p["meta"].read_text())
+        return ensure_ordered(size, json.loads(p["meta"].read_text()), force=False)
     DATA.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     counts = user_counts(n_events)
@@ -182,6 +190,32 @@ def generate(size: str, *, csv: bool | None = None, force: bool = False, log=pri
             "csv_bytes": p["csv"].stat().st_size if csv else None,
             "generate_parquet_s": round(t_parquet, 2),
             "generate_csv_s": round(t_csv, 2) if t_csv is not None else None}
+    p["meta"].write_text(json.dumps(meta, indent=2) + "\n")
+    return ensure_ordered(size, meta, force=True)
+
+
+def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
+    """Derive events-ordered-<size>.parquet (journey order + `_uid`) once; meta updated."""
+    p = paths(size)
+    if not force and p["ordered"].exists() and meta.get("ordered_bytes"):
+        return meta
+    import duckdb
+    tmp = p["ordered"].with_suffix(".parquet.tmp")
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET temp_directory = '{DATA / 'duckdb-tmp'}'")
+    con.execute(f"""COPY (SELECT user_id, event, ts, event_id,
+                            (dense_rank() OVER (ORDER BY user_id) - 1)::BIGINT AS _uid
+                        FROM read_parquet('{p["events"]}')
+                        ORDER BY user_id, ts, event, event_id)
+                    TO '{tmp}' (FORMAT parquet, ROW_GROUP_SIZE {ORDERED_ROW_GROUP})""")
+    con.close()
+    tmp.replace(p["ordered"])
+    meta = dict(meta, ordered_bytes=p["ordered"].stat().st_size,
+                generate_ordered_s=round(time.perf_counter() - t0, 2),
+                ordered_sorted_by=["user_id", "ts", "event", "event_id"],
+                ordered_row_group_rows=ORDERED_ROW_GROUP)
     p["meta"].write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 

@@ -11,7 +11,7 @@ import pandas as pd
 from journeymap.measure.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
 from journeymap.measure.progression import StageEntries, stage_entries
 from journeymap.measure.segments import persona_flags, values_for
-from journeymap.measure.streams import event_stream, stage_stream
+from journeymap.measure.streams import event_stream, select_users, stage_stream
 from journeymap.measure.transitions import TransitionsResult, edge_table
 from journeymap.measure.variants import PathsResult, count_paths, path_matrix, top_paths
 from journeymap.results import Result
@@ -103,7 +103,7 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
         ids = flags.index[flags[persona].astype(bool)].tolist()
     stream = event_stream(source, journey=journey, users=ids, include=include, exclude=exclude)
     stages = stage_stream(stream, journey)
-    entries = stage_entries(journey, source if ids is None else _only(events, ids))
+    entries = stage_entries(journey, source if ids is None else select_users(events, ids))
     masks = {p.id: values_for(flags, stages.users, p.id).astype(bool)
              for p in journey.personas} if persona is None else {}
     data_end = int(pd.Timestamp(events.ts.max().to_pyarrow().as_py()).value // 1000)
@@ -121,8 +121,3 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
         exits(stream, journey.inactivity, data_end, stage_at_rows(stream, entries),
               tuple(journey.stage_ids))[:EXIT_TOP],
         conformance(stages, journey, masks), at_stage, stage)
-
-
-def _only(events: ir.Table, ids) -> ir.Table:
-    from journeymap.measure.streams import select_users
-    return select_users(events, ids)
