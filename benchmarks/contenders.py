@@ -456,13 +456,13 @@ def chdb_setup():
     import chdb  # noqa: F401
 
 
-def _chdb_levels(size: str, window_s: int) -> dict:
+def _chdb_levels(size: str, window_s: int, file_key: str = "events") -> dict:
     import chdb
     conds = ", ".join(f"event = '{s}'" for s in STEPS)
     sql = f"""
         SELECT level, count() AS n FROM (
             SELECT user_id, windowFunnel({window_s})(toDateTime(ts), {conds}) AS level
-            FROM file('{paths(size)["events"]}', Parquet)
+            FROM file('{paths(size)[file_key]}', Parquet)
             GROUP BY user_id)
         GROUP BY level ORDER BY level"""
     out = chdb.query(sql, "ArrowTable")
@@ -618,4 +618,268 @@ CONTENDERS = [
 CONTENDERS.append(Contender("jm_measure_profile", "profile", jm_setup, jm_measure_profile,
                              "journeymap.measure phases (profile)", repeatable=False))
 WARMUP = Contender("jm_warmup", "warmup", jm_setup, jm_warmup, "numba warm-up", repeatable=False)
+BY_NAME = {c.name: c for c in [*CONTENDERS, WARMUP]}
+
+
+# ---- the journey-ordered stored form: fast path, transitions, top paths -----------------
+# Every contender below reads benchmarks/data/events-ordered-<size>.parquet (sorted by
+# user_id, ts, event, event_id; dense `_uid`) unless it says "plain Parquet".
+PATH_DEPTH, PATH_TOP = 6, 20
+
+
+def _ordered_src(size: str, con=None):
+    from journeymap.store.ordered import OrderedEvents
+    return OrderedEvents.from_files([str(paths(size)["ordered"])], con=con)
+
+
+def jm_fast_funnel(size: str) -> dict:
+    import journeymap
+    res = journeymap.funnel(_ordered_src(size), STEPS, window="14d")
+    return {"counts": res.counts}
+
+
+def chdb_funnel_ordered(size: str) -> dict:
+    """chdb windowFunnel over the journey-ordered file (the same stored form as jm_fast_*)."""
+    return _chdb_levels(size, WINDOW_S, file_key="ordered")
+
+
+def jm_fast_measure(size: str) -> dict:
+    """The measure on the ordered file. `journeymap.measure(yaml, OrderedEvents, ...)` is
+    tried first; this version's public measure() passes events through `as_events`, which
+    refuses an OrderedEvents, so the run then takes the same call the workspace makes
+    (`diagnose(journey, measure_map(journey, src, users))`: `journeymap.measure` with
+    `as_source` in place of `as_events`). `via` records which one ran."""
+    import ibis
+    import journeymap
+    from journeymap.errors import QueryError
+    con = ibis.duckdb.connect()
+    src = _ordered_src(size, con=con)
+    users = con.read_parquet(str(paths(size)["users"]))
+    text = JOURNEY.read_text()
+    try:
+        res, via = journeymap.measure(text, src, users=users), "journeymap.measure"
+    except QueryError:
+        from journeymap.api import as_journey, diagnose
+        from journeymap.measure.measured_map import measure_map
+        j = as_journey(text)
+        res, via = diagnose(j, measure_map(j, src, users)), "diagnose(measure_map(...)) (as the workspace)"
+    out = _map_summary(res)
+    out["via"] = via
+    return out
+
+
+def _jm_pairs(res) -> dict:
+    """Directly-follows pair counts without $start/$end rows; ends/starts apart."""
+    from journeymap.measure.transitions import END, START
+    pairs, ends, starts = {}, {}, {}
+    for e in res.edges:
+        if e["from"] == START:
+            starts[e["to"]] = e["count"]
+        elif e["to"] == END:
+            ends[e["from"]] = e["count"]
+        else:
+            pairs[f"{e['from']}>{e['to']}"] = e["count"]
+    return {"pairs": dict(sorted(pairs.items())), "ends": dict(sorted(ends.items())),
+            "starts": dict(sorted(starts.items())), "n_pairs": len(pairs),
+            "transitions": sum(pairs.values()), "users": res.users}
+
+
+def jm_transitions(size: str) -> dict:
+    import journeymap
+    return _jm_pairs(journeymap.transitions(_ordered_src(size)))
+
+
+def jm_transitions_ibis(size: str) -> dict:
+    """journeymap.transitions on the plain Parquet through Ibis/DuckDB (engine sorts)."""
+    import ibis
+    import journeymap
+    events = ibis.duckdb.connect().read_parquet(str(paths(size)["events"]))
+    return _jm_pairs(journeymap.transitions(events))
+
+
+def chdb_transitions(size: str) -> dict:
+    """leadInFrame(event) over (PARTITION BY user_id ORDER BY ts, event, event_id), then
+    GROUP BY (event, next). A user's last event has no next (leadInFrame gives ''):
+    those rows are the ends, kept apart from the pairs like journeymap's `$end` rows."""
+    import chdb
+    sql = f"""
+        SELECT event AS a, nxt AS b, count() AS n FROM (
+            SELECT event, leadInFrame(event) OVER (PARTITION BY user_id ORDER BY ts, event, event_id
+                                                  ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS nxt
+            FROM file('{paths(size)["ordered"]}', Parquet))
+        GROUP BY a, b"""
+    out = chdb.query(sql, "ArrowTable")
+    pairs, ends = {}, {}
+    for a, b, n in zip(out["a"].to_pylist(), out["b"].to_pylist(), out["n"].to_pylist()):
+        if b is None or b == "":  # no next event (NULL: the column is Nullable)
+            ends[a] = n
+        else:
+            pairs[f"{a}>{b}"] = n
+    return {"pairs": dict(sorted(pairs.items())), "ends": dict(sorted(ends.items())),
+            "n_pairs": len(pairs), "transitions": sum(pairs.values())}
+
+
+def pm4py_setup():
+    import contextlib
+    import io
+    import pandas  # noqa: F401
+    with contextlib.redirect_stdout(io.StringIO()):  # its banner
+        import pm4py  # noqa: F401
+
+
+def pm4py_dfg(size: str) -> dict:
+    """pm4py.discover_dfg on a pandas frame read from the plain Parquet (read included)."""
+    import pandas as pd
+    import pm4py
+    t0 = time.perf_counter()
+    df = pd.read_parquet(paths(size)["events"], columns=["user_id", "event", "ts", "event_id"])
+    t1 = time.perf_counter()
+    dfg, start, end = pm4py.discover_dfg(df, case_id_key="user_id", activity_key="event",
+                                         timestamp_key="ts")
+    t2 = time.perf_counter()
+    pairs = {f"{a}>{b}": int(n) for (a, b), n in dfg.items()}
+    return {"pairs": dict(sorted(pairs.items())), "ends": {k: int(v) for k, v in sorted(end.items())},
+            "starts": {k: int(v) for k, v in sorted(start.items())}, "n_pairs": len(pairs),
+            "transitions": sum(pairs.values()), "read_parquet_s": round(t1 - t0, 3),
+            "discover_dfg_s": round(t2 - t1, 3)}
+
+
+def jm_top_paths(size: str) -> dict:
+    """top_paths(event_stream(ordered source), depth=6, top=20): stream and paths timed apart."""
+    from journeymap.measure.streams import event_stream
+    from journeymap.measure.variants import top_paths
+    t0 = time.perf_counter()
+    stream = event_stream(_ordered_src(size))
+    t1 = time.perf_counter()
+    res = top_paths(stream, depth=PATH_DEPTH, top=PATH_TOP)
+    t2 = time.perf_counter()
+    return {"paths": [[" → ".join(p["path"]), p["users"]] for p in res.paths], "users": res.users,
+            "event_stream_s": round(t1 - t0, 3), "top_paths_s": round(t2 - t1, 3)}
+
+
+FAST_PHASES = {
+    "from_files": "OrderedEvents.from_files (schema check, Ibis connect + read_parquet view)",
+    "read": "Parquet read: ParquetFile.iter_batches (decompress, decode, dictionary columns)",
+    "mask": "mask: rule bits per dictionary name (_name_bits, _condition_bits)",
+    "ordered": "_ordered_tables rest: lut[indices] mask, Arrow table build, filter mask != 0",
+    "progress": "progress reports",
+    "to_batch": "Arrow -> numpy user batch (_to_batch: user starts from _uid, ts, mask)",
+    "kernel": "numba kernel (funnel_ordered)",
+    "run_batch": "per-batch results around the kernel (_run_batch)",
+    "concat": "concat results (_concat)",
+}
+
+
+def _profiled_fast_funnel(size: str) -> dict:
+    import journeymap
+    from journeymap.measure import funnel as fm
+    from journeymap.measure import sequences as sq
+    from journeymap.store.ordered import OrderedEvents
+
+    ph = _Phases()
+    got = {
+        "read": ph.wrap(OrderedEvents, "record_batches", "read", generator=True),
+        "mask": ph.wrap(sq, "_name_bits", "mask") & ph.wrap(sq, "_condition_bits", "mask"),
+        "ordered": ph.wrap(sq, "_ordered_tables", "ordered", generator=True),
+        "progress": ph.wrap(sq, "report", "progress"),
+        "to_batch": ph.wrap(sq, "_to_batch", "to_batch"),
+        "run_batch": ph.wrap(fm, "_run_batch", "run_batch"),
+        "concat": ph.wrap(fm, "_concat", "concat"),
+    }
+    orig_kernel = fm.ORDERS["ordered"]
+
+    def kernel(*a):
+        ph._enter("kernel")
+        try:
+            return orig_kernel(*a)
+        finally:
+            ph._exit()
+    fm.ORDERS["ordered"] = kernel
+    try:
+        t0 = time.perf_counter()
+        ph._enter("from_files")
+        try:
+            src = _ordered_src(size)
+        finally:
+            ph._exit()
+        res = journeymap.funnel(src, STEPS, window="14d")
+        total = time.perf_counter() - t0
+    finally:
+        ph.restore()
+        fm.ORDERS["ordered"] = orig_kernel
+    phases = {FAST_PHASES[k]: round(v, 3) for k, v in ph.times.items()}
+    phases["not attributed (funnel() glue, user-aligned split: concat_tables + filter)"] = round(
+        total - sum(ph.times.values()), 3)
+    return {"counts": res.counts, "total_s": round(total, 3), "phases_s": phases,
+            "calls": ph.calls, "wrapped": [k for k, ok in got.items() if ok],
+            "users": len(res.users), "connect_read_parquet_s": round(ph.times.get("from_files", 0), 3)}
+
+
+def jm_fast_funnel_profile(size: str) -> dict:
+    """The fast-path funnel taken apart, cold then warm in one process."""
+    from benchmarks.data import SIZES
+    cold = _profiled_fast_funnel(size)
+    warm = cold if SIZES[size] > 10_000_000 else _profiled_fast_funnel(size)
+    return {"counts": warm["counts"], "cold": cold, "warm": warm, "timed_s": cold["total_s"],
+            "replay_s": _replay_ordered_tables(size)}
+
+
+def _replay_ordered_tables(size: str) -> dict:
+    """The fast path's read + mask + table steps replayed alone (same calls as
+    sequences._ordered_tables, funnel rules), each step timed over all batches."""
+    import numpy as np
+    import pyarrow as pa
+    from journeymap.measure import sequences as sq
+    from journeymap.measure.steps import as_rule
+    rules = [as_rule(s) for s in STEPS]
+    src = _ordered_src(size)
+    t = {"read (iter_batches)": 0.0, "mask (dictionary lut + indices -> bits)": 0.0,
+         "Arrow table + filter mask != 0": 0.0}
+    rows = 0
+    it = iter(src.record_batches(["user_id", "_uid", "ts", "event"], sq.BATCH_ROWS))
+    while True:
+        t0 = time.perf_counter()
+        rb = next(it, None)
+        t1 = time.perf_counter()
+        t["read (iter_batches)"] += t1 - t0
+        if rb is None:
+            break
+        ev = rb.column("event")
+        lut = sq._name_bits(rules, ev.dictionary.to_pylist())
+        idx = ev.indices.fill_null(len(lut) - 1).to_numpy(zero_copy_only=False)
+        mask = sq._condition_bits(rb, lut[idx], rules)
+        t2 = time.perf_counter()
+        out = pa.table({"user_id": rb.column("user_id"), "_uid": rb.column("_uid"),
+                        "ts": rb.column("ts"), "_mask": mask})
+        rows += out.filter(pa.array(mask != 0)).num_rows
+        t3 = time.perf_counter()
+        t["mask (dictionary lut + indices -> bits)"] += t2 - t1
+        t["Arrow table + filter mask != 0"] += t3 - t2
+    out = {k: round(v, 3) for k, v in t.items()}
+    out["rows_kept"] = int(rows)
+    return out
+
+
+CONTENDERS += [
+    Contender("jm_fast_funnel", "funnel14d_ordered", jm_setup, jm_fast_funnel,
+              "journeymap.funnel(OrderedEvents) fast path, ordered file"),
+    Contender("chdb_funnel_ordered", "funnel14d_ordered", chdb_setup, chdb_funnel_ordered,
+              "chdb windowFunnel on the ordered file"),
+    Contender("jm_fast_measure", "measure_ordered", jm_setup, jm_fast_measure,
+              "journeymap.measure(OrderedEvents), 7 stages, 2 personas"),
+    Contender("jm_transitions", "transitions", jm_setup, jm_transitions,
+              "journeymap.transitions(OrderedEvents) fast path"),
+    Contender("jm_transitions_ibis", "transitions", jm_setup, jm_transitions_ibis,
+              "journeymap.transitions on plain Parquet via Ibis/DuckDB"),
+    Contender("chdb_transitions", "transitions", chdb_setup, chdb_transitions,
+              "chdb leadInFrame over user window, GROUP BY pair (ordered file)"),
+    Contender("pm4py_dfg", "transitions", pm4py_setup, pm4py_dfg,
+              "pm4py.discover_dfg (pandas from plain Parquet)", max_size=10_000_000,
+              timeout_s=150, repeatable=False,
+              note="1M and 10M only; 10M kept only if under ~2 min (timeout 150s)"),
+    Contender("jm_top_paths", "paths", jm_setup, jm_top_paths,
+              "top_paths(event_stream(OrderedEvents), depth=6, top=20)"),
+    Contender("jm_fast_funnel_profile", "profile", jm_setup, jm_fast_funnel_profile,
+              "journeymap fast-path funnel phases (profile)", repeatable=False),
+]
 BY_NAME = {c.name: c for c in [*CONTENDERS, WARMUP]}

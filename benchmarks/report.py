@@ -9,7 +9,9 @@ from benchmarks.data import SIZES, STEPS
 
 ORDER = ["jm_funnel", "chdb_funnel", "duckdb_funnel", "pandas_funnel", "chdb_funnel_open",
          "rete_funnel", "jm_measure", "jm_ingest", "jm_ws_measure", "jm_ws_funnel", "jm_funnel_profile",
-         "jm_measure_profile"]
+         "jm_measure_profile", "jm_fast_funnel", "chdb_funnel_ordered", "jm_fast_measure",
+         "jm_transitions", "jm_transitions_ibis", "chdb_transitions", "pm4py_dfg", "jm_top_paths",
+         "jm_fast_funnel_profile"]
 
 
 def _s(x) -> str:
@@ -34,6 +36,16 @@ def _result_text(r) -> str:
     if not r.get("ok"):
         return r.get("error", "failed")
     res = r["result"]
+    if "pairs" in res:
+        text = (f"{res['n_pairs']} pairs, {res['transitions']:,} transitions, "
+                f"{sum(res.get('ends', {}).values()):,} ends")
+        if "discover_dfg_s" in res:
+            text += f" (read_parquet {res['read_parquet_s']:.2f}s + discover_dfg {res['discover_dfg_s']:.2f}s)"
+        return text
+    if "paths" in res:
+        p0 = res["paths"][0] if res["paths"] else ["–", 0]
+        return (f"event_stream {res['event_stream_s']:.2f}s + top_paths {res['top_paths_s']:.2f}s; "
+                f"{res['users']:,} users, top: {p0[0]} ({p0[1]:,})")
     if "counts" in res:
         text = " / ".join(f"{c:,}" for c in res["counts"])
         if "second_s" in res:
@@ -41,6 +53,8 @@ def _result_text(r) -> str:
         return text
     if "entered" in res:
         text = "entered " + " / ".join(f"{c:,}" for c in res["entered"])
+        if res.get("via", "").startswith("diagnose"):
+            text += " (via diagnose(measure_map(...)): journeymap.measure refuses OrderedEvents)"
         if "second_s" in res:
             text += (f"; second call {res['second_s']:.3f}s "
                      f"({'cache' if res.get('has_cache') else 'no cache'}"
@@ -134,13 +148,23 @@ def write_report(results: dict, path: Path) -> None:
             "second). Every engine reads the same Parquet file, **sorted by (user_id, ts)**, "
             "zstd, row groups of 262,144 rows; the ingest run reads the same events as CSV in "
             "time order. The OS page cache is warmed before each size.", "",
-            "| size | events | users | Parquet MB | CSV MB | generation: Parquet s | CSV s |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+            "The fast-path contenders read `events-ordered-<size>.parquet` instead: the same "
+            "rows as journeymap's journey-ordered stored form, derived once by DuckDB `COPY ... "
+            "ORDER BY user_id, ts, event, event_id` with `_uid` = `dense_rank() OVER (ORDER BY "
+            "user_id) - 1` (int64), row groups of 2^20 rows, DuckDB's default compression (as "
+            "journeymap's own ordered copy is written); chdb's fast-path references read that "
+            "same file.", "",
+            "| size | events | users | Parquet MB | CSV MB | ordered Parquet MB | generation: Parquet s "
+            "| CSV s | ordered s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, d in results.get("data", {}).items():
         out.append(f"| {size} | {d['events']:,} | {d['users']:,} | {d['parquet_bytes'] / 2**20:.0f} | "
                    f"{d['csv_bytes'] / 2**20:.0f} | " if d.get("csv_bytes") else
                    f"| {size} | {d['events']:,} | {d['users']:,} | {d['parquet_bytes'] / 2**20:.0f} | – | ")
-        out[-1] += f"{_s(d['generate_parquet_s'])} | {_s(d.get('generate_csv_s'))} |"
+        ob = d.get("ordered_bytes")
+        out[-1] += (f"{ob / 2**20:.0f} | " if ob else "– | ")
+        out[-1] += (f"{_s(d['generate_parquet_s'])} | {_s(d.get('generate_csv_s'))} | "
+                    f"{_s(d.get('generate_ordered_s'))} |")
     out.append("")
 
     loads = [max(r["load_avg_1m"]) for r in runs.values() if r.get("load_avg_1m")]
@@ -173,6 +197,7 @@ def write_report(results: dict, path: Path) -> None:
                    f"{_s(_cold(me))} | {_ratio(_cold(me), _cold(jf))} / {_ratio(_warm(me), _warm(jf))} | "
                    f"{eps} | {wst} |")
     out.append("")
+    out += _fast_headline(runs, sizes)
 
     for size in sizes:
         out += [f"## {size} events", "",
@@ -200,6 +225,9 @@ def write_report(results: dict, path: Path) -> None:
         prof = runs.get(f"{size}/jm_measure_profile")
         if prof and prof.get("ok"):
             out += _profile_section(size, prof["result"], "measure")
+        prof = runs.get(f"{size}/jm_fast_funnel_profile")
+        if prof and prof.get("ok"):
+            out += _fast_profile_section(size, prof["result"])
     out += ["## What is compared, and how", "",
             f"- **Funnel** (`funnel14d`): {len(STEPS)} ordered steps "
             f"{' → '.join(STEPS)}, 14-day window from step 1, inclusive (t_k − t_1 ≤ window), "
@@ -244,6 +272,30 @@ def write_report(results: dict, path: Path) -> None:
             "- **profile**: `journeymap.funnel` re-run phase by phase with journeymap's own "
             "internals (`flagged_rows`, `_to_batch`, `_run_batch`), plus DuckDB's JSON "
             "profile of the same SQL.",
+            "- **Fast path** (`funnel14d_ordered`, `measure_ordered`): `src = OrderedEvents.from_files"
+            "([events-ordered-<size>.parquet])`, then `journeymap.funnel(src, steps, window=\"14d\")`: "
+            "no engine sort, pyarrow reads the row groups with `event`/`user_id` as dictionaries, "
+            "the step mask comes from the dictionary, user starts from `_uid`. The reference is "
+            "chdb `windowFunnel` over **that same file** (`chdb_funnel_ordered`). The measure "
+            "takes the same source and `users` read by the same Ibis connection; this version's "
+            "public `journeymap.measure` refuses an `OrderedEvents` (it calls `as_events`), so "
+            "the run makes the call the workspace makes, `diagnose(journey, measure_map(journey, "
+            "src, users))`, and is checked against `jm_measure` (plain Parquet via Ibis).",
+            "- **Transitions** (directly-follows pairs): `journeymap.transitions(src)` on the "
+            "ordered file (fast path) and on the plain Parquet via Ibis; chdb "
+            "`leadInFrame(event) OVER (PARTITION BY user_id ORDER BY ts, event, event_id ROWS "
+            "BETWEEN CURRENT ROW AND 1 FOLLOWING)` over the ordered file, then `GROUP BY` "
+            "(event, next); pm4py `discover_dfg(df, case_id_key=\"user_id\", activity_key=\"event\", "
+            "timestamp_key=\"ts\")` on a pandas frame from the plain Parquet (its time includes "
+            "`pd.read_parquet`; 150 s timeout, so a 10M run over ~2 min is recorded as timed "
+            "out). Checked: pair counts equal, and the users' last events equal too — "
+            "journeymap's `X → $end` rows, chdb's rows with a NULL next (a Nullable column's "
+            "`leadInFrame` default), pm4py's end activities; journeymap's `$start → X` rows are "
+            "left out of the pair comparison (kept in results.json, equal to pm4py's start "
+            "activities where both ran).",
+            "- **Top paths**: `top_paths(event_stream(src), depth=6, top=20)` from "
+            "`journeymap.measure.variants` / `.streams` on the ordered file; `event_stream` and "
+            "`top_paths` timed apart; ratio = (stream + paths) ÷ the fast-path transitions.",
             "- Every run is a fresh `python` process. Peak RSS = that process's VmHWM (cold and "
             "warm runs share one process, so the peak covers both); `ru_maxrss` from `os.wait4` "
             "is kept in results.json only, since Linux carries the parent's high-water mark into "
@@ -253,3 +305,79 @@ def write_report(results: dict, path: Path) -> None:
             "(above ~2 on this 2-core machine means other work competed for the CPUs).",
             ""]
     path.write_text("\n".join(out) + "\n")
+
+
+def _fast_headline(runs: dict, sizes: list) -> list[str]:
+    out = ["### Fast path: the journey-ordered stored form", "",
+           "Every figure below starts from `events-ordered-<size>.parquet` (pm4py and the "
+           "Ibis transitions from the plain Parquet). Ratios: journeymap ÷ other, cold / warm.", "",
+           "| size | fast funnel s (cold / warm) | chdb same file s | fast funnel ÷ chdb | counts equal "
+           "| fast measure s | fast measure ÷ fast funnel | transitions fast s | via Ibis s | chdb s "
+           "| transitions ÷ chdb | pm4py s | pm4py ÷ transitions | pairs equal | top paths s "
+           "(stream + paths) | ÷ transitions |",
+           "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for size in sizes:
+        g = {n: runs.get(f"{size}/{n}") for n in ORDER}
+        ff, cf, fm = g["jm_fast_funnel"], g["chdb_funnel_ordered"], g["jm_fast_measure"]
+        jt, it, ct, pm, tp = (g["jm_transitions"], g["jm_transitions_ibis"], g["chdb_transitions"],
+                              g["pm4py_dfg"], g["jm_top_paths"])
+        if not any(r for r in (ff, cf, jt, tp)):
+            continue
+
+        def eq(*rs):
+            ms = [r.get("match") for r in rs if r and r.get("ok")]
+            if not ms:
+                return "–"
+            return "yes" if all(m and m.get("equal") for m in ms) else "**no**"
+
+        def pair(r):
+            return f"{_s(_cold(r))} / {_s(_warm(r))}" if r and r.get("ok") else "–"
+        if pm and pm.get("ok"):
+            pms = _s(_cold(pm))
+        elif pm:
+            pms = pm.get("error", "failed").replace("|", "/")
+        else:
+            pms = "–"
+        if tp and tp.get("ok"):
+            res = tp["result"]
+            tps = f"{_s(_cold(tp))} / {_s(_warm(tp))} ({res['event_stream_s']:.2f} + {res['top_paths_s']:.2f})"
+        else:
+            tps = "–"
+        out.append(
+            f"| {size} | {pair(ff)} | {pair(cf)} | {_ratio(_cold(ff), _cold(cf))} / "
+            f"{_ratio(_warm(ff), _warm(cf))} | {eq(ff, g['jm_fast_funnel_profile'])} | {pair(fm)} | "
+            f"{_ratio(_cold(fm), _cold(ff))} / {_ratio(_warm(fm), _warm(ff))} | {pair(jt)} | "
+            f"{pair(it)} | {pair(ct)} | {_ratio(_cold(jt), _cold(ct))} / {_ratio(_warm(jt), _warm(ct))} | "
+            f"{pms} | {_ratio(_cold(pm), _cold(jt))} | {eq(jt, it, pm)} | {tps} | "
+            f"{_ratio(_cold(tp), _cold(jt))} / {_ratio(_warm(tp), _warm(jt))} |")
+    return out + [""]
+
+
+def _fast_profile_section(size: str, res: dict) -> list[str]:
+    cold, warm = res["cold"], res["warm"]
+    single = cold == warm
+    out = [f"### journeymap fast-path funnel at {size}, taken apart", "",
+           "`journeymap.funnel(OrderedEvents.from_files([ordered file]), ...)` with its internals "
+           "wrapped by timers (exclusive time). " + ("One call, in a fresh process." if single else
+           "Cold = first call in a fresh process, warm = the same call again in that process.")
+           + f" {warm['users']:,} users with step 1.", ""]
+    if single:
+        out += ["| phase | s | share |", "|---|---:|---:|"]
+    else:
+        out += ["| phase | cold s | share | warm s | share |", "|---|---:|---:|---:|---:|"]
+    for k, w in sorted(warm["phases_s"].items(), key=lambda kv: -kv[1]):
+        c = cold["phases_s"].get(k, 0.0)
+        if single:
+            out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% |")
+        else:
+            out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% | "
+                       f"{w:.3f} | {100 * w / warm['total_s']:.0f}% |")
+    out.append(f"| **total** | **{cold['total_s']:.3f}** | |" if single else
+               f"| **total** | **{cold['total_s']:.3f}** | | **{warm['total_s']:.3f}** | |")
+    rp = res.get("replay_s")
+    if rp:
+        out += ["", "The fast path's own steps replayed alone after the calls (same pyarrow/numpy "
+                "calls as `sequences._ordered_tables`, all batches): "
+                + ", ".join(f"{k} {v:.3f}s" for k, v in rp.items() if k != "rows_kept")
+                + f" ({rp.get('rows_kept', 0):,} step rows kept)."]
+    return out + [""]

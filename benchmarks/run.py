@@ -203,11 +203,13 @@ def check_equality(runs: dict, size: str) -> None:
         r = runs.get(f"{size}/{name}")
         return r if r and r.get("ok") else None
 
-    pairs = [("chdb_funnel", ["jm_funnel", "duckdb_funnel", "pandas_funnel", "jm_ws_funnel",
-                              "jm_funnel_profile"],
+    pairs = [("chdb_funnel_ordered", ["jm_fast_funnel", "jm_fast_funnel_profile"], "counts"),
+             ("chdb_funnel", ["jm_funnel", "duckdb_funnel", "pandas_funnel", "jm_ws_funnel",
+                              "jm_funnel_profile", "chdb_funnel_ordered"],
               "counts"),
              ("chdb_funnel_open", ["rete_funnel"], "counts"),
-             ("jm_measure", ["jm_ws_measure", "jm_measure_profile"], "entered")]
+             ("chdb_transitions", ["jm_transitions", "jm_transitions_ibis", "pm4py_dfg"], "pairs"),
+             ("jm_measure", ["jm_ws_measure", "jm_measure_profile", "jm_fast_measure"], "entered")]
     for ref_name, names, key in pairs:
         ref = get(ref_name)
         for name in names:
@@ -218,6 +220,8 @@ def check_equality(runs: dict, size: str) -> None:
                 r["match"] = None
                 continue
             same = r["result"].get(key) == ref["result"].get(key)
+            if key == "pairs":  # and the users' last events (journeymap's $end rows)
+                same = same and r["result"].get("ends") == ref["result"].get("ends")
             if key == "entered" and "personas" in r["result"]:
                 same = same and r["result"].get("personas") == ref["result"].get("personas")
             r["match"] = {"reference": ref_name, "equal": bool(same)}
@@ -290,7 +294,9 @@ def main(argv=None) -> None:
             results["runs"][key] = rec
             if rec.get("ok"):
                 res = rec["result"]
-                shown = res.get("counts") or res.get("entered") or res.get("events_per_s")
+                shown = res.get("counts") or res.get("entered") or res.get("events_per_s") \
+                    or (f"{res['n_pairs']} pairs, {res['transitions']:,} transitions" if "pairs" in res
+                        else res.get("paths", [""])[0])
                 print(f"{rec['runs_s']} s, peak {rec['peak_rss_mb']} MB, {shown}", flush=True)
             else:
                 print(f"FAILED: {rec.get('error')}", flush=True)

@@ -305,30 +305,47 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
 
 
 @njit(cache=True)
-def pair_counts(pair, user, n_pairs):
-    """Occurrences and distinct users of each pair id; rows must be grouped by user."""
+def transition_pass(offsets, codes, t, n_codes):
+    """Every user's directly-follows pairs in one pass, $start = n_codes, $end = n_codes + 1.
+
+    Returns per pair id (from * width + to): occurrences, distinct users, and the
+    seconds on each occurrence grouped by pair (`secs[starts[p]:starts[p] + counts[p]]`,
+    NaN for pairs touching $start/$end).
+    """
+    width = n_codes + 2
+    n_pairs = width * width
     counts = np.zeros(n_pairs, np.int64)
     users = np.zeros(n_pairs, np.int64)
     last = np.full(n_pairs, -1, np.int64)
-    for i in range(pair.shape[0]):
-        p = pair[i]
-        counts[p] += 1
-        if last[p] != user[i]:
-            users[p] += 1
-            last[p] = user[i]
-    return counts, users
-
-
-@njit(cache=True)
-def group_by_key(key, counts):
-    """Row order that groups rows by key (a stable counting sort)."""
-    starts = np.zeros(counts.shape[0], np.int64)
+    n_users = offsets.shape[0] - 1
+    for u in range(n_users):
+        a, b = offsets[u], offsets[u + 1]
+        prev = n_codes
+        for i in range(a, b + 1):
+            cur = codes[i] if i < b else n_codes + 1
+            p = prev * width + cur
+            counts[p] += 1
+            if last[p] != u:
+                users[p] += 1
+                last[p] = u
+            prev = cur
+    starts = np.zeros(n_pairs, np.int64)
     total = 0
-    for k in range(counts.shape[0]):
-        starts[k] = total
-        total += counts[k]
-    order = np.empty(key.shape[0], np.int64)
-    for i in range(key.shape[0]):
-        order[starts[key[i]]] = i
-        starts[key[i]] += 1
-    return order
+    for p in range(n_pairs):
+        starts[p] = total
+        total += counts[p]
+    fill = starts.copy()
+    secs = np.empty(total, np.float64)
+    for u in range(n_users):
+        a, b = offsets[u], offsets[u + 1]
+        prev = n_codes
+        prev_t = 0
+        for i in range(a, b + 1):
+            cur = codes[i] if i < b else n_codes + 1
+            p = prev * width + cur
+            secs[fill[p]] = (t[i] - prev_t) / 1e6 if prev != n_codes and i < b else np.nan
+            fill[p] += 1
+            prev = cur
+            if i < b:
+                prev_t = t[i]
+    return counts, users, starts, secs

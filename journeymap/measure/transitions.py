@@ -56,53 +56,26 @@ class TransitionsResult(Result):
                            "users": e["users"], "median_s": e["median_s"]} for e in self.edges]}
 
 
-def _pair_stats(stream: Stream) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(from, to, user, seconds) for every transition including $start/$end ones."""
-    n_users, v = stream.n_users, len(stream.vocab)
-    codes = stream.codes.astype(np.int64)
-    first, last = stream.offsets[:-1], stream.offsets[1:] - 1
-    nxt = np.empty_like(codes)
-    nxt[:-1] = codes[1:]
-    secs = np.full(len(codes), np.nan)
-    secs[:-1] = (stream.t[1:] - stream.t[:-1]) / 1e6
-    if n_users:
-        nxt[last] = v + 1
-        secs[last] = np.nan
-    frm = np.concatenate([codes, np.full(n_users, v)])
-    to = np.concatenate([nxt, codes[first]])
-    user = np.concatenate([stream.user_of_row(), np.arange(n_users)])
-    return frm, to, user, np.concatenate([secs, np.full(n_users, np.nan)])
-
-
-MAX_DENSE_PAIRS = 1 << 24
-
-
-def _dense(pair: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pair ids renumbered 0..k-1 (keys = original ids) when the id space is too big."""
-    if width * width <= MAX_DENSE_PAIRS:
-        return pair, np.arange(width * width)
-    keys, inverse = np.unique(pair, return_inverse=True)
-    return inverse, keys
+MAX_DENSE_PAIRS = 1 << 22  # ~2,000 distinct events; counters stay ~130 MB
 
 
 def edge_table(stream: Stream) -> list[dict]:
     """Every directly-follows pair with counts, users, share and times."""
     names = list(stream.vocab) + [START, END]
-    frm, to, user, secs = _pair_stats(stream)
     width = len(names)
-    ids, keys = _dense(frm * width + to, width)
-    counts, users = kernels.pair_counts(ids, user, len(keys))
-    out_total = np.bincount(keys // width, weights=counts, minlength=width)
-    order = kernels.group_by_key(ids, counts)
-    bounds = np.concatenate(([0], np.cumsum(counts)))
+    if width * width > MAX_DENSE_PAIRS:
+        raise QueryError(f"{len(stream.vocab):,} distinct events are too many to pair: fold rare "
+                         "ones into 'other' (fold_below) or exclude some")
+    counts, users, starts, secs = kernels.transition_pass(stream.offsets, stream.codes, stream.t,
+                                                          len(stream.vocab))
+    out_total = counts.reshape(width, width).sum(axis=1)
     rows = []
-    for i in np.flatnonzero(counts):
-        g = secs[order[bounds[i]:bounds[i + 1]]]
+    for key in np.flatnonzero(counts):
+        g = secs[starts[key]:starts[key] + counts[key]]
         g = g[~np.isnan(g)]
-        key = int(keys[i])
-        rows.append({"from": names[key // width], "to": names[key % width],
-                     "count": int(counts[i]), "users": int(users[i]),
-                     "share": float(counts[i] / out_total[key // width]),
+        frm = key // width
+        rows.append({"from": names[frm], "to": names[key % width], "count": int(counts[key]),
+                     "users": int(users[key]), "share": float(counts[key] / out_total[frm]),
                      "median_s": float(np.median(g)) if g.size else None,
                      "p90_s": float(np.quantile(g, 0.9)) if g.size else None})
     rows.sort(key=lambda r: (-r["count"], r["from"], r["to"]))

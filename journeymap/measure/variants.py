@@ -79,12 +79,24 @@ def path_matrix(stream: Stream, begin: np.ndarray, stop: np.ndarray, depth: int)
     return mat
 
 
+def _unique_rows(mat: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows and their counts; rows packed into one integer when they fit."""
+    base = n_codes + 2  # codes -2 and -1 shift to 0 and 1
+    if base ** mat.shape[1] >= 2 ** 62:
+        return np.unique(mat, axis=0, return_counts=True)
+    key = np.zeros(len(mat), np.int64)
+    for j in range(mat.shape[1]):
+        key = key * base + (mat[:, j] + 2)
+    keys, first, counts = np.unique(key, return_index=True, return_counts=True)
+    return mat[first], counts
+
+
 def count_paths(stream: Stream, mat: np.ndarray, top: int, considered: int, anchor: dict
                 ) -> PathsResult:
     """Distinct rows of a path matrix, most users first (ties by path text)."""
     if not len(mat) or not considered:
         return PathsResult([], considered, anchor)
-    uniq, counts = np.unique(mat, axis=0, return_counts=True)
+    uniq, counts = _unique_rows(mat, len(stream.vocab))
     names = [[MORE if c == -2 else stream.vocab[c] for c in row if c != -1] for row in uniq]
     order = sorted(range(len(uniq)), key=lambda i: (-counts[i], names[i]))[:top]
     paths = [{"path": names[i], "users": int(counts[i]), "share": float(counts[i] / considered)}
