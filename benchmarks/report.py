@@ -314,7 +314,7 @@ def _fast_headline(runs: dict, sizes: list) -> list[str]:
            "| size | fast funnel s (cold / warm) | chdb same file s | fast funnel ÷ chdb | counts equal "
            "| fast measure s | fast measure ÷ fast funnel | transitions fast s | via Ibis s | chdb s "
            "| transitions ÷ chdb | pm4py s | pm4py ÷ transitions | pairs equal | top paths s "
-           "(stream + paths) | ÷ transitions |",
+           "(warm: stream + paths) | ÷ transitions |",
            "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for size in sizes:
         g = {n: runs.get(f"{size}/{n}") for n in ORDER}

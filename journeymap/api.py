@@ -9,7 +9,7 @@ from journeymap.measure.actual import ActualJourney, actual_journey
 from journeymap.measure.measured_map import MapResult, measure_map
 from journeymap.spec.load import load_journey
 from journeymap.spec.model import Journey
-from journeymap.store.frames import as_events, as_table
+from journeymap.store.frames import as_source, as_table
 
 
 def as_journey(journey) -> Journey:
@@ -41,7 +41,7 @@ def measure(journey, events, *, users=None, persona: str | None = None, by: str 
     0.5
     """
     j = as_journey(journey)
-    table = as_events(events)
+    table = as_source(events)
     traits = as_table(users) if users is not None else None
     return diagnose(j, measure_map(j, table, traits, persona=persona, by=by, period=period))
 
@@ -54,5 +54,5 @@ def paths(journey, events, *, users=None, persona: str | None = None, stage: str
     from it versus those who dropped."""
     j = as_journey(journey)
     traits = as_table(users) if users is not None else None
-    return actual_journey(j, as_events(events), traits, persona=persona, stage=stage, start=start,
+    return actual_journey(j, as_source(events), traits, persona=persona, stage=stage, start=start,
                           end=end, depth=depth, top=top, include=include, exclude=exclude)

@@ -74,3 +74,13 @@ def test_copy_is_rebuilt_when_the_store_changes(project):
     fresh, _ = project.sources()
     assert fresh.table.count().to_pyarrow().as_py() == \
         project.tables()[0].count().to_pyarrow().as_py()
+
+
+def test_public_functions_accept_the_ordered_copy(project):
+    fast, users = project.sources()  # fresh: an earlier test appended to the store
+    portable, _ = project.tables()
+    text = project.workspace.journey_path.read_text()
+    assert journeymap.measure(text, fast, users=users).to_dict() == \
+        journeymap.measure(text, portable, users=users).to_dict()
+    assert journeymap.paths(text, fast, users=users).conformance.to_dict() == \
+        journeymap.paths(text, portable, users=users).conformance.to_dict()
