@@ -65,7 +65,6 @@ def test_engine_names_are_case_insensitive():
 
 def test_spark_without_java_says_so(tmp_path):
     """No Java: the error names the requirement (a fresh process: one JVM per process)."""
-    pytest.importorskip("pyspark")
     code = ("from journeymap.store.engine import connect\n"
             "from journeymap.errors import EngineError\n"
             "try:\n    connect('spark')\nexcept EngineError as e:\n    print(e)\n")

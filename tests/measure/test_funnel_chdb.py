@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-chdb = pytest.importorskip("chdb")
+import chdb  # noqa: E402  (a test extra: a missing install fails, never skips)
 
 from journeymap.measure.funnel import funnel  # noqa: E402
 
