@@ -52,24 +52,25 @@ def verdict(value: float | None, low: float, high: float) -> str | None:
 def _one_stage(journey: Journey, e: StageEntries, k: int, include: np.ndarray, within: np.ndarray
                ) -> StageStats:
     st = journey.stages[k]
-    t = e.entry_t[include]
-    entered_mask = t[:, k] >= 0
+    last = k == len(journey.stages) - 1
+    t_k = e.entry_t[:, k][include]  # two columns only: the matrix can be 10M users wide
+    entered_mask = t_k >= 0
     entered = int(entered_mask.sum())
-    skipped = int(e.skipped[include][:, k].sum())
+    skip_k = e.skipped[:, k][include]
     base = dict(id=st.id, name=st.label, owner=st.owner.team if st.owner else None,
-                entered=entered, skipped=skipped)
-    if k == len(journey.stages) - 1:
+                entered=entered, skipped=int(skip_k.sum()))
+    if last:
         return StageStats(**base, advanced=None, rate=None, rate_ci=None, drop_off=None,
                           pending=None, median_time_to_next_s=None, p90_time_to_next_s=None,
                           time_to_next=None, benchmark=None, verdict=None)
-    adv_mask = entered_mask & (t[:, k + 1] >= 0)
+    t_next = e.entry_t[:, k + 1][include]
+    adv_mask = entered_mask & (t_next >= 0)
     advanced = int(adv_mask.sum())
-    sk = e.skipped[include]
-    timed = adv_mask & ~sk[:, k] & ~sk[:, k + 1]
-    times = time_summary((t[timed, k + 1] - t[timed, k]) / 1e6)
+    timed = adv_mask & ~skip_k & ~e.skipped[:, k + 1][include]
+    times = time_summary((t_next[timed] - t_k[timed]) / 1e6)
     pending = None
     if within[k + 1] >= 0:
-        pending = int((entered_mask & ~adv_mask & (e.data_end - t[:, k] < within[k + 1])).sum())
+        pending = int((entered_mask & ~adv_mask & (e.data_end - t_k < within[k + 1])).sum())
     r = rate(advanced, entered)
     ci = wilson(advanced, entered)
     bm = journey.benchmark_into(journey.stages[k + 1].id)
