@@ -21,7 +21,7 @@ from journeymap.spec.validate import validate_journey
 from journeymap.store.engine import connect, engine_name, store_tables
 from journeymap.store.ordered import ordered_events
 from journeymap.store.readers import load_events
-from journeymap.store.schema import RESERVED
+from journeymap.store.schema import property_columns
 from journeymap.store.workspace import Workspace
 
 
@@ -29,7 +29,7 @@ def data_facts(events, users) -> dict:
     """What validation needs to know about the data: event counts, properties, traits."""
     counts = events.group_by("event").aggregate(n=events.count()).to_pandas()
     return {"event_counts": dict(zip(counts["event"], counts["n"].astype(int))),
-            "event_properties": [c for c in events.columns if c not in RESERVED],
+            "event_properties": property_columns(events.columns),
             "user_traits": [c for c in users.columns if c != "user_id"] if users is not None else []}
 
 

@@ -38,6 +38,6 @@ def safe_property_name(name: str) -> str:
     return f"prop_{name}" if name in RESERVED or name == PARTITION_COLUMN else name
 
 
-def property_columns(schema: pa.Schema) -> list[str]:
-    """Names of the event-property columns of an events table."""
-    return [n for n in schema.names if n not in RESERVED]
+def property_columns(columns) -> list[str]:
+    """Names of the event-property columns among an events table's column names."""
+    return [n for n in columns if n not in RESERVED]
