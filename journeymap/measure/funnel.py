@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from journeymap.errors import QueryError
 from journeymap.measure import kernels
+from journeymap.measure.parallel import over_users
 from journeymap.measure.sequences import flagged_rows, iter_batches
 from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.measure.steps import as_rule, window_us
@@ -154,13 +155,19 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
 
 def _run_batch(batch, kernel, n, win, exclusions, breakdown):
     rows = np.full((batch.n_users, n), kernels.NO_ROW, np.int64)
-    levels = kernel(batch.offsets, batch.t, batch.mask, n, win, rows)
-    if exclusions:
-        ex_bits = np.arange(n, n + len(exclusions), dtype=np.int64)
-        ex_from = np.array([e[1] for e in exclusions], np.int64)
-        ex_to = np.array([e[2] for e in exclusions], np.int64)
-        levels = kernels.apply_exclusions(batch.offsets, batch.t, batch.mask, levels, rows, win,
-                                          ex_bits, ex_from, ex_to)
+    ex_bits = np.arange(n, n + len(exclusions), dtype=np.int64)
+    ex_from = np.array([e[1] for e in exclusions], np.int64)
+    ex_to = np.array([e[2] for e in exclusions], np.int64)
+    o, t, mask = batch.offsets, batch.t, batch.mask
+
+    def run(u0, u1):
+        levels = kernel(o[u0:u1 + 1], t, mask, n, win, rows[u0:u1])
+        if exclusions:
+            levels = kernels.apply_exclusions(o[u0:u1 + 1], t, mask, levels, rows[u0:u1], win,
+                                              ex_bits, ex_from, ex_to)
+        return levels
+
+    levels = np.concatenate(over_users(o, run))
     keep = levels > 0
     rows = rows[keep]
     times = np.where(rows >= 0, batch.t[np.maximum(rows, 0)], -1)

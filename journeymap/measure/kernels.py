@@ -15,7 +15,36 @@ from numba import njit
 NO_ROW = -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def select_rows(offsets, codes, lut, t, keep_all):
+    """Flag rows by event code (mask = lut[code]) and keep the flagged ones (all when
+    keep_all), in one pass. Returns new user offsets, which users kept rows, and the
+    kept rows' times, masks and row numbers."""
+    n_users = offsets.shape[0] - 1
+    n = codes.shape[0]
+    mask = np.empty(n, np.int64)
+    t_out = np.empty(n, np.int64)
+    rows = np.empty(n, np.int64)
+    new_offsets = np.empty(n_users + 1, np.int64)
+    has = np.zeros(n_users, np.bool_)
+    new_offsets[0] = 0
+    k = 0
+    m = 0
+    for u in range(n_users):
+        for i in range(offsets[u], offsets[u + 1]):
+            bits = lut[codes[i]]
+            mask[k] = bits  # written always, kept by moving on: no branch to mispredict
+            t_out[k] = t[i]
+            rows[k] = i
+            k += 1 if keep_all or bits != 0 else 0
+        if k > new_offsets[m]:
+            has[u] = True
+            m += 1
+            new_offsets[m] = k
+    return new_offsets[:m + 1], has, t_out[:k], mask[:k], rows[:k]
+
+
+@njit(cache=True, nogil=True)
 def _group_end(t, i, b):
     """End (exclusive) of the run of rows from i with the same timestamp."""
     j = i + 1
@@ -24,7 +53,7 @@ def _group_end(t, i, b):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _augment(level, bits, g, owner, row_of, prev, queue):
     """Seat `level` on a distinct row of a group, re-seating earlier levels if needed.
 
@@ -58,7 +87,7 @@ def _augment(level, bits, g, owner, row_of, prev, queue):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _extend_ordered(chain, t, mask, n, window, r):
     """One row alone at its instant: try it on every step, highest first."""
     for lvl in range(n - 1, -1, -1):
@@ -79,7 +108,7 @@ def _extend_ordered(chain, t, mask, n, window, r):
         chain[lvl, lvl] = r
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _extend_group(chain, t, mask, n, window, i, j, owner, row_of, prev, queue):
     """Several rows at one instant: from each attempt alive before it (or a fresh
     start), seat as many next steps as possible on distinct rows of the group."""
@@ -105,7 +134,7 @@ def _extend_group(chain, t, mask, n, window, i, j, owner, row_of, prev, queue):
                 chain[top, x] = i + row_of[x]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def funnel_ordered(offsets, t, mask, n, window, out_rows):
     """Best attempt per user, steps in order, other events allowed in between.
 
@@ -148,7 +177,7 @@ def funnel_ordered(offsets, t, mask, n, window, out_rows):
     return levels
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def funnel_strict(offsets, t, mask, n, window, out_rows):
     """Best attempt per user where each step must be the user's very next event."""
     n_users = offsets.shape[0] - 1
@@ -173,7 +202,7 @@ def funnel_strict(offsets, t, mask, n, window, out_rows):
     return levels
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def funnel_unordered(offsets, t, mask, n, window, out_rows):
     """Best attempt per user, steps in any order, window from the first of them.
 
@@ -214,7 +243,7 @@ def funnel_unordered(offsets, t, mask, n, window, out_rows):
     return levels
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def apply_exclusions(offsets, t, mask, levels, out_rows, window, ex_bits, ex_from, ex_to):
     """Zero the level of users whose counted attempt holds an excluded event.
 
@@ -239,7 +268,7 @@ def apply_exclusions(offsets, t, mask, levels, out_rows, window, ex_bits, ex_fro
     return levels
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _enter_group(cur, cur_t, tg, bits, g, within, optional, owner, row_of, prev, queue):
     """Stages entered at one instant from stage `cur`: each on a distinct row,
     as many as possible (maximum matching), skipping optional stages only when
@@ -261,7 +290,7 @@ def _enter_group(cur, cur_t, tg, bits, g, within, optional, owner, row_of, prev,
     return last
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
     """Entry row of every stage per user, following the journey's stage rules.
 
@@ -304,13 +333,11 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
     return out_rows
 
 
-@njit(cache=True)
-def transition_pass(offsets, codes, t, n_codes):
-    """Every user's directly-follows pairs in one pass, $start = n_codes, $end = n_codes + 1.
+@njit(cache=True, nogil=True)
+def transition_counts(offsets, codes, n_codes):
+    """Every user's directly-follows pairs, $start = n_codes, $end = n_codes + 1.
 
-    Returns per pair id (from * width + to): occurrences, distinct users, and the
-    seconds on each occurrence grouped by pair (`secs[starts[p]:starts[p] + counts[p]]`,
-    NaN for pairs touching $start/$end).
+    Returns per pair id (from * width + to) the occurrences and distinct users.
     """
     width = n_codes + 2
     n_pairs = width * width
@@ -329,13 +356,15 @@ def transition_pass(offsets, codes, t, n_codes):
                 users[p] += 1
                 last[p] = u
             prev = cur
-    starts = np.zeros(n_pairs, np.int64)
-    total = 0
-    for p in range(n_pairs):
-        starts[p] = total
-        total += counts[p]
-    fill = starts.copy()
-    secs = np.empty(total, np.float64)
+    return counts, users
+
+
+@njit(cache=True, nogil=True)
+def transition_secs(offsets, codes, t, n_codes, fill, secs):
+    """Seconds on each occurrence of each pair, written at secs[fill[p]], fill[p] + 1, ...
+    (NaN for pairs touching $start/$end); `fill` advances as it goes."""
+    width = n_codes + 2
+    n_users = offsets.shape[0] - 1
     for u in range(n_users):
         a, b = offsets[u], offsets[u + 1]
         prev = n_codes
@@ -348,4 +377,3 @@ def transition_pass(offsets, codes, t, n_codes):
             prev = cur
             if i < b:
                 prev_t = t[i]
-    return counts, users, starts, secs

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from journeymap.measure import kernels
+from journeymap.measure.parallel import over_users
 from journeymap.measure.sequences import flagged_rows, iter_batches
 from journeymap.spec.model import Journey
 from journeymap.store.frames import ibis_table
@@ -63,7 +64,9 @@ def _run(batch, within, optional, first_touch):
     n = within.shape[0]
     rows = np.full((batch.n_users, n), kernels.NO_ROW, np.int64)
     skipped = np.zeros((batch.n_users, n), np.bool_)
-    kernels.stage_entries(batch.offsets, batch.t, batch.mask, within, optional, rows, skipped)
+    o = batch.offsets
+    over_users(o, lambda u0, u1: kernels.stage_entries(o[u0:u1 + 1], batch.t, batch.mask, within,
+                                                       optional, rows[u0:u1], skipped[u0:u1]))
     keep = rows[:, 0] >= 0
     rows, skipped = rows[keep], skipped[keep]
     entry_t = np.where(rows >= 0, batch.t[np.maximum(rows, 0)], -1)

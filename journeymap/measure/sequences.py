@@ -15,10 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap.measure import kernels
 from journeymap.measure.predicates import bitmask, rule
 from journeymap.progress import report
 from journeymap.spec.model import EventRule
-from journeymap.store.ordered import OrderedEvents
+from journeymap.store.ordered import Chunk, OrderedEvents
 
 BATCH_ROWS = 1 << 21
 ORDER = ("user_id", "ts", "event", "event_id")
@@ -77,7 +78,7 @@ def _name_bits(rules: Sequence[EventRule], names: list) -> np.ndarray:
     return lut
 
 
-def _condition_bits(rb: pa.RecordBatch, mask: np.ndarray, rules: Sequence[EventRule]) -> np.ndarray:
+def _condition_bits(table: pa.Table, mask: np.ndarray, rules: Sequence[EventRule]) -> np.ndarray:
     """Clear the bits of rows that have a rule's event but fail its `where` conditions."""
     for k, r in enumerate(rules):
         if not r.where:
@@ -85,28 +86,70 @@ def _condition_bits(rb: pa.RecordBatch, mask: np.ndarray, rules: Sequence[EventR
         rows = np.flatnonzero((mask >> k) & 1)
         if not rows.size:
             continue
-        sub = rb.take(pa.array(rows))
+        sub = table.take(pa.array(rows))
         sub = sub.set_column(sub.schema.get_field_index("event"), "event",
                              sub.column("event").cast(pa.string()))
-        table = ibis.memtable(pa.Table.from_batches([sub]))
-        ok = table.select(ok=rule(table, r)).to_pyarrow()["ok"].to_numpy(zero_copy_only=False)
+        view = ibis.memtable(sub)
+        ok = view.select(ok=rule(view, r)).to_pyarrow()["ok"].to_numpy(zero_copy_only=False)
         mask[rows[~ok.astype(bool)]] &= ~(1 << k)
     return mask
 
 
-def _ordered_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
-    """Fast path: rows already in journey order; event names compared as dictionary codes."""
+def users_with_rows(offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """After keeping only the rows in `keep`: the new user offsets (users left with no
+    rows dropped) and which users still have rows."""
+    per_user = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) \
+        if len(offsets) > 1 else np.zeros(0, np.int64)
+    has = per_user > 0
+    return np.concatenate(([0], np.cumsum(per_user[has]))).astype(np.int64), has
+
+
+def _ordered_batch(src: OrderedEvents, chunk: Chunk, q: FlagQuery, lut: np.ndarray) -> Batch:
+    """A batch of whole users from the ordered copy: no sort, no string compares."""
+    u0, u1 = int(chunk.uid[0]), int(chunk.uid[-1]) + 1
+    offsets = src.starts[u0:u1 + 1] - chunk.row0
+    users = src.user_ids.slice(u0, u1 - u0)
+    where = any(r.where for r in q.rules)
+    offsets, has, t, mask, rows = kernels.select_rows(offsets, chunk.codes, lut, chunk.t,
+                                                      q.keep_all or where)
+    if not has.all():
+        users = users.filter(pa.array(has))
+    picked = chunk.extra.take(pa.array(rows)) if chunk.extra is not None else None
+    events = pa.DictionaryArray.from_arrays(pa.array(chunk.codes[rows]), pa.array(
+        src.vocab, pa.string())) if where or "event" in q.extra else None
+    extra = {c: events if c == "event" else picked.column(c).combine_chunks() for c in q.extra}
+    if where:  # conditions on properties: flag every row, check, then keep the flagged ones
+        mask = _condition_bits(pa.table({**dict(zip(picked.column_names, picked.columns)),
+                                         "event": events}), mask, q.rules)
+        if not q.keep_all:
+            keep = mask != 0
+            offsets, has = users_with_rows(offsets, keep)
+            users, t, mask = users.filter(pa.array(has)), t[keep], mask[keep]
+            extra = {c: a.filter(pa.array(keep)) for c, a in extra.items()}
+    return Batch(users=users, offsets=offsets, t=t, mask=mask, columns=extra)
+
+
+def _ordered_batches(q: FlagQuery, batch_rows: int, task: str) -> Iterator[Batch]:
+    """Fast path: rows already in journey order; event names compared as codes."""
+    src: OrderedEvents = q.source
     props = sorted({c.prop for r in q.rules for c in r.where})
-    columns = list(dict.fromkeys(["user_id", "_uid", "ts", "event", *props, *q.extra]))
-    for rb in q.source.record_batches(columns, batch_rows):
-        ev = rb.column("event")
-        lut = _name_bits(q.rules, ev.dictionary.to_pylist())
-        idx = ev.indices.fill_null(len(lut) - 1).to_numpy(zero_copy_only=False)
-        mask = _condition_bits(rb, lut[idx], q.rules)
-        out = pa.table({"user_id": rb.column("user_id"), "_uid": rb.column("_uid"),
-                        "ts": rb.column("ts"), "_mask": mask,
-                        **{c: rb.column(c) for c in q.extra}})
-        yield out if q.keep_all else out.filter(pa.array(mask != 0))
+    columns = [c for c in dict.fromkeys([*props, *q.extra]) if c != "event"]
+    lut = _name_bits(q.rules, list(src.vocab))
+    pending: list[Chunk] = []
+    done = 0
+    for chunk in src.chunks(columns):
+        pending.append(chunk)
+        done += len(chunk.t)
+        report(task, done)
+        if sum(len(c.t) for c in pending) < batch_rows:
+            continue
+        rows = Chunk.concat(pending)
+        cut = int(src.starts[rows.uid[-1]]) - rows.row0  # the last user may go on in the next chunk
+        pending = [rows.slice(cut, len(rows.t))]
+        if cut:
+            yield _ordered_batch(src, rows.slice(0, cut), q, lut)
+    if pending:
+        yield _ordered_batch(src, Chunk.concat(pending), q, lut)
 
 
 def _user_starts(table: pa.Table) -> np.ndarray:
@@ -138,11 +181,15 @@ def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
                  columns={c: table[c].combine_chunks() for c in extra})
 
 
-def iter_batches(query: FlagQuery, *, batch_rows: int = BATCH_ROWS, task: str = "events"
+def iter_batches(query: FlagQuery, *, batch_rows: int | None = None, task: str = "events"
                  ) -> Iterator[Batch]:
-    """Stream flagged rows as user-aligned batches (progress: rows read)."""
-    tables = _ordered_tables(query, batch_rows) if isinstance(query.source, OrderedEvents) \
-        else _ibis_tables(query, batch_rows)
+    """Stream flagged rows as user-aligned batches of about `batch_rows` (default
+    BATCH_ROWS) rows (progress: rows read)."""
+    batch_rows = batch_rows or BATCH_ROWS
+    if isinstance(query.source, OrderedEvents):
+        yield from _ordered_batches(query, batch_rows, task)
+        return
+    tables = _ibis_tables(query, batch_rows)
     pending: list[pa.Table] = []
     pending_rows = done = 0
     for table in tables:

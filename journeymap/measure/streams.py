@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap.measure.sequences import flagged_rows, iter_batches
+from journeymap.measure.sequences import flagged_rows, iter_batches, users_with_rows
 from journeymap.spec.model import Journey
 from journeymap.store.frames import ibis_table
 
@@ -46,10 +46,7 @@ class Stream:
     def keep_rows(self, keep: np.ndarray, codes: np.ndarray | None = None,
                   vocab: tuple[str, ...] | None = None) -> Stream:
         """The stream with only some rows (users left with no rows are dropped)."""
-        per_user = np.add.reduceat(keep.astype(np.int64), self.offsets[:-1]) \
-            if self.n_users else np.zeros(0, np.int64)
-        has = per_user > 0
-        offsets = np.concatenate(([0], np.cumsum(per_user[has]))).astype(np.int64)
+        offsets, has = users_with_rows(self.offsets, keep)
         new_codes = (self.codes if codes is None else codes)[keep]
         bits = None if self.stage_bits is None else self.stage_bits[keep]
         return Stream(self.users.filter(pa.array(has)), offsets, self.t[keep], new_codes,

@@ -15,6 +15,7 @@ import numpy as np
 
 from journeymap.errors import QueryError
 from journeymap.measure import kernels
+from journeymap.measure.parallel import over_items, over_ranges, user_ranges
 from journeymap.measure.streams import Stream, event_stream, fold_rare, stage_stream
 from journeymap.results import Result
 from journeymap.spec.model import Journey
@@ -59,6 +60,27 @@ class TransitionsResult(Result):
 MAX_DENSE_PAIRS = 1 << 22  # ~2,000 distinct events; counters stay ~130 MB
 
 
+def pair_pass(stream: Stream):
+    """Per pair id (from * width + to): occurrences, distinct users, and the seconds on
+    each occurrence grouped by pair (`secs[starts[p]:starts[p] + counts[p]]`), counted
+    on user ranges in parallel."""
+    n, offsets = len(stream.vocab), stream.offsets
+    ranges = user_ranges(offsets)
+    parts = over_ranges(ranges, lambda u0, u1: kernels.transition_counts(
+        offsets[u0:u1 + 1], stream.codes, n))
+    counts = sum(p[0] for p in parts)
+    users = sum(p[1] for p in parts)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    fill, at = {}, starts.copy()
+    for (u0, _), (c, _) in zip(ranges, parts):
+        fill[u0] = at.copy()  # this range writes each pair's seconds after the earlier ranges'
+        at += c
+    secs = np.empty(int(counts.sum()), np.float64)
+    over_ranges(ranges, lambda u0, u1: kernels.transition_secs(
+        offsets[u0:u1 + 1], stream.codes, stream.t, n, fill[u0], secs))
+    return counts, users, starts, secs
+
+
 def edge_table(stream: Stream) -> list[dict]:
     """Every directly-follows pair with counts, users, share and times."""
     names = list(stream.vocab) + [START, END]
@@ -66,18 +88,23 @@ def edge_table(stream: Stream) -> list[dict]:
     if width * width > MAX_DENSE_PAIRS:
         raise QueryError(f"{len(stream.vocab):,} distinct events are too many to pair: fold rare "
                          "ones into 'other' (fold_below) or exclude some")
-    counts, users, starts, secs = kernels.transition_pass(stream.offsets, stream.codes, stream.t,
-                                                          len(stream.vocab))
+    counts, users, starts, secs = pair_pass(stream)
     out_total = counts.reshape(width, width).sum(axis=1)
-    rows = []
-    for key in np.flatnonzero(counts):
+    keys = np.flatnonzero(counts)
+    n = len(stream.vocab)
+
+    def times(key):  # pairs from $start or to $end have no duration
+        if key // width >= n or key % width >= n:
+            return None, None
         g = secs[starts[key]:starts[key] + counts[key]]
-        g = g[~np.isnan(g)]
+        return float(np.median(g)), float(np.quantile(g, 0.9))
+
+    rows = []
+    for key, (median, p90) in zip(keys, over_items(keys, times)):
         frm = key // width
         rows.append({"from": names[frm], "to": names[key % width], "count": int(counts[key]),
                      "users": int(users[key]), "share": float(counts[key] / out_total[frm]),
-                     "median_s": float(np.median(g)) if g.size else None,
-                     "p90_s": float(np.quantile(g, 0.9)) if g.size else None})
+                     "median_s": median, "p90_s": p90})
     rows.sort(key=lambda r: (-r["count"], r["from"], r["to"]))
     return rows
 

@@ -3,9 +3,18 @@
 Every per-user measure walks each user's events in (user_id, ts, event,
 event_id) order. Sorting 10M rows costs far more than the walk itself, so the
 workspace keeps a copy of its (identity-stitched) events already in that
-order, with a dense user number `_uid`, rebuilt whenever the store's
-fingerprint changes. It is written like the store: temporary folder, fsync,
-rename; a crash leaves the previous copy or none, never half of one.
+order, rebuilt whenever the store's fingerprint changes. The copy is a folder:
+
+- `part-0.parquet`: every column, in journey order, with a dense user number
+  `_uid` (0.. in user_id order); properties are read from here.
+- `core.arrow`: Arrow IPC, uncompressed, the same rows and row groups:
+  `_uid` int32, `ts` timestamp[us, UTC], `event` as int32 codes into one
+  dictionary. A funnel or a transition count needs nothing else, and reads it
+  without decoding.
+- `users.arrow`: per `_uid`, the `user_id` and the row where the user starts.
+
+It is written like the store: temporary folder, fsync, rename; a crash leaves
+the previous copy or none, never half of one.
 """
 
 from __future__ import annotations
@@ -15,46 +24,112 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from journeymap.errors import EngineError
 
 ORDER_SQL = "user_id, ts, event, event_id"
 ROW_GROUP = 1 << 20
 MEMORY_LIMIT = "2GB"  # DuckDB's cap while sorting; beyond it the sort spills to disk
 STAMP = "ordered.json"
+PARQUET, CORE, USERS = "part-0.parquet", "core.arrow", "users.arrow"
+CORE_SCHEMA = pa.schema([("_uid", pa.int32()), ("ts", pa.timestamp("us", tz="UTC")),
+                         ("event", pa.dictionary(pa.int32(), pa.string()))])
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One row group of the ordered copy: rows from `row0`, as numpy arrays."""
+
+    row0: int
+    uid: np.ndarray  # int32 user number per row
+    t: np.ndarray  # int64 µs
+    codes: np.ndarray  # int32 index into OrderedEvents.vocab
+    extra: pa.Table | None  # other columns asked for, read from the Parquet copy
+
+    def slice(self, lo: int, hi: int) -> Chunk:
+        """Rows lo..hi-1 of the chunk."""
+        more = self.extra.slice(lo, hi - lo) if self.extra is not None else None
+        return Chunk(self.row0 + lo, self.uid[lo:hi], self.t[lo:hi], self.codes[lo:hi], more)
+
+    @staticmethod
+    def concat(chunks: Sequence[Chunk]) -> Chunk:
+        """Consecutive chunks as one."""
+        if len(chunks) == 1:
+            return chunks[0]
+        more = pa.concat_tables([c.extra for c in chunks]) if chunks[0].extra is not None else None
+        return Chunk(chunks[0].row0, *(np.concatenate([getattr(c, k) for c in chunks])
+                                       for k in ("uid", "t", "codes")), more)
 
 
 @dataclass(frozen=True)
 class OrderedEvents:
-    """Parquet files of events in journey order, and an Ibis view of them."""
+    """A journey-ordered copy of events (see the module doc) and an Ibis view of it."""
 
-    files: tuple[str, ...]
+    folder: Path
     table: ir.Table
 
     @classmethod
-    def from_files(cls, files: Sequence[str], con=None) -> OrderedEvents:
-        """Trust Parquet files already sorted by (user_id, ts, event, event_id) with a dense
-        `_uid` user number (as `ordered_events` writes them, or a pipeline of yours)."""
-        from journeymap.errors import EngineError
-        missing = [f for f in files if "_uid" not in pq.read_schema(f).names]
+    def open(cls, folder: str | Path, con=None) -> OrderedEvents:
+        """The copy in `folder`, as `build_ordered` writes it."""
+        folder = Path(folder)
+        missing = [n for n in (PARQUET, CORE, USERS) if not (folder / n).is_file()]
         if missing:
-            raise EngineError(f"{missing[0]} has no _uid column: it is not in journey order")
+            raise EngineError(f"{folder} is not a journey-ordered copy: {missing[0]} is missing")
         con = con or ibis.duckdb.connect()
-        return cls(tuple(files), con.read_parquet(list(files)).drop("_uid"))
+        return cls(folder, con.read_parquet(str(folder / PARQUET)).drop("_uid"))
 
-    def record_batches(self, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """The rows in order; `event` and `user_id` as dictionaries (small ints, no strings)."""
-        coded = [c for c in ("event", "user_id") if c in columns]
-        for f in self.files:
-            pf = pq.ParquetFile(f, read_dictionary=coded)
-            yield from pf.iter_batches(batch_size=batch_rows, columns=list(columns))
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (str(self.folder / PARQUET),)
+
+    @cached_property
+    def _core(self) -> pa.ipc.RecordBatchFileReader:
+        return pa.ipc.open_file(pa.OSFile(str(self.folder / CORE)))
+
+    @cached_property
+    def vocab(self) -> tuple[str, ...]:
+        """Event names; `Chunk.codes` index into them."""
+        return tuple(json.loads((self.folder / STAMP).read_text())["events"])
+
+    @cached_property
+    def _users(self) -> pa.Table:
+        return pa.ipc.open_file(pa.OSFile(str(self.folder / USERS))).read_all()
+
+    @cached_property
+    def user_ids(self) -> pa.Array:
+        """user_id per `_uid`."""
+        return self._users.column("user_id").combine_chunks()
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """Row where each user starts, plus the number of rows (int64, n_users + 1)."""
+        return np.append(self._users.column("start").to_numpy(), self.n_rows).astype(np.int64)
+
+    @cached_property
+    def n_rows(self) -> int:
+        return int(json.loads((self.folder / STAMP).read_text())["rows"])
+
+    def chunks(self, extra: Sequence[str] = ()) -> Iterator[Chunk]:
+        """The rows in order, a row group at a time; `extra` columns from the Parquet copy."""
+        parquet = pq.ParquetFile(self.folder / PARQUET) if extra else None
+        row0 = 0
+        for i in range(self._core.num_record_batches):
+            rb = self._core.get_batch(i)
+            more = parquet.read_row_group(i, columns=list(extra)) if parquet else None
+            yield Chunk(row0, rb.column(0).to_numpy(), rb.column(1).cast(pa.int64()).to_numpy(),
+                        rb.column(2).indices.to_numpy(), more)
+            row0 += rb.num_rows
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -62,42 +137,89 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _build(con, events: ir.Table, target: Path) -> None:
-    """Write `events` in journey order with `_uid` into a fresh folder, then swap it in."""
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
+    """DuckDB writes `events` in journey order with `_uid`; sorts beyond MEMORY_LIMIT spill."""
     cols = [c for c in events.columns if c != "_uid"]
     inner = ibis.to_sql(events.select(*cols), dialect="duckdb")
-    path = (tmp / "part-0.parquet").as_posix()
-    spill = target.with_name(target.name + ".spill")
-    spill.mkdir(exist_ok=True)  # the sort spills here instead of holding 100M rows in RAM
+    spill.mkdir(exist_ok=True)
     con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
     con.raw_sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.raw_sql(
-        f"COPY (SELECT *, (dense_rank() OVER (ORDER BY user_id) - 1)::BIGINT AS _uid "
-        f"FROM ({inner}) ORDER BY {ORDER_SQL}) TO '{path}' "
+        f"COPY (SELECT *, (dense_rank() OVER (ORDER BY user_id) - 1)::INTEGER AS _uid "
+        f"FROM ({inner}) ORDER BY {ORDER_SQL}) TO '{path.as_posix()}' "
         f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-    _fsync_dir(tmp)
+
+
+def _core_and_users(parquet: Path, folder: Path) -> dict:
+    """Write core.arrow and users.arrow from the sorted Parquet; returns the stamp facts."""
+    pf = pq.ParquetFile(parquet, read_dictionary=["event"])
+    names: set[str] = set()
+    for i in range(pf.num_row_groups):
+        names.update(pf.read_row_group(i, columns=["event"]).column(0).chunk(0).dictionary
+                     .to_pylist() if pf.metadata.row_group(i).num_rows else [])
+    vocab = sorted(names)
+    index = {name: k for k, name in enumerate(vocab)}
+    dictionary = pa.array(vocab, pa.string())
+    ids, starts, last, row0 = [], [], -1, 0
+    with pa.OSFile(str(folder / CORE), "wb") as sink, pa.ipc.new_file(sink, CORE_SCHEMA) as out:
+        for i in range(pf.num_row_groups):
+            rg = pf.read_row_group(i, columns=["_uid", "ts", "event", "user_id"])
+            ev = rg.column("event").combine_chunks()
+            lut = np.array([index[v] for v in ev.dictionary.to_pylist()], np.int32)
+            codes = lut[ev.indices.to_numpy(zero_copy_only=False)] if len(lut) else \
+                np.zeros(0, np.int32)
+            uid = rg.column("_uid").to_numpy()
+            out.write_batch(pa.record_batch(
+                [pa.array(uid, pa.int32()), rg.column("ts").combine_chunks().cast(CORE_SCHEMA[1].type),
+                 pa.DictionaryArray.from_arrays(pa.array(codes), dictionary)], schema=CORE_SCHEMA))
+            new = np.flatnonzero(np.diff(uid, prepend=last)) if len(uid) else np.zeros(0, np.int64)
+            starts.append(new + row0)
+            ids.append(rg.column("user_id").combine_chunks().take(pa.array(new)))
+            last = int(uid[-1]) if len(uid) else last
+            row0 += rg.num_rows
+    users = pa.table({"user_id": pa.concat_arrays(ids) if ids else pa.array([], pa.string()),
+                      "start": np.concatenate(starts) if starts else np.zeros(0, np.int64)})
+    with pa.OSFile(str(folder / USERS), "wb") as sink, pa.ipc.new_file(sink, users.schema) as out:
+        out.write_table(users)
+    return {"events": vocab, "rows": row0}
+
+
+def build_ordered(con, events: ir.Table, target: Path, fingerprint: str = "") -> None:
+    """Write the journey-ordered copy of `events` into `target` (replacing it whole)."""
+    target = Path(target)
+    tmp = target.with_name(target.name + ".tmp")
+    spill = target.with_name(target.name + ".spill")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    _sorted_parquet(con, events, tmp / PARQUET, spill)
+    shutil.rmtree(spill, ignore_errors=True)
+    facts = _core_and_users(tmp / PARQUET, tmp)
+    (tmp / STAMP).write_text(json.dumps({"fingerprint": fingerprint, **facts}))
+    for name in (PARQUET, CORE, USERS, STAMP):
+        with open(tmp / name, "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync(tmp)
     old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         os.replace(target, old)
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    _fsync(target.parent)
     shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(spill, ignore_errors=True)
+
+
+def _stamp(folder: Path) -> dict:
+    try:
+        return json.loads((folder / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def ordered_events(con, events: ir.Table, folder: Path, fingerprint: str) -> OrderedEvents:
     """The journey-ordered copy of `events` in `folder`, (re)built if `fingerprint` changed."""
     folder = Path(folder)
-    stamp = folder / STAMP
-    current = json.loads(stamp.read_text()).get("fingerprint") if stamp.exists() else None
-    if current != fingerprint or not list(folder.glob("part-*.parquet")):
-        _build(con, events, folder)
-        (folder / STAMP).write_text(json.dumps({"fingerprint": fingerprint}))
-    files = tuple(sorted(str(p) for p in folder.glob("part-*.parquet")))
-    return OrderedEvents(files, con.read_parquet(list(files)).drop("_uid"))
+    stamp = _stamp(folder)
+    if stamp.get("fingerprint") != fingerprint or "rows" not in stamp or \
+            not all((folder / n).is_file() for n in (PARQUET, CORE, USERS)):
+        build_ordered(con, events, folder, fingerprint)
+    return OrderedEvents.open(folder, con)

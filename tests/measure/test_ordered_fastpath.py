@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 import journeymap
+from journeymap.errors import EngineError
+from journeymap.measure import parallel, sequences
 from journeymap.demo.generator import generate
 from journeymap.insight.diagnose import diagnose
 from journeymap.measure.actual import actual_journey
 from journeymap.measure.funnel import funnel
 from journeymap.measure.measured_map import measure_map
+from journeymap.store import ordered
 from journeymap.store.ordered import OrderedEvents
 from journeymap.store.workspace import Workspace
 
@@ -84,3 +91,75 @@ def test_public_functions_accept_the_ordered_copy(project):
         journeymap.measure(text, portable, users=users).to_dict()
     assert journeymap.paths(text, fast, users=users).conformance.to_dict() == \
         journeymap.paths(text, portable, users=users).conformance.to_dict()
+
+
+@pytest.fixture(scope="module")
+def small_pieces(tmp_path_factory):
+    """The copy cut into row groups of 997 rows, read in batches of ~2,500 rows and
+    run on three threads: users straddle row groups and batches everywhere."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(ordered, "ROW_GROUP", 997)
+    mp.setattr(sequences, "BATCH_ROWS", 2500)
+    mp.setattr(parallel, "MIN_ROWS", 0)
+    mp.setattr(parallel, "threads", lambda: 3)
+    demo = generate(users=1500, seed=5)
+    ws = Workspace.init(tmp_path_factory.mktemp("ws") / "small", demo.journey_text)
+    ws.store.append(demo.events, users=demo.users)
+    project = journeymap.open(ws.path)
+    fast, users = project.sources()
+    assert pq.ParquetFile(fast.files[0]).num_row_groups > 5
+    yield project, fast, project.tables()[0], users
+    mp.undo()
+
+
+@pytest.mark.parametrize(("order", "extra"), FUNNELS)
+def test_funnel_is_identical_across_row_groups_batches_and_threads(small_pieces, order, extra):
+    _, fast, portable, _ = small_pieces
+    a = funnel(fast, STEPS, window="30d", order=order, **extra)
+    b = funnel(portable, STEPS, window="30d", order=order, **extra)
+    assert a.to_dict() == b.to_dict()
+    assert a.persons(2) == b.persons(2)
+
+
+def test_measure_and_paths_are_identical_across_pieces(small_pieces):
+    project, fast, portable, users = small_pieces
+    j = project.journey
+    assert diagnose(j, measure_map(j, fast, users, by="persona")).to_dict() == \
+        diagnose(j, measure_map(j, portable, users, by="persona")).to_dict()
+    assert actual_journey(j, fast, users).to_dict() == actual_journey(j, portable, users).to_dict()
+    assert journeymap.transitions(fast).to_dict() == journeymap.transitions(portable).to_dict()
+
+
+def test_the_copy_describes_itself(small_pieces):
+    _, fast, portable, _ = small_pieces
+    rows = portable.order_by(["user_id", "ts", "event", "event_id"]).select(
+        "user_id", "event").to_pyarrow()
+    assert fast.n_rows == rows.num_rows
+    assert list(fast.vocab) == sorted(set(rows["event"].to_pylist()))
+    chunks = list(fast.chunks())
+    codes = np.concatenate([c.codes for c in chunks])
+    assert [fast.vocab[k] for k in codes] == rows["event"].to_pylist()
+    starts = fast.starts
+    assert starts[0] == 0 and starts[-1] == rows.num_rows and (np.diff(starts) > 0).all()
+    ids = rows["user_id"].to_pylist()
+    assert fast.user_ids.to_pylist() == [ids[s] for s in starts[:-1]]
+    uid = np.concatenate([c.uid for c in chunks])
+    assert (np.repeat(np.arange(len(starts) - 1), np.diff(starts)) == uid).all()
+
+
+def test_a_folder_without_the_core_is_refused(small_pieces, tmp_path):
+    _, fast, _, _ = small_pieces
+    shutil.copy(fast.files[0], tmp_path / "part-0.parquet")
+    with pytest.raises(EngineError, match="core.arrow is missing"):
+        OrderedEvents.open(tmp_path)
+
+
+def test_user_ranges_cover_every_user_once():
+    rng = np.random.default_rng(3)
+    offsets = np.concatenate(([0], np.cumsum(rng.integers(1, 50, 1000))))
+    for parts in (1, 2, 3, 7, 2000):
+        ranges = parallel.user_ranges(offsets, parts)
+        assert ranges[0][0] == 0 and ranges[-1][1] == 1000
+        assert all(a < b for a, b in ranges)
+        assert all(r[1] == s[0] for r, s in zip(ranges, ranges[1:]))
+        assert len(ranges) <= parts

@@ -1,0 +1,66 @@
+"""Per-user kernels spread over the machine's cores.
+
+Users are independent, so a batch splits into contiguous user ranges of
+about equal rows; each range runs in a thread (the compiled kernels release
+the GIL) and the results come back in range order, so the answer never
+depends on the number of threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+MIN_ROWS = 100_000  # below this a batch runs on one thread: not worth the hand-off
+
+
+def threads() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="journeymap")
+    return _POOL
+
+
+def user_ranges(offsets: np.ndarray, parts: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous user ranges [u0, u1) holding about equal numbers of rows."""
+    n_users = len(offsets) - 1
+    rows = int(offsets[-1] - offsets[0]) if n_users > 0 else 0
+    parts = parts or (threads() if rows >= MIN_ROWS else 1)
+    if parts <= 1 or n_users < 2:
+        return [(0, max(n_users, 0))]
+    targets = offsets[0] + rows * np.arange(1, parts) / parts
+    cuts = np.clip(np.searchsorted(offsets, targets), 1, n_users - 1)
+    bounds = np.unique(np.concatenate(([0], cuts, [n_users])))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def over_ranges(ranges: list[tuple[int, int]], call: Callable[[int, int], object]) -> list:
+    """call(u0, u1) for every range, in parallel; the results in range order."""
+    if len(ranges) == 1:
+        return [call(*ranges[0])]
+    return list(_pool().map(lambda r: call(*r), ranges))
+
+
+def over_users(offsets: np.ndarray, call: Callable[[int, int], object]) -> list:
+    """call(u0, u1) on user ranges of `offsets`, in parallel; the results in order."""
+    return over_ranges(user_ranges(offsets), call)
+
+
+def over_items(items, call: Callable[[object], object]) -> list:
+    """call(item) for every item, in parallel threads (for numpy work that releases
+    the GIL); the results in order."""
+    return list(_pool().map(call, items))
