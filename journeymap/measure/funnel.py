@@ -170,7 +170,7 @@ def _run_batch(batch, kernel, n, win, exclusions, breakdown):
     levels = np.concatenate(over_users(o, run))
     keep = levels > 0
     rows = rows[keep]
-    times = np.where(rows >= 0, batch.t[np.maximum(rows, 0)], -1)
+    times = kernels.row_times(rows, batch.t)
     values = None
     if breakdown:
         values = np.array(batch.columns[breakdown].take(pa.array(rows[:, 0])).to_pylist(), object)

@@ -2,9 +2,10 @@
 
 Every kernel takes `offsets` (row where each user starts, plus the end), `t`
 (int64 microseconds) and `mask` (int64 bit k set = the row matches step or
-stage k) and walks each user's rows once. Rows that share a timestamp are
-treated as simultaneous: a user may pass several steps in one instant, each
-with a distinct row, whatever order the tie-breaker put those rows in.
+stage k) and walks each user's rows once; rows with mask 0 are passed over.
+Rows that share a timestamp are treated as simultaneous: a user may pass
+several steps in one instant, each with a distinct row, whatever order the
+tie-breaker put those rows in.
 """
 
 from __future__ import annotations
@@ -16,32 +17,14 @@ NO_ROW = -1
 
 
 @njit(cache=True, nogil=True)
-def select_rows(offsets, codes, lut, t, keep_all):
-    """Flag rows by event code (mask = lut[code]) and keep the flagged ones (all when
-    keep_all), in one pass. Returns new user offsets, which users kept rows, and the
-    kept rows' times, masks and row numbers."""
-    n_users = offsets.shape[0] - 1
-    n = codes.shape[0]
-    mask = np.empty(n, np.int64)
-    t_out = np.empty(n, np.int64)
-    rows = np.empty(n, np.int64)
-    new_offsets = np.empty(n_users + 1, np.int64)
-    has = np.zeros(n_users, np.bool_)
-    new_offsets[0] = 0
-    k = 0
-    m = 0
-    for u in range(n_users):
-        for i in range(offsets[u], offsets[u + 1]):
-            bits = lut[codes[i]]
-            mask[k] = bits  # written always, kept by moving on: no branch to mispredict
-            t_out[k] = t[i]
-            rows[k] = i
-            k += 1 if keep_all or bits != 0 else 0
-        if k > new_offsets[m]:
-            has[u] = True
-            m += 1
-            new_offsets[m] = k
-    return new_offsets[:m + 1], has, t_out[:k], mask[:k], rows[:k]
+def row_times(rows, t):
+    """t at each row number in the 2-D `rows`, -1 where there is none (NO_ROW)."""
+    out = np.empty(rows.shape, np.int64)
+    for u in range(rows.shape[0]):
+        for k in range(rows.shape[1]):
+            r = rows[u, k]
+            out[u, k] = t[r] if r >= 0 else -1
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -89,13 +72,16 @@ def _augment(level, bits, g, owner, row_of, prev, queue):
 
 @njit(cache=True, nogil=True)
 def _extend_ordered(chain, t, mask, n, window, r):
-    """One row alone at its instant: try it on every step, highest first."""
+    """One row alone at its instant: try it on every step, highest first. Returns the
+    highest step whose attempt changed (-1: none)."""
+    top = -1
     for lvl in range(n - 1, -1, -1):
         if not (mask[r] >> lvl) & 1:
             continue
         if lvl == 0:
             if chain[0, 0] == NO_ROW or t[chain[0, 0]] < t[r]:
                 chain[0, 0] = r
+                top = max(top, 0)
             continue
         prev = chain[lvl - 1, 0]
         if prev == NO_ROW or t[r] - t[prev] > window:
@@ -106,6 +92,8 @@ def _extend_ordered(chain, t, mask, n, window, r):
         for x in range(lvl):
             chain[lvl, x] = chain[lvl - 1, x]
         chain[lvl, lvl] = r
+        top = max(top, lvl)
+    return top
 
 
 @njit(cache=True, nogil=True)
@@ -158,15 +146,19 @@ def funnel_ordered(offsets, t, mask, n, window, out_rows):
         best = 0
         i = a
         while i < b and best < n:
+            if mask[i] == 0:
+                i += 1
+                continue
             j = _group_end(t, i, b)
             if j - i == 1:
-                _extend_ordered(chain, t, mask, n, window, i)
+                top = _extend_ordered(chain, t, mask, n, window, i)
             else:
                 if owner.shape[0] < j - i:
                     owner = np.empty(j - i, np.int64)
                     prev = np.empty(j - i, np.int64)
                 _extend_group(chain, t, mask, n, window, i, j, owner, row_of, prev, queue)
-            for lvl in range(n - 1, best - 1, -1):
+                top = n - 1
+            for lvl in range(top, best - 1, -1):  # only steps this instant changed
                 if chain[lvl, 0] != NO_ROW:
                     for x in range(lvl + 1):
                         out_rows[u, x] = chain[lvl, x]
@@ -221,6 +213,9 @@ def funnel_unordered(offsets, t, mask, n, window, out_rows):
         best = 0
         i = a
         while i < b and best < n:
+            if mask[i] & full == 0:
+                i += 1
+                continue
             g = _group_end(t, i, b)
             if (mask[i:g] & full).any():
                 j = g
@@ -312,6 +307,9 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
         cur_t = 0
         i = a
         while i < b and cur < n - 1:
+            if mask[i] == 0:
+                i += 1
+                continue
             j = _group_end(t, i, b)
             if owner.shape[0] < j - i:
                 owner = np.empty(j - i, np.int64)

@@ -69,7 +69,7 @@ def _run(batch, within, optional, first_touch):
                                                        optional, rows[u0:u1], skipped[u0:u1]))
     keep = rows[:, 0] >= 0
     rows, skipped = rows[keep], skipped[keep]
-    entry_t = np.where(rows >= 0, batch.t[np.maximum(rows, 0)], -1)
+    entry_t = kernels.row_times(rows, batch.t)
     touch = {c: batch.columns[c].take(pa.array(rows[:, 0])).to_numpy(zero_copy_only=False)
              for c in first_touch}
     return batch.users.filter(pa.array(keep)), entry_t, skipped, touch

@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap.measure import kernels
 from journeymap.measure.predicates import bitmask, rule
 from journeymap.progress import report
 from journeymap.spec.model import EventRule
@@ -27,7 +26,8 @@ ORDER = ("user_id", "ts", "event", "event_id")
 
 @dataclass
 class Batch:
-    """Rows of whole users: ids, user starts (`offsets`), time in µs, flag bits."""
+    """Rows of whole users: ids, user starts (`offsets`), time in µs, flag bits (rows
+    with no bit may be among them, and users with none)."""
 
     users: pa.Array
     offsets: np.ndarray
@@ -52,7 +52,9 @@ class FlagQuery:
 
 def flagged_rows(events, rules: Sequence[EventRule], *, keep_all: bool = False,
                  extra: Sequence[str] = ()) -> FlagQuery:
-    """Rows flagged by rules (bit k of `mask` = rules[k]); unflagged rows dropped unless keep_all."""
+    """Rows flagged by rules (bit k of `mask` = rules[k]). Unless keep_all, unflagged rows
+    may be left out (the engine path drops them; the ordered path keeps them with mask 0,
+    which every kernel passes over)."""
     return FlagQuery(events, tuple(rules), keep_all, tuple(extra))
 
 
@@ -95,61 +97,57 @@ def _condition_bits(table: pa.Table, mask: np.ndarray, rules: Sequence[EventRule
     return mask
 
 
-def users_with_rows(offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """After keeping only the rows in `keep`: the new user offsets (users left with no
-    rows dropped) and which users still have rows."""
-    per_user = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) \
-        if len(offsets) > 1 else np.zeros(0, np.int64)
-    has = per_user > 0
-    return np.concatenate(([0], np.cumsum(per_user[has]))).astype(np.int64), has
-
-
 def _ordered_batch(src: OrderedEvents, chunk: Chunk, q: FlagQuery, lut: np.ndarray) -> Batch:
-    """A batch of whole users from the ordered copy: no sort, no string compares."""
+    """A batch of whole users from the ordered copy: no sort, no string compares, no
+    copies. Unflagged rows stay in (mask 0): the kernels pass over them."""
     u0, u1 = int(chunk.uid[0]), int(chunk.uid[-1]) + 1
-    offsets = src.starts[u0:u1 + 1] - chunk.row0
-    users = src.user_ids.slice(u0, u1 - u0)
-    where = any(r.where for r in q.rules)
-    offsets, has, t, mask, rows = kernels.select_rows(offsets, chunk.codes, lut, chunk.t,
-                                                      q.keep_all or where)
-    if not has.all():
-        users = users.filter(pa.array(has))
-    picked = chunk.extra.take(pa.array(rows)) if chunk.extra is not None else None
-    events = pa.DictionaryArray.from_arrays(pa.array(chunk.codes[rows]), pa.array(
-        src.vocab, pa.string())) if where or "event" in q.extra else None
-    extra = {c: events if c == "event" else picked.column(c).combine_chunks() for c in q.extra}
-    if where:  # conditions on properties: flag every row, check, then keep the flagged ones
-        mask = _condition_bits(pa.table({**dict(zip(picked.column_names, picked.columns)),
-                                         "event": events}), mask, q.rules)
-        if not q.keep_all:
-            keep = mask != 0
-            offsets, has = users_with_rows(offsets, keep)
-            users, t, mask = users.filter(pa.array(has)), t[keep], mask[keep]
-            extra = {c: a.filter(pa.array(keep)) for c, a in extra.items()}
-    return Batch(users=users, offsets=offsets, t=t, mask=mask, columns=extra)
+    mask = lut[chunk.codes]
+    extra = {c: chunk.extra.column(c).combine_chunks() for c in q.extra if c != "event"}
+    if "event" in q.extra or any(r.where for r in q.rules):
+        events = pa.DictionaryArray.from_arrays(pa.array(chunk.codes), pa.array(src.vocab))
+        extra |= {"event": events} if "event" in q.extra else {}
+        if any(r.where for r in q.rules):
+            props = dict(zip(chunk.extra.column_names, chunk.extra.columns))
+            mask = _condition_bits(pa.table({**props, "event": events}), mask, q.rules)
+    return Batch(users=src.user_ids.slice(u0, u1 - u0), offsets=src.starts[u0:u1 + 1] - chunk.row0,
+                 t=chunk.t, mask=mask, columns=extra)
 
 
-def _ordered_batches(q: FlagQuery, batch_rows: int, task: str) -> Iterator[Batch]:
+def _whole_users(src: OrderedEvents, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """Row groups cut at user starts: each row group's whole users as they are (no
+    copy), and a user who runs across row groups as a small piece of their own."""
+    carry = None  # the rows so far of a user who began in an earlier row group
+    for chunk in chunks:
+        n, at = len(chunk.t), 0
+        if carry is not None:
+            at = min(int(src.starts[carry.uid[0] + 1]) - chunk.row0, n)
+            carry = Chunk.concat([carry, chunk.slice(0, at)])
+            if at == n:
+                continue
+            yield carry
+            carry = None
+        last = int(chunk.uid[-1])
+        ends_here = src.starts[last + 1] == chunk.row0 + n
+        cut = n if ends_here else int(src.starts[last]) - chunk.row0
+        if cut > at:
+            yield chunk.slice(at, cut)
+        if cut < n:
+            carry = chunk.slice(cut, n)
+    if carry is not None:
+        yield carry
+
+
+def _ordered_batches(q: FlagQuery, task: str) -> Iterator[Batch]:
     """Fast path: rows already in journey order; event names compared as codes."""
     src: OrderedEvents = q.source
     props = sorted({c.prop for r in q.rules for c in r.where})
     columns = [c for c in dict.fromkeys([*props, *q.extra]) if c != "event"]
     lut = _name_bits(q.rules, list(src.vocab))
-    pending: list[Chunk] = []
     done = 0
-    for chunk in src.chunks(columns):
-        pending.append(chunk)
-        done += len(chunk.t)
+    for piece in _whole_users(src, src.chunks(columns)):
+        yield _ordered_batch(src, piece, q, lut)
+        done += len(piece.t)
         report(task, done)
-        if sum(len(c.t) for c in pending) < batch_rows:
-            continue
-        rows = Chunk.concat(pending)
-        cut = int(src.starts[rows.uid[-1]]) - rows.row0  # the last user may go on in the next chunk
-        pending = [rows.slice(cut, len(rows.t))]
-        if cut:
-            yield _ordered_batch(src, rows.slice(0, cut), q, lut)
-    if pending:
-        yield _ordered_batch(src, Chunk.concat(pending), q, lut)
 
 
 def _user_starts(table: pa.Table) -> np.ndarray:
@@ -187,7 +185,7 @@ def iter_batches(query: FlagQuery, *, batch_rows: int | None = None, task: str =
     BATCH_ROWS) rows (progress: rows read)."""
     batch_rows = batch_rows or BATCH_ROWS
     if isinstance(query.source, OrderedEvents):
-        yield from _ordered_batches(query, batch_rows, task)
+        yield from _ordered_batches(query, task)
         return
     tables = _ibis_tables(query, batch_rows)
     pending: list[pa.Table] = []

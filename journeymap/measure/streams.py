@@ -17,11 +17,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap.measure.sequences import flagged_rows, iter_batches, users_with_rows
+from journeymap.measure.sequences import flagged_rows, iter_batches
 from journeymap.spec.model import Journey
 from journeymap.store.frames import ibis_table
 
 OTHER = "other"
+
+
+def users_with_rows(offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """After keeping only the rows in `keep`: the new user offsets (users left with no
+    rows dropped) and which users still have rows."""
+    per_user = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) \
+        if len(offsets) > 1 else np.zeros(0, np.int64)
+    has = per_user > 0
+    return np.concatenate(([0], np.cumsum(per_user[has]))).astype(np.int64), has
 
 
 @dataclass(frozen=True)
