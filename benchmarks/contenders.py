@@ -2,9 +2,10 @@
 
 Each contender has `setup()` (imports; timed apart as `import_s`) and
 `run(size)` -> result dict (timed as the run's wall time). Every run starts from
-the stored form on disk (benchmarks/data/events-<size>.parquet, or the CSV for
-ingest) and ends with plain Python numbers, so nothing is pre-loaded or cached
-across contenders.
+the stored form on disk (benchmarks/data/events-<size>.parquet, the CSV for
+ingest, or the journey-ordered folder events-ordered-<size>/ for the fast path)
+and ends with plain Python numbers, so nothing is pre-loaded or cached across
+contenders.
 
 The funnel: 5 ordered steps visit -> signup -> activate -> invite -> purchase,
 14-day window from the first step (inclusive), each person counted once by
@@ -66,17 +67,32 @@ def jm_measure(size: str) -> dict:
 
 
 def jm_warmup(size: str) -> dict:
-    """Tiny funnel and measure so numba compiles (or loads) the kernels into its cache.
+    """Tiny funnel, measure, transitions and top paths, through Ibis and through a tiny
+    journey-ordered copy, so numba compiles (or loads) every kernel into its cache.
     Run before each journeymap contender, so no measured run pays for a compile even
     when kernels.py changed meanwhile."""
+    import tempfile
+    import ibis
     import pandas as pd
     import journeymap
+    from journeymap.measure.streams import event_stream
+    from journeymap.measure.variants import top_paths
+    from journeymap.store.ordered import OrderedEvents, build_ordered
     ev = pd.DataFrame({"user_id": ["a", "a", "a", "b"], "event": ["visit", "signup", "purchase", "visit"],
                        "ts": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-01"],
-                                            utc=True)})
+                                            utc=True), "event_id": [1, 2, 3, 4]})
     users = pd.DataFrame({"user_id": ["a", "b"], "plan": ["free", "pro"]})
     counts = journeymap.funnel(ev, STEPS, window="14d").counts
     journeymap.measure(JOURNEY.read_text(), ev, users=users)
+    with tempfile.TemporaryDirectory() as tmp:
+        ev.to_parquet(Path(tmp) / "events.parquet")
+        con = ibis.duckdb.connect()
+        build_ordered(con, con.read_parquet(str(Path(tmp) / "events.parquet")), Path(tmp) / "ordered")
+        src = OrderedEvents.open(Path(tmp) / "ordered", con=con)
+        assert journeymap.funnel(src, STEPS, window="14d").counts == counts
+        journeymap.measure(JOURNEY.read_text(), src, users=users)
+        journeymap.transitions(src)
+        top_paths(event_stream(src), depth=PATH_DEPTH, top=PATH_TOP)
     return {"counts": counts}
 
 
@@ -87,21 +103,20 @@ def _map_summary(res) -> dict:
 
 
 def jm_ingest(size: str) -> dict:
+    """EventStore.ingest of the CSV: read, type, validate, hash, de-duplicate, write, commit."""
     from journeymap.store.eventstore import EventStore
-    from journeymap.store.readers import load_events
     ws = ws_dir(size)
     if ws.exists():
         shutil.rmtree(ws)
-    root = ws / "store"
     t0 = time.perf_counter()
-    read = load_events(paths(size)["csv"])
+    stats = EventStore(ws / "store").ingest(paths(size)["csv"])
     t1 = time.perf_counter()
-    stats = EventStore(root).append(read.events)
-    t2 = time.perf_counter()
-    n = read.events.num_rows
-    return {"rows": n, "added": stats.added, "duplicates": stats.duplicates,
-            "load_events_s": round(t1 - t0, 3), "append_s": round(t2 - t1, 3),
-            "events_per_s": round(n / (t2 - t0)), "timed_s": t2 - t0}
+    n = stats.added + stats.duplicates
+    # reading and appending are streamed together, so there is one time; the two old keys
+    # stay for report.py (load_events_s = the whole ingest, append_s = 0)
+    return {"rows": n, "added": stats.added, "duplicates": stats.duplicates, "ingest_s": round(t1 - t0, 3),
+            "load_events_s": round(t1 - t0, 3), "append_s": 0.0,
+            "events_per_s": round(n / (t1 - t0)), "timed_s": t1 - t0}
 
 
 def prepare_workspace(size: str) -> None:
@@ -216,11 +231,10 @@ PHASE_NAMES = {
     "source": "as_source / ibis_table (events as given -> Ibis)",
     "compile": "Ibis compile to SQL",
     "execute": "DuckDB: to_pyarrow_batches() call (execute: scan, filter, sort, first batch)",
-    "ordered": "ordered fast path: Parquet read + dictionary flags",
     "stream": "DuckDB: later Arrow batches from its reader (next(), inside the flag-query generator)",
     "progress": "progress reports",
     "to_batch": "Arrow -> numpy user batch (_to_batch)",
-    "kernel": "numba kernel (funnel_ordered)",
+    "kernel": "numba kernel (funnel_ordered) on user ranges in parallel threads (over_users)",
     "run_batch": "per-batch results around the kernel (_run_batch)",
     "concat": "concat results (_concat)",
 }
@@ -242,22 +256,13 @@ def _profiled_funnel(size: str) -> dict:
         "source": ph.wrap(fm, "as_source", "source") | ph.wrap(fm, "ibis_table", "source"),
         "compile": ph.wrap(ibd.Backend, "compile", "compile", keep_arg=True),
         "execute": ph.wrap(ibd.Backend, "to_pyarrow_batches", "execute", keep_arg=True),
-        "ordered": ph.wrap(sq, "_ordered_tables", "ordered", generator=True),
         "stream": ph.wrap(sq, "_ibis_tables", "stream", generator=True),
         "progress": ph.wrap(sq, "report", "progress"),
         "to_batch": ph.wrap(sq, "_to_batch", "to_batch"),
+        "kernel": ph.wrap(fm, "over_users", "kernel"),  # the kernel's threads, timed from outside
         "run_batch": ph.wrap(fm, "_run_batch", "run_batch"),
         "concat": ph.wrap(fm, "_concat", "concat"),
     }
-    orig_kernel = fm.ORDERS["ordered"]
-
-    def kernel(*a):
-        ph._enter("kernel")
-        try:
-            return orig_kernel(*a)
-        finally:
-            ph._exit()
-    fm.ORDERS["ordered"] = kernel
     try:
         t0 = time.perf_counter()
         con = ibis.duckdb.connect()
@@ -268,7 +273,6 @@ def _profiled_funnel(size: str) -> dict:
         total = time.perf_counter() - t1
     finally:
         ph.restore()
-        fm.ORDERS["ordered"] = orig_kernel
     phases = {PHASE_NAMES[k]: round(v, 3) for k, v in ph.times.items()}
     phases["not attributed (funnel() glue, user-aligned split, rules)"] = round(
         total - sum(ph.times.values()), 3)
@@ -337,15 +341,6 @@ def jm_measure_profile(size: str) -> dict:
     cold = _profiled_measure(size)
     warm = cold if SIZES[size] > 10_000_000 else _profiled_measure(size)  # one call at 100M
     return {"entered": warm["entered"], "cold": cold, "warm": warm, "timed_s": cold["total_s"]}
-
-
-def _consume_reader(reader) -> tuple[int, float]:
-    """Rows and seconds to drain a DuckDB RecordBatchReader."""
-    t = time.perf_counter()
-    rows = 0
-    for rb in reader:
-        rows += rb.num_rows
-    return rows, time.perf_counter() - t
 
 
 def jm_ws_funnel(size: str) -> dict:
@@ -456,14 +451,24 @@ def chdb_setup():
     import chdb  # noqa: F401
 
 
-def _chdb_levels(size: str, window_s: int, file_key: str = "events") -> dict:
+def _chdb_source(size: str, form: str = "events") -> tuple[str, str]:
+    """The chdb table function over one stored form, and its user key: the plain Parquet
+    (by user_id), or the journey-ordered folder's Arrow core or Parquet copy (by `_uid`)."""
+    ordered = paths(size)["ordered"]
+    return {"events": (f"file('{paths(size)['events']}', Parquet)", "user_id"),
+            "core": (f"file('{ordered / 'core.arrow'}', Arrow)", "_uid"),
+            "ordered_parquet": (f"file('{ordered / 'part-0.parquet'}', Parquet)", "_uid")}[form]
+
+
+def _chdb_levels(size: str, window_s: int, form: str = "events") -> dict:
     import chdb
+    table, user = _chdb_source(size, form)
     conds = ", ".join(f"event = '{s}'" for s in STEPS)
     sql = f"""
         SELECT level, count() AS n FROM (
-            SELECT user_id, windowFunnel({window_s})(toDateTime(ts), {conds}) AS level
-            FROM file('{paths(size)[file_key]}', Parquet)
-            GROUP BY user_id)
+            SELECT {user}, windowFunnel({window_s})(toDateTime(ts), {conds}) AS level
+            FROM {table}
+            GROUP BY {user})
         GROUP BY level ORDER BY level"""
     out = chdb.query(sql, "ArrowTable")
     levels = dict(zip(out["level"].to_pylist(), out["n"].to_pylist()))
@@ -622,14 +627,16 @@ BY_NAME = {c.name: c for c in [*CONTENDERS, WARMUP]}
 
 
 # ---- the journey-ordered stored form: fast path, transitions, top paths -----------------
-# Every contender below reads benchmarks/data/events-ordered-<size>.parquet (sorted by
-# user_id, ts, event, event_id; dense `_uid`) unless it says "plain Parquet".
+# Every contender below reads the folder benchmarks/data/events-ordered-<size>/ that
+# journeymap's build_ordered wrote (see benchmarks/data.py) unless it says "plain Parquet":
+# journeymap through OrderedEvents (core.arrow; users.arrow; part-0.parquet for other
+# columns), chdb through core.arrow or, in its *_parquet variants, part-0.parquet.
 PATH_DEPTH, PATH_TOP = 6, 20
 
 
 def _ordered_src(size: str, con=None):
     from journeymap.store.ordered import OrderedEvents
-    return OrderedEvents.from_files([str(paths(size)["ordered"])], con=con)
+    return OrderedEvents.open(paths(size)["ordered"], con=con)
 
 
 def jm_fast_funnel(size: str) -> dict:
@@ -639,33 +646,24 @@ def jm_fast_funnel(size: str) -> dict:
 
 
 def chdb_funnel_ordered(size: str) -> dict:
-    """chdb windowFunnel over the journey-ordered file (the same stored form as jm_fast_*)."""
-    return _chdb_levels(size, WINDOW_S, file_key="ordered")
+    """chdb windowFunnel over the ordered copy's core.arrow, by `_uid` (what jm_fast_* read)."""
+    return _chdb_levels(size, WINDOW_S, "core")
+
+
+def chdb_funnel_ordered_parquet(size: str) -> dict:
+    """chdb windowFunnel over the ordered copy's part-0.parquet, by `_uid`."""
+    return _chdb_levels(size, WINDOW_S, "ordered_parquet")
 
 
 def jm_fast_measure(size: str) -> dict:
-    """The measure on the ordered file. `journeymap.measure(yaml, OrderedEvents, ...)` is
-    tried first; this version's public measure() passes events through `as_events`, which
-    refuses an OrderedEvents, so the run then takes the same call the workspace makes
-    (`diagnose(journey, measure_map(journey, src, users))`: `journeymap.measure` with
-    `as_source` in place of `as_events`). `via` records which one ran."""
+    """journeymap.measure(yaml, OrderedEvents, users=...) with users read by the same
+    Ibis connection."""
     import ibis
     import journeymap
-    from journeymap.errors import QueryError
     con = ibis.duckdb.connect()
     src = _ordered_src(size, con=con)
     users = con.read_parquet(str(paths(size)["users"]))
-    text = JOURNEY.read_text()
-    try:
-        res, via = journeymap.measure(text, src, users=users), "journeymap.measure"
-    except QueryError:
-        from journeymap.api import as_journey, diagnose
-        from journeymap.measure.measured_map import measure_map
-        j = as_journey(text)
-        res, via = diagnose(j, measure_map(j, src, users)), "diagnose(measure_map(...)) (as the workspace)"
-    out = _map_summary(res)
-    out["via"] = via
-    return out
+    return _map_summary(journeymap.measure(JOURNEY.read_text(), src, users=users))
 
 
 def _jm_pairs(res) -> dict:
@@ -697,26 +695,38 @@ def jm_transitions_ibis(size: str) -> dict:
     return _jm_pairs(journeymap.transitions(events))
 
 
-def chdb_transitions(size: str) -> dict:
-    """leadInFrame(event) over (PARTITION BY user_id ORDER BY ts, event, event_id), then
-    GROUP BY (event, next). A user's last event has no next (leadInFrame gives ''):
+def _chdb_pairs(size: str, form: str) -> dict:
+    """leadInFrame(event) over (PARTITION BY user ORDER BY ts, event), then GROUP BY
+    (event, next). A user's last event has no next (NULL: the column is Nullable, or ''):
     those rows are the ends, kept apart from the pairs like journeymap's `$end` rows."""
     import chdb
+    table, user = _chdb_source(size, form)
     sql = f"""
         SELECT event AS a, nxt AS b, count() AS n FROM (
-            SELECT event, leadInFrame(event) OVER (PARTITION BY user_id ORDER BY ts, event, event_id
+            SELECT event, leadInFrame(event) OVER (PARTITION BY {user} ORDER BY ts, event
                                                   ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS nxt
-            FROM file('{paths(size)["ordered"]}', Parquet))
+            FROM {table})
         GROUP BY a, b"""
     out = chdb.query(sql, "ArrowTable")
     pairs, ends = {}, {}
     for a, b, n in zip(out["a"].to_pylist(), out["b"].to_pylist(), out["n"].to_pylist()):
-        if b is None or b == "":  # no next event (NULL: the column is Nullable)
+        if b is None or b == "":
             ends[a] = n
         else:
             pairs[f"{a}>{b}"] = n
     return {"pairs": dict(sorted(pairs.items())), "ends": dict(sorted(ends.items())),
             "n_pairs": len(pairs), "transitions": sum(pairs.values())}
+
+
+def chdb_transitions(size: str) -> dict:
+    """Transition pairs over the ordered copy's core.arrow (the data are tie-free, so
+    (ts, event) inside a user is the full journey order)."""
+    return _chdb_pairs(size, "core")
+
+
+def chdb_transitions_parquet(size: str) -> dict:
+    """The same over the ordered copy's part-0.parquet."""
+    return _chdb_pairs(size, "ordered_parquet")
 
 
 def pm4py_setup():
@@ -757,15 +767,18 @@ def jm_top_paths(size: str) -> dict:
             "event_stream_s": round(t1 - t0, 3), "top_paths_s": round(t2 - t1, 3)}
 
 
-FAST_PHASES = {
-    "from_files": "OrderedEvents.from_files (schema check, Ibis connect + read_parquet view)",
-    "read": "Parquet read: ParquetFile.iter_batches (decompress, decode, dictionary columns)",
-    "mask": "mask: rule bits per dictionary name (_name_bits, _condition_bits)",
-    "ordered": "_ordered_tables rest: lut[indices] mask, Arrow table build, filter mask != 0",
+FAST_PHASES = {  # internals of one version or another: a missing one is not wrapped
+    "open": "OrderedEvents.open (file check, Ibis connect + read_parquet view of part-0.parquet)",
+    "read": "core.arrow read: OrderedEvents.chunks (IPC record batch -> numpy _uid, ts, codes)",
+    "users": "users.arrow read (user_id and start row per _uid; once, on first use)",
+    "lut": "_name_bits (rule bits per event name, once)",
+    "whole_users": "_whole_users (row groups cut at user starts; a user across two joined)",
+    "batches": "_ordered_batches rest (batch assembly at user boundaries)",
+    "select": "kernels.select_rows (numba: step flags by code, keep flagged rows)",
+    "batch": "_ordered_batch rest (step flags, users and offsets of the batch)",
     "progress": "progress reports",
-    "to_batch": "Arrow -> numpy user batch (_to_batch: user starts from _uid, ts, mask)",
-    "kernel": "numba kernel (funnel_ordered)",
-    "run_batch": "per-batch results around the kernel (_run_batch)",
+    "kernel": "numba kernel (funnel_ordered) on user ranges in parallel threads (over_users)",
+    "run_batch": "_run_batch rest (levels, step times, users kept)",
     "concat": "concat results (_concat)",
 }
 
@@ -773,31 +786,27 @@ FAST_PHASES = {
 def _profiled_fast_funnel(size: str) -> dict:
     import journeymap
     from journeymap.measure import funnel as fm
+    from journeymap.measure import kernels
     from journeymap.measure import sequences as sq
     from journeymap.store.ordered import OrderedEvents
 
     ph = _Phases()
     got = {
-        "read": ph.wrap(OrderedEvents, "record_batches", "read", generator=True),
-        "mask": ph.wrap(sq, "_name_bits", "mask") & ph.wrap(sq, "_condition_bits", "mask"),
-        "ordered": ph.wrap(sq, "_ordered_tables", "ordered", generator=True),
+        "read": ph.wrap(OrderedEvents, "chunks", "read", generator=True),
+        "users": ph.wrap(OrderedEvents.__dict__["_users"], "func", "users"),  # a cached_property
+        "lut": ph.wrap(sq, "_name_bits", "lut"),
+        "whole_users": ph.wrap(sq, "_whole_users", "whole_users", generator=True),
+        "batches": ph.wrap(sq, "_ordered_batches", "batches", generator=True),
+        "select": ph.wrap(kernels, "select_rows", "select"),
+        "batch": ph.wrap(sq, "_ordered_batch", "batch"),
         "progress": ph.wrap(sq, "report", "progress"),
-        "to_batch": ph.wrap(sq, "_to_batch", "to_batch"),
+        "kernel": ph.wrap(fm, "over_users", "kernel"),  # the kernel's threads, timed from outside
         "run_batch": ph.wrap(fm, "_run_batch", "run_batch"),
         "concat": ph.wrap(fm, "_concat", "concat"),
     }
-    orig_kernel = fm.ORDERS["ordered"]
-
-    def kernel(*a):
-        ph._enter("kernel")
-        try:
-            return orig_kernel(*a)
-        finally:
-            ph._exit()
-    fm.ORDERS["ordered"] = kernel
     try:
         t0 = time.perf_counter()
-        ph._enter("from_files")
+        ph._enter("open")
         try:
             src = _ordered_src(size)
         finally:
@@ -806,65 +815,48 @@ def _profiled_fast_funnel(size: str) -> dict:
         total = time.perf_counter() - t0
     finally:
         ph.restore()
-        fm.ORDERS["ordered"] = orig_kernel
     phases = {FAST_PHASES[k]: round(v, 3) for k, v in ph.times.items()}
-    phases["not attributed (funnel() glue, user-aligned split: concat_tables + filter)"] = round(
+    phases["not attributed (funnel() glue: rules, as_source, result)"] = round(
         total - sum(ph.times.values()), 3)
     return {"counts": res.counts, "total_s": round(total, 3), "phases_s": phases,
             "calls": ph.calls, "wrapped": [k for k, ok in got.items() if ok],
-            "users": len(res.users), "connect_read_parquet_s": round(ph.times.get("from_files", 0), 3)}
+            "users": len(res.users), "open_s": round(ph.times.get("open", 0), 3)}
 
 
 def jm_fast_funnel_profile(size: str) -> dict:
-    """The fast-path funnel taken apart, cold then warm in one process."""
+    """The fast-path funnel taken apart, cold then warm in one process, then its read and
+    step flags replayed alone."""
     from benchmarks.data import SIZES
     cold = _profiled_fast_funnel(size)
     warm = cold if SIZES[size] > 10_000_000 else _profiled_fast_funnel(size)
     return {"counts": warm["counts"], "cold": cold, "warm": warm, "timed_s": cold["total_s"],
-            "replay_s": _replay_ordered_tables(size)}
+            "replay_s": _replay_fast_path(size)}
 
 
-def _replay_ordered_tables(size: str) -> dict:
-    """The fast path's read + mask + table steps replayed alone (same calls as
-    sequences._ordered_tables, funnel rules), each step timed over all batches."""
-    import numpy as np
-    import pyarrow as pa
-    from journeymap.measure import sequences as sq
+def _replay_fast_path(size: str) -> dict:
+    """Reading core.arrow alone (every chunk to numpy), then the funnel's step flags
+    alone (its rule bits per event name, looked up by each row's event code)."""
+    from journeymap.measure.sequences import _name_bits
     from journeymap.measure.steps import as_rule
-    rules = [as_rule(s) for s in STEPS]
     src = _ordered_src(size)
-    t = {"read (iter_batches)": 0.0, "mask (dictionary lut + indices -> bits)": 0.0,
-         "Arrow table + filter mask != 0": 0.0}
-    rows = 0
-    it = iter(src.record_batches(["user_id", "_uid", "ts", "event"], sq.BATCH_ROWS))
-    while True:
-        t0 = time.perf_counter()
-        rb = next(it, None)
-        t1 = time.perf_counter()
-        t["read (iter_batches)"] += t1 - t0
-        if rb is None:
-            break
-        ev = rb.column("event")
-        lut = sq._name_bits(rules, ev.dictionary.to_pylist())
-        idx = ev.indices.fill_null(len(lut) - 1).to_numpy(zero_copy_only=False)
-        mask = sq._condition_bits(rb, lut[idx], rules)
-        t2 = time.perf_counter()
-        out = pa.table({"user_id": rb.column("user_id"), "_uid": rb.column("_uid"),
-                        "ts": rb.column("ts"), "_mask": mask})
-        rows += out.filter(pa.array(mask != 0)).num_rows
-        t3 = time.perf_counter()
-        t["mask (dictionary lut + indices -> bits)"] += t2 - t1
-        t["Arrow table + filter mask != 0"] += t3 - t2
-    out = {k: round(v, 3) for k, v in t.items()}
-    out["rows_kept"] = int(rows)
-    return out
+    lut = _name_bits([as_rule(s) for s in STEPS], list(src.vocab))
+    t0 = time.perf_counter()
+    chunks = list(src.chunks())
+    t1 = time.perf_counter()
+    kept = sum(int((lut[c.codes] != 0).sum()) for c in chunks)
+    t2 = time.perf_counter()
+    return {"read core.arrow (all chunks to numpy)": round(t1 - t0, 3),
+            "step flags lut[codes] (numpy)": round(t2 - t1, 3), "rows_kept": kept}
 
 
 CONTENDERS += [
     Contender("jm_fast_funnel", "funnel14d_ordered", jm_setup, jm_fast_funnel,
-              "journeymap.funnel(OrderedEvents) fast path, ordered file"),
+              "journeymap.funnel(OrderedEvents.open(folder)) fast path"),
     Contender("chdb_funnel_ordered", "funnel14d_ordered", chdb_setup, chdb_funnel_ordered,
-              "chdb windowFunnel on the ordered file"),
+              "chdb windowFunnel on the ordered copy's core.arrow (by _uid)"),
+    Contender("chdb_funnel_ordered_parquet", "funnel14d_ordered", chdb_setup,
+              chdb_funnel_ordered_parquet,
+              "chdb windowFunnel on the ordered copy's part-0.parquet (by _uid)"),
     Contender("jm_fast_measure", "measure_ordered", jm_setup, jm_fast_measure,
               "journeymap.measure(OrderedEvents), 7 stages, 2 personas"),
     Contender("jm_transitions", "transitions", jm_setup, jm_transitions,
@@ -872,7 +864,9 @@ CONTENDERS += [
     Contender("jm_transitions_ibis", "transitions", jm_setup, jm_transitions_ibis,
               "journeymap.transitions on plain Parquet via Ibis/DuckDB"),
     Contender("chdb_transitions", "transitions", chdb_setup, chdb_transitions,
-              "chdb leadInFrame over user window, GROUP BY pair (ordered file)"),
+              "chdb leadInFrame over the user window, GROUP BY pair (core.arrow)"),
+    Contender("chdb_transitions_parquet", "transitions", chdb_setup, chdb_transitions_parquet,
+              "chdb leadInFrame over the user window, GROUP BY pair (ordered part-0.parquet)"),
     Contender("pm4py_dfg", "transitions", pm4py_setup, pm4py_dfg,
               "pm4py.discover_dfg (pandas from plain Parquet)", max_size=10_000_000,
               timeout_s=150, repeatable=False,

@@ -15,18 +15,22 @@ What is generated (same seed -> byte-identical content):
 - ``users-<size>.parquet``: ``user_id`` and a trait ``plan`` (free / pro / team).
 - ``events-<size>.csv`` (sizes up to 10m unless ``--csv``): the same events in
   time order (ts, user_id), ``ts`` as ISO 8601 ``...Z`` text; for the ingest run.
-- ``events-ordered-<size>.parquet``: the same events as journeymap's
-  journey-ordered stored form (what its fast path reads): derived once from
-  ``events-<size>.parquet`` by DuckDB ``COPY ... ORDER BY user_id, ts, event,
-  event_id`` with a dense user number ``_uid`` (int64, 0..users-1 in user_id
-  order), row groups of 2^20 rows, DuckDB's default compression — as
-  journeymap's own ordered copy is written.
-- ``meta-<size>.json``: counts and the time generation took.
+- ``events-ordered-<size>/``: the same events as journeymap's journey-ordered
+  stored form (what its fast path reads), written once from
+  ``events-<size>.parquet`` by journeymap's own
+  ``journeymap.store.ordered.build_ordered``: ``part-0.parquet`` (every column
+  sorted by user_id, ts, event, event_id, plus ``_uid`` int32), ``core.arrow``
+  (uncompressed Arrow IPC: ``_uid``, ``ts``, ``event`` as dictionary codes),
+  ``users.arrow`` (user_id and first row per ``_uid``) and ``ordered.json``.
+- ``meta-<size>.json``: counts, the time generation took, and the ordered
+  copy's build time and file sizes (``ordered``).
 
 Events per user come from funnel attempts (visit -> signup -> activate ->
 invite -> purchase with decreasing continuation and gaps of an hour to days,
 so a 14-day window matters) plus background events (the six types, uniform in
-the span). Memory stays bounded by one chunk: nothing holds all rows at once.
+the span). Memory stays bounded by one chunk: nothing holds all rows at once
+(the ordered copy's sort is DuckDB's, capped by journeymap at 2 GB and spilling
+beyond it).
 """
 
 from __future__ import annotations
@@ -53,7 +57,6 @@ START = 1_709_251_200  # 2024-03-01T00:00:00Z
 SPAN = 30 * 86400
 USERS_PER_CHUNK = 100_000
 ROW_GROUP = 262_144
-ORDERED_ROW_GROUP = 1 << 20  # as journeymap.store.ordered writes its copy
 PLANS = np.array(["free", "pro", "team"])
 PLAN_P = [0.7, 0.2, 0.1]
 EVENT_DICT = pa.array(EVENTS)
@@ -62,7 +65,7 @@ EVENT_DICT = pa.array(EVENTS)
 def paths(size: str) -> dict[str, Path]:
     return {"events": DATA / f"events-{size}.parquet", "users": DATA / f"users-{size}.parquet",
             "csv": DATA / f"events-{size}.csv", "meta": DATA / f"meta-{size}.json",
-            "ordered": DATA / f"events-ordered-{size}.parquet"}
+            "ordered": DATA / f"events-ordered-{size}"}
 
 
 def user_counts(n_events: int) -> np.ndarray:
@@ -195,29 +198,40 @@ def generate(size: str, *, csv: bool | None = None, force: bool = False, log=pri
 
 
 def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
-    """Derive events-ordered-<size>.parquet (journey order + `_uid`) once; meta updated."""
+    """Build events-ordered-<size>/ with journeymap's `build_ordered` once (again when
+    missing or forced); its build time and sizes go into the meta."""
     p = paths(size)
-    if not force and p["ordered"].exists() and meta.get("ordered_bytes"):
+    p["ordered"].with_suffix(".parquet").unlink(missing_ok=True)  # the former single-file form
+    facts = meta.get("ordered") or {}
+    if not force and facts.get("rows") == meta["events"] and _is_ordered_copy(p["ordered"]):
         return meta
-    import duckdb
-    tmp = p["ordered"].with_suffix(".parquet.tmp")
+    import ibis
+    from journeymap.store import ordered
     t0 = time.perf_counter()
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET temp_directory = '{DATA / 'duckdb-tmp'}'")
-    con.execute(f"""COPY (SELECT user_id, event, ts, event_id,
-                            (dense_rank() OVER (ORDER BY user_id) - 1)::BIGINT AS _uid
-                        FROM read_parquet('{p["events"]}')
-                        ORDER BY user_id, ts, event, event_id)
-                    TO '{tmp}' (FORMAT parquet, ROW_GROUP_SIZE {ORDERED_ROW_GROUP})""")
-    con.close()
-    tmp.replace(p["ordered"])
-    meta = dict(meta, ordered_bytes=p["ordered"].stat().st_size,
-                generate_ordered_s=round(time.perf_counter() - t0, 2),
-                ordered_sorted_by=["user_id", "ts", "event", "event_id"],
-                ordered_row_group_rows=ORDERED_ROW_GROUP)
+    con = ibis.duckdb.connect()
+    ordered.build_ordered(con, con.read_parquet(str(p["events"])), p["ordered"],
+                          fingerprint=f"benchmarks {size} seed {SEED}")
+    con.disconnect()
+    build_s = time.perf_counter() - t0
+    files = {f.name: f.stat().st_size for f in sorted(p["ordered"].iterdir())}
+    stamp = json.loads((p["ordered"] / ordered.STAMP).read_text())
+    meta = {k: v for k, v in meta.items() if not k.startswith(("ordered_", "generate_ordered"))}
+    meta["ordered"] = {"folder": p["ordered"].name, "build": "journeymap.store.ordered.build_ordered",
+                       "build_s": round(build_s, 2), "rows": stamp["rows"],
+                       "bytes": sum(files.values()), "files": files,
+                       "sorted_by": ordered.ORDER_SQL.split(", "), "row_group_rows": ordered.ROW_GROUP}
     p["meta"].write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _is_ordered_copy(folder: Path) -> bool:
+    from journeymap.errors import EngineError
+    from journeymap.store.ordered import OrderedEvents
+    try:
+        OrderedEvents.open(folder)
+    except EngineError:
+        return False
+    return True
 
 
 def main(argv=None) -> None:

@@ -9,9 +9,13 @@ from benchmarks.data import SIZES, STEPS
 
 ORDER = ["jm_funnel", "chdb_funnel", "duckdb_funnel", "pandas_funnel", "chdb_funnel_open",
          "rete_funnel", "jm_measure", "jm_ingest", "jm_ws_measure", "jm_ws_funnel", "jm_funnel_profile",
-         "jm_measure_profile", "jm_fast_funnel", "chdb_funnel_ordered", "jm_fast_measure",
-         "jm_transitions", "jm_transitions_ibis", "chdb_transitions", "pm4py_dfg", "jm_top_paths",
-         "jm_fast_funnel_profile"]
+         "jm_measure_profile", "jm_fast_funnel", "chdb_funnel_ordered", "chdb_funnel_ordered_parquet",
+         "jm_fast_measure", "jm_transitions", "jm_transitions_ibis", "chdb_transitions",
+         "chdb_transitions_parquet", "pm4py_dfg", "jm_top_paths", "jm_fast_funnel_profile"]
+CHDB_ORDERED = {"funnel": {"core.arrow": "chdb_funnel_ordered",
+                           "part-0.parquet": "chdb_funnel_ordered_parquet"},
+                "transitions": {"core.arrow": "chdb_transitions",
+                                "part-0.parquet": "chdb_transitions_parquet"}}
 
 
 def _s(x) -> str:
@@ -53,8 +57,6 @@ def _result_text(r) -> str:
         return text
     if "entered" in res:
         text = "entered " + " / ".join(f"{c:,}" for c in res["entered"])
-        if res.get("via", "").startswith("diagnose"):
-            text += " (via diagnose(measure_map(...)): journeymap.measure refuses OrderedEvents)"
         if "second_s" in res:
             text += (f"; second call {res['second_s']:.3f}s "
                      f"({'cache' if res.get('has_cache') else 'no cache'}"
@@ -148,23 +150,27 @@ def write_report(results: dict, path: Path) -> None:
             "second). Every engine reads the same Parquet file, **sorted by (user_id, ts)**, "
             "zstd, row groups of 262,144 rows; the ingest run reads the same events as CSV in "
             "time order. The OS page cache is warmed before each size.", "",
-            "The fast-path contenders read `events-ordered-<size>.parquet` instead: the same "
-            "rows as journeymap's journey-ordered stored form, derived once by DuckDB `COPY ... "
-            "ORDER BY user_id, ts, event, event_id` with `_uid` = `dense_rank() OVER (ORDER BY "
-            "user_id) - 1` (int64), row groups of 2^20 rows, DuckDB's default compression (as "
-            "journeymap's own ordered copy is written); chdb's fast-path references read that "
-            "same file.", "",
-            "| size | events | users | Parquet MB | CSV MB | ordered Parquet MB | generation: Parquet s "
-            "| CSV s | ordered s |",
+            "The fast-path contenders read `events-ordered-<size>/` instead: journeymap's "
+            "journey-ordered stored form, written once from the plain Parquet by journeymap's own "
+            "`journeymap.store.ordered.build_ordered` (as a workspace writes its copy): "
+            "`part-0.parquet` (every column sorted by user_id, ts, event, event_id, plus `_uid` "
+            "int32 = the user's rank by user_id; DuckDB's default compression, row groups of 2^20 "
+            "rows), `core.arrow` (the same rows as uncompressed Arrow IPC: `_uid`, `ts`, `event` "
+            "as dictionary codes), `users.arrow` (user_id and first row per `_uid`) and "
+            "`ordered.json`. journeymap's fast path reads `core.arrow` and `users.arrow` (and "
+            "`part-0.parquet` only for other columns, e.g. the measure's personas come from the "
+            "users table, not from it); chdb's fast-path references read `core.arrow` "
+            "(`file(…, Arrow)`) and, as a second variant, `part-0.parquet`, grouping by `_uid`.", "",
+            "| size | events | users | Parquet MB | CSV MB | ordered folder MB (core.arrow) "
+            "| generation: Parquet s | CSV s | build_ordered s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, d in results.get("data", {}).items():
+        o = d.get("ordered") or {}
+        mb = (f"{o['bytes'] / 2**20:.0f} ({o['files']['core.arrow'] / 2**20:.0f})" if o else "–")
+        csv = f"{d['csv_bytes'] / 2**20:.0f}" if d.get("csv_bytes") else "–"
         out.append(f"| {size} | {d['events']:,} | {d['users']:,} | {d['parquet_bytes'] / 2**20:.0f} | "
-                   f"{d['csv_bytes'] / 2**20:.0f} | " if d.get("csv_bytes") else
-                   f"| {size} | {d['events']:,} | {d['users']:,} | {d['parquet_bytes'] / 2**20:.0f} | – | ")
-        ob = d.get("ordered_bytes")
-        out[-1] += (f"{ob / 2**20:.0f} | " if ob else "– | ")
-        out[-1] += (f"{_s(d['generate_parquet_s'])} | {_s(d.get('generate_csv_s'))} | "
-                    f"{_s(d.get('generate_ordered_s'))} |")
+                   f"{csv} | {mb} | {_s(d['generate_parquet_s'])} | {_s(d.get('generate_csv_s'))} | "
+                   f"{_s(o.get('build_s'))} |")
     out.append("")
 
     loads = [max(r["load_avg_1m"]) for r in runs.values() if r.get("load_avg_1m")]
@@ -197,7 +203,7 @@ def write_report(results: dict, path: Path) -> None:
                    f"{_s(_cold(me))} | {_ratio(_cold(me), _cold(jf))} / {_ratio(_warm(me), _warm(jf))} | "
                    f"{eps} | {wst} |")
     out.append("")
-    out += _fast_headline(runs, sizes)
+    out += _fast_headline(runs, sizes, results.get("data", {}))
 
     for size in sizes:
         out += [f"## {size} events", "",
@@ -270,22 +276,28 @@ def write_report(results: dict, path: Path) -> None:
             "workspace, after the workspace measure (so on its ordered copy where there is one); "
             "first call, then a second from a new `open()`.",
             "- **profile**: `journeymap.funnel` re-run phase by phase with journeymap's own "
-            "internals (`flagged_rows`, `_to_batch`, `_run_batch`), plus DuckDB's JSON "
+            "internals (`_ibis_tables`, `_to_batch`, the kernel threads via `over_users`, "
+            "`_run_batch`), plus DuckDB's JSON "
             "profile of the same SQL.",
-            "- **Fast path** (`funnel14d_ordered`, `measure_ordered`): `src = OrderedEvents.from_files"
-            "([events-ordered-<size>.parquet])`, then `journeymap.funnel(src, steps, window=\"14d\")`: "
-            "no engine sort, pyarrow reads the row groups with `event`/`user_id` as dictionaries, "
-            "the step mask comes from the dictionary, user starts from `_uid`. The reference is "
-            "chdb `windowFunnel` over **that same file** (`chdb_funnel_ordered`). The measure "
-            "takes the same source and `users` read by the same Ibis connection; this version's "
-            "public `journeymap.measure` refuses an `OrderedEvents` (it calls `as_events`), so "
-            "the run makes the call the workspace makes, `diagnose(journey, measure_map(journey, "
-            "src, users))`, and is checked against `jm_measure` (plain Parquet via Ibis).",
+            "- **Fast path** (`funnel14d_ordered`, `measure_ordered`): `src = OrderedEvents.open("
+            "events-ordered-<size>/)`, then `journeymap.funnel(src, steps, window=\"14d\")`: no "
+            "engine sort and no decoding — `OrderedEvents.chunks` hands each row group of "
+            "`core.arrow` over as numpy (`_uid`, µs time, event code), users' start rows come "
+            "from `users.arrow`, a numba pass (`select_rows`) flags step rows by event code and "
+            "keeps them, and the funnel kernel walks user ranges on the machine's cores (2 "
+            "threads here). The references are chdb `windowFunnel` over **the same folder**, "
+            "`GROUP BY _uid`: `file('…/core.arrow', Arrow)` (`chdb_funnel_ordered`) and "
+            "`file('…/part-0.parquet', Parquet)` (`chdb_funnel_ordered_parquet`); the headline "
+            "ratio takes whichever chdb run was faster and names it. The measure is "
+            "`journeymap.measure(journey, src, users=users)` with `users` read by the same Ibis "
+            "connection, checked against `jm_measure` (plain Parquet via Ibis).",
             "- **Transitions** (directly-follows pairs): `journeymap.transitions(src)` on the "
-            "ordered file (fast path) and on the plain Parquet via Ibis; chdb "
-            "`leadInFrame(event) OVER (PARTITION BY user_id ORDER BY ts, event, event_id ROWS "
-            "BETWEEN CURRENT ROW AND 1 FOLLOWING)` over the ordered file, then `GROUP BY` "
-            "(event, next); pm4py `discover_dfg(df, case_id_key=\"user_id\", activity_key=\"event\", "
+            "ordered folder (fast path) and on the plain Parquet via Ibis; chdb "
+            "`leadInFrame(event) OVER (PARTITION BY _uid ORDER BY ts, event ROWS BETWEEN CURRENT "
+            "ROW AND 1 FOLLOWING)` over the folder's `core.arrow` (`chdb_transitions`) and its "
+            "`part-0.parquet` (`chdb_transitions_parquet`), then `GROUP BY` (event, next) — the "
+            "data are tie-free, so (ts, event) inside a user is the full journey order; pm4py "
+            "`discover_dfg(df, case_id_key=\"user_id\", activity_key=\"event\", "
             "timestamp_key=\"ts\")` on a pandas frame from the plain Parquet (its time includes "
             "`pd.read_parquet`; 150 s timeout, so a 10M run over ~2 min is recorded as timed "
             "out). Checked: pair counts equal, and the users' last events equal too — "
@@ -307,31 +319,62 @@ def write_report(results: dict, path: Path) -> None:
     path.write_text("\n".join(out) + "\n")
 
 
-def _fast_headline(runs: dict, sizes: list) -> list[str]:
+def _vs_fastest(jm, refs: dict) -> str:
+    """journeymap ÷ the faster of the reference runs, cold / warm, naming the one taken."""
+    parts = []
+    for pick in (_cold, _warm):
+        got = sorted((pick(r), label) for label, r in refs.items() if pick(r))
+        parts.append(f"{_ratio(pick(jm), got[0][0])} ({got[0][1]})" if got and pick(jm) else "–")
+    return " / ".join(parts)
+
+
+def _fast_headline(runs: dict, sizes: list, data: dict) -> list[str]:
     out = ["### Fast path: the journey-ordered stored form", "",
-           "Every figure below starts from `events-ordered-<size>.parquet` (pm4py and the "
-           "Ibis transitions from the plain Parquet). Ratios: journeymap ÷ other, cold / warm.", "",
-           "| size | fast funnel s (cold / warm) | chdb same file s | fast funnel ÷ chdb | counts equal "
-           "| fast measure s | fast measure ÷ fast funnel | transitions fast s | via Ibis s | chdb s "
-           "| transitions ÷ chdb | pm4py s | pm4py ÷ transitions | pairs equal | top paths s "
-           "(warm: stream + paths) | ÷ transitions |",
-           "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+           "Every figure below starts from the folder `events-ordered-<size>/` that "
+           "journeymap's `build_ordered` wrote (pm4py and the Ibis transitions from the plain "
+           "Parquet). journeymap reads its `core.arrow` + `users.arrow`; chdb reads the same "
+           "`core.arrow` or the same folder's `part-0.parquet`, and each ratio is taken against "
+           "**the faster chdb run** (named), cold / warm. Ratios: journeymap ÷ other.", "",
+           "| size | fast funnel s (cold / warm) | chdb core.arrow s | chdb part-0.parquet s | "
+           "fast funnel ÷ faster chdb | peak RSS MB: journeymap / chdb arrow / chdb parquet | "
+           "counts equal | fast measure s | fast measure ÷ fast funnel |",
+           "|---|---:|---:|---:|---|---|---|---:|---:|"]
+    rows_t = ["| size | transitions fast s | via Ibis s | chdb core.arrow s | chdb part-0.parquet s | "
+              "transitions ÷ faster chdb | pm4py s | pm4py ÷ transitions | pairs equal | "
+              "top paths s (stream + paths) | ÷ transitions |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|"]
+
+    def eq(*rs):
+        ms = [r.get("match") for r in rs if r and r.get("ok")]
+        if not ms:
+            return "–"
+        return "yes" if all(m and m.get("equal") for m in ms) else "**no**"
+
+    def pair(r):
+        return f"{_s(_cold(r))} / {_s(_warm(r))}" if r and r.get("ok") else "–"
+
+    def rss(r):
+        return _s(r.get("peak_rss_mb")) if r and r.get("ok") else "–"
+
+    old, shown_old = {s for s in sizes if not (data.get(s) or {}).get("ordered")}, []
     for size in sizes:
         g = {n: runs.get(f"{size}/{n}") for n in ORDER}
-        ff, cf, fm = g["jm_fast_funnel"], g["chdb_funnel_ordered"], g["jm_fast_measure"]
-        jt, it, ct, pm, tp = (g["jm_transitions"], g["jm_transitions_ibis"], g["chdb_transitions"],
-                              g["pm4py_dfg"], g["jm_top_paths"])
-        if not any(r for r in (ff, cf, jt, tp)):
+        cf = {k: g[n] for k, n in CHDB_ORDERED["funnel"].items()}
+        label = f"{size} †" if size in old else size
+        if size in old and any(g[n] for n in ORDER[ORDER.index("jm_fast_funnel"):]):
+            shown_old.append(size)
+        ct = {k: g[n] for k, n in CHDB_ORDERED["transitions"].items()}
+        ff, fm, jt, it, pm, tp = (g["jm_fast_funnel"], g["jm_fast_measure"], g["jm_transitions"],
+                                  g["jm_transitions_ibis"], g["pm4py_dfg"], g["jm_top_paths"])
+        if any(r for r in (ff, fm, *cf.values())):
+            out.append(
+                f"| {label} | {pair(ff)} | {pair(cf['core.arrow'])} | {pair(cf['part-0.parquet'])} | "
+                f"{_vs_fastest(ff, cf)} | {rss(ff)} / {rss(cf['core.arrow'])} / "
+                f"{rss(cf['part-0.parquet'])} | "
+                f"{eq(ff, g['jm_fast_funnel_profile'], *cf.values())} | {pair(fm)} | "
+                f"{_ratio(_cold(fm), _cold(ff))} / {_ratio(_warm(fm), _warm(ff))} |")
+        if not any(r for r in (jt, it, pm, tp, *ct.values())):
             continue
-
-        def eq(*rs):
-            ms = [r.get("match") for r in rs if r and r.get("ok")]
-            if not ms:
-                return "–"
-            return "yes" if all(m and m.get("equal") for m in ms) else "**no**"
-
-        def pair(r):
-            return f"{_s(_cold(r))} / {_s(_warm(r))}" if r and r.get("ok") else "–"
         if pm and pm.get("ok"):
             pms = _s(_cold(pm))
         elif pm:
@@ -343,22 +386,24 @@ def _fast_headline(runs: dict, sizes: list) -> list[str]:
             tps = f"{_s(_cold(tp))} / {_s(_warm(tp))} ({res['event_stream_s']:.2f} + {res['top_paths_s']:.2f})"
         else:
             tps = "–"
-        out.append(
-            f"| {size} | {pair(ff)} | {pair(cf)} | {_ratio(_cold(ff), _cold(cf))} / "
-            f"{_ratio(_warm(ff), _warm(cf))} | {eq(ff, g['jm_fast_funnel_profile'])} | {pair(fm)} | "
-            f"{_ratio(_cold(fm), _cold(ff))} / {_ratio(_warm(fm), _warm(ff))} | {pair(jt)} | "
-            f"{pair(it)} | {pair(ct)} | {_ratio(_cold(jt), _cold(ct))} / {_ratio(_warm(jt), _warm(ct))} | "
-            f"{pms} | {_ratio(_cold(pm), _cold(jt))} | {eq(jt, it, pm)} | {tps} | "
+        rows_t.append(
+            f"| {label} | {pair(jt)} | {pair(it)} | {pair(ct['core.arrow'])} | "
+            f"{pair(ct['part-0.parquet'])} | {_vs_fastest(jt, ct)} | {pms} | "
+            f"{_ratio(_cold(pm), _cold(jt))} | {eq(jt, it, pm, ct['part-0.parquet'])} | {tps} | "
             f"{_ratio(_cold(tp), _cold(jt))} / {_ratio(_warm(tp), _warm(jt))} |")
-    return out + [""]
+    note = (["", f"† {', '.join(shown_old)}: figures from the earlier single-file ordered form "
+             "(`events-ordered-<size>.parquet`, read with pyarrow), not this folder; re-run "
+             "that size to replace them."] if shown_old else [])
+    return out + ["", "Transitions and top paths on the same folder:", ""] + rows_t + note + [""]
 
 
 def _fast_profile_section(size: str, res: dict) -> list[str]:
     cold, warm = res["cold"], res["warm"]
     single = cold == warm
     out = [f"### journeymap fast-path funnel at {size}, taken apart", "",
-           "`journeymap.funnel(OrderedEvents.from_files([ordered file]), ...)` with its internals "
-           "wrapped by timers (exclusive time). " + ("One call, in a fresh process." if single else
+           "`journeymap.funnel(OrderedEvents.open(events-ordered-<size>/), ...)` with its "
+           "internals wrapped by timers (exclusive time; the kernel's threads are timed from "
+           "the calling thread, around `over_users`). " + ("One call, in a fresh process." if single else
            "Cold = first call in a fresh process, warm = the same call again in that process.")
            + f" {warm['users']:,} users with step 1.", ""]
     if single:
@@ -376,8 +421,8 @@ def _fast_profile_section(size: str, res: dict) -> list[str]:
                f"| **total** | **{cold['total_s']:.3f}** | | **{warm['total_s']:.3f}** | |")
     rp = res.get("replay_s")
     if rp:
-        out += ["", "The fast path's own steps replayed alone after the calls (same pyarrow/numpy "
-                "calls as `sequences._ordered_tables`, all batches): "
+        out += ["", "The two heavy steps replayed alone after the calls (every chunk of "
+                "`core.arrow` to numpy; the funnel's step flags looked up by event code): "
                 + ", ".join(f"{k} {v:.3f}s" for k, v in rp.items() if k != "rows_kept")
                 + f" ({rp.get('rows_kept', 0):,} step rows kept)."]
     return out + [""]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from journeymap.measure.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
 from journeymap.measure.progression import StageEntries, stage_entries
-from journeymap.measure.segments import persona_flags, values_for
+from journeymap.measure.segments import persona_flags, positions, values_for
 from journeymap.measure.streams import event_stream, select_users, stage_stream
 from journeymap.measure.transitions import TransitionsResult, edge_table
 from journeymap.measure.variants import PathsResult, count_paths, path_matrix, top_paths
@@ -56,7 +56,7 @@ def stage_at_rows(stream, entries: StageEntries) -> np.ndarray:
     """For every row of the stream: the furthest stage its user had entered by then (-1)."""
     if not entries.n_users:
         return np.full(len(stream.codes), -1, np.int64)
-    pos = pd.Index(entries.users.to_pandas()).get_indexer(stream.users.to_pandas())
+    pos = positions(entries.users, stream.users)
     user = stream.user_of_row()
     entry = np.where(pos[user, None] >= 0, entries.entry_t[np.maximum(pos[user], 0)], -1)
     reached = (entry >= 0) & (entry <= stream.t[:, None])
@@ -68,7 +68,7 @@ def split_paths(stream, entries: StageEntries, k: int, depth: int, top: int) -> 
     if not entries.n_users:
         return {name: PathsResult([], 0, {"from_stage": k, "depth": depth})
                 for name in ("advanced", "dropped")}
-    pos = pd.Index(entries.users.to_pandas()).get_indexer(stream.users.to_pandas())
+    pos = positions(entries.users, stream.users)
     inside = pos >= 0
     entry = np.where(inside, entries.entry_t[np.maximum(pos, 0), k], -1)
     nxt = np.where(inside, entries.entry_t[np.maximum(pos, 0), k + 1], -1) \
@@ -100,7 +100,7 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
     ids = None
     if persona is not None:
         journey.persona(persona)
-        ids = flags.index[flags[persona].astype(bool)].tolist()
+        ids = flags.filter(flags.column(persona).fill_null(False)).column("user_id").to_pylist()
     stream = event_stream(source, journey=journey, users=ids, include=include, exclude=exclude)
     stages = stage_stream(stream, journey)
     entries = stage_entries(journey, source if ids is None else select_users(events, ids))

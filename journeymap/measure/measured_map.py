@@ -10,7 +10,8 @@ import pandas as pd
 
 from journeymap.errors import QueryError
 from journeymap.measure.progression import StageEntries, stage_entries
-from journeymap.measure.segments import align, persona_flags, trait_values, user_values
+from journeymap.measure.segments import (align, persona_flags, trait_values, user_values,
+                                          values_for)
 from journeymap.measure.stagestats import PERIODS, StageStats, maturity, stage_stats
 from journeymap.results import Result
 from journeymap.spec.model import Journey
@@ -77,8 +78,7 @@ def _by_labels(entries: StageEntries, events: ir.Table, users, by: str, flags: p
         return first
     if by in entries.first_touch:
         return _labels(entries.first_touch[by])
-    series = trait_values(events, users, by)
-    return _labels(series.reindex(entries.users.to_pandas()).to_numpy())
+    return _labels(values_for(trait_values(events, users, by), entries.users, by, fill=None))
 
 
 def _split(journey, entries, labels, mature) -> dict[str, list[StageStats]]:
@@ -124,7 +124,7 @@ def _value_per_user(journey: Journey, entries: StageEntries, events: ir.Table) -
     values = user_values(events)
     if values is None:
         return {}
-    v = values.reindex(entries.users.to_pandas()).fillna(0).to_numpy(dtype=float)
+    v = values_for(values, entries.users, "value", fill=0).astype(float)
     out = {}
     for k in range(len(journey.stages) - 1):
         entered = entries.entry_t[:, k] >= 0

@@ -11,6 +11,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure.predicates import all_of
@@ -37,38 +38,50 @@ def attributes(events: ir.Table, users: ir.Table | None, props: set[str]) -> ir.
     return base
 
 
-def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) -> pd.DataFrame:
-    """Boolean column per persona, indexed by user_id (personas may overlap)."""
+def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) -> pa.Table:
+    """user_id and a boolean column per persona (personas may overlap)."""
     if not journey.personas:
-        return pd.DataFrame(index=pd.Index([], name="user_id"))
+        return pa.table({"user_id": pa.array([], pa.string())})
     attrs = attributes(events, users, journey.traits_used)
     flags = attrs.select("user_id", **{p.id: all_of(attrs, p.where).fill_null(False)
                                        for p in journey.personas})
-    return flags.to_pandas().set_index("user_id")
+    return flags.to_pyarrow()
 
 
-def align(flags: pd.DataFrame, users: pa.Array) -> pd.DataFrame:
-    """Persona flags in the order of `users` (False where a user has no row)."""
-    return flags.astype(bool).reindex(users.to_pandas(), fill_value=False)
+def positions(keys: pa.Array | pa.ChunkedArray, users: pa.Array) -> np.ndarray:
+    """Where each of `users` sits in `keys` (-1: absent); hashed in Arrow, no Python strings."""
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    idx = pc.index_in(users, value_set=keys.cast(users.type))
+    return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def values_for(frame: pd.DataFrame, users: pa.Array, column: str, fill=False) -> np.ndarray:
-    """A column of a per-user frame aligned to the given user ids."""
-    if frame.empty and column not in frame.columns:
+def values_for(table: pa.Table, users: pa.Array, column: str, fill=False) -> np.ndarray:
+    """A column of a per-user table (keyed by user_id) in the order of `users`; `fill`
+    where a user has no row or no value (None: keep the gaps)."""
+    if column not in table.column_names:
         return np.full(len(users), fill)
-    series = frame[column].reindex(users.to_pandas())
-    return series.fillna(fill).to_numpy() if fill is not None else series.to_numpy()
+    pos = positions(table.column("user_id"), users)
+    values = table.column(column).take(pa.array(np.maximum(pos, 0))) if len(table) else \
+        pa.nulls(len(users), table.schema.field(column).type)
+    values = pc.if_else(pa.array(pos >= 0), values, pa.scalar(None, values.type))
+    if fill is not None:
+        values = values.fill_null(fill)
+    return values.to_numpy(zero_copy_only=False)
 
 
-def user_values(events: ir.Table) -> pd.Series | None:
-    """Total `revenue` per user when events carry a numeric revenue property."""
+def align(flags: pa.Table, users: pa.Array) -> pd.DataFrame:
+    """Persona flags in the order of `users` (False where a user has no row)."""
+    return pd.DataFrame({p: values_for(flags, users, p).astype(bool)
+                         for p in flags.column_names if p != "user_id"}, index=range(len(users)))
+
+
+def user_values(events: ir.Table) -> pa.Table | None:
+    """Total `revenue` per user (user_id, value) when events carry a numeric revenue."""
     if VALUE_COLUMN not in events.columns or not events[VALUE_COLUMN].type().is_numeric():
         return None
-    agg = events.group_by("user_id").aggregate(value=events[VALUE_COLUMN].sum())
-    return agg.to_pandas().set_index("user_id")["value"]
+    return events.group_by("user_id").aggregate(value=events[VALUE_COLUMN].sum()).to_pyarrow()
 
 
-def trait_values(events: ir.Table, users: ir.Table | None, prop: str) -> pd.Series:
-    """One value per user of a trait or first-touch property."""
-    return attributes(events, users, {prop}).to_pandas().set_index("user_id")[prop]
-
+def trait_values(events: ir.Table, users: ir.Table | None, prop: str) -> pa.Table:
+    """One value per user of a trait or first-touch property (user_id, prop)."""
+    return attributes(events, users, {prop}).to_pyarrow()
