@@ -286,6 +286,20 @@ def _enter_group(cur, cur_t, tg, bits, g, within, optional, owner, row_of, prev,
 
 
 @njit(cache=True, nogil=True)
+def _enter_one(cur, cur_t, tg, bits, within, optional):
+    """_enter_group for a row alone at its instant: it enters at most one stage, the
+    first it qualifies for after `cur`, past skippable (optional) stages only."""
+    s = cur + 1
+    while s < within.shape[0]:
+        if (bits >> s) & 1 and (cur < 0 or within[s] < 0 or tg - cur_t <= within[s]):
+            return s
+        if not optional[s]:
+            break
+        s += 1
+    return cur
+
+
+@njit(cache=True, nogil=True)
 def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
     """Entry row of every stage per user, following the journey's stage rules.
 
@@ -311,11 +325,17 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
                 i += 1
                 continue
             j = _group_end(t, i, b)
-            if owner.shape[0] < j - i:
-                owner = np.empty(j - i, np.int64)
-                prev = np.empty(j - i, np.int64)
-            last = _enter_group(cur, cur_t, t[i], mask[i:j], j - i, within, optional,
-                                owner, row_of, prev, queue)
+            if j - i == 1:
+                last = _enter_one(cur, cur_t, t[i], mask[i], within, optional)
+                if last > cur:
+                    row_of[:] = -1
+                    row_of[last] = 0
+            else:
+                if owner.shape[0] < j - i:
+                    owner = np.empty(j - i, np.int64)
+                    prev = np.empty(j - i, np.int64)
+                last = _enter_group(cur, cur_t, t[i], mask[i:j], j - i, within, optional,
+                                    owner, row_of, prev, queue)
             if last > cur:
                 nxt_row = i + row_of[last]
                 for s in range(last, cur, -1):

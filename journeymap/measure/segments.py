@@ -55,12 +55,14 @@ def positions(keys: pa.Array | pa.ChunkedArray, users: pa.Array) -> np.ndarray:
     return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def values_for(table: pa.Table, users: pa.Array, column: str, fill=False) -> np.ndarray:
+def values_for(table: pa.Table, users: pa.Array, column: str, fill=False,
+               pos: np.ndarray | None = None) -> np.ndarray:
     """A column of a per-user table (keyed by user_id) in the order of `users`; `fill`
-    where a user has no row or no value (None: keep the gaps)."""
+    where a user has no row or no value (None: keep the gaps). `pos`: the users'
+    positions in the table, when already known."""
     if column not in table.column_names:
         return np.full(len(users), fill)
-    pos = positions(table.column("user_id"), users)
+    pos = positions(table.column("user_id"), users) if pos is None else pos
     values = table.column(column).take(pa.array(np.maximum(pos, 0))) if len(table) else \
         pa.nulls(len(users), table.schema.field(column).type)
     values = pc.if_else(pa.array(pos >= 0), values, pa.scalar(None, values.type))
@@ -71,7 +73,8 @@ def values_for(table: pa.Table, users: pa.Array, column: str, fill=False) -> np.
 
 def align(flags: pa.Table, users: pa.Array) -> pd.DataFrame:
     """Persona flags in the order of `users` (False where a user has no row)."""
-    return pd.DataFrame({p: values_for(flags, users, p).astype(bool)
+    pos = positions(flags.column("user_id"), users)
+    return pd.DataFrame({p: values_for(flags, users, p, pos=pos).astype(bool)
                          for p in flags.column_names if p != "user_id"}, index=range(len(users)))
 
 

@@ -49,24 +49,28 @@ def verdict(value: float | None, low: float, high: float) -> str | None:
     return "below" if value < low else "above" if value > high else "within"
 
 
-def _one_stage(journey: Journey, e: StageEntries, k: int, include: np.ndarray, within: np.ndarray
-               ) -> StageStats:
+def _one_stage(journey: Journey, e: StageEntries, k: int, include: np.ndarray | None,
+               within: np.ndarray) -> StageStats:
     st = journey.stages[k]
     last = k == len(journey.stages) - 1
-    t_k = e.entry_t[:, k][include]  # two columns only: the matrix can be 10M users wide
+
+    def col(matrix, j):  # one column (the matrix can be 10M users wide), of included users
+        return matrix[:, j] if include is None else matrix[:, j][include]
+
+    t_k = col(e.entry_t, k)
     entered_mask = t_k >= 0
     entered = int(entered_mask.sum())
-    skip_k = e.skipped[:, k][include]
+    skip_k = col(e.skipped, k)
     base = dict(id=st.id, name=st.label, owner=st.owner.team if st.owner else None,
                 entered=entered, skipped=int(skip_k.sum()))
     if last:
         return StageStats(**base, advanced=None, rate=None, rate_ci=None, drop_off=None,
                           pending=None, median_time_to_next_s=None, p90_time_to_next_s=None,
                           time_to_next=None, benchmark=None, verdict=None)
-    t_next = e.entry_t[:, k + 1][include]
+    t_next = col(e.entry_t, k + 1)
     adv_mask = entered_mask & (t_next >= 0)
     advanced = int(adv_mask.sum())
-    timed = adv_mask & ~skip_k & ~e.skipped[:, k + 1][include]
+    timed = adv_mask & ~skip_k & ~col(e.skipped, k + 1)
     times = time_summary((t_next[timed] - t_k[timed]) / 1e6)
     pending = None
     if within[k + 1] >= 0:
@@ -89,8 +93,8 @@ def stage_stats(journey: Journey, entries: StageEntries, mature: np.ndarray | No
     within = within_us(journey)
     out = []
     for k in range(len(journey.stages)):
-        include = np.ones(entries.n_users, bool) if mature is None else mature[:, k]
-        out.append(_one_stage(journey, entries, k, include, within))
+        out.append(_one_stage(journey, entries, k, None if mature is None else mature[:, k],
+                              within))
     return out
 
 
