@@ -93,7 +93,9 @@ def event_stream(events, *, journey: Journey | None = None,
         enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
         local = np.array([vocab.setdefault(name, len(vocab)) for name in enc.dictionary.to_pylist()],
                          np.int32)
-        codes = local[enc.indices.to_numpy(zero_copy_only=False)] if len(local) else \
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        same = len(local) == 0 or (local == np.arange(len(local))).all()  # e.g. the ordered copy
+        codes = idx if same and idx.dtype == np.int32 else local[idx] if len(local) else \
             np.zeros(0, np.int32)
         parts.append((b, codes))
     names = tuple(sorted(vocab, key=vocab.get))
