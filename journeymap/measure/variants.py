@@ -97,8 +97,10 @@ def count_paths(stream: Stream, mat: np.ndarray, top: int, considered: int, anch
     if not len(mat) or not considered:
         return PathsResult([], considered, anchor)
     uniq, counts = _unique_rows(mat, len(stream.vocab))
-    names = [[MORE if c == -2 else stream.vocab[c] for c in row if c != -1] for row in uniq]
-    order = sorted(range(len(uniq)), key=lambda i: (-counts[i], names[i]))[:top]
+    floor = np.sort(counts)[::-1][min(top, len(counts)) - 1]  # only paths that can make the top
+    rows = np.flatnonzero(counts >= floor)
+    names = {i: [MORE if c == -2 else stream.vocab[c] for c in uniq[i] if c != -1] for i in rows}
+    order = sorted(rows, key=lambda i: (-counts[i], names[i]))[:top]
     paths = [{"path": names[i], "users": int(counts[i]), "share": float(counts[i] / considered)}
              for i in order]
     return PathsResult(paths, considered, anchor)
