@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import ibis.expr.types as ir
 import numpy as np
-import pandas as pd
 
 from journeymap.measure.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
 from journeymap.measure.progression import StageEntries, stage_entries
@@ -16,7 +15,7 @@ from journeymap.measure.transitions import TransitionsResult, edge_table
 from journeymap.measure.variants import PathsResult, count_paths, path_matrix, top_paths
 from journeymap.results import Result
 from journeymap.spec.model import Journey
-from journeymap.store.frames import ibis_table
+from journeymap.store.frames import data_end_us, ibis_table
 
 EXIT_TOP = 10
 
@@ -106,7 +105,7 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
     entries = stage_entries(journey, source if ids is None else select_users(events, ids))
     masks = {p.id: values_for(flags, stages.users, p.id).astype(bool)
              for p in journey.personas} if persona is None else {}
-    data_end = int(pd.Timestamp(events.ts.max().to_pyarrow().as_py()).value // 1000)
+    data_end = data_end_us(source)
     at_stage = {}
     if stage is not None:
         k = journey.stage_ids.index(journey.stage(stage).id)

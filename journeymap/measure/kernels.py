@@ -395,3 +395,80 @@ def transition_secs(offsets, codes, t, n_codes, fill, secs):
             prev = cur
             if i < b:
                 prev_t = t[i]
+
+
+@njit(cache=True, nogil=True)
+def stage_tally(entry_t, skipped, rows, include, use_include, within, data_end):
+    """Per stage k, over users `rows` (and where use_include, only those with
+    include[u, k]): entered, skipped, advanced to k+1, pending (not advanced, time limit
+    to k+1 not yet over at data_end), and the seconds from k to k+1 of users who advanced
+    without skipping either stage (`secs[starts[k]:starts[k + 1]]`, in user order)."""
+    n_stages = entry_t.shape[1]
+    entered = np.zeros(n_stages, np.int64)
+    skips = np.zeros(n_stages, np.int64)
+    advanced = np.zeros(n_stages, np.int64)
+    pending = np.zeros(n_stages, np.int64)
+    starts = np.zeros(n_stages + 1, np.int64)
+    for step in range(2):  # count, then fill the seconds
+        fill = starts[:n_stages].copy()
+        secs = np.empty(starts[n_stages], np.float64)
+        for r in rows:
+            for k in range(n_stages):
+                if use_include and not include[r, k]:
+                    continue
+                tk = entry_t[r, k]
+                if step == 0 and skipped[r, k]:
+                    skips[k] += 1
+                if tk < 0:
+                    continue
+                if step == 0:
+                    entered[k] += 1
+                if k + 1 == n_stages:
+                    continue
+                tn = entry_t[r, k + 1]
+                if tn >= 0:
+                    timed = not skipped[r, k] and not skipped[r, k + 1]
+                    if step == 0:
+                        advanced[k] += 1
+                        starts[k + 1] += timed
+                    elif timed:
+                        secs[fill[k]] = (tn - tk) / 1e6
+                        fill[k] += 1
+                elif step == 0 and within[k + 1] >= 0 and data_end - tk < within[k + 1]:
+                    pending[k] += 1
+        if step == 0:
+            for k in range(n_stages):
+                starts[k + 1] += starts[k]
+    return entered, skips, advanced, pending, starts, secs
+
+
+@njit(cache=True, nogil=True)
+def _cmp(a_off, a_data, i, b_off, b_data, j):
+    """Byte-wise comparison of string i of a with string j of b: -1, 0 or 1."""
+    la, lb = a_off[i + 1] - a_off[i], b_off[j + 1] - b_off[j]
+    for x in range(min(la, lb)):
+        ca, cb = a_data[a_off[i] + x], b_data[b_off[j] + x]
+        if ca != cb:
+            return -1 if ca < cb else 1
+    return 0 if la == lb else (-1 if la < lb else 1)
+
+
+@njit(cache=True, nogil=True)
+def sorted_positions(k_off, k_data, u_off, u_data):
+    """Where each string of u sits in k (-1: absent), both strictly increasing byte-wise:
+    one merge. Returns None when either is not strictly increasing."""
+    n_k, n_u = k_off.shape[0] - 1, u_off.shape[0] - 1
+    for i in range(1, n_k):
+        if _cmp(k_off, k_data, i - 1, k_off, k_data, i) >= 0:
+            return None
+    for j in range(1, n_u):
+        if _cmp(u_off, u_data, j - 1, u_off, u_data, j) >= 0:
+            return None
+    out = np.full(n_u, -1, np.int64)
+    i = 0
+    for j in range(n_u):
+        while i < n_k and _cmp(k_off, k_data, i, u_off, u_data, j) < 0:
+            i += 1
+        if i < n_k and _cmp(k_off, k_data, i, u_off, u_data, j) == 0:
+            out[j] = i
+    return out

@@ -85,8 +85,7 @@ def _split(journey, entries, labels, mature) -> dict[str, list[StageStats]]:
     out = {}
     for g in pd.unique(labels):
         sel = labels == g
-        out[str(g)] = stage_stats(journey, entries.subset(sel),
-                                  None if mature is None else mature[sel])
+        out[str(g)] = stage_stats(journey, entries, mature, np.flatnonzero(sel))
     return dict(sorted(out.items(), key=lambda kv: -kv[1][0].entered))
 
 
@@ -106,9 +105,8 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
         keep = flags[persona].to_numpy()
         entries, flags = entries.subset(keep), flags[keep]
     mature, cohorts = maturity(journey, entries, period) if period else (None, [])
-    personas = {p.id: stage_stats(journey, entries.subset(sel), None if mature is None else mature[sel])
-                for p in journey.personas if persona is None
-                for sel in [flags[p.id].to_numpy()]}
+    personas = {p.id: stage_stats(journey, entries, mature, np.flatnonzero(flags[p.id].to_numpy()))
+                for p in journey.personas if persona is None}
     groups = _split(journey, entries, _by_labels(entries, events, users, by, flags), mature) \
         if by else {}
     computed_on = {"users": entries.n_users, "persona": persona, "period": period,

@@ -18,7 +18,7 @@ from journeymap.measure import kernels
 from journeymap.measure.parallel import over_users
 from journeymap.measure.sequences import flagged_rows, iter_batches
 from journeymap.spec.model import Journey
-from journeymap.store.frames import ibis_table
+from journeymap.store.frames import data_end_us
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,7 @@ def stage_entries(journey: Journey, events, *, first_touch: tuple[str, ...] = ()
     optional = np.array([s.optional for s in journey.stages], np.bool_)
     parts = [_run(b, within, optional, first_touch)
              for b in iter_batches(query, task="stage entries")]
-    data_end = ibis_table(events).ts.max().to_pyarrow().as_py()
-    end_us = int(data_end.timestamp() * 1e6) if data_end is not None else 0
-    return _concat(parts, len(journey.stages), first_touch, end_us)
+    return _concat(parts, len(journey.stages), first_touch, data_end_us(events))
 
 
 def _run(batch, within, optional, first_touch):

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.errors import QueryError, did_you_mean
+from journeymap.measure import kernels
 from journeymap.measure.predicates import all_of
 from journeymap.spec.model import Journey
 
@@ -45,12 +46,28 @@ def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) ->
     attrs = attributes(events, users, journey.traits_used)
     flags = attrs.select("user_id", **{p.id: all_of(attrs, p.where).fill_null(False)
                                        for p in journey.personas})
-    return flags.to_pyarrow()
+    return flags.order_by("user_id").to_pyarrow()
+
+
+def _buffers(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(offsets, bytes) of a string array without nulls, as numpy views."""
+    ids = ids.cast(pa.string())
+    if ids.null_count:
+        return None
+    ids = pa.concat_arrays([ids]) if ids.offset else ids  # a slice: its own buffers
+    _, offsets, data = ids.buffers()
+    off = np.frombuffer(offsets, np.int32, len(ids) + 1)
+    return off, np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
 
 
 def positions(keys: pa.Array | pa.ChunkedArray, users: pa.Array) -> np.ndarray:
-    """Where each of `users` sits in `keys` (-1: absent); hashed in Arrow, no Python strings."""
+    """Where each of `users` sits in `keys` (-1: absent), with no Python strings: one merge
+    when both are sorted (as engines return user ids), else hashed in Arrow."""
     keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    k, u = _buffers(keys), _buffers(users)
+    found = kernels.sorted_positions(*k, *u) if k is not None and u is not None else None
+    if found is not None:
+        return found
     idx = pc.index_in(users, value_set=keys.cast(users.type))
     return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
@@ -82,9 +99,10 @@ def user_values(events: ir.Table) -> pa.Table | None:
     """Total `revenue` per user (user_id, value) when events carry a numeric revenue."""
     if VALUE_COLUMN not in events.columns or not events[VALUE_COLUMN].type().is_numeric():
         return None
-    return events.group_by("user_id").aggregate(value=events[VALUE_COLUMN].sum()).to_pyarrow()
+    agg = events.group_by("user_id").aggregate(value=events[VALUE_COLUMN].sum())
+    return agg.order_by("user_id").to_pyarrow()
 
 
 def trait_values(events: ir.Table, users: ir.Table | None, prop: str) -> pa.Table:
     """One value per user of a trait or first-touch property (user_id, prop)."""
-    return attributes(events, users, {prop}).to_pyarrow()
+    return attributes(events, users, {prop}).order_by("user_id").to_pyarrow()

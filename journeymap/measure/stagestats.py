@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from journeymap.measure import kernels
 from journeymap.measure.progression import StageEntries, within_us
 from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.spec.model import Journey
@@ -49,32 +50,16 @@ def verdict(value: float | None, low: float, high: float) -> str | None:
     return "below" if value < low else "above" if value > high else "within"
 
 
-def _one_stage(journey: Journey, e: StageEntries, k: int, include: np.ndarray | None,
-               within: np.ndarray) -> StageStats:
+def _stage(journey: Journey, k: int, entered: int, skipped: int, advanced: int,
+           pending: int | None, secs: np.ndarray) -> StageStats:
     st = journey.stages[k]
-    last = k == len(journey.stages) - 1
-
-    def col(matrix, j):  # one column (the matrix can be 10M users wide), of included users
-        return matrix[:, j] if include is None else matrix[:, j][include]
-
-    t_k = col(e.entry_t, k)
-    entered_mask = t_k >= 0
-    entered = int(entered_mask.sum())
-    skip_k = col(e.skipped, k)
     base = dict(id=st.id, name=st.label, owner=st.owner.team if st.owner else None,
-                entered=entered, skipped=int(skip_k.sum()))
-    if last:
+                entered=entered, skipped=skipped)
+    if k == len(journey.stages) - 1:
         return StageStats(**base, advanced=None, rate=None, rate_ci=None, drop_off=None,
                           pending=None, median_time_to_next_s=None, p90_time_to_next_s=None,
                           time_to_next=None, benchmark=None, verdict=None)
-    t_next = col(e.entry_t, k + 1)
-    adv_mask = entered_mask & (t_next >= 0)
-    advanced = int(adv_mask.sum())
-    timed = adv_mask & ~skip_k & ~col(e.skipped, k + 1)
-    times = time_summary((t_next[timed] - t_k[timed]) / 1e6)
-    pending = None
-    if within[k + 1] >= 0:
-        pending = int((entered_mask & ~adv_mask & (e.data_end - t_k < within[k + 1])).sum())
+    times = time_summary(secs)
     r = rate(advanced, entered)
     ci = wilson(advanced, entered)
     bm = journey.benchmark_into(journey.stages[k + 1].id)
@@ -87,15 +72,20 @@ def _one_stage(journey: Journey, e: StageEntries, k: int, include: np.ndarray | 
                       verdict=None if bm is None else verdict(r, bm.low, bm.high))
 
 
-def stage_stats(journey: Journey, entries: StageEntries, mature: np.ndarray | None = None
-                ) -> list[StageStats]:
-    """Stats of every stage; `mature[u, k]` (optional) keeps only mature cohorts of stage k."""
+def stage_stats(journey: Journey, entries: StageEntries, mature: np.ndarray | None = None,
+                users: np.ndarray | None = None) -> list[StageStats]:
+    """Stats of every stage over `users` (positions in entries; all when None);
+    `mature[u, k]` (optional) keeps only mature cohorts of stage k."""
     within = within_us(journey)
-    out = []
-    for k in range(len(journey.stages)):
-        out.append(_one_stage(journey, entries, k, None if mature is None else mature[:, k],
-                              within))
-    return out
+    rows = np.arange(entries.n_users) if users is None else np.asarray(users, np.int64)
+    include = np.ones((1, 1), np.bool_) if mature is None else np.ascontiguousarray(mature)
+    entered, skipped, advanced, pending, starts, secs = kernels.stage_tally(
+        entries.entry_t, entries.skipped, rows, include, mature is not None, within,
+        entries.data_end)
+    return [_stage(journey, k, int(entered[k]), int(skipped[k]), int(advanced[k]),
+                   int(pending[k]) if k + 1 < len(within) and within[k + 1] >= 0 else None,
+                   secs[starts[k]:starts[k + 1]])
+            for k in range(len(journey.stages))]
 
 
 def _period_starts(us: np.ndarray, period: str) -> pd.PeriodIndex:

@@ -7,6 +7,8 @@ through as properties.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -107,3 +109,19 @@ def as_table(obj, key: str = "user_id", what: str = "users") -> ir.Table:
     table = obj if isinstance(obj, ir.Table) else ibis.memtable(to_arrow(obj))
     _require(table.columns, (key,), what)
     return table
+
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def data_end_us(source) -> int:
+    """The time of the last event (µs since the epoch; 0 when there are none)."""
+    from journeymap.store.ordered import OrderedEvents
+    if isinstance(source, OrderedEvents):
+        return source.ts_max
+    last = ibis_table(source).ts.max().to_pyarrow().as_py()
+    if last is None:
+        return 0
+    if last.tzinfo is None:  # naive means UTC
+        last = last.replace(tzinfo=dt.timezone.utc)
+    return (last - EPOCH) // dt.timedelta(microseconds=1)

@@ -31,6 +31,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from journeymap.errors import EngineError
@@ -97,7 +98,7 @@ class OrderedEvents:
     @cached_property
     def vocab(self) -> tuple[str, ...]:
         """Event names; `Chunk.codes` index into them."""
-        return tuple(json.loads((self.folder / STAMP).read_text())["events"])
+        return tuple(self._stamp["events"])
 
     @cached_property
     def _users(self) -> pa.Table:
@@ -114,8 +115,17 @@ class OrderedEvents:
         return np.append(self._users.column("start").to_numpy(), self.n_rows).astype(np.int64)
 
     @cached_property
+    def _stamp(self) -> dict:
+        return json.loads((self.folder / STAMP).read_text())
+
+    @property
     def n_rows(self) -> int:
-        return int(json.loads((self.folder / STAMP).read_text())["rows"])
+        return int(self._stamp["rows"])
+
+    @property
+    def ts_max(self) -> int:
+        """The last event's time, µs (0 when empty)."""
+        return int(self._stamp["ts_max"])
 
     def chunks(self, extra: Sequence[str] = ()) -> Iterator[Chunk]:
         """The rows in order, a row group at a time; `extra` columns from the Parquet copy."""
@@ -160,7 +170,7 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
     vocab = sorted(names)
     index = {name: k for k, name in enumerate(vocab)}
     dictionary = pa.array(vocab, pa.string())
-    ids, starts, last, row0 = [], [], -1, 0
+    ids, starts, last, row0, ts_max = [], [], -1, 0, 0
     with pa.OSFile(str(folder / CORE), "wb") as sink, pa.ipc.new_file(sink, CORE_SCHEMA) as out:
         for i in range(pf.num_row_groups):
             rg = pf.read_row_group(i, columns=["_uid", "ts", "event", "user_id"])
@@ -169,8 +179,10 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
             codes = lut[ev.indices.to_numpy(zero_copy_only=False)] if len(lut) else \
                 np.zeros(0, np.int32)
             uid = rg.column("_uid").to_numpy()
+            ts = rg.column("ts").combine_chunks().cast(CORE_SCHEMA[1].type)
+            ts_max = max(ts_max, int(pc.max(ts.cast(pa.int64())).as_py() or 0))
             out.write_batch(pa.record_batch(
-                [pa.array(uid, pa.int32()), rg.column("ts").combine_chunks().cast(CORE_SCHEMA[1].type),
+                [pa.array(uid, pa.int32()), ts,
                  pa.DictionaryArray.from_arrays(pa.array(codes), dictionary)], schema=CORE_SCHEMA))
             new = np.flatnonzero(np.diff(uid, prepend=last)) if len(uid) else np.zeros(0, np.int64)
             starts.append(new + row0)
@@ -181,7 +193,7 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
                       "start": np.concatenate(starts) if starts else np.zeros(0, np.int64)})
     with pa.OSFile(str(folder / USERS), "wb") as sink, pa.ipc.new_file(sink, users.schema) as out:
         out.write_table(users)
-    return {"events": vocab, "rows": row0}
+    return {"events": vocab, "rows": row0, "ts_max": ts_max}
 
 
 def build_ordered(con, events: ir.Table, target: Path, fingerprint: str = "") -> None:
@@ -219,7 +231,7 @@ def ordered_events(con, events: ir.Table, folder: Path, fingerprint: str) -> Ord
     """The journey-ordered copy of `events` in `folder`, (re)built if `fingerprint` changed."""
     folder = Path(folder)
     stamp = _stamp(folder)
-    if stamp.get("fingerprint") != fingerprint or "rows" not in stamp or \
+    if stamp.get("fingerprint") != fingerprint or "ts_max" not in stamp or \
             not all((folder / n).is_file() for n in (PARQUET, CORE, USERS)):
         build_ordered(con, events, folder, fingerprint)
     return OrderedEvents.open(folder, con)
