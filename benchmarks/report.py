@@ -64,7 +64,7 @@ def _result_text(r) -> str:
         return text
     if "events_per_s" in res:
         return (f"{res['rows']:,} rows, {res['events_per_s']:,.0f} events/s "
-                f"(load_events {res['load_events_s']:.1f}s + append {res['append_s']:.1f}s)")
+                f"(read, check, de-duplicate and write streamed together: {res['ingest_s']:.1f}s)")
     return ""
 
 

@@ -72,10 +72,10 @@ class Project:
         return ordered_events(self._con, events, folder, self.workspace.store.fingerprint()), users
 
     def ingest(self, path, *, mapping=None, format=None, skip_bad_rows=None):
-        """Load a file of events into the store (all or nothing); returns counts."""
-        read = load_events(path, mapping=mapping, format=format, skip_bad_rows=skip_bad_rows)
-        return self.workspace.store.append(read.events, users=read.users,
-                                           identities=read.identities)
+        """Load a file of events into the store (all or nothing, in bounded memory);
+        returns counts."""
+        return self.workspace.store.ingest(path, mapping=mapping, format=format,
+                                           skip_bad_rows=skip_bad_rows)
 
     def validate(self) -> Journey:
         journey = self.journey

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -115,29 +114,3 @@ def unify(table: pa.Table, stored: dict[str, str], what: str) -> tuple[pa.Table,
             raise IngestError(f"{what} {field.name!r} has type {new} in the new data but {old} in "
                               "the store; convert it before loading (nothing was written)")
     return table, columns
-
-
-def _ranks(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Dense-enough integer ranks of values in ascending order (equal values, equal rank)."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    enc = pc.dictionary_encode(col)
-    rank = pc.rank(enc.dictionary, sort_keys="ascending", tiebreaker="first").to_numpy()
-    return rank[enc.indices.to_numpy()].astype(np.int64)
-
-
-def write_order(table: pa.Table) -> np.ndarray:
-    """Row order by (UTC day, user_id, ts, event, event_id), by integer ranks and lexsort."""
-    ts = pc.cast(table.column("ts"), pa.int64()).to_numpy()
-    users, names = _ranks(table.column("user_id")), _ranks(table.column("event"))
-    major = np.floor_divide(ts, DAY_US) * (int(users.max(initial=0)) + 1) + users
-    order = np.lexsort((names, ts, major))
-    m, t, e = major[order], ts[order], names[order]
-    tie = (m[1:] == m[:-1]) & (t[1:] == t[:-1]) & (e[1:] == e[:-1])
-    if tie.any():  # equal (day, user, ts, event): order those runs by event_id
-        pos = np.flatnonzero(np.r_[False, tie] | np.r_[tie, False])
-        run = np.cumsum(np.r_[True, ~tie])[pos]
-        ids = _ranks(table.column("event_id").take(pa.array(order[pos])))
-        order[pos] = order[pos][np.lexsort((ids, run))]
-    return order
-

@@ -1,8 +1,9 @@
 """Turn a staged DuckDB table of source columns into canonical events, in one query.
 
-A stage has a `__jm_row` column (the format's row locator) and the source
-columns in natural types. `finish` maps columns, parses `ts`, normalizes
-property types, computes content-hash event ids and a per-row reject reason.
+A stage holds the source columns in natural types (a `__jm_row` column, if
+any, is ignored). `canonical_sql` maps columns, parses `ts`, normalizes
+property types, computes content-hash event ids and a per-row reject reason;
+`split` separates a result chunk into good events and bad rows by ordinal.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _nz(expr: str | None) -> str:
 
 
 def _reasons(canon: dict[str, str]) -> str:
-    """SQL for the `; `-joined reject reasons of a row ('' when the row is good)."""
+    """SQL for the `; `-joined reject reasons of a bad row."""
     def named(c: str) -> str:
         src = canon.get(c)
         return c if src in (None, c) else f"{c} (column {src!r})"
@@ -108,9 +109,9 @@ def _hash_sql(props: list[tuple[str, str]]) -> str:
     return f"md5(concat_ws(chr(31), {', '.join([core, *parts])}))"
 
 
-def finish(con: duckdb.DuckDBPyConnection, stage: str, mapping: dict[str, str] | None,
-           file: str) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """Run the canonical query over `stage`: (good events, [(row locator, reason)])."""
+def canonical_sql(con: duckdb.DuckDBPyConnection, stage: str, mapping: dict[str, str] | None,
+                  file: str) -> tuple[str, list[str]]:
+    """The canonical query over `stage` (rows in stage order) and its property column names."""
     rel = con.sql(f"SELECT * FROM {stage} LIMIT 0")
     types = {c: str(t) for c, t in zip(rel.columns, rel.types) if c != ROW}
     canon = resolve_columns(list(types), mapping, file)
@@ -124,7 +125,7 @@ def finish(con: duckdb.DuckDBPyConnection, stage: str, mapping: dict[str, str] |
             sel.append(f"{expr} AS __p{i}")
     tr = _nz(src["ts"]) if types[canon["ts"]] == "VARCHAR" else src["ts"]
     ts_expr = f"CASE WHEN {tr} IS NOT NULL THEN {epoch_us_sql(src['ts'], types[canon['ts']])} END"
-    inner = ", ".join([ROW, f"{_nz(src.get('user_id'))} AS __u", f"{_nz(src.get('anonymous_id'))} AS __a",
+    inner = ", ".join([f"{_nz(src.get('user_id'))} AS __u", f"{_nz(src.get('anonymous_id'))} AS __a",
                        f"{_nz(src.get('event'))} AS __e", f"{tr} AS __tr", f"{ts_expr} AS __t",
                        f"{_nz(src.get('event_id'))} AS __i", f"{_nz(src.get('session_id'))} AS __s", *sel])
     optional = [o for o in EVENT_OPTIONAL if o in canon]
@@ -133,20 +134,26 @@ def finish(con: duckdb.DuckDBPyConnection, stage: str, mapping: dict[str, str] |
     outer = [f"coalesce(__i, {_hash_sql(hashed)}) AS event_id",
              "coalesce(__u, __a) AS user_id", "__e AS event", "__t AS ts",
              *[f"{alias[o]} AS {o}" for o in optional], *[f"{c} AS {q(n)}" for n, c in props],
-             ROW, f"{_reasons(canon)} AS {REASON}"]
-    sql = f"WITH c AS (SELECT {inner} FROM {stage}) SELECT {', '.join(outer)} FROM c"
-    return _split(con.sql(sql).to_arrow_table(), [n for n, _ in props])
+             f"CASE WHEN (__u IS NULL AND __a IS NULL) OR __e IS NULL OR __t IS NULL "
+             f"THEN {_reasons(canon)} END AS {REASON}"]
+    return f"WITH c AS (SELECT {inner} FROM {stage}) SELECT {', '.join(outer)} FROM c", [n for n, _ in props]
 
 
-def _split(tbl: pa.Table, props: list[str]) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """Split the query result into good events and (row locator, reason) pairs."""
-    bad_mask = pc.not_equal(tbl.column(REASON), "")
+def split(tbl: pa.Table | pa.RecordBatch, props: list[str], offset: int = 0
+          ) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Good events and (row ordinal, reason) of the bad rows of a canonical query result.
+
+    `offset` is the ordinal of the first row of `tbl` in the whole result.
+    """
+    if isinstance(tbl, pa.RecordBatch):
+        tbl = pa.Table.from_batches([tbl])
+    reason = tbl.column(REASON)
     bad = []
-    if pc.any(bad_mask).as_py():
-        rows = tbl.filter(bad_mask)
-        bad = list(zip(rows.column(ROW).to_pylist(), rows.column(REASON).to_pylist()))
-        tbl = tbl.filter(pc.invert(bad_mask))
-    good = tbl.drop_columns([ROW, REASON])
+    if reason.null_count < len(reason):  # the reason is NULL on good rows
+        rows = pc.indices_nonzero(reason.is_valid().combine_chunks())
+        bad = list(zip(pc.add(rows, offset).to_pylist(), reason.take(rows).to_pylist()))
+        tbl = tbl.filter(reason.is_null())
+    good = tbl.drop_columns([REASON])
     good = good.set_column(good.schema.get_field_index("ts"), "ts", good.column("ts").cast(TS_TYPE))
     empty = [n for n in props if good.column(n).null_count == good.num_rows]
     return good.drop_columns(empty), bad

@@ -2,7 +2,7 @@
 
 Layout under `root`::
 
-    events/date=YYYY-MM-DD/part-<uuid>.parquet   rows sorted by (user_id, ts, event, event_id)
+    events/date=YYYY-MM-DD/part-<uuid>.parquet   rows in input order (measures sort elsewhere)
     users-<uuid>.parquet                          user_id + traits (one current file)
     identities-<uuid>.parquet                     anonymous_id -> user_id (one current file)
     manifest.json                                 the committed files, columns and a version
@@ -14,10 +14,13 @@ written to a temporary file, fsynced and `os.replace`d — that replace is the
 commit. Readers use only files listed in the manifest (`event_files()`), so a
 crash leaves the old state; files not listed are swept at the next append.
 
-De-duplication is by event_id. To keep appends fast on a large store, a batch
-is checked against the stored files of the UTC dates it covers (reading only
-their event_id column): content-hash ids include the time, so this is exact for
-them; a source id (Segment messageId) re-sent with a different date is kept twice.
+De-duplication is by event_id, first kept. Within one append (which may arrive
+in chunks, see `ingest`) every id is checked against all earlier ids through
+64-bit keys, confirmed on the ids themselves. To keep appends fast on a large
+store, a batch is checked against the stored files of the UTC dates it covers
+(reading only their event_id column): content-hash ids include the time, so
+this is exact for them; a source id (Segment messageId) re-sent with a
+different date is kept twice.
 
 Read everything with DuckDB: ``SELECT * FROM {store.scan_sql()}`` (union by
 name, since appends may add property columns; `hive_partitioning=false`, or
@@ -32,6 +35,7 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +47,16 @@ import pyarrow.parquet as pq
 
 from journeymap.errors import IngestError
 from journeymap.store import _normalize as norm
+from journeymap.store._idset import IdSet, hash_ids
 from journeymap.store._tabular import lit, q
+from journeymap.store.readers import EventFile, checked_chunks
 from journeymap.store.timestamps import connect
 
 __all__ = ["AppendStats", "EventStore"]
 
 MANIFEST = "manifest.json"
-SORT_KEYS = ("user_id", "ts", "event", "event_id")
+#: near-unique columns: dictionary encoding only costs time and space there
+_NO_DICTIONARY = {"event_id", "user_id", "anonymous_id", "session_id", "ts"}
 _DAY_US = norm.DAY_US
 
 
@@ -121,26 +128,51 @@ class EventStore:
         return _scan(self.event_files())
 
     # ---- writing -------------------------------------------------------------
-    def append(self, events: pa.Table, users: pa.Table | None = None,
+    def ingest(self, path: str | Path, *, mapping: dict[str, str] | None = None,
+               format: str | None = None, skip_bad_rows: str | Path | None = None) -> AppendStats:
+        """Load one event file, all or nothing: read, check, de-duplicate and write it chunk by
+        chunk (bounded memory), then commit once. Bad rows: see `readers.load_events`.
+
+        >>> EventStore("store").ingest("events.csv")  # doctest: +SKIP
+        AppendStats(added=10, duplicates=0)
+        """
+        with EventFile(path, mapping=mapping, format=format) as f:
+            return self.append(checked_chunks(f, skip_bad_rows), users=f.users, identities=f.identities)
+
+    def append(self, events: pa.Table | Iterable[pa.Table], users: pa.Table | None = None,
                identities: pa.Table | None = None) -> AppendStats:
-        """Add new events (de-duplicated by event_id), upsert users, add identities."""
+        """Add new events (de-duplicated by event_id), upsert users, add identities.
+
+        `events` is a table or an iterable of tables (chunks of one batch): chunks are
+        written as they come and committed together; if anything fails, nothing is.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
             m = self.manifest()
             self._sweep(m)
-            events, columns = norm.unify(norm.events(events), m["columns"], "event property")
-            users = norm.users(users) if users is not None and users.num_rows else None
-            if users is not None and m["users"]:
-                users, _ = norm.unify(users, norm.type_names(pq.read_schema(self.root / m["users"])),
-                                      "user trait")
-            fresh = self._fresh(events, m)
-            new = {"events": m["events"] + self._write_events(fresh),
-                   "users": self._write_users(users, m["users"]),
-                   "identities": self._write_identities(identities, m["identities"])}
-            if any(new[k] != m[k] for k in new):
-                self._commit({**m, **new, "version": m["version"] + 1, "rows": m["rows"] + fresh.num_rows,
-                              "columns": columns if fresh.num_rows else m["columns"]})
-        return AppendStats(fresh.num_rows, events.num_rows - fresh.num_rows)
+            batch = _Batch(self, m)
+            try:
+                for chunk in [events] if isinstance(events, pa.Table) else events:
+                    batch.add(chunk)
+                self._finish(m, batch, users, identities)
+            except BaseException:
+                batch.discard()
+                raise
+        return AppendStats(batch.added, batch.rows - batch.added)
+
+    def _finish(self, m: dict, batch: _Batch, users: pa.Table | None, identities: pa.Table | None) -> None:
+        """Write users and identities, then commit the batch's files if anything changed."""
+        users = norm.users(users) if users is not None and users.num_rows else None
+        if users is not None and m["users"]:
+            users, _ = norm.unify(users, norm.type_names(pq.read_schema(self.root / m["users"])),
+                                  "user trait")
+        new = {"events": m["events"] + batch.files,
+               "users": self._write_users(users, m["users"]),
+               "identities": self._write_identities(identities, m["identities"])}
+        batch.files += [f for k in ("users", "identities") if new[k] != m[k] for f in [new[k]]]
+        if any(new[k] != m[k] for k in new):
+            self._commit({**m, **new, "version": m["version"] + 1, "rows": m["rows"] + batch.added,
+                          "columns": batch.columns})
 
     @contextlib.contextmanager
     def _lock(self):
@@ -166,45 +198,43 @@ class EventStore:
         for path in candidates:
             if path not in keep:
                 path.unlink(missing_ok=True)
+        self._prune()
+
+    def _prune(self) -> None:
+        """Remove empty partition folders."""
         for part in self.root.glob("events/date=*"):
             with contextlib.suppress(OSError):
                 part.rmdir()  # only succeeds when empty
 
-    def _fresh(self, events: pa.Table, m: dict) -> pa.Table:
-        """The batch without repeated (first kept) or already stored event ids."""
-        if not events.num_rows:
+    def _unknown(self, events: pa.Table, m: dict) -> pa.Table:
+        """`events` without the ids already stored on their UTC dates (a semi-join in DuckDB)."""
+        files = self._same_days(events, m) if events.num_rows else []
+        if not files:
             return events
         con = connect()
-        try:
-            ids = events.select(["event_id"]).append_column("k", pa.array(np.arange(events.num_rows)))
-            con.register("batch", ids)
-            if con.sql("SELECT count(*) > count(DISTINCT event_id) FROM batch").fetchone()[0]:
-                first = con.sql("SELECT min(k) FROM batch GROUP BY event_id ORDER BY 1").to_arrow_table()
-                events = events.take(first.column(0))
-                con.unregister("batch")
-                con.register("batch", events.select(["event_id"]))
-            files = self._same_days(events, m)
-            if files:  # semi-join: hashes the batch, streams only event_id of stored files
-                known = con.sql(f"SELECT DISTINCT event_id FROM {_scan(files, union=False)} "
-                                "WHERE event_id IN (SELECT event_id FROM batch)").to_arrow_table()
-                if known.num_rows:
-                    events = events.filter(pc.invert(pc.is_in(events.column("event_id"), known.column(0))))
+        try:  # hashes the batch, streams only event_id of stored files
+            con.register("batch", events.select(["event_id"]))
+            known = con.sql(f"SELECT DISTINCT event_id FROM {_scan(files, union=False)} "
+                            "WHERE event_id IN (SELECT event_id FROM batch)").to_arrow_table()
         finally:
             con.close()
-        return events
+        if not known.num_rows:
+            return events
+        return events.filter(pc.invert(pc.is_in(events.column("event_id"), known.column(0))))
 
     def _same_days(self, events: pa.Table, m: dict) -> list[str]:
         """Stored event files of the UTC dates present in `events`."""
-        ts = pc.cast(events.column("ts"), pa.int64()).to_numpy()
-        days = {_day(int(d)) for d in np.unique(np.floor_divide(ts, _DAY_US))}
+        days = {_day(int(d)) for d in np.unique(_days(events))}
         return [str(self.root / p) for p in m["events"] if p.split("/")[1][5:] in days]
 
     def _write_events(self, events: pa.Table) -> list[str]:
-        """Write one file per UTC date, rows in (user_id, ts, event, event_id) order."""
+        """Write one file per UTC date present, rows in input order."""
         if not events.num_rows:
             return []
-        events = events.take(norm.write_order(events))
-        days = np.floor_divide(pc.cast(events.column("ts"), pa.int64()).to_numpy(), _DAY_US)
+        days = _days(events)
+        if (days[1:] < days[:-1]).any():
+            order = np.argsort(days, kind="stable")
+            events, days = events.take(order), days[order]
         cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
         jobs = [(events.slice(lo, hi - lo), _part_name(int(days[lo]))) for lo, hi in zip(cuts[:-1], cuts[1:])]
         with ThreadPoolExecutor(max_workers=min(len(jobs), 2 * (os.cpu_count() or 1))) as pool:
@@ -248,7 +278,7 @@ class EventStore:
         final = self.root / rel
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp")
-        dictionary = [c for c in table.column_names if c != "event_id"]
+        dictionary = [c for c in table.column_names if c not in _NO_DICTIONARY]
         pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary)
         _fsync(tmp)
         os.rename(tmp, final)
@@ -264,6 +294,71 @@ class EventStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.root / MANIFEST)
         _fsync(self.root)
+
+
+class _Batch:
+    """One append in progress: chunks de-duplicated against each other and the store, then written."""
+
+    def __init__(self, store: EventStore, m: dict):
+        self.store, self.m = store, m
+        self.columns: dict[str, str] = dict(m["columns"])
+        self.files: list[str] = []  # written, not yet committed
+        self.ids = IdSet()
+        self.rows = self.added = 0
+
+    def add(self, chunk: pa.Table) -> None:
+        """De-duplicate and write one chunk."""
+        events, columns = norm.unify(norm.events(chunk), self.columns, "event property")
+        self.rows += events.num_rows
+        fresh = self.store._unknown(self._first(events), self.m)
+        if fresh.num_rows:
+            self.columns = columns
+            self.added += fresh.num_rows
+            self.files += self.store._write_events(fresh)
+
+    def discard(self) -> None:
+        """Delete the files written so far (the append failed)."""
+        for rel in self.files:
+            (self.store.root / rel).unlink(missing_ok=True)
+        self.store._prune()
+
+    def _first(self, events: pa.Table) -> pa.Table:
+        """`events` without ids seen before in this batch (first kept)."""
+        keys = hash_ids(events.column("event_id"))
+        seen = self.ids.add(keys)
+        if not seen.any():
+            return events
+        hit = np.unique(keys[seen])
+        cand = np.flatnonzero(np.isin(keys, hit))  # rows whose key was seen: confirm on the ids
+        ids = events.column("event_id").take(cand)
+        repeat = _not_first(ids)
+        earlier = self._written_ids(hit)
+        if len(earlier):
+            repeat |= pc.is_in(ids, earlier).to_numpy(zero_copy_only=False)
+        keep = np.ones(events.num_rows, np.bool_)
+        keep[cand[repeat]] = False
+        return events.filter(keep)
+
+    def _written_ids(self, keys: np.ndarray) -> pa.Array:
+        """Ids with one of `keys` in the files this batch has written."""
+        found = []
+        for rel in self.files:
+            ids = pq.read_table(self.store.root / rel, columns=["event_id"]).column(0).combine_chunks()
+            found.append(ids.filter(np.isin(hash_ids(ids), keys)))
+        return pa.concat_arrays(found) if found else pa.array([], pa.string())
+
+
+def _not_first(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True where an id appeared earlier in `ids`."""
+    codes = pc.dictionary_encode(ids).combine_chunks().indices.to_numpy()
+    repeat = np.ones(len(codes), np.bool_)
+    repeat[np.unique(codes, return_index=True)[1]] = False
+    return repeat
+
+
+def _days(events: pa.Table) -> np.ndarray:
+    """UTC day number of each event."""
+    return np.floor_divide(pc.cast(events.column("ts"), pa.int64()).to_numpy(), _DAY_US)
 
 
 def _day(days_since_epoch: int) -> str:

@@ -1,7 +1,9 @@
 """Read CSV, Parquet, JSONL and Segment files into canonical event tables.
 
 CSV, Parquet and JSONL are parsed, typed, validated and hashed inside DuckDB;
-only Segment messages are handled one by one in Python.
+only Segment messages are handled one by one in Python. Each format becomes a
+`_Source`: the canonical query (streamed in chunks, so a file of any size is
+read in bounded memory) and how to describe the bad rows it finds.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,17 +21,22 @@ import pyarrow as pa
 from journeymap.errors import IngestError
 from journeymap.store import segment
 from journeymap.store._lines import locate_csv, locate_lines
-from journeymap.store._tabular import ROW, finish, lit, q, resolve_columns
+from journeymap.store._tabular import canonical_sql, lit, q, resolve_columns, split
 from journeymap.store.schema import EVENT_CORE
 from journeymap.store.timestamps import connect
 
-__all__ = ["Rejected", "ReadResult", "read_events", "load_events", "detect_format", "FORMATS"]
+__all__ = ["Rejected", "ReadResult", "EventFile", "read_events", "load_events", "checked_chunks",
+           "settle_rejects", "detect_format", "FORMATS"]
 
 FORMATS = ("csv", "parquet", "jsonl", "segment")
 _EXT = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
         ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 _ALIASES = {"ndjson": "jsonl", "json": "json", "tsv": "csv"}
 _SAMPLE = 20_000
+#: good rows are handed on in tables of about this size: it bounds the memory of an ingest
+CHUNK_BYTES = 384 << 20
+BATCH_ROWS = 1 << 20  # rows per DuckDB result batch
+_STREAM_BUFFER = "256MB"
 _DOUBLE_CHECK = ("isfinite(TRY_CAST({x} AS DOUBLE)) AND (NOT starts_with({x}, '0') OR {x} = '0' "
                  "OR starts_with({x}, '0.'))")
 _NUM_RE = "-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?"
@@ -53,6 +61,17 @@ class ReadResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A format's canonical query, its property names, and how to place its bad rows."""
+
+    sql: str
+    props: list[str]
+    rejected: Callable[[list[tuple[int, str]]], list[Rejected]]  # (ordinal, reason) -> Rejected
+    users: pa.Table | None = None
+    identities: pa.Table | None = None
+
+
 def detect_format(path: Path, format: str | None = None, mapping: dict | None = None) -> str:
     """The reader to use for `path`: one of FORMATS."""
     fmt = (format or _EXT.get(path.suffix.lower(), "")).lower()
@@ -65,40 +84,122 @@ def detect_format(path: Path, format: str | None = None, mapping: dict | None = 
     return fmt
 
 
+class EventFile:
+    """An open event file: Segment users/identities up front, good events chunk by chunk.
+
+    Use as a context manager. `chunks()` streams the canonical events in bounded
+    memory; once it is exhausted, `rejected` holds every bad row with its place.
+    """
+
+    def __init__(self, path: str | Path, *, mapping: dict[str, str] | None = None,
+                 format: str | None = None):
+        self.path = Path(path)
+        self.file = str(self.path)
+        if not self.path.is_file():
+            raise IngestError("no such file", file=self.file)
+        self.format = detect_format(self.path, format, mapping)
+        self.rejected: list[Rejected] = []
+        self.n_bad = 0
+        self._con = connect()
+        try:
+            self._source = (_READERS[self.format](self._con, self.path, mapping, self.file)
+                            if self.path.stat().st_size else None)
+        except duckdb.Error as exc:
+            self.close()
+            raise self._error(exc) from None
+        except BaseException:
+            self.close()
+            raise
+        self.users = self._source.users if self._source else None
+        self.identities = self._source.identities if self._source else None
+
+    def __enter__(self) -> EventFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def chunks(self) -> Iterator[pa.Table]:
+        """Good events, about CHUNK_BYTES at a time, in file order; then sets `rejected`."""
+        if self._source is None:
+            return
+        src, offset, bad = self._source, 0, []
+        try:
+            for table in _stream(self._con, src.sql, CHUNK_BYTES):
+                good, more = split(table, src.props, offset)
+                offset += table.num_rows
+                bad += more
+                self.n_bad = len(bad)
+                if good.num_rows:
+                    yield good
+            self.rejected = sorted(src.rejected(bad), key=_line_key)
+        except duckdb.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: duckdb.Error) -> IngestError:
+        return IngestError(f"could not read {self.format} file: {exc}", file=self.file)
+
+
 def read_events(path: str | Path, *, mapping: dict[str, str] | None = None,
                 format: str | None = None) -> ReadResult:
     """Read one file into canonical events; bad rows are returned in `rejected`."""
-    path = Path(path)
-    file = str(path)
-    if not path.is_file():
-        raise IngestError("no such file", file=file)
-    fmt = detect_format(path, format, mapping)
-    if path.stat().st_size == 0:
-        return ReadResult(_empty_events())
-    con = connect()
-    try:
-        return _READERS[fmt](con, path, mapping, file)
-    except duckdb.Error as exc:
-        raise IngestError(f"could not read {fmt} file: {exc}", file=file) from None
-    finally:
-        con.close()
+    with EventFile(path, mapping=mapping, format=format) as f:
+        chunks = list(f.chunks())
+    events = pa.concat_tables(chunks, promote_options="default") if chunks else _empty_events()
+    return ReadResult(events, f.users, f.identities, f.rejected)
 
 
 def load_events(path: str | Path, *, mapping: dict[str, str] | None = None, format: str | None = None,
                 skip_bad_rows: str | Path | None = None) -> ReadResult:
     """Read a file all-or-nothing, or write bad rows to `skip_bad_rows` and keep the good ones."""
     res = read_events(path, mapping=mapping, format=format)
+    settle_rejects(res.rejected, str(path), skip_bad_rows)
+    return res
+
+
+def checked_chunks(f: EventFile, skip_bad_rows: str | Path | None = None) -> Iterator[pa.Table]:
+    """`f.chunks()` all-or-nothing: after the last chunk, raise on bad rows or write them out.
+
+    Without `skip_bad_rows`, chunks stop once a bad row is seen (they would be thrown away).
+    """
+    for chunk in f.chunks():
+        if skip_bad_rows is not None or not f.n_bad:
+            yield chunk
+    settle_rejects(f.rejected, f.file, skip_bad_rows)
+
+
+def settle_rejects(rejected: list[Rejected], file: str, skip_bad_rows: str | Path | None) -> None:
+    """Write the bad rows to `skip_bad_rows`, or raise IngestError if there are any."""
     if skip_bad_rows is not None:
-        _write_rejects(Path(skip_bad_rows), res.rejected)
-    elif res.rejected:
-        n, first = len(res.rejected), res.rejected[:10]
+        _write_rejects(Path(skip_bad_rows), rejected)
+    elif rejected:
+        n, first = len(rejected), rejected[:10]
         listing = "\n".join(f"  {r.location}: {r.reason}" for r in first)
         more = f"\n  ... and {n - len(first)} more" if n > len(first) else ""
         raise IngestError(f"{n} bad row(s); nothing was loaded:\n{listing}{more}\n"
                           "Fix them, or use --skip-bad-rows FILE to load the good rows and "
-                          "write every bad row to FILE.", file=str(path),
+                          "write every bad row to FILE.", file=file,
                           rejected=[(r.location, r.reason) for r in first])
-    return res
+
+
+def _stream(con, sql: str, chunk_bytes: int) -> Iterator[pa.Table]:
+    """Run `sql` and hand its rows over in tables of about `chunk_bytes`, in order.
+
+    DuckDB streams with all its threads only while its result buffer has room, hence the large one.
+    """
+    con.execute(f"SET streaming_buffer_size = '{_STREAM_BUFFER}'")
+    batches, size = [], 0
+    for batch in con.execute(sql).to_arrow_reader(BATCH_ROWS):
+        batches.append(batch)
+        size += batch.nbytes
+        if size >= chunk_bytes:
+            yield pa.Table.from_batches(batches)
+            batches, size = [], 0
+    if batches:
+        yield pa.Table.from_batches(batches)
 
 
 def _write_rejects(path: Path, rejected: list[Rejected]) -> None:
@@ -110,36 +211,42 @@ def _write_rejects(path: Path, rejected: list[Rejected]) -> None:
         out.writerows((r.location, r.reason, r.raw) for r in rejected)
 
 
-def _read_csv(con, path: Path, mapping, file: str) -> ReadResult:
+def _read_csv(con, path: Path, mapping, file: str) -> _Source:
     """CSV via DuckDB read_csv as text, then typed per column (sample guess, full check)."""
-    con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv({lit(file)}, all_varchar=true, "
-                "header=true, store_rejects=true, quote='\"', escape='\"')")
-    cols = con.sql("SELECT * FROM raw LIMIT 0").columns
+    cols = con.sql(f"SELECT * FROM {_csv(file)} LIMIT 0").columns
     canon = resolve_columns(cols, mapping, file)
     props = [c for c in cols if c not in canon.values()]
-    sel = [f"rowid AS {ROW}", *(q(c) for c in canon.values()), *_csv_casts(con, props)]
-    con.execute(f"CREATE TEMP VIEW stage AS SELECT {', '.join(sel)} FROM raw")
-    events, bad = finish(con, "stage", mapping, file)
-    shape = con.sql("SELECT line, any_value(error_message) FROM reject_errors GROUP BY line").fetchall()
-    if not bad and not shape:
-        return ReadResult(events)
-    good_at, rec_at = locate_csv(path, [r for r, _ in bad], [line for line, _ in shape])
-    rejected = [_rejected(file, *good_at[r], why) for r, why in bad]
-    rejected += [_rejected(file, *rec_at[line], _shape_reason(msg)) for line, msg in shape]
-    return ReadResult(events, rejected=sorted(rejected, key=_line_key))
+    sel = [*(q(c) for c in canon.values()), *_csv_casts(con, file, props)]
+    con.execute(f"CREATE TEMP VIEW stage AS SELECT {', '.join(sel)} FROM {_csv(file, rejects=True)}")
+    sql, names = canonical_sql(con, "stage", mapping, file)
+
+    def rejected(bad: list[tuple[int, str]]) -> list[Rejected]:
+        shape = con.sql("SELECT line, any_value(error_message) FROM reject_errors GROUP BY line").fetchall()
+        if not bad and not shape:
+            return []
+        good_at, rec_at = locate_csv(path, [r for r, _ in bad], [line for line, _ in shape])
+        return ([_rejected(file, *good_at[r], why) for r, why in bad]
+                + [_rejected(file, *rec_at[line], _shape_reason(msg)) for line, msg in shape])
+    return _Source(sql, names, rejected)
 
 
-def _csv_casts(con, props: list[str]) -> list[str]:
+def _csv(file: str, rejects: bool = False) -> str:
+    """read_csv of `file` as text; with `rejects`, malformed lines go to reject_errors, else are skipped."""
+    bad = "store_rejects=true" if rejects else "ignore_errors=true"
+    return f"read_csv({lit(file)}, all_varchar=true, header=true, {bad}, quote='\"', escape='\"')"
+
+
+def _csv_casts(con, file: str, props: list[str]) -> list[str]:
     """Natural-type casts for CSV property columns: guessed on a sample, verified on all rows."""
     if not props:
         return []
     checks = [_check(c, k, strict=True) for c in props for k in ("BIGINT", "DOUBLE", "BOOLEAN")]
-    guess = con.sql(f"SELECT {', '.join(checks)} FROM raw WHERE rowid < {_SAMPLE}").fetchone()
+    guess = con.sql(f"SELECT {', '.join(checks)} FROM (SELECT * FROM {_csv(file)} LIMIT {_SAMPLE})").fetchone()
     kinds = {c: [k for k, ok in zip(("BIGINT", "DOUBLE", "BOOLEAN"), guess[3 * i:3 * i + 3]) if ok]
              for i, c in enumerate(props)}
     todo = [(c, k) for c in props for k in kinds[c]]
     checks = ", ".join(_check(c, k) for c, k in todo)
-    verified = con.sql(f"SELECT {checks} FROM raw").fetchone() if todo else []
+    verified = con.sql(f"SELECT {checks} FROM {_csv(file)}").fetchone() if todo else []
     ok = {}
     for (c, k), good in zip(todo, verified):
         if good and c not in ok:
@@ -175,24 +282,25 @@ def _line_key(r: Rejected) -> int:
     return int(re.search(r"(\d+)$", r.location)[1])
 
 
-def _read_jsonl(con, path: Path, mapping, file: str) -> ReadResult:
+def _read_jsonl(con, path: Path, mapping, file: str) -> _Source:
     """JSONL via DuckDB read_json: keys from every line, types from every value."""
     src = f"{lit(file)}, format='newline_delimited', ignore_errors=true"
     lists = con.sql(f"SELECT DISTINCT json_keys(json) FROM read_json_objects({src})").fetchall()
     keys = list(dict.fromkeys(k for (ks,) in lists for k in ks or []))
-    if not keys:  # nothing but blank, malformed or non-object lines
-        con.execute(f"CREATE TEMP TABLE raw AS SELECT 1 AS x FROM read_json_objects({src})")
-        bad = [(r, "") for (r,) in con.sql("SELECT rowid FROM raw").fetchall()]
-        return ReadResult(_empty_events(), rejected=_jsonl_rejected(path, file, bad))
+    if not keys:  # nothing but blank, malformed or non-object lines: every line is a bad row
+        con.execute("CREATE TEMP VIEW stage AS SELECT NULL AS user_id, NULL AS event, NULL AS ts "
+                    f"FROM read_json_objects({src})")
+        return _Source(*canonical_sql(con, "stage", None, file),
+                       lambda bad: _jsonl_rejected(path, file, [(r, "") for r, _ in bad]))
     columns = "{" + ", ".join(f"{lit(k)}: 'JSON'" for k in keys) + "}"
     con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_json({src}, columns={columns})")
     kinds = con.sql("SELECT " + ", ".join(f"array_agg(DISTINCT json_type({q(k)}))" for k in keys)
                     + " FROM raw").fetchone()
     canon = set(resolve_columns(keys, mapping, file).values())
     cols = [_json_col(k, kind or [], k in canon) for k, kind in zip(keys, kinds)]
-    con.execute(f"CREATE TEMP VIEW stage AS SELECT rowid AS {ROW}, {', '.join(cols)} FROM raw")
-    events, bad = finish(con, "stage", mapping, file)
-    return ReadResult(events, rejected=_jsonl_rejected(path, file, bad) if bad else [])
+    con.execute(f"CREATE TEMP VIEW stage AS SELECT {', '.join(cols)} FROM raw")
+    return _Source(*canonical_sql(con, "stage", mapping, file),
+                   lambda bad: _jsonl_rejected(path, file, bad) if bad else [])
 
 
 def _json_col(key: str, kinds: list[str], core: bool) -> str:
@@ -222,31 +330,32 @@ def _jsonl_rejected(path: Path, file: str, bad: list[tuple[int, str]]) -> list[R
     return sorted(out, key=_line_key)
 
 
-def _read_parquet(con, path: Path, mapping, file: str) -> ReadResult:
+def _read_parquet(con, path: Path, mapping, file: str) -> _Source:
     """Parquet via DuckDB read_parquet, keeping the file's column types."""
     src = f"read_parquet({lit(file)}, file_row_number=true, hive_partitioning=false)"
-    con.execute(f"CREATE TEMP VIEW stage AS SELECT file_row_number AS {ROW}, "
-                f"* EXCLUDE (file_row_number) FROM {src}")
-    events, bad = finish(con, "stage", mapping, file)
-    if not bad:
-        return ReadResult(events)
-    cols = [c for c in con.sql("SELECT * FROM stage LIMIT 0").columns if c != ROW]
-    packed = ", ".join(f"{q(c)} := {q(c)}" for c in cols)
-    raw = dict(con.sql(f"SELECT {ROW}, CAST(to_json(struct_pack({packed})) AS VARCHAR) FROM stage "
-                       f"WHERE {ROW} IN (SELECT unnest(?::BIGINT[]))", params=[[r for r, _ in bad]])
-               .fetchall())
-    rejected = [Rejected(f"{file}:row {r + 1}", why, raw[r]) for r, why in bad]
-    return ReadResult(events, rejected=sorted(rejected, key=_line_key))
+    con.execute(f"CREATE TEMP VIEW stage AS SELECT * EXCLUDE (file_row_number) FROM {src}")
+
+    def rejected(bad: list[tuple[int, str]]) -> list[Rejected]:
+        if not bad:
+            return []
+        cols = con.sql("SELECT * FROM stage LIMIT 0").columns
+        packed = ", ".join(f"{q(c)} := {q(c)}" for c in cols)
+        raw = dict(con.sql(f"SELECT file_row_number, CAST(to_json(struct_pack({packed})) AS VARCHAR) "
+                           f"FROM {src} WHERE file_row_number IN (SELECT unnest(?::BIGINT[]))",
+                           params=[[r for r, _ in bad]]).fetchall())
+        return [Rejected(f"{file}:row {r + 1}", why, raw[r]) for r, why in bad]
+    return _Source(*canonical_sql(con, "stage", mapping, file), rejected)
 
 
-def _read_segment(con, path: Path, mapping, file: str) -> ReadResult:
+def _read_segment(con, path: Path, mapping, file: str) -> _Source:
     """Segment messages: parsed in Python, then typed and validated like any table."""
     parsed = segment.parse(path, file)
     con.register("stage", parsed.table)
-    events, bad = finish(con, "stage", None, file) if parsed.table.num_rows else (_empty_events(), [])
-    rejected = [Rejected(*r) for r in parsed.rejected]
-    rejected += [Rejected(parsed.locations[r], why, parsed.raws[r]) for r, why in bad]
-    return ReadResult(events, parsed.users, parsed.identities, sorted(rejected, key=_line_key))
+
+    def rejected(bad: list[tuple[int, str]]) -> list[Rejected]:
+        return ([Rejected(*r) for r in parsed.rejected]
+                + [Rejected(parsed.locations[r], why, parsed.raws[r]) for r, why in bad])
+    return _Source(*canonical_sql(con, "stage", None, file), rejected, parsed.users, parsed.identities)
 
 
 def _empty_events() -> pa.Table:

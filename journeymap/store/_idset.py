@@ -1,0 +1,100 @@
+"""Event ids already seen in one ingest, kept as 64-bit keys (8 bytes an id, compiled).
+
+`IdSet.add` answers "was this id's key seen before?" for a chunk of ids in
+order. Equal keys are only candidates: the caller confirms them on the ids
+themselves, so a hash collision never drops an event.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+_MAX_LOAD = 0.8  # linear probing stays short below this
+_EMPTY = np.uint64(0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_strings(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
+    """Multiply-xor over each string's bytes, 8 at a time, then a splitmix64 finish.
+
+    0 is reserved for empty slots.
+    """
+    prime = np.uint64(0x100000001B3)
+    for i in range(len(out)):
+        h = np.uint64(0xCBF29CE484222325) ^ np.uint64(offsets[i + 1] - offsets[i])
+        j, end = offsets[i], offsets[i + 1]
+        while j < end:
+            word = np.uint64(0)
+            for b in range(min(8, end - j)):
+                word |= np.uint64(data[j + b]) << np.uint64(8 * b)
+            h = (h ^ word) * prime
+            h ^= h >> np.uint64(29)
+            j += 8
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h = h ^ (h >> np.uint64(31))
+        out[i] = h if h != 0 else np.uint64(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _insert(table: np.ndarray, keys: np.ndarray, seen: np.ndarray) -> int:
+    """Add keys in order; seen[i] = key i was already present. Returns how many were new."""
+    mask = np.uint64(len(table) - 1)
+    added = 0
+    for i in range(len(keys)):
+        k = keys[i]
+        slot = k & mask
+        while True:
+            v = table[slot]
+            if v == k:
+                seen[i] = True
+                break
+            if v == 0:
+                table[slot] = k
+                added += 1
+                break
+            slot = (slot + np.uint64(1)) & mask
+    return added
+
+
+def hash_ids(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit keys of string ids (nulls are not expected)."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    ids = ids.cast(pa.large_string())
+    out = np.empty(len(ids), np.uint64)
+    if len(ids):
+        _, offsets, data = ids.buffers()
+        offs = np.frombuffer(offsets, np.int64, len(ids) + 1, ids.offset * 8)
+        _hash_strings(offs, np.frombuffer(data, np.uint8) if data else np.zeros(1, np.uint8), out)
+    return out
+
+
+class IdSet:
+    """An open-addressing set of 64-bit keys that grows as needed."""
+
+    def __init__(self, capacity: int = 1 << 20):
+        self._table = np.zeros(1 << max(10, (capacity - 1).bit_length()), np.uint64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, keys: np.ndarray) -> np.ndarray:
+        """Add `keys` in order; True where a key was present before (earlier or earlier in `keys`)."""
+        self._reserve(self._n + len(keys))
+        seen = np.zeros(len(keys), np.bool_)
+        self._n += _insert(self._table, keys, seen)
+        return seen
+
+    def _reserve(self, n: int) -> None:
+        """Grow (rehash) so that `n` keys stay under the maximum load."""
+        size = len(self._table)
+        while n > _MAX_LOAD * size:
+            size *= 2
+        if size != len(self._table):
+            old = self._table[self._table != _EMPTY]
+            self._table = np.zeros(size, np.uint64)
+            _insert(self._table, old, np.zeros(len(old), np.bool_))
