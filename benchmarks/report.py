@@ -63,8 +63,9 @@ def _result_text(r) -> str:
                      f"{', same result' if res.get('second_equal') else ''})")
         return text
     if "events_per_s" in res:
+        took = res.get("ingest_s", res.get("timed_s", 0))
         return (f"{res['rows']:,} rows, {res['events_per_s']:,.0f} events/s "
-                f"(read, check, de-duplicate and write streamed together: {res['ingest_s']:.1f}s)")
+                f"(read, check, de-duplicate and write streamed together: {took:.1f}s)")
     return ""
 
 

@@ -71,32 +71,6 @@ def _augment(level, bits, g, owner, row_of, prev, queue):
 
 
 @njit(cache=True, nogil=True)
-def _extend_ordered(chain, t, mask, n, window, r):
-    """One row alone at its instant: try it on every step, highest first. Returns the
-    highest step whose attempt changed (-1: none)."""
-    top = -1
-    for lvl in range(n - 1, -1, -1):
-        if not (mask[r] >> lvl) & 1:
-            continue
-        if lvl == 0:
-            if chain[0, 0] == NO_ROW or t[chain[0, 0]] < t[r]:
-                chain[0, 0] = r
-                top = max(top, 0)
-            continue
-        prev = chain[lvl - 1, 0]
-        if prev == NO_ROW or t[r] - t[prev] > window:
-            continue
-        cur = chain[lvl, 0]
-        if cur != NO_ROW and t[cur] >= t[prev]:
-            continue  # an attempt with a start at least as late already got here
-        for x in range(lvl):
-            chain[lvl, x] = chain[lvl - 1, x]
-        chain[lvl, lvl] = r
-        top = max(top, lvl)
-    return top
-
-
-@njit(cache=True, nogil=True)
 def _extend_group(chain, t, mask, n, window, i, j, owner, row_of, prev, queue):
     """Several rows at one instant: from each attempt alive before it (or a fresh
     start), seat as many next steps as possible on distinct rows of the group."""
@@ -135,28 +109,54 @@ def funnel_ordered(offsets, t, mask, n, window, out_rows):
     """
     n_users = offsets.shape[0] - 1
     levels = np.zeros(n_users, np.int64)
-    chain = np.empty((n, n), np.int64)
+    chain = np.empty((n, n), np.int64)  # chain[k]: rows of the attempt that reached step k
+    start = np.empty(n, np.int64)  # start[k]: time of that attempt's first step
     owner = np.empty(0, np.int64)
     row_of = np.empty(n, np.int64)
     queue = np.empty(n + 1, np.int64)
     prev = np.empty(0, np.int64)
     for u in range(n_users):
         a, b = offsets[u], offsets[u + 1]
-        chain[:, :] = NO_ROW
+        for k in range(n):
+            chain[k, 0] = NO_ROW
         best = 0
         i = a
         while i < b and best < n:
-            if mask[i] == 0:
+            m = mask[i]
+            if m == 0:
                 i += 1
                 continue
-            j = _group_end(t, i, b)
-            if j - i == 1:
-                top = _extend_ordered(chain, t, mask, n, window, i)
+            ti = t[i]
+            top = -1  # the highest step whose attempt changed at this instant
+            if i + 1 == b or t[i + 1] != ti:  # a row alone at its instant: every step, highest first
+                j = i + 1
+                for lvl in range(n - 1, -1, -1):
+                    if not (m >> lvl) & 1:
+                        continue
+                    if lvl == 0:
+                        if chain[0, 0] == NO_ROW or start[0] < ti:
+                            chain[0, 0] = i
+                            start[0] = ti
+                            top = max(top, 0)
+                        continue
+                    if chain[lvl - 1, 0] == NO_ROW or ti - start[lvl - 1] > window:
+                        continue
+                    if chain[lvl, 0] != NO_ROW and start[lvl] >= start[lvl - 1]:
+                        continue  # an attempt with a start at least as late already got here
+                    for x in range(lvl):
+                        chain[lvl, x] = chain[lvl - 1, x]
+                    chain[lvl, lvl] = i
+                    start[lvl] = start[lvl - 1]
+                    top = max(top, lvl)
             else:
+                j = _group_end(t, i, b)
                 if owner.shape[0] < j - i:
                     owner = np.empty(j - i, np.int64)
                     prev = np.empty(j - i, np.int64)
                 _extend_group(chain, t, mask, n, window, i, j, owner, row_of, prev, queue)
+                for k in range(n):
+                    if chain[k, 0] != NO_ROW:
+                        start[k] = t[chain[k, 0]]
                 top = n - 1
             for lvl in range(top, best - 1, -1):  # only steps this instant changed
                 if chain[lvl, 0] != NO_ROW:
@@ -324,13 +324,14 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
             if mask[i] == 0:
                 i += 1
                 continue
-            j = _group_end(t, i, b)
-            if j - i == 1:
+            if i + 1 == b or t[i + 1] != t[i]:  # a row alone at its instant
+                j = i + 1
                 last = _enter_one(cur, cur_t, t[i], mask[i], within, optional)
                 if last > cur:
                     row_of[:] = -1
                     row_of[last] = 0
             else:
+                j = _group_end(t, i, b)
                 if owner.shape[0] < j - i:
                     owner = np.empty(j - i, np.int64)
                     prev = np.empty(j - i, np.int64)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from journeymap.measure import kernels
+from journeymap.measure.parallel import MIN_ROWS, over_items, threads
 from journeymap.measure.progression import StageEntries, within_us
 from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.spec.model import Journey
@@ -79,12 +80,14 @@ def stage_stats(journey: Journey, entries: StageEntries, mature: np.ndarray | No
     within = within_us(journey)
     rows = np.arange(entries.n_users) if users is None else np.asarray(users, np.int64)
     include = np.ones((1, 1), np.bool_) if mature is None else np.ascontiguousarray(mature)
-    entered, skipped, advanced, pending, starts, secs = kernels.stage_tally(
-        entries.entry_t, entries.skipped, rows, include, mature is not None, within,
-        entries.data_end)
+    pieces = np.array_split(rows, threads() if len(rows) >= MIN_ROWS else 1)
+    parts = over_items(pieces, lambda part: kernels.stage_tally(
+        entries.entry_t, entries.skipped, part, include, mature is not None, within,
+        entries.data_end))  # user ranges in parallel; seconds joined back in user order
+    entered, skipped, advanced, pending = (sum(p[i] for p in parts) for i in range(4))
     return [_stage(journey, k, int(entered[k]), int(skipped[k]), int(advanced[k]),
                    int(pending[k]) if k + 1 < len(within) and within[k + 1] >= 0 else None,
-                   secs[starts[k]:starts[k + 1]])
+                   np.concatenate([secs[starts[k]:starts[k + 1]] for *_, starts, secs in parts]))
             for k in range(len(journey.stages))]
 
 

@@ -14,6 +14,8 @@ TIME_BUCKETS = (
     ("3-7d", 7 * 86400), ("7-14d", 14 * 86400), ("14-30d", 30 * 86400), ("> 30d", math.inf),
 )
 
+_UPPER = np.array([0.0] + [b for _, b in TIME_BUCKETS[:-1]])  # bucket k holds [_UPPER[k-1], _UPPER[k])
+
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
     """Wilson score interval for a proportion (95% by default); None when n is 0.
@@ -41,12 +43,11 @@ def time_summary(seconds: np.ndarray) -> dict:
     seconds = np.asarray(seconds, dtype=np.float64)
     if seconds.size == 0:
         return {"n": 0, "mean_s": None, "median_s": None, "p90_s": None, "distribution": {}}
-    edges = [0.0] + [b for _, b in TIME_BUCKETS]
-    counts, _ = np.histogram(seconds, bins=np.array(edges[:-1] + [np.finfo(np.float64).max]))
+    counts = np.bincount(np.searchsorted(_UPPER, seconds, side="right"), minlength=len(_UPPER) + 1)
     return {
         "n": int(seconds.size),
         "mean_s": float(seconds.mean()),
         "median_s": float(np.median(seconds)),
         "p90_s": float(np.quantile(seconds, 0.9)),
-        "distribution": {name: int(c) for (name, _), c in zip(TIME_BUCKETS, counts)},
+        "distribution": {name: int(c) for (name, _), c in zip(TIME_BUCKETS, counts[1:])},
     }

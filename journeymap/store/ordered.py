@@ -84,6 +84,9 @@ class OrderedEvents:
         missing = [n for n in (PARQUET, CORE, USERS) if not (folder / n).is_file()]
         if missing:
             raise EngineError(f"{folder} is not a journey-ordered copy: {missing[0]} is missing")
+        if not {"events", "rows", "ts_max"} <= set(_read_stamp(folder)):
+            raise EngineError(f"{folder / STAMP} is incomplete or from an older journeymap: "
+                              "build the copy again")
         con = con or ibis.duckdb.connect()
         return cls(folder, con.read_parquet(str(folder / PARQUET)).drop("_uid"))
 
@@ -116,7 +119,7 @@ class OrderedEvents:
 
     @cached_property
     def _stamp(self) -> dict:
-        return json.loads((self.folder / STAMP).read_text())
+        return _read_stamp(self.folder)
 
     @property
     def n_rows(self) -> int:
@@ -220,7 +223,7 @@ def build_ordered(con, events: ir.Table, target: Path, fingerprint: str = "") ->
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _stamp(folder: Path) -> dict:
+def _read_stamp(folder: Path) -> dict:
     try:
         return json.loads((folder / STAMP).read_text())
     except (OSError, ValueError):
@@ -230,8 +233,9 @@ def _stamp(folder: Path) -> dict:
 def ordered_events(con, events: ir.Table, folder: Path, fingerprint: str) -> OrderedEvents:
     """The journey-ordered copy of `events` in `folder`, (re)built if `fingerprint` changed."""
     folder = Path(folder)
-    stamp = _stamp(folder)
-    if stamp.get("fingerprint") != fingerprint or "ts_max" not in stamp or \
+    stamp = _read_stamp(folder)
+    if stamp.get("fingerprint") != fingerprint or \
+            not {"events", "rows", "ts_max"} <= set(stamp) or \
             not all((folder / n).is_file() for n in (PARQUET, CORE, USERS)):
         build_ordered(con, events, folder, fingerprint)
     return OrderedEvents.open(folder, con)
