@@ -137,11 +137,10 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
     rules = [as_rule(s) for s in steps]
     win = window_us(window)
     source = as_source(events)
-    table = ibis_table(source)
     extra = [breakdown] if breakdown else []
-    if breakdown and breakdown not in table.columns:
+    if breakdown and breakdown not in ibis_table(source).columns:
         from journeymap.measure.predicates import column
-        column(table, breakdown)
+        column(ibis_table(source), breakdown)
     query = flagged_rows(source,
                          rules + [as_rule(e[0]) for e in exclusions],
                          keep_all=(order == "strict"), extra=extra)

@@ -101,7 +101,7 @@ def _ordered_batch(src: OrderedEvents, chunk: Chunk, q: FlagQuery, lut: np.ndarr
     """A batch of whole users from the ordered copy: no sort, no string compares, no
     copies. Unflagged rows stay in (mask 0): the kernels pass over them."""
     u0, u1 = int(chunk.uid[0]), int(chunk.uid[-1]) + 1
-    mask = lut[chunk.codes]
+    mask = lut[chunk.codes] if q.rules else np.zeros(len(chunk.codes), np.int64)  # zeros: untouched pages
     extra = {c: chunk.extra.column(c).combine_chunks() for c in q.extra if c != "event"}
     if "event" in q.extra or any(r.where for r in q.rules):
         events = pa.DictionaryArray.from_arrays(pa.array(chunk.codes), pa.array(src.vocab))

@@ -16,6 +16,7 @@ import numpy as np
 from journeymap.errors import QueryError
 from journeymap.measure import kernels
 from journeymap.measure.parallel import over_items, over_ranges, user_ranges
+from journeymap.measure.stats import median_p90
 from journeymap.measure.streams import Stream, event_stream, fold_rare, stage_stream
 from journeymap.results import Result
 from journeymap.spec.model import Journey
@@ -96,8 +97,7 @@ def edge_table(stream: Stream) -> list[dict]:
     def times(key):  # pairs from $start or to $end have no duration
         if key // width >= n or key % width >= n:
             return None, None
-        g = secs[starts[key]:starts[key] + counts[key]]
-        return float(np.median(g)), float(np.quantile(g, 0.9))
+        return median_p90(secs[starts[key]:starts[key] + counts[key]])
 
     rows = []
     for key, (median, p90) in zip(keys, over_items(keys, times)):

@@ -75,7 +75,7 @@ class OrderedEvents:
     """A journey-ordered copy of events (see the module doc) and an Ibis view of it."""
 
     folder: Path
-    table: ir.Table
+    con: object = None  # the Ibis connection for `table`; a new DuckDB one when None
 
     @classmethod
     def open(cls, folder: str | Path, con=None) -> OrderedEvents:
@@ -87,8 +87,13 @@ class OrderedEvents:
         if not {"events", "rows", "ts_max"} <= set(_read_stamp(folder)):
             raise EngineError(f"{folder / STAMP} is incomplete or from an older journeymap: "
                               "build the copy again")
-        con = con or ibis.duckdb.connect()
-        return cls(folder, con.read_parquet(str(folder / PARQUET)).drop("_uid"))
+        return cls(folder, con)
+
+    @cached_property
+    def table(self) -> ir.Table:
+        """An Ibis view of the Parquet copy (made on first use: the fast path needs none)."""
+        con = self.con or ibis.duckdb.connect()
+        return con.read_parquet(str(self.folder / PARQUET)).drop("_uid")
 
     @property
     def files(self) -> tuple[str, ...]:
