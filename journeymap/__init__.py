@@ -7,6 +7,10 @@
 
 __version__ = "0.1.0"  # first: modules below read it
 
+from journeymap import memory  # noqa: E402
+
+memory.tune()
+
 from journeymap.api import measure, paths  # noqa: E402
 from journeymap.errors import EngineError, IngestError, JourneyError, QueryError, SpecError
 from journeymap.measure.funnel import FunnelResult, funnel

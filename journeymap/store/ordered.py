@@ -110,7 +110,7 @@ class OrderedEvents:
 
     @cached_property
     def _users(self) -> pa.Table:
-        return pa.ipc.open_file(pa.OSFile(str(self.folder / USERS))).read_all()
+        return pa.ipc.open_file(pa.memory_map(str(self.folder / USERS))).read_all()  # zero-copy
 
     @cached_property
     def user_ids(self) -> pa.Array:
@@ -120,7 +120,7 @@ class OrderedEvents:
     @cached_property
     def starts(self) -> np.ndarray:
         """Row where each user starts, plus the number of rows (int64, n_users + 1)."""
-        return np.append(self._users.column("start").to_numpy(), self.n_rows).astype(np.int64)
+        return np.append(self._users.column("start").to_numpy(), np.int64(self.n_rows))
 
     @cached_property
     def _stamp(self) -> dict:
