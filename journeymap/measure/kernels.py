@@ -285,7 +285,7 @@ def _enter_group(cur, cur_t, tg, bits, g, within, optional, owner, row_of, prev,
     return last
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _enter_one(cur, cur_t, tg, bits, within, optional):
     """_enter_group for a row alone at its instant: it enters at most one stage, the
     first it qualifies for after `cur`, past skippable (optional) stages only."""
@@ -324,12 +324,18 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
             if mask[i] == 0:
                 i += 1
                 continue
-            if i + 1 == b or t[i + 1] != t[i]:  # a row alone at its instant
-                j = i + 1
-                last = _enter_one(cur, cur_t, t[i], mask[i], within, optional)
+            ti = t[i]
+            if i + 1 == b or t[i + 1] != ti:  # a row alone at its instant: one stage at most
+                last = _enter_one(cur, cur_t, ti, mask[i], within, optional)
                 if last > cur:
-                    row_of[:] = -1
-                    row_of[last] = 0
+                    out_rows[u, last] = i
+                    for s in range(last - 1, cur, -1):  # optional stages passed over
+                        out_rows[u, s] = i
+                        out_skipped[u, s] = True
+                    cur = last
+                    cur_t = ti
+                i += 1
+                continue
             else:
                 j = _group_end(t, i, b)
                 if owner.shape[0] < j - i:

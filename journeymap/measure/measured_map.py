@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from journeymap.errors import QueryError
+from journeymap.measure.parallel import in_background
 from journeymap.measure.progression import StageEntries, stage_entries
 from journeymap.measure.segments import (align, persona_flags, trait_values, user_values,
                                           values_for)
@@ -16,6 +17,7 @@ from journeymap.measure.stagestats import PERIODS, StageStats, maturity, stage_s
 from journeymap.results import Result
 from journeymap.spec.model import Journey
 from journeymap.store.frames import ibis_table
+from journeymap.store.ordered import OrderedEvents
 
 MAX_GROUPS = 20
 OTHER, NONE = "(other)", "(none)"
@@ -98,8 +100,12 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
     events = ibis_table(source)
     touch = (by,) if by and by != "persona" and by in events.columns and not (
         users is not None and by in users.columns) else ()
+    # on the ordered copy the stage pass needs no engine: the persona query runs meanwhile
+    flags_job = in_background(persona_flags, journey, events, users) \
+        if isinstance(source, OrderedEvents) else None
     entries = stage_entries(journey, source, first_touch=touch)
-    flags = align(persona_flags(journey, events, users), entries.users)
+    flags = align(flags_job.result() if flags_job else persona_flags(journey, events, users),
+                  entries.users)
     if persona is not None:
         journey.persona(persona)
         keep = flags[persona].to_numpy()

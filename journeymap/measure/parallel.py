@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -64,3 +64,15 @@ def over_items(items, call: Callable[[object], object]) -> list:
     """call(item) for every item, in parallel threads (for numpy work that releases
     the GIL); the results in order."""
     return list(_pool().map(call, items))
+
+
+_SIDE: ThreadPoolExecutor | None = None
+
+
+def in_background(call: Callable, *args) -> Future:
+    """Run call(*args) on a side thread (not the kernels' pool), e.g. an engine query
+    that can overlap a kernel pass; `.result()` gives its value or raises its error."""
+    global _SIDE
+    if _SIDE is None:
+        _SIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journeymap-side")
+    return _SIDE.submit(call, *args)

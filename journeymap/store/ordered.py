@@ -20,6 +20,7 @@ the previous copy or none, never half of one.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -99,9 +100,6 @@ class OrderedEvents:
     def files(self) -> tuple[str, ...]:
         return (str(self.folder / PARQUET),)
 
-    @cached_property
-    def _core(self) -> pa.ipc.RecordBatchFileReader:
-        return pa.ipc.open_file(pa.OSFile(str(self.folder / CORE)))
 
     @cached_property
     def vocab(self) -> tuple[str, ...]:
@@ -136,15 +134,30 @@ class OrderedEvents:
         return int(self._stamp["ts_max"])
 
     def chunks(self, extra: Sequence[str] = ()) -> Iterator[Chunk]:
-        """The rows in order, a row group at a time; `extra` columns from the Parquet copy."""
+        """The rows in order, a row group at a time; `extra` columns from the Parquet copy.
+
+        `core.arrow` is memory-mapped: the arrays are views of the file, not copies. Once
+        the caller asks for the next row group, the pages of the earlier ones are handed
+        back (MADV_DONTNEED on a read-only file mapping: a later touch reads them again
+        from the page cache), so resident memory stays about one row group.
+        """
         parquet = pq.ParquetFile(self.folder / PARQUET) if extra else None
-        row0 = 0
-        for i in range(self._core.num_record_batches):
-            rb = self._core.get_batch(i)
+        with open(self.folder / CORE, "rb") as fh:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        whole = pa.py_buffer(mapped)
+        core = pa.ipc.open_file(whole)
+        row0 = released = 0
+        for i in range(core.num_record_batches):
+            rb = core.get_batch(i)
             more = parquet.read_row_group(i, columns=list(extra)) if parquet else None
             yield Chunk(row0, rb.column(0).to_numpy(), rb.column(1).cast(pa.int64()).to_numpy(),
                         rb.column(2).indices.to_numpy(), more)
             row0 += rb.num_rows
+            end = max(b.address + b.size for c in rb.columns for b in c.buffers() if b) - whole.address
+            upto = end // mmap.PAGESIZE * mmap.PAGESIZE
+            if hasattr(mapped, "madvise") and upto > released:
+                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                released = upto
 
 
 def _fsync(path: Path) -> None:
