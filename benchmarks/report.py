@@ -182,8 +182,9 @@ def write_report(results: dict, path: Path) -> None:
                 "engines; compare ratios taken close in time, look at process CPU s too, and "
                 "re-run on a quiet machine for figures to quote.", ""]
     out += ["## Headline ratios", "",
-            "Cold = first run in a fresh process (imports excluded); warm = a second run in the "
-            "same process. Ratio = journeymap time ÷ other time (below 1 is faster).", ""]
+            "Cold = first run in a fresh process (imports excluded); warm = the best of the later "
+            "runs in the same process (`--repeat N`, the same for every contender). "
+            "Ratio = journeymap time ÷ other time (below 1 is faster).", ""]
     out += ["| size | funnel: journeymap s | chdb s | journeymap ÷ chdb (cold / warm) | "
             "measure 7 stages s | measure ÷ funnel (cold / warm) | ingest events/s | "
             "workspace measure cold s → second s |",
