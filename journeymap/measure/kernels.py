@@ -300,14 +300,16 @@ def _enter_one(cur, cur_t, tg, bits, within, optional):
 
 
 @njit(cache=True, nogil=True)
-def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
-    """Entry row of every stage per user, following the journey's stage rules.
+def stage_entries(offsets, t, mask, within, optional, out_t, out_skipped, out_first):
+    """Entry time of every stage per user, following the journey's stage rules.
 
     Stage 1 is entered at the first qualifying row; stage k at the first
     qualifying row (a distinct one) at or after the entry into stage k-1, and
     within `within[k]` of it when set (-1 = no limit). Rows at one instant are
     seated on stages by maximum matching. An optional stage may be skipped: its
-    entry row is then that of the stage after it, flagged skipped.
+    entry is then that of the stage after it, flagged skipped. Writes out_t[u, k]
+    (µs; left as it is where never entered), out_skipped[u, k] and out_first[u],
+    the row that entered stage 1.
     """
     n = within.shape[0]
     n_users = offsets.shape[0] - 1
@@ -328,34 +330,35 @@ def stage_entries(offsets, t, mask, within, optional, out_rows, out_skipped):
             if i + 1 == b or t[i + 1] != ti:  # a row alone at its instant: one stage at most
                 last = _enter_one(cur, cur_t, ti, mask[i], within, optional)
                 if last > cur:
-                    out_rows[u, last] = i
+                    out_t[u, last] = ti
                     for s in range(last - 1, cur, -1):  # optional stages passed over
-                        out_rows[u, s] = i
+                        out_t[u, s] = ti
                         out_skipped[u, s] = True
+                    if cur < 0:
+                        out_first[u] = i
                     cur = last
                     cur_t = ti
                 i += 1
                 continue
-            else:
-                j = _group_end(t, i, b)
-                if owner.shape[0] < j - i:
-                    owner = np.empty(j - i, np.int64)
-                    prev = np.empty(j - i, np.int64)
-                last = _enter_group(cur, cur_t, t[i], mask[i:j], j - i, within, optional,
-                                    owner, row_of, prev, queue)
-            if last > cur:
+            j = _group_end(t, i, b)
+            if owner.shape[0] < j - i:
+                owner = np.empty(j - i, np.int64)
+                prev = np.empty(j - i, np.int64)
+            last = _enter_group(cur, cur_t, ti, mask[i:j], j - i, within, optional,
+                                owner, row_of, prev, queue)
+            if last > cur:  # every row of the group is at ti
                 nxt_row = i + row_of[last]
                 for s in range(last, cur, -1):
                     if row_of[s] >= 0:
                         nxt_row = i + row_of[s]
-                        out_rows[u, s] = nxt_row
                     else:
-                        out_rows[u, s] = nxt_row
                         out_skipped[u, s] = True
+                    out_t[u, s] = ti
+                    if s == 0:
+                        out_first[u] = nxt_row
                 cur = last
-                cur_t = t[i]
+                cur_t = ti
             i = j
-    return out_rows
 
 
 @njit(cache=True, nogil=True)

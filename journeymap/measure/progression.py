@@ -60,15 +60,16 @@ def stage_entries(journey: Journey, events, *, first_touch: tuple[str, ...] = ()
 
 def _run(batch, within, optional, first_touch):
     n = within.shape[0]
-    rows = np.full((batch.n_users, n), kernels.NO_ROW, np.int64)
+    entry_t = np.full((batch.n_users, n), -1, np.int64)
     skipped = np.zeros((batch.n_users, n), np.bool_)
+    first = np.full(batch.n_users, kernels.NO_ROW, np.int64)
     o = batch.offsets
-    over_users(o, lambda u0, u1: kernels.stage_entries(o[u0:u1 + 1], batch.t, batch.mask, within,
-                                                       optional, rows[u0:u1], skipped[u0:u1]))
-    keep = rows[:, 0] >= 0
-    rows, skipped = rows[keep], skipped[keep]
-    entry_t = kernels.row_times(rows, batch.t)
-    touch = {c: batch.columns[c].take(pa.array(rows[:, 0])).to_numpy(zero_copy_only=False)
+    over_users(o, lambda u0, u1: kernels.stage_entries(
+        o[u0:u1 + 1], batch.t, batch.mask, within, optional, entry_t[u0:u1], skipped[u0:u1],
+        first[u0:u1]))
+    keep = first >= 0
+    entry_t, skipped, first = entry_t[keep], skipped[keep], first[keep]
+    touch = {c: batch.columns[c].take(pa.array(first)).to_numpy(zero_copy_only=False)
              for c in first_touch}
     return batch.users.filter(pa.array(keep)), entry_t, skipped, touch
 
