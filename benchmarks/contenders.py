@@ -771,7 +771,6 @@ FAST_PHASES = {  # internals of one version or another: a missing one is not wra
     "lut": "_name_bits (rule bits per event name, once)",
     "whole_users": "_whole_users (row groups cut at user starts; a user across two joined)",
     "batches": "_ordered_batches rest (batch assembly at user boundaries)",
-    "select": "kernels.select_rows (numba: step flags by code, keep flagged rows)",
     "batch": "_ordered_batch rest (step flags, users and offsets of the batch)",
     "progress": "progress reports",
     "kernel": "numba kernel (funnel_ordered) on user ranges in parallel threads (over_users)",
@@ -783,7 +782,6 @@ FAST_PHASES = {  # internals of one version or another: a missing one is not wra
 def _profiled_fast_funnel(size: str) -> dict:
     import journeymap
     from journeymap.measure import funnel as fm
-    from journeymap.measure import kernels
     from journeymap.measure import sequences as sq
     from journeymap.store.ordered import OrderedEvents
 
@@ -794,7 +792,6 @@ def _profiled_fast_funnel(size: str) -> dict:
         "lut": ph.wrap(sq, "_name_bits", "lut"),
         "whole_users": ph.wrap(sq, "_whole_users", "whole_users", generator=True),
         "batches": ph.wrap(sq, "_ordered_batches", "batches", generator=True),
-        "select": ph.wrap(kernels, "select_rows", "select"),
         "batch": ph.wrap(sq, "_ordered_batch", "batch"),
         "progress": ph.wrap(sq, "report", "progress"),
         "kernel": ph.wrap(fm, "over_users", "kernel"),  # the kernel's threads, timed from outside

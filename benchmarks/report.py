@@ -86,6 +86,19 @@ _RENAMED = {  # phase labels of earlier runs -> current wording
 }
 
 
+def _phase_table(cold: dict, warm: dict, single: bool) -> list[str]:
+    """Markdown rows of a phase profile: time and share per phase, cold (and warm), then the total."""
+    out = ["| phase | s | share |", "|---|---:|---:|"] if single else \
+        ["| phase | cold s | share | warm s | share |", "|---|---:|---:|---:|---:|"]
+    for k, w in sorted(warm["phases_s"].items(), key=lambda kv: -kv[1]):
+        c = cold["phases_s"].get(k, 0.0)
+        row = f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% |"
+        out.append(row if single else row + f" {w:.3f} | {100 * w / warm['total_s']:.0f}% |")
+    out.append(f"| **total** | **{cold['total_s']:.3f}** | |" if single else
+               f"| **total** | **{cold['total_s']:.3f}** | | **{warm['total_s']:.3f}** | |")
+    return out
+
+
 def _profile_section(size: str, res: dict, what: str = "funnel") -> list[str]:
     cold, warm = res["cold"], res["warm"]
     for part in (cold, warm):
@@ -104,18 +117,7 @@ def _profile_section(size: str, res: dict, what: str = "funnel") -> list[str]:
     if single:
         out[-2] = out[-2].replace("Cold = first call in a fresh process, warm = the same call "
                                   "again in that process.", "One call, in a fresh process.")
-        out += ["| phase | s | share |", "|---|---:|---:|"]
-    else:
-        out += ["| phase | cold s | share | warm s | share |", "|---|---:|---:|---:|---:|"]
-    for k, w in sorted(warm["phases_s"].items(), key=lambda kv: -kv[1]):
-        c = cold["phases_s"].get(k, 0.0)
-        if single:
-            out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% |")
-        else:
-            out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% | "
-                       f"{w:.3f} | {100 * w / warm['total_s']:.0f}% |")
-    out.append(f"| **total** | **{cold['total_s']:.3f}** | |" if single else
-               f"| **total** | **{cold['total_s']:.3f}** | | **{warm['total_s']:.3f}** | |")
+    out += _phase_table(cold, warm, single)
     if res.get("duckdb_sql_to_arrow_s") is not None:
         ops = ", ".join(f"{k} {val:.2f}s" for k, val in list(res["duckdb_operators_s"].items())[:8])
         out += ["", f"DuckDB alone on the SQL that funnel sent ({res.get('rows', 0):,} rows out) to "
@@ -408,19 +410,7 @@ def _fast_profile_section(size: str, res: dict) -> list[str]:
            "the calling thread, around `over_users`). " + ("One call, in a fresh process." if single else
            "Cold = first call in a fresh process, warm = the same call again in that process.")
            + f" {warm['users']:,} users with step 1.", ""]
-    if single:
-        out += ["| phase | s | share |", "|---|---:|---:|"]
-    else:
-        out += ["| phase | cold s | share | warm s | share |", "|---|---:|---:|---:|---:|"]
-    for k, w in sorted(warm["phases_s"].items(), key=lambda kv: -kv[1]):
-        c = cold["phases_s"].get(k, 0.0)
-        if single:
-            out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% |")
-        else:
-            out.append(f"| {k} | {c:.3f} | {100 * c / cold['total_s']:.0f}% | "
-                       f"{w:.3f} | {100 * w / warm['total_s']:.0f}% |")
-    out.append(f"| **total** | **{cold['total_s']:.3f}** | |" if single else
-               f"| **total** | **{cold['total_s']:.3f}** | | **{warm['total_s']:.3f}** | |")
+    out += _phase_table(cold, warm, single)
     rp = res.get("replay_s")
     if rp:
         out += ["", "The two heavy steps replayed alone after the calls (every chunk of "

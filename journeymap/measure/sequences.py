@@ -154,12 +154,8 @@ def _user_starts(table: pa.Table) -> np.ndarray:
     n = table.num_rows
     if not n:
         return np.zeros(0, np.int64)
-    if "_uid" in table.column_names:
-        uid = table["_uid"].to_numpy()
-        change = uid[1:] != uid[:-1]
-    else:
-        users = table["user_id"].combine_chunks()
-        change = pc.not_equal(users.slice(1), users.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    users = table["user_id"].combine_chunks()
+    change = pc.not_equal(users.slice(1), users.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     return np.concatenate(([0], np.flatnonzero(change) + 1)).astype(np.int64)
 
 
@@ -181,8 +177,8 @@ def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
 
 def iter_batches(query: FlagQuery, *, batch_rows: int | None = None, task: str = "events"
                  ) -> Iterator[Batch]:
-    """Stream flagged rows as user-aligned batches of about `batch_rows` (default
-    BATCH_ROWS) rows (progress: rows read)."""
+    """Stream flagged rows as user-aligned batches (progress: rows read): from an engine,
+    of about `batch_rows` (default BATCH_ROWS) rows; from the ordered copy, a row group each."""
     batch_rows = batch_rows or BATCH_ROWS
     if isinstance(query.source, OrderedEvents):
         yield from _ordered_batches(query, task)
@@ -200,8 +196,7 @@ def iter_batches(query: FlagQuery, *, batch_rows: int | None = None, task: str =
         if pending_rows < batch_rows:
             continue
         table = pa.concat_tables(pending)
-        key = "_uid" if "_uid" in table.column_names else "user_id"
-        keep = pc.equal(table[key], table[key][-1])
+        keep = pc.equal(table["user_id"], table["user_id"][-1])
         head, tail = table.filter(pc.invert(keep)), table.filter(keep)
         pending, pending_rows = [tail], tail.num_rows
         if head.num_rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -95,8 +96,8 @@ def test_public_functions_accept_the_ordered_copy(project):
 
 @pytest.fixture(scope="module")
 def small_pieces(tmp_path_factory):
-    """The copy cut into row groups of 997 rows, read in batches of ~2,500 rows and
-    run on three threads: users straddle row groups and batches everywhere."""
+    """The copy cut into row groups of 997 rows (the fast path's batches), the portable
+    path read in batches of ~2,500 rows, three threads: users straddle every boundary."""
     mp = pytest.MonkeyPatch()
     mp.setattr(ordered, "ROW_GROUP", 997)
     mp.setattr(sequences, "BATCH_ROWS", 2500)
@@ -163,3 +164,14 @@ def test_user_ranges_cover_every_user_once():
         assert all(a < b for a, b in ranges)
         assert all(r[1] == s[0] for r, s in zip(ranges, ranges[1:]))
         assert len(ranges) <= parts
+
+
+def test_a_copy_with_an_incomplete_stamp_is_refused(small_pieces, tmp_path):
+    _, fast, _, _ = small_pieces
+    shutil.copytree(fast.folder, tmp_path / "copy")
+    stamp = tmp_path / "copy" / ordered.STAMP
+    facts = json.loads(stamp.read_text())
+    del facts["ts_max"]
+    stamp.write_text(json.dumps(facts))
+    with pytest.raises(EngineError, match="incomplete or from an older journeymap"):
+        OrderedEvents.open(tmp_path / "copy")
