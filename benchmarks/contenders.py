@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -824,7 +826,32 @@ def jm_fast_funnel_profile(size: str) -> dict:
     cold = _profiled_fast_funnel(size)
     warm = cold if SIZES[size] > 10_000_000 else _profiled_fast_funnel(size)
     return {"counts": warm["counts"], "cold": cold, "warm": warm, "timed_s": cold["total_s"],
-            "replay_s": _replay_fast_path(size)}
+            "replay_s": _replay_fast_path(size), "numba_startup_s": _numba_startup()}
+
+
+_STARTUP = """
+import sys, time
+if {block}:
+    sys.modules["scipy"] = None  # as on a machine without SciPy
+import numpy as np
+from journeymap.measure import kernels
+t = time.perf_counter()
+kernels.row_times(np.zeros((1, 1), np.int64), np.zeros(1, np.int64))
+print(time.perf_counter() - t)
+"""
+
+
+def _numba_startup() -> dict:
+    """Seconds of the first compiled call in a fresh process (numba sets up its type
+    registries and loads the kernel from its cache; where SciPy is installed numba also
+    imports scipy.linalg for its BLAS check), with SciPy as installed and without it."""
+    import importlib.util
+    out = {"scipy_installed": importlib.util.find_spec("scipy") is not None}
+    for label, block in (("as installed", False), ("without SciPy", True)):
+        run = subprocess.run([sys.executable, "-c", _STARTUP.format(block=block)],
+                             capture_output=True, text=True, check=True)
+        out[label] = round(float(run.stdout.split()[-1]), 3)
+    return out
 
 
 def _replay_fast_path(size: str) -> dict:

@@ -287,9 +287,9 @@ def write_report(results: dict, path: Path) -> None:
             "events-ordered-<size>/)`, then `journeymap.funnel(src, steps, window=\"14d\")`: no "
             "engine sort and no decoding — `OrderedEvents.chunks` hands each row group of "
             "`core.arrow` over as numpy (`_uid`, µs time, event code), users' start rows come "
-            "from `users.arrow`, a numba pass (`select_rows`) flags step rows by event code and "
-            "keeps them, and the funnel kernel walks user ranges on the machine's cores (2 "
-            "threads here). The references are chdb `windowFunnel` over **the same folder**, "
+            "from `users.arrow`, each row's step bits are looked up by its event code (rows of no "
+            "step stay in with no bits, passed over by the kernel), and the funnel kernel walks "
+            "user ranges on the machine's cores (2 threads here). The references are chdb `windowFunnel` over **the same folder**, "
             "`GROUP BY _uid`: `file('…/core.arrow', Arrow)` (`chdb_funnel_ordered`) and "
             "`file('…/part-0.parquet', Parquet)` (`chdb_funnel_ordered_parquet`); the headline "
             "ratio takes whichever chdb run was faster and names it. The measure is "
@@ -417,4 +417,13 @@ def _fast_profile_section(size: str, res: dict) -> list[str]:
                 "`core.arrow` to numpy; the funnel's step flags looked up by event code): "
                 + ", ".join(f"{k} {v:.3f}s" for k, v in rp.items() if k != "rows_kept")
                 + f" ({rp.get('rows_kept', 0):,} step rows kept)."]
+    st = res.get("numba_startup_s")
+    if st:
+        out += ["", "Why cold is slower than warm: the first compiled call in a fresh process "
+                "pays numba's start-up (its type registries, the kernel loaded from numba's "
+                "cache and, where SciPy is installed, an import of `scipy.linalg` for numba's "
+                f"BLAS check), whatever the data size: {st['as installed']:.3f}s here "
+                f"(SciPy {'installed' if st['scipy_installed'] else 'not installed'}), "
+                f"{st['without SciPy']:.3f}s without SciPy; timed in separate fresh processes "
+                "around one call of a tiny kernel."]
     return out + [""]

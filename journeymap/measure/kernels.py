@@ -28,6 +28,22 @@ def row_times(rows, t):
 
 
 @njit(cache=True, nogil=True)
+def bucket_counts(values, upper):
+    """counts[i] = values v with upper[i - 1] <= v < upper[i] (upper ascending; NaN last),
+    i.e. np.bincount(np.searchsorted(upper, values, side="right"), minlength=len(upper) + 1)."""
+    n = upper.shape[0]
+    counts = np.zeros(n + 1, np.int64)
+    for v in values:
+        i = 0
+        if v != v:
+            i = n
+        while i < n and upper[i] <= v:
+            i += 1
+        counts[i] += 1
+    return counts
+
+
+@njit(cache=True, nogil=True)
 def _group_end(t, i, b):
     """End (exclusive) of the run of rows from i with the same timestamp."""
     j = i + 1
@@ -466,19 +482,24 @@ def _cmp(a_off, a_data, i, b_off, b_data, j):
 @njit(cache=True, nogil=True)
 def sorted_positions(k_off, k_data, u_off, u_data):
     """Where each string of u sits in k (-1: absent), both strictly increasing byte-wise:
-    one merge. Returns None when either is not strictly increasing."""
+    one merge, which checks the order as it goes. Returns None when either is not
+    strictly increasing."""
     n_k, n_u = k_off.shape[0] - 1, u_off.shape[0] - 1
-    for i in range(1, n_k):
-        if _cmp(k_off, k_data, i - 1, k_off, k_data, i) >= 0:
-            return None
-    for j in range(1, n_u):
-        if _cmp(u_off, u_data, j - 1, u_off, u_data, j) >= 0:
-            return None
     out = np.full(n_u, -1, np.int64)
     i = 0
     for j in range(n_u):
-        while i < n_k and _cmp(k_off, k_data, i, u_off, u_data, j) < 0:
+        if j > 0 and _cmp(u_off, u_data, j - 1, u_off, u_data, j) >= 0:
+            return None
+        while i < n_k:
+            c = _cmp(k_off, k_data, i, u_off, u_data, j)
+            if c == 0:
+                out[j] = i
+            if c >= 0:
+                break
             i += 1
-        if i < n_k and _cmp(k_off, k_data, i, u_off, u_data, j) == 0:
-            out[j] = i
+            if i < n_k and _cmp(k_off, k_data, i - 1, k_off, k_data, i) >= 0:
+                return None
+    for x in range(i + 1, n_k):  # the rest of k, never reached by the merge
+        if _cmp(k_off, k_data, x - 1, k_off, k_data, x) >= 0:
+            return None
     return out

@@ -68,7 +68,7 @@ def _run(batch, within, optional, first_touch):
         o[u0:u1 + 1], batch.t, batch.mask, within, optional, entry_t[u0:u1], skipped[u0:u1],
         first[u0:u1]))
     keep = first >= 0
-    entry_t, skipped, first = entry_t[keep], skipped[keep], first[keep]
+    entry_t, skipped, first = (np.compress(keep, a, axis=0) for a in (entry_t, skipped, first))
     touch = {c: batch.columns[c].take(pa.array(first)).to_numpy(zero_copy_only=False)
              for c in first_touch}
     return batch.users.filter(pa.array(keep)), entry_t, skipped, touch

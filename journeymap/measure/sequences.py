@@ -15,9 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap.errors import QueryError
 from journeymap.measure.predicates import bitmask, rule
 from journeymap.progress import report
-from journeymap.spec.model import EventRule
+from journeymap.spec.model import MAX_STAGES, EventRule
 from journeymap.store.ordered import Chunk, OrderedEvents
 
 BATCH_ROWS = 1 << 21
@@ -55,6 +56,9 @@ def flagged_rows(events, rules: Sequence[EventRule], *, keep_all: bool = False,
     """Rows flagged by rules (bit k of `mask` = rules[k]). Unless keep_all, unflagged rows
     may be left out (the engine path drops them; the ordered path keeps them with mask 0,
     which every kernel passes over)."""
+    if len(rules) > MAX_STAGES:
+        raise QueryError(f"{len(rules)} steps or stages (exclusions included): one query "
+                         f"follows at most {MAX_STAGES}")
     return FlagQuery(events, tuple(rules), keep_all, tuple(extra))
 
 
@@ -70,9 +74,15 @@ def _ibis_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([rb])
 
 
+def mask_type(n_rules: int) -> type:
+    """The narrowest signed integer holding a bit per rule (less memory to stream)."""
+    return next(t for t in (np.int8, np.int16, np.int32, np.int64)
+                if n_rules < np.iinfo(t).bits)
+
+
 def _name_bits(rules: Sequence[EventRule], names: list) -> np.ndarray:
     """Per dictionary entry: the bits of the rules naming that event."""
-    lut = np.zeros(len(names) + 1, np.int64)
+    lut = np.zeros(len(names) + 1, mask_type(len(rules)))
     for k, r in enumerate(rules):
         for i, name in enumerate(names):
             if name in r.events:
@@ -101,7 +111,7 @@ def _ordered_batch(src: OrderedEvents, chunk: Chunk, q: FlagQuery, lut: np.ndarr
     """A batch of whole users from the ordered copy: no sort, no string compares, no
     copies. Unflagged rows stay in (mask 0): the kernels pass over them."""
     u0, u1 = int(chunk.uid[0]), int(chunk.uid[-1]) + 1
-    mask = lut[chunk.codes] if q.rules else np.zeros(len(chunk.codes), np.int64)  # zeros: untouched pages
+    mask = lut[chunk.codes] if q.rules else np.zeros(len(chunk.codes), np.int8)
     extra = {c: chunk.extra.column(c).combine_chunks() for c in q.extra if c != "event"}
     if "event" in q.extra or any(r.where for r in q.rules):
         events = pa.DictionaryArray.from_arrays(pa.array(chunk.codes), pa.array(src.vocab))

@@ -52,15 +52,14 @@ def verdict(value: float | None, low: float, high: float) -> str | None:
 
 
 def _stage(journey: Journey, k: int, entered: int, skipped: int, advanced: int,
-           pending: int | None, secs: np.ndarray) -> StageStats:
+           pending: int | None, times: dict | None) -> StageStats:
     st = journey.stages[k]
     base = dict(id=st.id, name=st.label, owner=st.owner.team if st.owner else None,
                 entered=entered, skipped=skipped)
-    if k == len(journey.stages) - 1:
+    if times is None:  # the last stage: nothing after it
         return StageStats(**base, advanced=None, rate=None, rate_ci=None, drop_off=None,
                           pending=None, median_time_to_next_s=None, p90_time_to_next_s=None,
                           time_to_next=None, benchmark=None, verdict=None)
-    times = time_summary(secs)
     r = rate(advanced, entered)
     ci = wilson(advanced, entered)
     bm = journey.benchmark_into(journey.stages[k + 1].id)
@@ -78,6 +77,7 @@ def stage_stats(journey: Journey, entries: StageEntries, mature: np.ndarray | No
     """Stats of every stage over `users` (positions in entries; all when None);
     `mature[u, k]` (optional) keeps only mature cohorts of stage k."""
     within = within_us(journey)
+    n = len(journey.stages)
     rows = np.arange(entries.n_users) if users is None else np.asarray(users, np.int64)
     include = np.ones((1, 1), np.bool_) if mature is None else np.ascontiguousarray(mature)
     pieces = np.array_split(rows, threads() if len(rows) >= MIN_ROWS else 1)
@@ -85,10 +85,13 @@ def stage_stats(journey: Journey, entries: StageEntries, mature: np.ndarray | No
         entries.entry_t, entries.skipped, part, include, mature is not None, within,
         entries.data_end))  # user ranges in parallel; seconds joined back in user order
     entered, skipped, advanced, pending = (sum(p[i] for p in parts) for i in range(4))
+    secs = [np.concatenate([secs[starts[k]:starts[k + 1]] for *_, starts, secs in parts])
+            for k in range(n - 1)]
+    times = (over_items(secs, time_summary) if len(rows) >= MIN_ROWS else
+             [time_summary(s) for s in secs]) + [None]  # quantiles of the stages in parallel
     return [_stage(journey, k, int(entered[k]), int(skipped[k]), int(advanced[k]),
-                   int(pending[k]) if k + 1 < len(within) and within[k + 1] >= 0 else None,
-                   np.concatenate([secs[starts[k]:starts[k + 1]] for *_, starts, secs in parts]))
-            for k in range(len(journey.stages))]
+                   int(pending[k]) if k + 1 < n and within[k + 1] >= 0 else None, times[k])
+            for k in range(n)]
 
 
 def _period_starts(us: np.ndarray, period: str) -> pd.PeriodIndex:

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from journeymap.measure.kernels import bucket_counts
+
 Z95 = 1.959963984540054
 
 # Upper bounds (seconds) of the time-to-next distribution buckets.
@@ -58,7 +60,7 @@ def time_summary(seconds: np.ndarray) -> dict:
     if seconds.size == 0:
         return {"n": 0, "mean_s": None, "median_s": None, "p90_s": None, "distribution": {}}
     median, p90 = median_p90(seconds)
-    counts = np.bincount(np.searchsorted(_UPPER, seconds, side="right"), minlength=len(_UPPER) + 1)
+    counts = bucket_counts(seconds, _UPPER)
     return {
         "n": int(seconds.size),
         "mean_s": float(seconds.mean()),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from journeymap.spec._parts import read_benchmark, read_duration, read_flag, read_owner, read_rate, read_where
 from journeymap.spec._reader import Reader, describe
-from journeymap.spec.model import EventRule, Stage
+from journeymap.spec.model import MAX_STAGES, EventRule, Stage
 
 STAGE_KEYS = ("id", "name", "goal", "actions", "touchpoints", "owner", "enter",
               "within", "optional", "benchmark", "target")
@@ -23,6 +23,8 @@ def read_stages(r: Reader, data: Mapping) -> tuple[list[Stage], dict[str, int]]:
         return [], {}
     if not seq:
         r.error(r.value(data, "stages"), "'stages' is empty: a journey needs at least one stage")
+    if len(seq) > MAX_STAGES:
+        r.error(r.item(seq, MAX_STAGES), f"{len(seq)} stages: a journey has at most {MAX_STAGES}")
     stages, order, lines = [], {}, {}
     for i, m in enumerate(seq):
         if not r.is_mapping(m, r.item(seq, i), "each stage"):

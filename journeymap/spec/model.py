@@ -11,6 +11,7 @@ from typing import Any
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists")
 NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte")
+MAX_STAGES = 62  # stages of a journey, or steps and exclusions of a funnel: a bit each in int64
 
 
 @dataclass(frozen=True)

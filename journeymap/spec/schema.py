@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from journeymap.spec.durations import UNITS
-from journeymap.spec.model import NUMERIC_OPERATORS
+from journeymap.spec.model import MAX_STAGES, NUMERIC_OPERATORS
 
 __all__ = ["JOURNEY_SCHEMA", "schema_json"]
 
@@ -93,7 +93,7 @@ JOURNEY_SCHEMA: dict = {
     "properties": {
         "name": _ref("name", "Name of the journey."),
         "inactivity": _ref("duration", "Silence that counts as leaving the journey (default 30d)."),
-        "stages": {"type": "array", "minItems": 1, "items": _ref("stage"),
+        "stages": {"type": "array", "minItems": 1, "maxItems": MAX_STAGES, "items": _ref("stage"),
                    "description": "Stages, in order."},
         "handoffs": {"type": "array", "items": _ref("handoff")},
         "personas": {"type": "array", "items": _ref("persona")},

@@ -742,3 +742,12 @@ def test_times_are_minus_one_for_unreached_steps():
     assert r.times.shape == (1, 2)
     assert r.times[0, 1] == -1
     assert np.issubdtype(r.levels.dtype, np.integer)
+
+
+def test_too_many_stages_in_a_journey():
+    from journeymap.errors import SpecError
+    from journeymap.spec import load_journey
+    text = "name: J\nstages:\n" + "".join(f"  - {{id: s{i}, owner: t, enter: {{event: a}}}}\n"
+                                           for i in range(63))
+    with pytest.raises(SpecError, match=r"<journey>:65:5: 63 stages: a journey has at most 62"):
+        load_journey(text)

@@ -65,6 +65,22 @@ def test_funnel_is_identical(both, order, extra):
     assert a.persons(3) == b.persons(3)
 
 
+@pytest.mark.parametrize("n_steps", [8, 20, 40])  # step bits no longer fit int8, int16, int32
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
+def test_long_funnels_are_identical(both, n_steps, order):
+    fast, portable, _ = both
+    steps = (STEPS * 7)[:n_steps]
+    a = funnel(fast, steps, window="30d", order=order)
+    b = funnel(portable, steps, window="30d", order=order)
+    assert a.to_dict() == b.to_dict()
+    assert a.counts[0] > 0 and (a.counts[1] > 0 or order == "strict")  # strict: no repeats in a row
+
+
+def test_step_bits_use_the_narrowest_integer():
+    assert [sequences.mask_type(n) for n in (1, 7, 8, 15, 16, 31, 32, 62)] == \
+        [np.int8, np.int8, np.int16, np.int16, np.int32, np.int32, np.int64, np.int64]
+
+
 def test_paths_are_identical(project, both):
     fast, portable, users = both
     j = project.journey

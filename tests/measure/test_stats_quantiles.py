@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeymap.measure.stats import median_p90
+from journeymap.measure.kernels import bucket_counts
+from journeymap.measure.stats import _UPPER, median_p90
 
 VALUES = st.lists(st.one_of(st.integers(0, 10**7).map(float),
                             st.floats(0, 1e9, allow_nan=False, allow_infinity=False)),
@@ -27,3 +28,14 @@ def test_large_random_arrays():
     for n in (1, 2, 9, 10, 11, 1000, 100_001):
         a = rng.exponential(3600, n).round(6)
         assert median_p90(a) == (float(np.median(a)), float(np.quantile(a, 0.9)))
+
+
+EDGES = st.sampled_from([float(x) for x in _UPPER] + [-1.0, 1e12, float("nan"), float("inf")])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(EDGES, st.floats(-10, 4e6)), max_size=80))
+def test_bucket_counts_equal_searchsorted(values):
+    a = np.array(values, np.float64)
+    expected = np.bincount(np.searchsorted(_UPPER, a, side="right"), minlength=len(_UPPER) + 1)
+    assert bucket_counts(a, _UPPER).tolist() == expected.tolist()

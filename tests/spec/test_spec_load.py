@@ -138,3 +138,19 @@ def test_parse_where_reads_plain_mappings():
         "condition 'plan in' needs a non-empty list of values, not 'pro'",
         "unknown operator 'gtt' in condition on 'n' in the step — did you mean 'gt'?",
     ]
+
+
+def test_a_changed_file_is_read_again_and_errors_are_never_remembered(tmp_path):
+    path = tmp_path / "j.yaml"
+    text = "name: J\nstages:\n  - {id: a, owner: t, enter: {event: x}}\n"
+    path.write_text(text)
+    first = load_journey(path)
+    assert load_journey(path) == first and load_journey(text).file is None
+    path.write_text(text.replace("event: x", "event: y"))
+    assert load_journey(path).stages[0].enter.events == ("y",)
+    path.write_text("name: J\nstages: []\n")
+    for _ in range(2):  # a bad file fails every time, not once
+        with pytest.raises(SpecError):
+            load_journey(path)
+    path.write_text(text)
+    assert load_journey(path) == first
