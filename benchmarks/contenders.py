@@ -233,9 +233,10 @@ PHASE_NAMES = {
     "stream": "DuckDB: later Arrow batches from its reader (next(), inside the flag-query generator)",
     "progress": "progress reports",
     "to_batch": "Arrow -> numpy user batch (_to_batch)",
-    "kernel": "numba kernel (funnel_ordered) on user ranges in parallel threads (over_users)",
+    "kernel": "numba kernels on user ranges in parallel threads (over_ranges: funnel_ordered, "
+              "then the kept users' step times)",
     "run_batch": "per-batch results around the kernel (_run_batch)",
-    "concat": "concat results (_concat)",
+    "concat": "results gathered (Gather.result: kept users' ids joined)",
 }
 
 
@@ -248,6 +249,7 @@ def _profiled_funnel(size: str) -> dict:
     import ibis.backends.duckdb as ibd
     import journeymap
     from journeymap.measure import funnel as fm
+    from journeymap.measure.collect import Gather
     from journeymap.measure import sequences as sq
 
     ph = _Phases()
@@ -258,9 +260,9 @@ def _profiled_funnel(size: str) -> dict:
         "stream": ph.wrap(sq, "_ibis_tables", "stream", generator=True),
         "progress": ph.wrap(sq, "report", "progress"),
         "to_batch": ph.wrap(sq, "_to_batch", "to_batch"),
-        "kernel": ph.wrap(fm, "over_users", "kernel"),  # the kernel's threads, timed from outside
+        "kernel": ph.wrap(fm, "over_ranges", "kernel"),  # the kernel's threads, timed from outside
         "run_batch": ph.wrap(fm, "_run_batch", "run_batch"),
-        "concat": ph.wrap(fm, "_concat", "concat"),
+        "concat": ph.wrap(Gather, "result", "concat"),
     }
     try:
         t0 = time.perf_counter()
@@ -305,12 +307,12 @@ def _profiled_measure(size: str) -> dict:
         "Arrow -> numpy user batch (_to_batch)": ph.wrap(sq, "_to_batch", "Arrow -> numpy user batch (_to_batch)"),
         "stage kernel + per-batch results (progression._run)":
             ph.wrap(pg, "_run", "stage kernel + per-batch results (progression._run)"),
-        "stage_entries other (data_end = max(ts) query, concat)":
-            ph.wrap(mm, "stage_entries", "stage_entries other (data_end = max(ts) query, concat)"),
+        "stage_entries other (batches, data_end, results gathered)":
+            ph.wrap(mm, "stage_entries", "stage_entries other (batches, data_end, results gathered)"),
         "persona_flags (first-touch window over all events + users join, to pandas)":
             ph.wrap(mm, "persona_flags", "persona_flags (first-touch window over all events + users join, to pandas)"),
-        "values_for (align persona flags to users, pandas reindex)":
-            ph.wrap(mm, "values_for", "values_for (align persona flags to users, pandas reindex)"),
+        "align (persona flags matched to users: one sorted merge)":
+            ph.wrap(mm, "align", "align (persona flags matched to users: one sorted merge)"),
         "stage_stats (rates, CIs, times)": ph.wrap(mm, "stage_stats", "stage_stats (rates, CIs, times)"),
         "_value_per_user (revenue query)": ph.wrap(mm, "_value_per_user", "_value_per_user (revenue query)"),
         "diagnose (leaks, findings)": ph.wrap(api, "diagnose", "diagnose (leaks, findings)"),
@@ -775,15 +777,17 @@ FAST_PHASES = {  # internals of one version or another: a missing one is not wra
     "batches": "_ordered_batches rest (batch assembly at user boundaries)",
     "batch": "_ordered_batch rest (step flags, users and offsets of the batch)",
     "progress": "progress reports",
-    "kernel": "numba kernel (funnel_ordered) on user ranges in parallel threads (over_users)",
-    "run_batch": "_run_batch rest (levels, step times, users kept)",
-    "concat": "concat results (_concat)",
+    "kernel": "numba kernels on user ranges in parallel threads (over_ranges: funnel_ordered, "
+              "then the kept users' step times)",
+    "run_batch": "_run_batch rest (levels, users kept, into the gathered results)",
+    "concat": "results gathered (Gather.result: kept users' ids joined)",
 }
 
 
 def _profiled_fast_funnel(size: str) -> dict:
     import journeymap
     from journeymap.measure import funnel as fm
+    from journeymap.measure.collect import Gather
     from journeymap.measure import sequences as sq
     from journeymap.store.ordered import OrderedEvents
 
@@ -796,9 +800,9 @@ def _profiled_fast_funnel(size: str) -> dict:
         "batches": ph.wrap(sq, "_ordered_batches", "batches", generator=True),
         "batch": ph.wrap(sq, "_ordered_batch", "batch"),
         "progress": ph.wrap(sq, "report", "progress"),
-        "kernel": ph.wrap(fm, "over_users", "kernel"),  # the kernel's threads, timed from outside
+        "kernel": ph.wrap(fm, "over_ranges", "kernel"),  # the kernel's threads, timed from outside
         "run_batch": ph.wrap(fm, "_run_batch", "run_batch"),
-        "concat": ph.wrap(fm, "_concat", "concat"),
+        "concat": ph.wrap(Gather, "result", "concat"),
     }
     try:
         t0 = time.perf_counter()
@@ -836,7 +840,7 @@ if {block}:
 import numpy as np
 from journeymap.measure import kernels
 t = time.perf_counter()
-kernels.row_times(np.zeros((1, 1), np.int64), np.zeros(1, np.int64))
+kernels.bucket_counts(np.zeros(1), np.zeros(1))
 print(time.perf_counter() - t)
 """
 

@@ -18,8 +18,9 @@ import pyarrow as pa
 
 from journeymap.errors import QueryError
 from journeymap.measure import kernels
-from journeymap.measure.parallel import over_users
-from journeymap.measure.sequences import flagged_rows, iter_batches
+from journeymap.measure.collect import Gather
+from journeymap.measure.parallel import over_ranges, user_ranges
+from journeymap.measure.sequences import flagged_rows, iter_batches, users_ahead
 from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.measure.steps import as_rule, window_us
 from journeymap.results import Result
@@ -143,15 +144,20 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
                          rules + [as_rule(e[0]) for e in exclusions],
                          keep_all=(order == "strict"), extra=extra)
     n = len(rules)
-    parts = [_run_batch(b, ORDERS[order], n, win, exclusions, breakdown)
-             for b in iter_batches(query, task="funnel")]
-    users, levels, times, values = _concat(parts, n, breakdown)
-    return FunnelResult(tuple(r.describe() for r in rules), users, levels, times, order,
-                        win / 1e6, breakdown, values)
+    out = Gather(users_ahead(query), levels=((), np.int64), times=((n,), np.int64))
+    values = [_run_batch(b, ORDERS[order], n, win, exclusions, breakdown, out)
+              for b in iter_batches(query, task="funnel")]
+    users, cols = out.result()
+    values = (np.concatenate(values) if values else np.zeros(0, object)) if breakdown else None
+    return FunnelResult(tuple(r.describe() for r in rules), users, cols["levels"], cols["times"],
+                        order, win / 1e6, breakdown, values)
 
 
-def _run_batch(batch, kernel, n, win, exclusions, breakdown):
-    rows = np.full((batch.n_users, n), kernels.NO_ROW, np.int64)
+def _run_batch(batch, kernel, n, win, exclusions, breakdown, out: Gather):
+    """The funnel over one batch; its users who reached step 1 go to `out`; returns their
+    breakdown values (None without a breakdown)."""
+    row_type = np.int32 if len(batch.t) < 2**31 else np.int64  # half the memory to touch
+    rows = np.full((batch.n_users, n), kernels.NO_ROW, row_type)
     ex_bits = np.arange(n, n + len(exclusions), dtype=np.int64)
     ex_from = np.array([e[1] for e in exclusions], np.int64)
     ex_to = np.array([e[2] for e in exclusions], np.int64)
@@ -164,22 +170,15 @@ def _run_batch(batch, kernel, n, win, exclusions, breakdown):
                                               ex_bits, ex_from, ex_to)
         return levels
 
-    levels = np.concatenate(over_users(o, run))
+    ranges = user_ranges(o)
+    levels = np.concatenate(over_ranges(ranges, run))
     keep = levels > 0
-    rows = np.compress(keep, rows, axis=0)  # faster than rows[keep] on 2-D arrays
-    times = kernels.row_times(rows, batch.t)
-    values = None
-    if breakdown:
-        values = np.array(batch.columns[breakdown].take(pa.array(rows[:, 0])).to_pylist(), object)
-    return batch.users.filter(pa.array(keep)), np.compress(keep, levels), times, values
-
-
-def _concat(parts, n, breakdown):
-    if not parts:
-        return (pa.array([], pa.string()), np.zeros(0, np.int64), np.zeros((0, n), np.int64),
-                np.zeros(0, object) if breakdown else None)
-    users = pa.concat_arrays([p[0] for p in parts])
-    levels = np.concatenate([p[1] for p in parts])
-    times = np.concatenate([p[2] for p in parts])
-    values = np.concatenate([p[3] for p in parts]) if breakdown else None
-    return users, levels, times, values
+    got = out.add(batch.users, keep, levels=levels)
+    at = dict(zip([a for a, _ in ranges],  # where each range's kept users begin in `got`
+                  np.cumsum([0] + [np.count_nonzero(keep[a:b]) for a, b in ranges]).tolist()))
+    over_ranges(ranges, lambda u0, u1: kernels.kept_row_times(  # the kept users' step times
+        rows[u0:u1], keep[u0:u1], t, got["times"][at[u0]:]))
+    if not breakdown:
+        return None
+    first_rows = pa.array(np.compress(keep, rows[:, 0]))
+    return np.array(batch.columns[breakdown].take(first_rows).to_pylist(), object)

@@ -17,14 +17,17 @@ NO_ROW = -1
 
 
 @njit(cache=True, nogil=True)
-def row_times(rows, t):
-    """t at each row number in the 2-D `rows`, -1 where there is none (NO_ROW)."""
-    out = np.empty(rows.shape, np.int64)
+def kept_row_times(rows, keep, t, out):
+    """t at each row number of `rows` (-1 where there is none: NO_ROW), for the users
+    where `keep`, written to `out` one kept user after another."""
+    j = 0
     for u in range(rows.shape[0]):
+        if not keep[u]:
+            continue
         for k in range(rows.shape[1]):
             r = rows[u, k]
-            out[u, k] = t[r] if r >= 0 else -1
-    return out
+            out[j, k] = t[r] if r >= 0 else -1
+        j += 1
 
 
 @njit(cache=True, nogil=True)

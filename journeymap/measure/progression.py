@@ -15,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from journeymap.measure import kernels
+from journeymap.measure.collect import Gather
 from journeymap.measure.parallel import over_users
-from journeymap.measure.sequences import flagged_rows, iter_batches
+from journeymap.measure.sequences import flagged_rows, iter_batches, users_ahead
 from journeymap.spec.model import Journey
 from journeymap.store.frames import data_end_us
 
@@ -53,12 +54,19 @@ def stage_entries(journey: Journey, events, *, first_touch: tuple[str, ...] = ()
     query = flagged_rows(events, [s.enter for s in journey.stages], extra=first_touch)
     within = within_us(journey)
     optional = np.array([s.optional for s in journey.stages], np.bool_)
-    parts = [_run(b, within, optional, first_touch)
-             for b in iter_batches(query, task="stage entries")]
-    return _concat(parts, len(journey.stages), first_touch, data_end_us(events))
+    n = within.shape[0]
+    out = Gather(users_ahead(query), entry_t=((n,), np.int64), skipped=((n,), np.bool_))
+    touched = [_run(b, within, optional, first_touch, out)
+               for b in iter_batches(query, task="stage entries")]
+    users, cols = out.result()
+    touch = {c: np.concatenate([t[c] for t in touched]) if touched else np.zeros(0, object)
+             for c in first_touch}
+    return StageEntries(users, cols["entry_t"], cols["skipped"], touch, data_end_us(events))
 
 
-def _run(batch, within, optional, first_touch):
+def _run(batch, within, optional, first_touch, out: Gather) -> dict[str, np.ndarray]:
+    """The stage kernel over one batch; its users who entered stage 1 go to `out`;
+    returns their first-touch values."""
     n = within.shape[0]
     entry_t = np.full((batch.n_users, n), -1, np.int64)
     skipped = np.zeros((batch.n_users, n), np.bool_)
@@ -68,21 +76,8 @@ def _run(batch, within, optional, first_touch):
         o[u0:u1 + 1], batch.t, batch.mask, within, optional, entry_t[u0:u1], skipped[u0:u1],
         first[u0:u1]))
     keep = first >= 0
-    entry_t, skipped, first = (np.compress(keep, a, axis=0) for a in (entry_t, skipped, first))
-    touch = {c: batch.columns[c].take(pa.array(first)).to_numpy(zero_copy_only=False)
-             for c in first_touch}
-    return batch.users.filter(pa.array(keep)), entry_t, skipped, touch
-
-
-def _concat(parts, n, first_touch, end_us) -> StageEntries:
-    if not parts:
-        return StageEntries(pa.array([], pa.string()), np.zeros((0, n), np.int64),
-                            np.zeros((0, n), np.bool_), {c: np.zeros(0, object) for c in first_touch},
-                            end_us)
-    return StageEntries(
-        pa.concat_arrays([p[0] for p in parts]),
-        np.concatenate([p[1] for p in parts]),
-        np.concatenate([p[2] for p in parts]),
-        {c: np.concatenate([p[3][c] for p in parts]) for c in first_touch},
-        end_us,
-    )
+    out.add(batch.users, keep, entry_t=entry_t, skipped=skipped)
+    if not first_touch:
+        return {}
+    rows = pa.array(np.compress(keep, first))
+    return {c: batch.columns[c].take(rows).to_numpy(zero_copy_only=False) for c in first_touch}

@@ -62,6 +62,12 @@ def flagged_rows(events, rules: Sequence[EventRule], *, keep_all: bool = False,
     return FlagQuery(events, tuple(rules), keep_all, tuple(extra))
 
 
+def users_ahead(q: FlagQuery) -> int:
+    """How many users the batches can hold at most, where known before reading (the
+    ordered copy's user count), else a starting size."""
+    return len(q.source.user_ids) if isinstance(q.source, OrderedEvents) else 1 << 16
+
+
 def _ibis_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
     """Portable path: the engine flags, filters and sorts."""
     events = q.source
