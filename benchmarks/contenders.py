@@ -313,7 +313,8 @@ def _profiled_measure(size: str) -> dict:
             ph.wrap(mm, "persona_flags", "persona_flags (first-touch window over all events + users join, to pandas)"),
         "align (persona flags matched to users: one sorted merge)":
             ph.wrap(mm, "align", "align (persona flags matched to users: one sorted merge)"),
-        "stage_stats (rates, CIs, times)": ph.wrap(mm, "stage_stats", "stage_stats (rates, CIs, times)"),
+        "stage_stats_of (rates, CIs, times; every group in one pass)":
+            ph.wrap(mm, "stage_stats_of", "stage_stats_of (rates, CIs, times; every group in one pass)"),
         "_value_per_user (revenue query)": ph.wrap(mm, "_value_per_user", "_value_per_user (revenue query)"),
         "diagnose (leaks, findings)": ph.wrap(api, "diagnose", "diagnose (leaks, findings)"),
         "Ibis compile to SQL": ph.wrap(ibd.Backend, "compile", "Ibis compile to SQL"),

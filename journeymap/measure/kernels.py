@@ -427,47 +427,58 @@ def transition_secs(offsets, codes, t, n_codes, fill, secs):
 
 
 @njit(cache=True, nogil=True)
-def stage_tally(entry_t, skipped, rows, include, use_include, within, data_end):
-    """Per stage k, over users `rows` (and where use_include, only those with
-    include[u, k]): entered, skipped, advanced to k+1, pending (not advanced, time limit
-    to k+1 not yet over at data_end), and the seconds from k to k+1 of users who advanced
-    without skipping either stage (`secs[starts[k]:starts[k + 1]]`, in user order)."""
+def stage_tally(entry_t, skipped, member, u0, u1, include, use_include, within, data_end):
+    """Per group g (users u with member[u, g]) and stage k, over users u0..u1-1 (and where
+    use_include, only those with include[u, k]): entered, skipped, advanced to k+1,
+    pending (not advanced, time limit to k+1 not yet over at data_end), and the seconds
+    from k to k+1 of users who advanced without skipping either stage
+    (`secs[starts[g * n_stages + k]:starts[g * n_stages + k + 1]]`, in user order).
+    One pass over the users serves every group."""
     n_stages = entry_t.shape[1]
-    entered = np.zeros(n_stages, np.int64)
-    skips = np.zeros(n_stages, np.int64)
-    advanced = np.zeros(n_stages, np.int64)
-    pending = np.zeros(n_stages, np.int64)
-    starts = np.zeros(n_stages + 1, np.int64)
+    n_groups = member.shape[1]
+    entered = np.zeros((n_groups, n_stages), np.int64)
+    skips = np.zeros((n_groups, n_stages), np.int64)
+    advanced = np.zeros((n_groups, n_stages), np.int64)
+    pending = np.zeros((n_groups, n_stages), np.int64)
+    starts = np.zeros(n_groups * n_stages + 1, np.int64)
     for step in range(2):  # count, then fill the seconds
-        fill = starts[:n_stages].copy()
-        secs = np.empty(starts[n_stages], np.float64)
-        for r in rows:
+        fill = starts[:n_groups * n_stages].copy()
+        secs = np.empty(starts[n_groups * n_stages], np.float64)
+        for r in range(u0, u1):
             for k in range(n_stages):
                 if use_include and not include[r, k]:
                     continue
                 tk = entry_t[r, k]
-                if step == 0 and skipped[r, k]:
-                    skips[k] += 1
-                if tk < 0:
+                skip = skipped[r, k]
+                if tk < 0 and not skip:
                     continue
-                if step == 0:
-                    entered[k] += 1
-                if k + 1 == n_stages:
-                    continue
-                tn = entry_t[r, k + 1]
-                if tn >= 0:
-                    timed = not skipped[r, k] and not skipped[r, k + 1]
-                    if step == 0:
-                        advanced[k] += 1
-                        starts[k + 1] += timed
-                    elif timed:
-                        secs[fill[k]] = (tn - tk) / 1e6
-                        fill[k] += 1
-                elif step == 0 and within[k + 1] >= 0 and data_end - tk < within[k + 1]:
-                    pending[k] += 1
+                adv = pend = timed = False
+                if tk >= 0 and k + 1 < n_stages:
+                    tn = entry_t[r, k + 1]
+                    if tn >= 0:
+                        adv = True
+                        timed = not skip and not skipped[r, k + 1]
+                    else:
+                        pend = within[k + 1] >= 0 and data_end - tk < within[k + 1]
+                for g in range(n_groups):
+                    if not member[r, g]:
+                        continue
+                    if step == 1:
+                        if timed:
+                            slot = g * n_stages + k
+                            secs[fill[slot]] = (entry_t[r, k + 1] - tk) / 1e6
+                            fill[slot] += 1
+                        continue
+                    skips[g, k] += skip
+                    if tk < 0:
+                        continue
+                    entered[g, k] += 1
+                    advanced[g, k] += adv
+                    pending[g, k] += pend
+                    starts[g * n_stages + k + 1] += timed
         if step == 0:
-            for k in range(n_stages):
-                starts[k + 1] += starts[k]
+            for x in range(n_groups * n_stages):
+                starts[x + 1] += starts[x]
     return entered, skips, advanced, pending, starts, secs
 
 

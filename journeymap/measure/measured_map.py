@@ -13,7 +13,7 @@ from journeymap.measure.parallel import in_background
 from journeymap.measure.progression import StageEntries, stage_entries
 from journeymap.measure.segments import (align, persona_flags, trait_values, user_values,
                                           values_for)
-from journeymap.measure.stagestats import PERIODS, StageStats, maturity, stage_stats
+from journeymap.measure.stagestats import PERIODS, StageStats, maturity, stage_stats_of
 from journeymap.results import Result
 from journeymap.spec.model import Journey
 from journeymap.store.frames import ibis_table
@@ -83,12 +83,9 @@ def _by_labels(entries: StageEntries, events: ir.Table, users, by: str, flags: p
     return _labels(values_for(trait_values(events, users, by), entries.users, by, fill=None))
 
 
-def _split(journey, entries, labels, mature) -> dict[str, list[StageStats]]:
-    out = {}
-    for g in pd.unique(labels):
-        sel = labels == g
-        out[str(g)] = stage_stats(journey, entries, mature, np.flatnonzero(sel))
-    return dict(sorted(out.items(), key=lambda kv: -kv[1][0].entered))
+def _by_order(groups: dict[str, list[StageStats]]) -> dict[str, list[StageStats]]:
+    """Groups by users entering stage 1, most first."""
+    return dict(sorted(groups.items(), key=lambda kv: -kv[1][0].entered))
 
 
 def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
@@ -111,15 +108,20 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
         keep = flags[persona].to_numpy()
         entries, flags = entries.subset(keep), flags[keep]
     mature, cohorts = maturity(journey, entries, period) if period else (None, [])
-    personas = {p.id: stage_stats(journey, entries, mature, np.flatnonzero(flags[p.id].to_numpy()))
-                for p in journey.personas if persona is None}
-    groups = _split(journey, entries, _by_labels(entries, events, users, by, flags), mature) \
-        if by else {}
+    sets = {("all", ""): np.ones(entries.n_users, np.bool_)}
+    sets |= {("persona", p.id): flags[p.id].to_numpy() for p in journey.personas
+             if persona is None}
+    if by:
+        labels = _by_labels(entries, events, users, by, flags)
+        sets |= {("group", str(g)): labels == g for g in pd.unique(labels)}
+    stats = stage_stats_of(journey, entries, sets, mature)  # one pass for every set of users
+    of = {kind: {name: s for (k, name), s in stats.items() if k == kind}
+          for kind in ("persona", "group")}
     computed_on = {"users": entries.n_users, "persona": persona, "period": period,
                    "data_end": pd.Timestamp(entries.data_end, unit="us", tz="UTC").isoformat(),
                    "immature_cohorts_excluded": bool(period) and any(c["immature"] for c in cohorts)}
-    result = MapResult(journey.name, stage_stats(journey, entries, mature), computed_on,
-                       personas, by, groups, cohorts)
+    result = MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
+                       _by_order(of["group"]), cohorts)
     return replace(result, value_per_user=_value_per_user(journey, entries, events))
 
 

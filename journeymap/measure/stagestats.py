@@ -72,26 +72,34 @@ def _stage(journey: Journey, k: int, entered: int, skipped: int, advanced: int,
                       verdict=None if bm is None else verdict(r, bm.low, bm.high))
 
 
-def stage_stats(journey: Journey, entries: StageEntries, mature: np.ndarray | None = None,
-                users: np.ndarray | None = None) -> list[StageStats]:
-    """Stats of every stage over `users` (positions in entries; all when None);
-    `mature[u, k]` (optional) keeps only mature cohorts of stage k."""
+def stage_stats_of(journey: Journey, entries: StageEntries, groups: dict,
+                   mature: np.ndarray | None = None) -> dict:
+    """Stats of every stage for each group of users (key -> boolean mask over entries;
+    groups may overlap), all from one pass over the users; `mature[u, k]` (optional)
+    keeps only mature cohorts of stage k."""
     within = within_us(journey)
-    n = len(journey.stages)
-    rows = np.arange(entries.n_users) if users is None else np.asarray(users, np.int64)
+    n, names = len(journey.stages), list(groups)
+    member = np.empty((entries.n_users, len(names)), np.bool_)
+    for g, name in enumerate(names):
+        member[:, g] = groups[name]
     include = np.ones((1, 1), np.bool_) if mature is None else np.ascontiguousarray(mature)
-    pieces = np.array_split(rows, threads() if len(rows) >= MIN_ROWS else 1)
-    parts = over_items(pieces, lambda part: kernels.stage_tally(
-        entries.entry_t, entries.skipped, part, include, mature is not None, within,
-        entries.data_end))  # user ranges in parallel; seconds joined back in user order
+    cuts = np.linspace(0, entries.n_users, (threads() if entries.n_users >= MIN_ROWS else 1) + 1)
+    ranges = list(zip(cuts[:-1].astype(int).tolist(), cuts[1:].astype(int).tolist()))
+    parts = over_items(ranges, lambda r: kernels.stage_tally(
+        entries.entry_t, entries.skipped, member, r[0], r[1], include, mature is not None,
+        within, entries.data_end))  # user ranges in parallel; seconds joined back in user order
     entered, skipped, advanced, pending = (sum(p[i] for p in parts) for i in range(4))
-    secs = [np.concatenate([secs[starts[k]:starts[k + 1]] for *_, starts, secs in parts])
-            for k in range(n - 1)]
-    times = (over_items(secs, time_summary) if len(rows) >= MIN_ROWS else
-             [time_summary(s) for s in secs]) + [None]  # quantiles of the stages in parallel
-    return [_stage(journey, k, int(entered[k]), int(skipped[k]), int(advanced[k]),
-                   int(pending[k]) if k + 1 < n and within[k + 1] >= 0 else None, times[k])
-            for k in range(n)]
+    slots = [(g, k) for g in range(len(names)) for k in range(n - 1)]
+    secs = [np.concatenate([sec[starts[g * n + k]:starts[g * n + k + 1]] for *_, starts, sec in parts])
+            for g, k in slots]
+    times = dict(zip(slots, over_items(secs, time_summary) if entries.n_users >= MIN_ROWS else
+                     [time_summary(x) for x in secs]))  # the quantiles in parallel
+    return {name: [_stage(journey, k, int(entered[g, k]), int(skipped[g, k]),
+                          int(advanced[g, k]),
+                          int(pending[g, k]) if k + 1 < n and within[k + 1] >= 0 else None,
+                          times.get((g, k)))
+                   for k in range(n)]
+            for g, name in enumerate(names)}
 
 
 def _period_starts(us: np.ndarray, period: str) -> pd.PeriodIndex:
