@@ -494,6 +494,15 @@ def _cmp(a_off, a_data, i, b_off, b_data, j):
 
 
 @njit(cache=True, nogil=True)
+def strictly_increasing(off, data):
+    """Whether the strings (offsets, bytes) are strictly increasing byte-wise."""
+    for i in range(1, off.shape[0] - 1):
+        if _cmp(off, data, i - 1, off, data, i) >= 0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def sorted_positions(k_off, k_data, u_off, u_data):
     """Where each string of u sits in k (-1: absent), both strictly increasing byte-wise:
     one merge, which checks the order as it goes. Returns None when either is not

@@ -46,7 +46,20 @@ def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) ->
     attrs = attributes(events, users, journey.traits_used)
     flags = attrs.select("user_id", **{p.id: all_of(attrs, p.where).fill_null(False)
                                        for p in journey.personas})
-    return flags.order_by("user_id").to_pyarrow()
+    from_users = users is not None and set(journey.traits_used) <= set(users.columns)
+    return _by_user(flags, try_as_stored=from_users)
+
+
+def _by_user(table: ir.Table, *, try_as_stored: bool = False) -> pa.Table:
+    """The table in user_id order. With try_as_stored (a cheap query, e.g. of the users
+    table, which the store keeps in id order) it is read as it comes first, and sorted by
+    the engine only when it did not come in order."""
+    if try_as_stored:
+        got = table.to_pyarrow()
+        ids = _buffers(got.column("user_id").combine_chunks())
+        if ids is not None and kernels.strictly_increasing(*ids):
+            return got
+    return table.order_by("user_id").to_pyarrow()
 
 
 def _buffers(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -105,4 +118,5 @@ def user_values(events: ir.Table) -> pa.Table | None:
 
 def trait_values(events: ir.Table, users: ir.Table | None, prop: str) -> pa.Table:
     """One value per user of a trait or first-touch property (user_id, prop)."""
-    return attributes(events, users, {prop}).order_by("user_id").to_pyarrow()
+    return _by_user(attributes(events, users, {prop}),
+                    try_as_stored=users is not None and prop in users.columns)

@@ -175,9 +175,14 @@ def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
     spill.mkdir(exist_ok=True)
     con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
     con.raw_sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    # _uid = the user's rank by id: numbered over the distinct ids and joined back (a window
+    # over every row would sort all of them once more, in one thread)
     con.raw_sql(
-        f"COPY (SELECT *, (dense_rank() OVER (ORDER BY user_id) - 1)::INTEGER AS _uid "
-        f"FROM ({inner}) ORDER BY {ORDER_SQL}) TO '{path.as_posix()}' "
+        f"COPY (WITH ev AS ({inner}), "
+        f"ids AS (SELECT user_id, (row_number() OVER (ORDER BY user_id) - 1)::INTEGER AS _uid "
+        f"FROM (SELECT DISTINCT user_id FROM ev)) "
+        f"SELECT ev.*, ids._uid FROM ev JOIN ids ON ev.user_id IS NOT DISTINCT FROM ids.user_id "
+        f"ORDER BY {ORDER_SQL}) TO '{path.as_posix()}' "
         f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
 
 

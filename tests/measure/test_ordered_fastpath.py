@@ -191,3 +191,22 @@ def test_a_copy_with_an_incomplete_stamp_is_refused(small_pieces, tmp_path):
     stamp.write_text(json.dumps(facts))
     with pytest.raises(EngineError, match="incomplete or from an older journeymap"):
         OrderedEvents.open(tmp_path / "copy")
+
+
+def test_every_row_is_kept_and_numbered_by_its_user(tmp_path):
+    import ibis
+    import pyarrow as pa
+    con = ibis.duckdb.connect()
+    pq.write_table(pa.table({
+        "user_id": ["b", None, "a", "b", "a", "c"], "event": ["x", "y", "x", "z", "y", "x"],
+        "ts": pa.array([3, 1, 2, 1, 5, 4], pa.timestamp("us", tz="UTC")),
+        "event_id": ["1", "2", "3", "4", "5", "6"]}), tmp_path / "ev.parquet")
+    events = con.read_parquet(tmp_path / "ev.parquet")
+    ordered.build_ordered(con, events, tmp_path / "o")
+    got = pq.read_table(tmp_path / "o" / "part-0.parquet")
+    assert got.column("user_id").to_pylist() == ["a", "a", "b", "b", "c", None]
+    assert got.column("event_id").to_pylist() == ["3", "5", "4", "1", "6", "2"]
+    assert got.column("_uid").to_pylist() == [0, 0, 1, 1, 2, 3]
+    copy = OrderedEvents.open(tmp_path / "o")
+    assert copy.user_ids.to_pylist() == ["a", "b", "c", None]
+    assert np.concatenate([c.uid for c in copy.chunks()]).tolist() == [0, 0, 1, 1, 2, 3]
