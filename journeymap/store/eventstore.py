@@ -212,15 +212,18 @@ class EventStore:
         if not files:
             return events
         con = connect()
-        try:  # hashes the batch, streams only event_id of stored files
-            con.register("batch", events.select(["event_id"]))
-            known = con.sql(f"SELECT DISTINCT event_id FROM {_scan(files, union=False)} "
-                            "WHERE event_id IN (SELECT event_id FROM batch)").to_arrow_table()
+        try:  # hashes the batch, streams only event_id of stored files; row numbers come back
+            con.register("batch", pa.table({"event_id": events.column("event_id"),
+                                            "__r": np.arange(events.num_rows, dtype=np.int64)}))
+            known = con.sql(f"SELECT DISTINCT b.__r FROM {_scan(files, union=False)} AS s "
+                            "JOIN batch AS b ON s.event_id = b.event_id").fetchnumpy()["__r"]
         finally:
             con.close()
-        if not known.num_rows:
+        if not len(known):
             return events
-        return events.filter(pc.invert(pc.is_in(events.column("event_id"), known.column(0))))
+        keep = np.ones(events.num_rows, np.bool_)
+        keep[np.asarray(known, np.int64)] = False
+        return events.filter(keep)
 
     def _same_days(self, events: pa.Table, m: dict) -> list[str]:
         """Stored event files of the UTC dates present in `events`."""

@@ -72,6 +72,19 @@ def test_reingesting_the_same_file_adds_nothing(store, write):
     assert scan(store).num_rows == 5
 
 
+def test_only_ids_not_stored_yet_are_added_in_input_order(store):
+    store.append(pa.concat_tables([events(3, day=1), events(2, day=2)]))
+    before = set(store.event_files())
+    mix = pa.concat_tables([events(5, day=1), events(2, day=2), events(1, day=3)])
+    mix = mix.take(pa.array([6, 4, 0, 3, 5, 1, 7, 2]))  # stored and new ids interleaved
+    assert store.append(mix) == AppendStats(added=3, duplicates=5)
+    assert scan(store).column("event_id").to_pylist() == \
+        ["e1-0", "e1-1", "e1-2", "e1-3", "e1-4", "e2-0", "e2-1", "e3-0"]
+    [day1] = [f for f in set(store.event_files()) - before if "2024-03-01" in f]
+    added = pq.read_table(day1).column("event_id").to_pylist()
+    assert added == ["e1-4", "e1-3"]  # the new rows, in the order they came
+
+
 def test_event_id_dedupe_within_a_batch_keeps_the_first(store):
     batch = pa.concat_tables([events(2, plan=["first", "first"]), events(2, plan=["late", "late"])])
     assert store.append(batch) == AppendStats(added=2, duplicates=2)
