@@ -29,7 +29,8 @@ class Gather:
         rows = np.flatnonzero(keep)
         views = self._next(len(rows))
         for name, v in values.items():  # clip: numpy takes straight into `out` (raise buffers)
-            np.take(v, rows, axis=0, out=views[name], mode="clip")
+            out = views[name]
+            np.take(v.astype(out.dtype, copy=False), rows, axis=0, out=out, mode="clip")
         self._users.append(users.filter(pa.array(keep)) if len(rows) < len(keep) else users)
         return views
 

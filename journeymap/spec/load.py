@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,12 +31,13 @@ def load_journey(source: str | os.PathLike) -> Journey:
     Raises one SpecError whose `.problems` lists every problem found.
     """
     text, file, path = _read_source(source)
-    return _journey_from(text, file, path)
+    journey = _journey_from(text, file, path)
+    return replace(journey, benchmarks=dict(journey.benchmarks))  # its one mutable part: a copy
 
 
 @lru_cache(maxsize=64)
 def _journey_from(text: str, file: str, path: str | None) -> Journey:
-    """Parsed once per text (a Journey is immutable); errors are raised, never cached."""
+    """Parsed once per text; errors are raised, never cached."""
     r = Reader(file)
     data = _parse_yaml(r, text)
     journey = None if r.problems else _journey(r, data, path)

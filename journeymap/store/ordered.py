@@ -178,7 +178,7 @@ def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
     # _uid = the user's rank by id: numbered over the distinct ids and joined back (a window
     # over every row would sort all of them once more, in one thread)
     con.raw_sql(
-        f"COPY (WITH ev AS ({inner}), "
+        f"COPY (WITH ev AS NOT MATERIALIZED ({inner}), "
         f"ids AS (SELECT user_id, (row_number() OVER (ORDER BY user_id) - 1)::INTEGER AS _uid "
         f"FROM (SELECT DISTINCT user_id FROM ev)) "
         f"SELECT ev.*, ids._uid FROM ev JOIN ids ON ev.user_id IS NOT DISTINCT FROM ids.user_id "

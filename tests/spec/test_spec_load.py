@@ -154,3 +154,5 @@ def test_a_changed_file_is_read_again_and_errors_are_never_remembered(tmp_path):
             load_journey(path)
     path.write_text(text)
     assert load_journey(path) == first
+    first.benchmarks["a"] = None  # a caller changing its copy changes no one else's
+    assert load_journey(path).benchmarks == {}
