@@ -46,10 +46,10 @@ class Gather:
         self.n = end
         return views
 
-    def result(self, empty_users: pa.DataType = pa.string()) -> tuple[pa.Array, dict[str, np.ndarray]]:
+    def result(self) -> tuple[pa.Array, dict[str, np.ndarray]]:
         """The users kept and every column's filled rows (copied out when far fewer than
         the space set aside, so the rest is given back)."""
-        users = pa.concat_arrays(self._users) if self._users else pa.array([], empty_users)
+        users = pa.concat_arrays(self._users) if self._users else pa.array([], pa.string())
         cols = {}
         for name, a in self._arrays.items():
             filled = a[:self.n]

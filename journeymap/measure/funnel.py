@@ -174,10 +174,8 @@ def _run_batch(batch, kernel, n, win, exclusions, breakdown, out: Gather):
     levels = np.concatenate(over_ranges(ranges, run))
     keep = levels > 0
     got = out.add(batch.users, keep, levels=levels)
-    at = dict(zip([a for a, _ in ranges],  # where each range's kept users begin in `got`
-                  np.cumsum([0] + [np.count_nonzero(keep[a:b]) for a, b in ranges]).tolist()))
-    over_ranges(ranges, lambda u0, u1: kernels.kept_row_times(  # the kept users' step times
-        rows[u0:u1], keep[u0:u1], t, got["times"][at[u0]:]))
+    over_ranges(ranges, lambda u0, u1: kernels.kept_row_times(  # kept users' step times, each
+        rows[u0:u1], keep[u0:u1], t, got["times"][np.count_nonzero(keep[:u0]):]))  # range after the last
     if not breakdown:
         return None
     first_rows = pa.array(np.compress(keep, rows[:, 0]))

@@ -17,8 +17,14 @@ from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure import kernels
 from journeymap.measure.predicates import all_of
 from journeymap.spec.model import Journey
+from journeymap.store.frames import string_buffers
 
 VALUE_COLUMN = "revenue"
+
+
+def _all_traits(users: ir.Table | None, props) -> bool:
+    """Every prop is a column of the users table: read from it alone, no event scan."""
+    return users is not None and set(props) <= set(users.columns)
 
 
 def attributes(events: ir.Table, users: ir.Table | None, props: set[str]) -> ir.Table:
@@ -29,7 +35,7 @@ def attributes(events: ir.Table, users: ir.Table | None, props: set[str]) -> ir.
     if unknown:
         known = list(events.columns) + (list(users.columns) if users is not None else [])
         raise QueryError(f"unknown trait or property '{unknown[0]}'" + did_you_mean(unknown[0], known))
-    if not touch and users is not None:  # every trait is in the users table: no event scan
+    if _all_traits(users, props):
         return users.select("user_id", *traits)
     order = [c for c in ("ts", "event", "event_id") if c in events.columns]
     first = events.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=order))
@@ -46,8 +52,7 @@ def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) ->
     attrs = attributes(events, users, journey.traits_used)
     flags = attrs.select("user_id", **{p.id: all_of(attrs, p.where).fill_null(False)
                                        for p in journey.personas})
-    from_users = users is not None and set(journey.traits_used) <= set(users.columns)
-    return _by_user(flags, try_as_stored=from_users)
+    return _by_user(flags, try_as_stored=_all_traits(users, journey.traits_used))
 
 
 def _by_user(table: ir.Table, *, try_as_stored: bool = False) -> pa.Table:
@@ -56,21 +61,15 @@ def _by_user(table: ir.Table, *, try_as_stored: bool = False) -> pa.Table:
     the engine only when it did not come in order."""
     if try_as_stored:
         got = table.to_pyarrow()
-        ids = _buffers(got.column("user_id").combine_chunks())
+        ids = _buffers(got.column("user_id"))
         if ids is not None and kernels.strictly_increasing(*ids):
             return got
     return table.order_by("user_id").to_pyarrow()
 
 
-def _buffers(ids: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
-    """(offsets, bytes) of a string array without nulls, as numpy views."""
-    ids = ids.cast(pa.string())
-    if ids.null_count:
-        return None
-    ids = pa.concat_arrays([ids]) if ids.offset else ids  # a slice: its own buffers
-    _, offsets, data = ids.buffers()
-    off = np.frombuffer(offsets, np.int32, len(ids) + 1)
-    return off, np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+def _buffers(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(offsets, bytes) of string ids, None when some are missing (not comparable)."""
+    return None if ids.null_count else string_buffers(ids)
 
 
 def positions(keys: pa.Array | pa.ChunkedArray, users: pa.Array) -> np.ndarray:
@@ -118,5 +117,4 @@ def user_values(events: ir.Table) -> pa.Table | None:
 
 def trait_values(events: ir.Table, users: ir.Table | None, prop: str) -> pa.Table:
     """One value per user of a trait or first-touch property (user_id, prop)."""
-    return _by_user(attributes(events, users, {prop}),
-                    try_as_stored=users is not None and prop in users.columns)
+    return _by_user(attributes(events, users, {prop}), try_as_stored=_all_traits(users, {prop}))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from journeymap.measure import kernels
-from journeymap.measure.parallel import MIN_ROWS, over_items, threads
+from journeymap.measure.parallel import over_items, over_ranges, user_ranges
 from journeymap.measure.progression import StageEntries, within_us
 from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.spec.model import Journey
@@ -83,17 +83,15 @@ def stage_stats_of(journey: Journey, entries: StageEntries, groups: dict,
     for g, name in enumerate(names):
         member[:, g] = groups[name]
     include = np.ones((1, 1), np.bool_) if mature is None else np.ascontiguousarray(mature)
-    cuts = np.linspace(0, entries.n_users, (threads() if entries.n_users >= MIN_ROWS else 1) + 1)
-    ranges = list(zip(cuts[:-1].astype(int).tolist(), cuts[1:].astype(int).tolist()))
-    parts = over_items(ranges, lambda r: kernels.stage_tally(
-        entries.entry_t, entries.skipped, member, r[0], r[1], include, mature is not None,
+    ranges = user_ranges(np.arange(entries.n_users + 1))  # one row per user: equal user counts
+    parts = over_ranges(ranges, lambda u0, u1: kernels.stage_tally(
+        entries.entry_t, entries.skipped, member, u0, u1, include, mature is not None,
         within, entries.data_end))  # user ranges in parallel; seconds joined back in user order
     entered, skipped, advanced, pending = (sum(p[i] for p in parts) for i in range(4))
     slots = [(g, k) for g in range(len(names)) for k in range(n - 1)]
     secs = [np.concatenate([sec[starts[g * n + k]:starts[g * n + k + 1]] for *_, starts, sec in parts])
             for g, k in slots]
-    times = dict(zip(slots, over_items(secs, time_summary) if entries.n_users >= MIN_ROWS else
-                     [time_summary(x) for x in secs]))  # the quantiles in parallel
+    times = dict(zip(slots, over_items(secs, time_summary)))  # the quantiles in parallel
     return {name: [_stage(journey, k, int(entered[g, k]), int(skipped[g, k]),
                           int(advanced[g, k]),
                           int(pending[g, k]) if k + 1 < n and within[k + 1] >= 0 else None,

@@ -11,6 +11,8 @@ import numba
 import numpy as np
 import pyarrow as pa
 
+from journeymap.store.frames import string_buffers
+
 _MAX_LOAD = 0.8  # linear probing stays short below this
 _EMPTY = np.uint64(0)
 
@@ -61,14 +63,9 @@ def _insert(table: np.ndarray, keys: np.ndarray, seen: np.ndarray) -> int:
 
 def hash_ids(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """64-bit keys of string ids (nulls are not expected)."""
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks()
-    ids = ids.cast(pa.large_string())
     out = np.empty(len(ids), np.uint64)
     if len(ids):
-        _, offsets, data = ids.buffers()
-        offs = np.frombuffer(offsets, np.int64, len(ids) + 1, ids.offset * 8)
-        _hash_strings(offs, np.frombuffer(data, np.uint8) if data else np.zeros(1, np.uint8), out)
+        _hash_strings(*string_buffers(ids), out)
     return out
 
 

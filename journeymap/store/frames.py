@@ -11,6 +11,7 @@ import datetime as dt
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -109,6 +110,21 @@ def as_table(obj, key: str = "user_id", what: str = "users") -> ir.Table:
     table = obj if isinstance(obj, ir.Table) else ibis.memtable(to_arrow(obj))
     _require(table.columns, (key,), what)
     return table
+
+
+def string_buffers(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a string array as numpy views, no copy for a plain or large
+    string array (offsets int32 or int64; string i is bytes[offsets[i]:offsets[i + 1]]).
+    Null entries read as empty strings."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    if not pa.types.is_large_string(ids.type):
+        ids = ids.cast(pa.string())
+    width = np.int64 if pa.types.is_large_string(ids.type) else np.int32
+    _, offsets, data = ids.buffers()[:3]
+    off = np.frombuffer(offsets, width, len(ids) + 1, ids.offset * np.dtype(width).itemsize) \
+        if offsets is not None else np.zeros(1, width)
+    return off, np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
 
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
