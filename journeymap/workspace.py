@@ -82,26 +82,31 @@ class Project:
         validate_against(journey, *self.tables())
         return journey
 
-    def measure(self, *, persona=None, by=None, period=None, cache: bool = True) -> MapResult:
-        """The measured map; answered from the cache when data and journey are unchanged."""
-        text = self.workspace.journey_path.read_text()
+    def measure(self, *, journey=None, persona=None, by=None, period=None,
+                cache: bool = True) -> MapResult:
+        """The measured map of the workspace's journey (or of the journey file `journey`,
+        e.g. a draft); answered from the cache when data and journey are unchanged."""
+        path = Path(journey) if journey is not None else self.workspace.journey_path
+        text = path.read_text()
         key = cache_key("measure", __version__, self.engine,
                         self.workspace.store.fingerprint(), text, persona, by, period)
         store = ResultCache(self.workspace.path / ".cache")
         hit = store.get(key) if cache else None
         if hit is not None:
             return hit
-        journey = as_journey(self.workspace.journey_path)
+        journey = as_journey(path)
         events, users = self.sources()
         result = diagnose(journey, measure_map(journey, events, users, persona=persona, by=by,
                                                period=period))
         store.put(key, result)
         return result
 
-    def paths(self, **options) -> ActualJourney:
-        """The actual journey (see `journeymap.paths`) over the workspace's data."""
+    def paths(self, *, journey=None, **options) -> ActualJourney:
+        """The actual journey (see `journeymap.paths`) over the workspace's data, against
+        the workspace's journey or the journey file `journey`."""
         events, users = self.sources()
-        return actual_journey(self.journey, events, users, **options)
+        return actual_journey(as_journey(journey) if journey is not None else self.journey,
+                              events, users, **options)
 
     def funnel(self, steps, **options) -> FunnelResult:
         events, _ = self.sources()

@@ -158,7 +158,8 @@ def ingest(files, mapping, input_format, skip_bad_rows, workspace):
 
 
 @cli.command()
-@click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Journey file (default: the workspace's journey.yml).")
 @click.option("--events", "-e", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Measure this file directly, without a workspace.")
 @click.option("--users", "-u", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -182,7 +183,8 @@ def measure(journey, events, users, mapping, persona, by, period, fmt, workspace
         table, traits = _adhoc_tables(events, users, mapping, None)
         result = diagnose(j, measure_map(j, table, traits, persona=persona, by=by, period=period))
     else:
-        result = _project(workspace).measure(persona=persona, by=by, period=period)
+        result = _project(workspace).measure(journey=journey, persona=persona, by=by,
+                                             period=period)
     render(result, _fmt(fmt))
 
 
@@ -205,7 +207,8 @@ def funnel(steps, events, mapping, window, order, breakdown, fmt, workspace):
 
 
 @cli.command()
-@click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Journey file (default: the workspace's journey.yml).")
 @click.option("--events", "-e", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--users", "-u", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--map", "mapping", default=None)
@@ -233,7 +236,7 @@ def paths(journey, events, users, mapping, persona, stage, start, end, depth, to
         table, traits = _adhoc_tables(events, users, mapping, None)
         result = actual_journey(as_journey(journey), table, traits, **options)
     else:
-        result = _project(workspace).paths(**options)
+        result = _project(workspace).paths(journey=journey, **options)
     render(result, _fmt(fmt))
 
 

@@ -103,6 +103,21 @@ def test_workspace_flow(workspace, files, capsys):
     assert json.loads(out)["stages"][0]["entered"] == 2
 
 
+def test_a_workspace_measures_the_journey_file_given(workspace, files, capsys):
+    draft = files / "draft.yml"
+    draft.write_text(JOURNEY.replace("id: purchase", "id: buy").split("handoffs:")[0])
+    for command in (["measure"], ["paths"]):
+        code, out, _ = run([*command, "-w", workspace, "-j", draft, "--format", "json"], capsys)
+        assert code == 0, out
+        assert "buy" in out and "purchase" not in json.dumps(json.loads(out).get("stages", []))
+    code, out, _ = run(["measure", "-w", workspace, "--format", "json"], capsys)
+    assert [s["id"] for s in json.loads(out)["stages"]] == ["visit", "signup", "purchase"]
+    draft.write_text("name: J\nstages:\n" + "".join(
+        f"  - {{id: s{i}, owner: t, enter: {{event: visit}}}}\n" for i in range(63)))
+    code, _, err = run(["measure", "-w", workspace, "-j", draft], capsys)
+    assert code != 0 and "draft.yml:65:5: 63 stages: a journey has at most 62" in err
+
+
 def test_funnel_command(files, capsys):
     code, out, _ = run(["funnel", "visit", "signup", "purchase", "-e", files / "events.csv",
                         "--window", "3d", "--format", "json"], capsys)
