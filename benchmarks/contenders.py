@@ -77,9 +77,9 @@ def jm_warmup(size: str) -> dict:
     import ibis
     import pandas as pd
     import journeymap
-    from journeymap.measure.streams import event_stream
-    from journeymap.measure.variants import top_paths
-    from journeymap.store.ordered import OrderedEvents, build_ordered
+    from journeymap.measure._feed.traces import event_stream
+    from journeymap.measure.paths.top_paths import top_paths
+    from journeymap.store.clustered import OrderedEvents, build_ordered
     ev = pd.DataFrame({"user_id": ["a", "a", "a", "b"], "event": ["visit", "signup", "purchase", "visit"],
                        "ts": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-01"],
                                             utc=True), "event_id": [1, 2, 3, 4]})
@@ -122,8 +122,8 @@ def prepare_workspace(size: str) -> None:
     """After the (timed) ingest: users into the store and the workspace files. Not timed."""
     import pyarrow.parquet as pq
     from journeymap.store.eventstore import EventStore
-    from journeymap.store.workspace import JOURNEY as JOURNEY_FILE
-    from journeymap.store.workspace import SETTINGS as SETTINGS_FILE
+    from journeymap.store.folder import JOURNEY as JOURNEY_FILE
+    from journeymap.store.folder import SETTINGS as SETTINGS_FILE
     ws = ws_dir(size)
     store = EventStore(ws / "store")
     users = pq.read_table(paths(size)["users"])
@@ -248,9 +248,9 @@ def _profiled_funnel(size: str) -> dict:
     import ibis
     import ibis.backends.duckdb as ibd
     import journeymap
-    from journeymap.measure import funnel as fm
-    from journeymap.measure.collect import Gather
-    from journeymap.measure import sequences as sq
+    from journeymap.measure.funnel import funnel as fm
+    from journeymap.measure._feed.gather import Gather
+    from journeymap.measure._feed import batches as sq
 
     ph = _Phases()
     got = {
@@ -293,10 +293,10 @@ def _profiled_measure(size: str) -> dict:
     import ibis
     import journeymap
     from journeymap import api
-    from journeymap.measure import funnel as fm  # noqa: F401  (kernels loaded like jm_measure)
-    from journeymap.measure import measured_map as mm
-    from journeymap.measure import progression as pg
-    from journeymap.measure import sequences as sq
+    from journeymap.measure.funnel import funnel as fm  # noqa: F401  (kernels loaded like jm_measure)
+    from journeymap.measure.map import measured_map as mm
+    from journeymap.measure.map import entries as pg
+    from journeymap.measure._feed import batches as sq
 
     ph = _Phases()
     import ibis.backends.duckdb as ibd
@@ -637,7 +637,7 @@ PATH_DEPTH, PATH_TOP = 6, 20
 
 
 def _ordered_src(size: str, con=None):
-    from journeymap.store.ordered import OrderedEvents
+    from journeymap.store.clustered import OrderedEvents
     return OrderedEvents.open(paths(size)["ordered"], con=con)
 
 
@@ -670,7 +670,7 @@ def jm_fast_measure(size: str) -> dict:
 
 def _jm_pairs(res) -> dict:
     """Directly-follows pair counts without $start/$end rows; ends/starts apart."""
-    from journeymap.measure.transitions import END, START
+    from journeymap.measure.paths.transitions import END, START
     pairs, ends, starts = {}, {}, {}
     for e in res.edges:
         if e["from"] == START:
@@ -758,8 +758,8 @@ def pm4py_dfg(size: str) -> dict:
 
 def jm_top_paths(size: str) -> dict:
     """top_paths(event_stream(ordered source), depth=6, top=20): stream and paths timed apart."""
-    from journeymap.measure.streams import event_stream
-    from journeymap.measure.variants import top_paths
+    from journeymap.measure._feed.traces import event_stream
+    from journeymap.measure.paths.top_paths import top_paths
     t0 = time.perf_counter()
     stream = event_stream(_ordered_src(size))
     t1 = time.perf_counter()
@@ -787,10 +787,10 @@ FAST_PHASES = {  # internals of one version or another: a missing one is not wra
 
 def _profiled_fast_funnel(size: str) -> dict:
     import journeymap
-    from journeymap.measure import funnel as fm
-    from journeymap.measure.collect import Gather
-    from journeymap.measure import sequences as sq
-    from journeymap.store.ordered import OrderedEvents
+    from journeymap.measure.funnel import funnel as fm
+    from journeymap.measure._feed.gather import Gather
+    from journeymap.measure._feed import batches as sq
+    from journeymap.store.clustered import OrderedEvents
 
     ph = _Phases()
     got = {
@@ -839,7 +839,7 @@ import sys, time
 if {block}:
     sys.modules["scipy"] = None  # as on a machine without SciPy
 import numpy as np
-from journeymap.measure import kernels
+from journeymap.measure.kernels import buckets as kernels
 t = time.perf_counter()
 kernels.bucket_counts(np.zeros(1), np.zeros(1))
 print(time.perf_counter() - t)
@@ -862,8 +862,8 @@ def _numba_startup() -> dict:
 def _replay_fast_path(size: str) -> dict:
     """Reading core.arrow alone (every chunk to numpy), then the funnel's step flags
     alone (its rule bits per event name, looked up by each row's event code)."""
-    from journeymap.measure.sequences import _name_bits
-    from journeymap.measure.steps import as_rule
+    from journeymap.measure._feed.batches import _name_bits
+    from journeymap.measure.funnel.steps import as_rule
     src = _ordered_src(size)
     lut = _name_bits([as_rule(s) for s in STEPS], list(src.vocab))
     t0 = time.perf_counter()

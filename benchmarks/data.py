@@ -18,7 +18,7 @@ What is generated (same seed -> byte-identical content):
 - ``events-ordered-<size>/``: the same events as journeymap's journey-ordered
   stored form (what its fast path reads), written once from
   ``events-<size>.parquet`` by journeymap's own
-  ``journeymap.store.ordered.build_ordered``: ``part-0.parquet`` (every column
+  ``journeymap.store.clustered.build_ordered``: ``part-0.parquet`` (every column
   sorted by user_id, ts, event, event_id, plus ``_uid`` int32), ``core.arrow``
   (uncompressed Arrow IPC: ``_uid``, ``ts``, ``event`` as dictionary codes),
   ``users.arrow`` (user_id and first row per ``_uid``) and ``ordered.json``.
@@ -206,7 +206,7 @@ def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
     if not force and facts.get("rows") == meta["events"] and _is_ordered_copy(p["ordered"]):
         return meta
     import ibis
-    from journeymap.store import ordered
+    from journeymap.store import clustered as ordered
     t0 = time.perf_counter()
     con = ibis.duckdb.connect()
     ordered.build_ordered(con, con.read_parquet(str(p["events"])), p["ordered"],
@@ -216,7 +216,7 @@ def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
     files = {f.name: f.stat().st_size for f in sorted(p["ordered"].iterdir())}
     stamp = json.loads((p["ordered"] / ordered.STAMP).read_text())
     meta = {k: v for k, v in meta.items() if not k.startswith(("ordered_", "generate_ordered"))}
-    meta["ordered"] = {"folder": p["ordered"].name, "build": "journeymap.store.ordered.build_ordered",
+    meta["ordered"] = {"folder": p["ordered"].name, "build": "journeymap.store.clustered.build_ordered",
                        "build_s": round(build_s, 2), "rows": stamp["rows"],
                        "bytes": sum(files.values()), "files": files,
                        "sorted_by": ordered.ORDER_SQL.split(", "), "row_group_rows": ordered.ROW_GROUP}
@@ -226,7 +226,7 @@ def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
 
 def _is_ordered_copy(folder: Path) -> bool:
     from journeymap.errors import EngineError
-    from journeymap.store.ordered import OrderedEvents
+    from journeymap.store.clustered import OrderedEvents
     try:
         OrderedEvents.open(folder)
     except EngineError:

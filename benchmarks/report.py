@@ -155,7 +155,7 @@ def write_report(results: dict, path: Path) -> None:
             "time order. The OS page cache is warmed before each size.", "",
             "The fast-path contenders read `events-ordered-<size>/` instead: journeymap's "
             "journey-ordered stored form, written once from the plain Parquet by journeymap's own "
-            "`journeymap.store.ordered.build_ordered` (as a workspace writes its copy): "
+            "`journeymap.store.clustered.build_ordered` (as a workspace writes its copy): "
             "`part-0.parquet` (every column sorted by user_id, ts, event, event_id, plus `_uid` "
             "int32 = the user's rank by user_id; DuckDB's default compression, row groups of 2^20 "
             "rows), `core.arrow` (the same rows as uncompressed Arrow IPC: `_uid`, `ts`, `event` "
@@ -310,7 +310,7 @@ def write_report(results: dict, path: Path) -> None:
             "left out of the pair comparison (kept in results.json, equal to pm4py's start "
             "activities where both ran).",
             "- **Top paths**: `top_paths(event_stream(src), depth=6, top=20)` from "
-            "`journeymap.measure.variants` / `.streams` on the ordered file; `event_stream` and "
+            "`journeymap.measure.paths.top_paths` / `.streams` on the ordered file; `event_stream` and "
             "`top_paths` timed apart; ratio = (stream + paths) ÷ the fast-path transitions.",
             "- Every run is a fresh `python` process. Peak RSS = that process's VmHWM (cold and "
             "warm runs share one process, so the peak covers both); `ru_maxrss` from `os.wait4` "

@@ -13,9 +13,9 @@ memory.tune()
 
 from journeymap.api import measure, paths  # noqa: E402
 from journeymap.errors import EngineError, IngestError, JourneyError, QueryError, SpecError
-from journeymap.measure.funnel import FunnelResult, funnel
-from journeymap.measure.measured_map import MapResult
-from journeymap.measure.transitions import TransitionsResult, transitions
+from journeymap.measure.funnel.funnel import FunnelResult, funnel
+from journeymap.measure.map.measured_map import MapResult
+from journeymap.measure.paths.transitions import TransitionsResult, transitions
 from journeymap.spec.load import load_journey
 from journeymap.spec.model import Journey
 from journeymap.workspace import Project

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from journeymap.insight.diagnose import diagnose
-from journeymap.measure.actual import ActualJourney, actual_journey
-from journeymap.measure.measured_map import MapResult, measure_map
+from journeymap.measure.paths.actual import ActualJourney, actual_journey
+from journeymap.measure.map.measured_map import MapResult, measure_map
 from journeymap.spec.load import load_journey
 from journeymap.spec.model import Journey
 from journeymap.store.frames import as_source, as_table

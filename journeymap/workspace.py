@@ -13,16 +13,16 @@ from journeymap import __version__, settings
 from journeymap.api import as_journey
 from journeymap.cache import ResultCache, cache_key
 from journeymap.insight.diagnose import diagnose
-from journeymap.measure.actual import ActualJourney, actual_journey
-from journeymap.measure.funnel import FunnelResult, funnel
-from journeymap.measure.measured_map import MapResult, measure_map
+from journeymap.measure.paths.actual import ActualJourney, actual_journey
+from journeymap.measure.funnel.funnel import FunnelResult, funnel
+from journeymap.measure.map.measured_map import MapResult, measure_map
 from journeymap.spec.model import Journey
 from journeymap.spec.validate import validate_journey
 from journeymap.store.engine import connect, engine_name, store_tables
-from journeymap.store.ordered import ordered_events
+from journeymap.store.clustered import ordered_events
 from journeymap.store.readers import load_events
 from journeymap.store.schema import property_columns
-from journeymap.store.workspace import Workspace
+from journeymap.store.folder import Workspace
 
 
 def data_facts(events, users) -> dict:

@@ -42,7 +42,7 @@ def _mapping(text: str | None) -> dict | None:
 
 
 def _project(workspace):
-    from journeymap.store.workspace import Workspace
+    from journeymap.store.folder import Workspace
     from journeymap.workspace import Project
     path = Path(workspace) if workspace else Workspace.find().path
     opts = click.get_current_context().find_root().obj or {}
@@ -90,7 +90,7 @@ def init(directory, journey):
     """Create a workspace: journey file, event store, settings."""
     from importlib.resources import files
 
-    from journeymap.store.workspace import Workspace
+    from journeymap.store.folder import Workspace
     text = Path(journey).read_text() if journey else \
         files("journeymap.demo").joinpath("journey.yaml").read_text()
     ws = Workspace.init(Path(directory), text)
@@ -175,7 +175,7 @@ def measure(journey, events, users, mapping, persona, by, period, fmt, workspace
     """The measured map: stages, rates with intervals, leaks, findings."""
     from journeymap.api import as_journey
     from journeymap.insight.diagnose import diagnose
-    from journeymap.measure.measured_map import measure_map
+    from journeymap.measure.map.measured_map import measure_map
     if events:
         if not journey:
             raise click.UsageError("--events needs --journey (or use a workspace)")
@@ -200,7 +200,7 @@ def measure(journey, events, users, mapping, persona, by, period, fmt, workspace
 @WORKSPACE
 def funnel(steps, events, mapping, window, order, breakdown, fmt, workspace):
     """A funnel over event names: persons per step, conversion, time to convert."""
-    from journeymap.measure.funnel import funnel as run
+    from journeymap.measure.funnel.funnel import funnel as run
     table = _adhoc_tables(events, None, mapping, None)[0] if events else \
         _project(workspace).tables()[0]
     render(run(table, list(steps), window=window, order=order, breakdown=breakdown), _fmt(fmt))
@@ -227,7 +227,7 @@ def paths(journey, events, users, mapping, persona, stage, start, end, depth, to
           include, fmt, workspace):
     """The actual journey: transitions, top paths, loops, exits, conformance."""
     from journeymap.api import as_journey
-    from journeymap.measure.actual import actual_journey
+    from journeymap.measure.paths.actual import actual_journey
     options = dict(persona=persona, stage=stage, start=start, end=end, depth=depth, top=top,
                    include=_names(include), exclude=_names(exclude))
     if events:

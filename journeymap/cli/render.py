@@ -7,9 +7,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from journeymap.measure.actual import ActualJourney
-from journeymap.measure.funnel import FunnelResult
-from journeymap.measure.measured_map import MapResult
+from journeymap.measure.paths.actual import ActualJourney
+from journeymap.measure.funnel.funnel import FunnelResult
+from journeymap.measure.map.measured_map import MapResult
 from journeymap.results import Result
 
 FORMATS = ("table", "json", "csv")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from journeymap.errors import JourneyError
-from journeymap.measure.actual import ActualJourney
-from journeymap.measure.measured_map import MapResult
+from journeymap.measure.paths.actual import ActualJourney
+from journeymap.measure.map.measured_map import MapResult
 from journeymap.results import clean
 
 MARKER = "demo.json"
@@ -30,7 +30,7 @@ def run_demo(directory: Path, *, users: int = 200_000, seed: int = 7,
              say: Callable[[str], None] = lambda m: None) -> tuple[MapResult, ActualJourney]:
     """Generate, store and measure the demo company: its measured map and actual journey."""
     from journeymap.demo.generator import generate
-    from journeymap.store.workspace import Workspace
+    from journeymap.store.folder import Workspace
     from journeymap.workspace import Project
 
     _fresh(directory)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from journeymap.measure.measured_map import MapResult
-from journeymap.measure.stagestats import StageStats
+from journeymap.measure.map.measured_map import MapResult
+from journeymap.measure.map.stage_stats import StageStats
 from journeymap.spec.model import Journey
 
 TOP_LEAKS = 3

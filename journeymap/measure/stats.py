@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from journeymap.measure.kernels import bucket_counts
+from journeymap.measure.kernels.buckets import bucket_counts
 
 Z95 = 1.959963984540054
 

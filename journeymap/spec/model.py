@@ -176,7 +176,7 @@ class Journey:
 
     def benchmark_into(self, stage_id: str) -> Benchmark | None:
         """The benchmark for the rate into `stage_id`: stage's own, journey's, or built-in."""
-        from journeymap.spec.benchmarks import builtin_benchmark
+        from journeymap.spec.builtin_ranges import builtin_benchmark
         st = self.stage(stage_id)
         return st.benchmark or self.benchmarks.get(stage_id) or builtin_benchmark(stage_id)
 

@@ -95,13 +95,13 @@ def as_events(obj) -> ir.Table:
 
 def as_source(obj):
     """Events as given: a journey-ordered store copy stays one (for the fast path)."""
-    from journeymap.store.ordered import OrderedEvents
+    from journeymap.store.clustered import OrderedEvents
     return obj if isinstance(obj, OrderedEvents) else as_events(obj)
 
 
 def ibis_table(source) -> ir.Table:
     """The Ibis table behind an events source."""
-    from journeymap.store.ordered import OrderedEvents
+    from journeymap.store.clustered import OrderedEvents
     return source.table if isinstance(source, OrderedEvents) else source
 
 
@@ -132,7 +132,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 def data_end_us(source) -> int:
     """The time of the last event (µs since the epoch; 0 when there are none)."""
-    from journeymap.store.ordered import OrderedEvents
+    from journeymap.store.clustered import OrderedEvents
     if isinstance(source, OrderedEvents):
         return source.ts_max
     last = ibis_table(source).ts.max().to_pyarrow().as_py()

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from journeymap.errors import IngestError
-from journeymap.store import segment
+from journeymap.store import segment_json as segment
 from journeymap.store._lines import locate_csv, locate_lines
 from journeymap.store._tabular import canonical_sql, lit, q, resolve_columns, split
 from journeymap.store.schema import EVENT_CORE

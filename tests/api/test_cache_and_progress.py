@@ -7,7 +7,7 @@ import pyarrow as pa
 
 import journeymap
 from journeymap.progress import reporting
-from journeymap.store.workspace import Workspace
+from journeymap.store.folder import Workspace
 
 JOURNEY = """
 name: cache

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 import journeymap
-from journeymap.store.workspace import Workspace
+from journeymap.store.folder import Workspace
 
 JOURNEY = """
 name: api

@@ -8,7 +8,7 @@ import pytest
 
 from journeymap import settings
 from journeymap.errors import JourneyError
-from journeymap.store.workspace import Workspace
+from journeymap.store.folder import Workspace
 from journeymap.workspace import Project
 
 JOURNEY = "name: s\nstages:\n  - {id: a, owner: t, enter: {event: a}}\n"

@@ -7,7 +7,7 @@ import pytest
 from journeymap.api import as_journey
 from journeymap.demo.generator import generate
 from journeymap.store.engine import connect, store_tables
-from journeymap.store.workspace import Workspace
+from journeymap.store.folder import Workspace
 
 ENGINES = ("duckdb", "spark")
 

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pytest
 
 from journeymap.errors import EngineError
-from journeymap.measure.actual import actual_journey
-from journeymap.measure.funnel import funnel
-from journeymap.measure.measured_map import measure_map
-from journeymap.measure.segments import persona_flags
+from journeymap.measure.paths.actual import actual_journey
+from journeymap.measure.funnel.funnel import funnel
+from journeymap.measure.map.measured_map import measure_map
+from journeymap.measure._feed.users import persona_flags
 from journeymap.store.engine import engine_name, store_tables
 from journeymap.store.eventstore import EventStore
 from journeymap.workspace import open_workspace

@@ -12,7 +12,7 @@ import pytest
 from journeymap.cli.main import main
 from journeymap.errors import EngineError
 from journeymap.store.engine import connect
-from journeymap.store.workspace import Workspace
+from journeymap.store.folder import Workspace
 
 INSTALL = 'the Spark engine needs PySpark: pip install "journeymap[spark]"'
 JOURNEY = """\

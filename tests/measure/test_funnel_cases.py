@@ -27,7 +27,7 @@ import pyarrow as pa
 import pytest
 
 from journeymap.errors import JourneyError, QueryError
-from journeymap.measure.funnel import FunnelResult, funnel
+from journeymap.measure.funnel.funnel import FunnelResult, funnel
 
 # ibis 12 streams DuckDB results through fetch_record_batch(), which DuckDB 1.5
 # deprecates; pyproject turns every warning into an error. Not a funnel concern.

@@ -29,7 +29,7 @@ import pytest
 
 import chdb  # noqa: E402  (a test extra: a missing install fails, never skips)
 
-from journeymap.measure.funnel import funnel  # noqa: E402
+from journeymap.measure.funnel.funnel import funnel  # noqa: E402
 
 pytestmark = [
     pytest.mark.differential,

@@ -11,15 +11,16 @@ import pytest
 
 import journeymap
 from journeymap.errors import EngineError
-from journeymap.measure import parallel, sequences
+from journeymap.measure._feed import batches as sequences
+from journeymap.measure._feed import parallel
 from journeymap.demo.generator import generate
 from journeymap.insight.diagnose import diagnose
-from journeymap.measure.actual import actual_journey
-from journeymap.measure.funnel import funnel
-from journeymap.measure.measured_map import measure_map
-from journeymap.store import ordered
-from journeymap.store.ordered import OrderedEvents
-from journeymap.store.workspace import Workspace
+from journeymap.measure.paths.actual import actual_journey
+from journeymap.measure.funnel.funnel import funnel
+from journeymap.measure.map.measured_map import measure_map
+from journeymap.store import clustered as ordered
+from journeymap.store.clustered import OrderedEvents
+from journeymap.store.folder import Workspace
 
 STEPS = ["signup", {"event": "onboarding_step", "where": {"step": {"gte": 2}}},
          "onboarding_completed", "first_booking", "checkout_step", "subscription_started"]

@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeymap.measure.segments import positions
+from journeymap.measure._feed.users import positions
 
 IDS = st.lists(st.text(min_size=0, max_size=6), max_size=40, unique=True)
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeymap.measure.kernels import bucket_counts
+from journeymap.measure.kernels.buckets import bucket_counts
 from journeymap.measure.stats import _UPPER, median_p90
 
 VALUES = st.lists(st.one_of(st.integers(0, 10**7).map(float),

@@ -26,7 +26,7 @@ import pytest
 
 import journeymap
 from journeymap.errors import QueryError
-from journeymap.measure.variants import MORE
+from journeymap.measure.paths.top_paths import MORE
 
 pytestmark = pytest.mark.filterwarnings("ignore:fetch_record_batch.. is deprecated:DeprecationWarning")
 

@@ -30,7 +30,7 @@ import pytest
 import journeymap
 from journeymap.demo.generator import generate
 from journeymap.demo.stories import STAGES, STORIES, mean_tolerance, rate_tolerance
-from journeymap.measure.variants import MORE
+from journeymap.measure.paths.top_paths import MORE
 
 pytestmark = pytest.mark.filterwarnings("ignore:fetch_record_batch.. is deprecated:DeprecationWarning")
 

@@ -25,7 +25,7 @@ import pytest
 
 import journeymap
 from journeymap.errors import QueryError
-from journeymap.measure.transitions import TransitionsResult
+from journeymap.measure.paths.transitions import TransitionsResult
 
 pytestmark = pytest.mark.filterwarnings("ignore:fetch_record_batch.. is deprecated:DeprecationWarning")
 

@@ -8,7 +8,7 @@ import pytest
 
 from journeymap.errors import IngestError, JourneyError
 from journeymap.store.eventstore import EventStore
-from journeymap.store.workspace import Workspace
+from journeymap.store.folder import Workspace
 
 JOURNEY = "journey: test\nstages: []\n"
 

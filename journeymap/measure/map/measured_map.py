@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 
 from journeymap.errors import QueryError
-from journeymap.measure.parallel import in_background
-from journeymap.measure.progression import StageEntries, stage_entries
-from journeymap.measure.segments import (align, persona_flags, trait_values, user_values,
+from journeymap.measure._feed.parallel import in_background
+from journeymap.measure.map.entries import StageEntries, stage_entries
+from journeymap.measure._feed.users import (align, persona_flags, trait_values, user_values,
                                           values_for)
-from journeymap.measure.stagestats import PERIODS, StageStats, maturity, stage_stats_of
+from journeymap.measure.map.stage_stats import PERIODS, StageStats, maturity, stage_stats_of
 from journeymap.results import Result
 from journeymap.spec.model import Journey
 from journeymap.store.frames import ibis_table
-from journeymap.store.ordered import OrderedEvents
+from journeymap.store.clustered import OrderedEvents
 
 MAX_GROUPS = 20
 OTHER, NONE = "(other)", "(none)"

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from journeymap.measure import kernels
-from journeymap.measure.collect import Gather
-from journeymap.measure.parallel import over_users
-from journeymap.measure.sequences import flagged_rows, iter_batches, users_ahead
+from journeymap.measure.kernels import NO_ROW
+from journeymap.measure.kernels import stages as kernels
+from journeymap.measure._feed.gather import Gather
+from journeymap.measure._feed.parallel import over_users
+from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
 from journeymap.spec.model import Journey
 from journeymap.store.frames import data_end_us
 
@@ -70,7 +71,7 @@ def _run(batch, within, optional, first_touch, out: Gather) -> dict[str, np.ndar
     n = within.shape[0]
     entry_t = np.full((batch.n_users, n), -1, np.int64)
     skipped = np.zeros((batch.n_users, n), np.bool_)
-    first = np.full(batch.n_users, kernels.NO_ROW, np.int64)
+    first = np.full(batch.n_users, NO_ROW, np.int64)
     o = batch.offsets
     over_users(o, lambda u0, u1: kernels.stage_entries(
         o[u0:u1 + 1], batch.t, batch.mask, within, optional, entry_t[u0:u1], skipped[u0:u1],

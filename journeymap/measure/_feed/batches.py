@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.errors import QueryError
-from journeymap.measure.predicates import bitmask, rule
+from journeymap.measure._feed.predicates import bitmask, rule
 from journeymap.progress import report
 from journeymap.spec.model import MAX_STAGES, EventRule
-from journeymap.store.ordered import Chunk, OrderedEvents
+from journeymap.store.clustered import Chunk, OrderedEvents
 
 BATCH_ROWS = 1 << 21
 ORDER = ("user_id", "ts", "event", "event_id")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from journeymap.errors import QueryError
-from journeymap.measure import kernels
-from journeymap.measure.parallel import over_items, over_ranges, user_ranges
+from journeymap.measure.kernels import transitions as kernels
+from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
 from journeymap.measure.stats import median_p90
-from journeymap.measure.streams import Stream, event_stream, fold_rare, stage_stream
+from journeymap.measure._feed.traces import Stream, event_stream, fold_rare, stage_stream
 from journeymap.results import Result
 from journeymap.spec.model import Journey
 from journeymap.store.frames import as_source

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.errors import QueryError, did_you_mean
-from journeymap.measure import kernels
-from journeymap.measure.predicates import all_of
+from journeymap.measure.kernels import strings as kernels
+from journeymap.measure._feed.predicates import all_of
 from journeymap.spec.model import Journey
 from journeymap.store.frames import string_buffers
 

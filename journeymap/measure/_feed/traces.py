@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap.measure.sequences import flagged_rows, iter_batches
+from journeymap.measure._feed.batches import flagged_rows, iter_batches
 from journeymap.spec.model import Journey
 from journeymap.store.frames import ibis_table
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from journeymap.errors import QueryError, did_you_mean
-from journeymap.measure.streams import Stream
+from journeymap.measure._feed.traces import Stream
 from journeymap.results import Result
 
 MORE = "…"

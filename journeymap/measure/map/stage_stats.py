@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from journeymap.measure import kernels
-from journeymap.measure.parallel import over_items, over_ranges, user_ranges
-from journeymap.measure.progression import StageEntries, within_us
+from journeymap.measure.kernels import stages as kernels
+from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
+from journeymap.measure.map.entries import StageEntries, within_us
 from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.spec.model import Journey
 

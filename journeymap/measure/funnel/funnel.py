@@ -17,12 +17,13 @@ import pandas as pd
 import pyarrow as pa
 
 from journeymap.errors import QueryError
-from journeymap.measure import kernels
-from journeymap.measure.collect import Gather
-from journeymap.measure.parallel import over_ranges, user_ranges
-from journeymap.measure.sequences import flagged_rows, iter_batches, users_ahead
+from journeymap.measure.kernels import NO_ROW
+from journeymap.measure.kernels import funnel as kernels
+from journeymap.measure._feed.gather import Gather
+from journeymap.measure._feed.parallel import over_ranges, user_ranges
+from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
 from journeymap.measure.stats import rate, time_summary, wilson
-from journeymap.measure.steps import as_rule, window_us
+from journeymap.measure.funnel.steps import as_rule, window_us
 from journeymap.results import Result
 from journeymap.store.frames import as_source, ibis_table
 
@@ -138,7 +139,7 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
     source = as_source(events)
     extra = [breakdown] if breakdown else []
     if breakdown and breakdown not in ibis_table(source).columns:
-        from journeymap.measure.predicates import column
+        from journeymap.measure._feed.predicates import column
         column(ibis_table(source), breakdown)
     query = flagged_rows(source,
                          rules + [as_rule(e[0]) for e in exclusions],
@@ -157,7 +158,7 @@ def _run_batch(batch, kernel, n, win, exclusions, breakdown, out: Gather):
     """The funnel over one batch; its users who reached step 1 go to `out`; returns their
     breakdown values (None without a breakdown)."""
     row_type = np.int32 if len(batch.t) < 2**31 else np.int64  # half the memory to touch
-    rows = np.full((batch.n_users, n), kernels.NO_ROW, row_type)
+    rows = np.full((batch.n_users, n), NO_ROW, row_type)
     ex_bits = np.arange(n, n + len(exclusions), dtype=np.int64)
     ex_from = np.array([e[1] for e in exclusions], np.int64)
     ex_to = np.array([e[2] for e in exclusions], np.int64)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from journeymap.measure.streams import Stream
-from journeymap.measure.variants import count_paths, path_matrix
+from journeymap.measure._feed.traces import Stream
+from journeymap.measure.paths.top_paths import count_paths, path_matrix
 from journeymap.results import Result
 from journeymap.spec.model import Journey
 

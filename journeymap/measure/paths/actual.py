@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 import ibis.expr.types as ir
 import numpy as np
 
-from journeymap.measure.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
-from journeymap.measure.progression import StageEntries, stage_entries
-from journeymap.measure.segments import persona_flags, positions, values_for
-from journeymap.measure.streams import event_stream, select_users, stage_stream
-from journeymap.measure.transitions import TransitionsResult, edge_table
-from journeymap.measure.variants import PathsResult, count_paths, path_matrix, top_paths
+from journeymap.measure.paths.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
+from journeymap.measure.map.entries import StageEntries, stage_entries
+from journeymap.measure._feed.users import persona_flags, positions, values_for
+from journeymap.measure._feed.traces import event_stream, select_users, stage_stream
+from journeymap.measure.paths.transitions import TransitionsResult, edge_table
+from journeymap.measure.paths.top_paths import PathsResult, count_paths, path_matrix, top_paths
 from journeymap.results import Result
 from journeymap.spec.model import Journey
 from journeymap.store.frames import data_end_us, ibis_table

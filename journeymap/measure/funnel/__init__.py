@@ -1,0 +1,1 @@
+"""The funnel engine: steps and windows, best attempt per person."""

@@ -1,0 +1,54 @@
+"""Byte-wise string kernels on Arrow buffers: order checks and sorted merges of user ids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _cmp(a_off, a_data, i, b_off, b_data, j):
+    """Byte-wise comparison of string i of a with string j of b: -1, 0 or 1."""
+    la, lb = a_off[i + 1] - a_off[i], b_off[j + 1] - b_off[j]
+    for x in range(min(la, lb)):
+        ca, cb = a_data[a_off[i] + x], b_data[b_off[j] + x]
+        if ca != cb:
+            return -1 if ca < cb else 1
+    return 0 if la == lb else (-1 if la < lb else 1)
+
+
+@njit(cache=True, nogil=True)
+def strictly_increasing(off, data):
+    """Whether the strings (offsets, bytes) are strictly increasing byte-wise."""
+    for i in range(1, off.shape[0] - 1):
+        if _cmp(off, data, i - 1, off, data, i) >= 0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def sorted_positions(k_off, k_data, u_off, u_data):
+    """Where each string of u sits in k (-1: absent), both strictly increasing byte-wise:
+    one merge, which checks the order as it goes. Returns None when either is not
+    strictly increasing."""
+    n_k, n_u = k_off.shape[0] - 1, u_off.shape[0] - 1
+    out = np.full(n_u, -1, np.int64)
+    i = 0
+    for j in range(n_u):
+        if j > 0 and _cmp(u_off, u_data, j - 1, u_off, u_data, j) >= 0:
+            return None
+        while i < n_k:
+            c = _cmp(k_off, k_data, i, u_off, u_data, j)
+            if c == 0:
+                out[j] = i
+            if c >= 0:
+                break
+            i += 1
+            if i < n_k and _cmp(k_off, k_data, i - 1, k_off, k_data, i) >= 0:
+                return None
+    for x in range(i + 1, n_k):  # the rest of k, never reached by the merge
+        if _cmp(k_off, k_data, x - 1, k_off, k_data, x) >= 0:
+            return None
+    return out
+

@@ -1,0 +1,53 @@
+"""Directly-follows kernels: pair counts, distinct users and seconds on each edge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def transition_counts(offsets, codes, n_codes):
+    """Every user's directly-follows pairs, $start = n_codes, $end = n_codes + 1.
+
+    Returns per pair id (from * width + to) the occurrences and distinct users.
+    """
+    width = n_codes + 2
+    n_pairs = width * width
+    counts = np.zeros(n_pairs, np.int64)
+    users = np.zeros(n_pairs, np.int64)
+    last = np.full(n_pairs, -1, np.int64)
+    n_users = offsets.shape[0] - 1
+    for u in range(n_users):
+        a, b = offsets[u], offsets[u + 1]
+        prev = n_codes
+        for i in range(a, b + 1):
+            cur = codes[i] if i < b else n_codes + 1
+            p = prev * width + cur
+            counts[p] += 1
+            if last[p] != u:
+                users[p] += 1
+                last[p] = u
+            prev = cur
+    return counts, users
+
+
+@njit(cache=True, nogil=True)
+def transition_secs(offsets, codes, t, n_codes, fill, secs):
+    """Seconds on each occurrence of each pair, written at secs[fill[p]], fill[p] + 1, ...
+    (NaN for pairs touching $start/$end); `fill` advances as it goes."""
+    width = n_codes + 2
+    n_users = offsets.shape[0] - 1
+    for u in range(n_users):
+        a, b = offsets[u], offsets[u + 1]
+        prev = n_codes
+        prev_t = 0
+        for i in range(a, b + 1):
+            cur = codes[i] if i < b else n_codes + 1
+            p = prev * width + cur
+            secs[fill[p]] = (t[i] - prev_t) / 1e6 if prev != n_codes and i < b else np.nan
+            fill[p] += 1
+            prev = cur
+            if i < b:
+                prev_t = t[i]

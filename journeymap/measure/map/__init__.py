@@ -1,0 +1,1 @@
+"""The measured map: stage entries, per-stage statistics, and the map itself."""

@@ -1,0 +1,1 @@
+"""The actual journey: transitions, top paths, deviations, exits and conformance."""
