@@ -3,7 +3,7 @@
 Each contender has `setup()` (imports; timed apart as `import_s`) and
 `run(size)` -> result dict (timed as the run's wall time). Every run starts from
 the stored form on disk (benchmarks/data/events-<size>.parquet, the CSV for
-ingest, or the journey-ordered folder events-ordered-<size>/ for the fast path)
+ingest, or the clustered folder events-ordered-<size>/ for the fast path)
 and ends with plain Python numbers, so nothing is pre-loaded or cached across
 contenders.
 
@@ -44,12 +44,14 @@ def ws_dir(size: str) -> Path:
 # ---- journeymap -------------------------------------------------------------------
 def jm_setup():
     import ibis  # noqa: F401
+
     import journeymap  # noqa: F401
     import journeymap.measure.kernels  # noqa: F401
 
 
 def jm_funnel(size: str) -> dict:
     import ibis
+
     import journeymap
     con = ibis.duckdb.connect()
     events = con.read_parquet(str(paths(size)["events"]))
@@ -59,6 +61,7 @@ def jm_funnel(size: str) -> dict:
 
 def jm_measure(size: str) -> dict:
     import ibis
+
     import journeymap
     con = ibis.duckdb.connect()
     p = paths(size)
@@ -70,16 +73,18 @@ def jm_measure(size: str) -> dict:
 
 def jm_warmup(size: str) -> dict:
     """Tiny funnel, measure, transitions and top paths, through Ibis and through a tiny
-    journey-ordered copy, so numba compiles (or loads) every kernel into its cache.
+    clustered copy, so numba compiles (or loads) every kernel into its cache.
     Run before each journeymap contender, so no measured run pays for a compile even
     when kernels.py changed meanwhile."""
     import tempfile
+
     import ibis
     import pandas as pd
+
     import journeymap
     from journeymap.measure._feed.traces import event_stream
     from journeymap.measure.paths.top_paths import top_paths
-    from journeymap.store.clustered import OrderedEvents, build_ordered
+    from journeymap.store.clustered import ClusteredEvents, build_clustered
     ev = pd.DataFrame({"user_id": ["a", "a", "a", "b"], "event": ["visit", "signup", "purchase", "visit"],
                        "ts": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-01"],
                                             utc=True), "event_id": [1, 2, 3, 4]})
@@ -89,8 +94,8 @@ def jm_warmup(size: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ev.to_parquet(Path(tmp) / "events.parquet")
         con = ibis.duckdb.connect()
-        build_ordered(con, con.read_parquet(str(Path(tmp) / "events.parquet")), Path(tmp) / "ordered")
-        src = OrderedEvents.open(Path(tmp) / "ordered", con=con)
+        build_clustered(con, con.read_parquet(str(Path(tmp) / "events.parquet")), Path(tmp) / "ordered")
+        src = ClusteredEvents.open(Path(tmp) / "ordered", con=con)
         assert journeymap.funnel(src, STEPS, window="14d").counts == counts
         journeymap.measure(JOURNEY.read_text(), src, users=users)
         journeymap.transitions(src)
@@ -121,6 +126,7 @@ def jm_ingest(size: str) -> dict:
 def prepare_workspace(size: str) -> None:
     """After the (timed) ingest: users into the store and the workspace files. Not timed."""
     import pyarrow.parquet as pq
+
     from journeymap.store.eventstore import EventStore
     from journeymap.store.folder import JOURNEY as JOURNEY_FILE
     from journeymap.store.folder import SETTINGS as SETTINGS_FILE
@@ -129,7 +135,7 @@ def prepare_workspace(size: str) -> None:
     users = pq.read_table(paths(size)["users"])
     events = pq.read_schema(paths(size)["events"]).empty_table()
     store.append(events, users=users)
-    # Workspace.init refuses a non-empty folder: write its two files directly
+    # WorkspaceFolder.init refuses a non-empty folder: write its two files directly
     (ws / JOURNEY_FILE).write_text(JOURNEY.read_text())
     (ws / SETTINGS_FILE).write_text(json.dumps({"engine": "duckdb"}) + "\n")
 
@@ -137,6 +143,7 @@ def prepare_workspace(size: str) -> None:
 def jm_ws_measure(size: str) -> dict:
     """journeymap.open(ws).measure() twice: cold, then (if the workspace caches) from cache."""
     import inspect
+
     import journeymap
     ws = ws_dir(size)
     if not (ws / "store" / "manifest.json").exists():
@@ -247,10 +254,11 @@ def _profiled_funnel(size: str) -> dict:
     timed (its time shows up under "not attributed")."""
     import ibis
     import ibis.backends.duckdb as ibd
+
     import journeymap
-    from journeymap.measure.funnel import funnel as fm
-    from journeymap.measure._feed.gather import Gather
     from journeymap.measure._feed import batches as sq
+    from journeymap.measure._feed.gather import Gather
+    from journeymap.measure.funnel import funnel as fm
 
     ph = _Phases()
     got = {
@@ -291,12 +299,13 @@ def _profiled_funnel(size: str) -> dict:
 def _profiled_measure(size: str) -> dict:
     """journeymap.measure with its top-level steps wrapped by timers (exclusive time)."""
     import ibis
+
     import journeymap
     from journeymap import api
-    from journeymap.measure.funnel import funnel as fm  # noqa: F401  (kernels loaded like jm_measure)
-    from journeymap.measure.map import measured_map as mm
-    from journeymap.measure.map import entries as pg
     from journeymap.measure._feed import batches as sq
+    from journeymap.measure.funnel import funnel as fm  # noqa: F401  (kernels loaded like jm_measure)
+    from journeymap.measure.map import entries as pg
+    from journeymap.measure.map import measured_map as mm
 
     ph = _Phases()
     import ibis.backends.duckdb as ibd
@@ -455,7 +464,7 @@ def chdb_setup():
 
 def _chdb_source(size: str, form: str = "events") -> tuple[str, str]:
     """The chdb table function over one stored form, and its user key: the plain Parquet
-    (by user_id), or the journey-ordered folder's Arrow core or Parquet copy (by `_uid`)."""
+    (by user_id), or the clustered folder's Arrow core or Parquet copy (by `_uid`)."""
     ordered = paths(size)["ordered"]
     return {"events": (f"file('{paths(size)['events']}', Parquet)", "user_id"),
             "core": (f"file('{ordered / 'core.arrow'}', Arrow)", "_uid"),
@@ -628,17 +637,17 @@ WARMUP = Contender("jm_warmup", "warmup", jm_setup, jm_warmup, "numba warm-up", 
 BY_NAME = {c.name: c for c in [*CONTENDERS, WARMUP]}
 
 
-# ---- the journey-ordered stored form: fast path, transitions, top paths -----------------
+# ---- the clustered stored form: fast path, transitions, top paths -----------------
 # Every contender below reads the folder benchmarks/data/events-ordered-<size>/ that
-# journeymap's build_ordered wrote (see benchmarks/data.py) unless it says "plain Parquet":
-# journeymap through OrderedEvents (core.arrow; users.arrow; part-0.parquet for other
+# journeymap's build_clustered wrote (see benchmarks/data.py) unless it says "plain Parquet":
+# journeymap through ClusteredEvents (core.arrow; users.arrow; part-0.parquet for other
 # columns), chdb through core.arrow or, in its *_parquet variants, part-0.parquet.
 PATH_DEPTH, PATH_TOP = 6, 20
 
 
 def _ordered_src(size: str, con=None):
-    from journeymap.store.clustered import OrderedEvents
-    return OrderedEvents.open(paths(size)["ordered"], con=con)
+    from journeymap.store.clustered import ClusteredEvents
+    return ClusteredEvents.open(paths(size)["ordered"], con=con)
 
 
 def jm_fast_funnel(size: str) -> dict:
@@ -648,19 +657,20 @@ def jm_fast_funnel(size: str) -> dict:
 
 
 def chdb_funnel_ordered(size: str) -> dict:
-    """chdb windowFunnel over the ordered copy's core.arrow, by `_uid` (what jm_fast_* read)."""
+    """chdb windowFunnel over the clustered copy's core.arrow, by `_uid` (what jm_fast_* read)."""
     return _chdb_levels(size, WINDOW_S, "core")
 
 
 def chdb_funnel_ordered_parquet(size: str) -> dict:
-    """chdb windowFunnel over the ordered copy's part-0.parquet, by `_uid`."""
+    """chdb windowFunnel over the clustered copy's part-0.parquet, by `_uid`."""
     return _chdb_levels(size, WINDOW_S, "ordered_parquet")
 
 
 def jm_fast_measure(size: str) -> dict:
-    """journeymap.measure(yaml, OrderedEvents, users=...) with users read by the same
+    """journeymap.measure(yaml, ClusteredEvents, users=...) with users read by the same
     Ibis connection."""
     import ibis
+
     import journeymap
     con = ibis.duckdb.connect()
     src = _ordered_src(size, con=con)
@@ -692,6 +702,7 @@ def jm_transitions(size: str) -> dict:
 def jm_transitions_ibis(size: str) -> dict:
     """journeymap.transitions on the plain Parquet through Ibis/DuckDB (engine sorts)."""
     import ibis
+
     import journeymap
     events = ibis.duckdb.connect().read_parquet(str(paths(size)["events"]))
     return _jm_pairs(journeymap.transitions(events))
@@ -721,19 +732,20 @@ def _chdb_pairs(size: str, form: str) -> dict:
 
 
 def chdb_transitions(size: str) -> dict:
-    """Transition pairs over the ordered copy's core.arrow (the data are tie-free, so
-    (ts, event) inside a user is the full journey order)."""
+    """Transition pairs over the clustered copy's core.arrow (the data are tie-free, so
+    (ts, event) inside a user is the full (user, time) order)."""
     return _chdb_pairs(size, "core")
 
 
 def chdb_transitions_parquet(size: str) -> dict:
-    """The same over the ordered copy's part-0.parquet."""
+    """The same over the clustered copy's part-0.parquet."""
     return _chdb_pairs(size, "ordered_parquet")
 
 
 def pm4py_setup():
     import contextlib
     import io
+
     import pandas  # noqa: F401
     with contextlib.redirect_stdout(io.StringIO()):  # its banner
         import pm4py  # noqa: F401
@@ -770,8 +782,8 @@ def jm_top_paths(size: str) -> dict:
 
 
 FAST_PHASES = {  # internals of one version or another: a missing one is not wrapped
-    "open": "OrderedEvents.open (file check, Ibis connect + read_parquet view of part-0.parquet)",
-    "read": "core.arrow read: OrderedEvents.chunks (IPC record batch -> numpy _uid, ts, codes)",
+    "open": "ClusteredEvents.open (file check, Ibis connect + read_parquet view of part-0.parquet)",
+    "read": "core.arrow read: ClusteredEvents.chunks (IPC record batch -> numpy _uid, ts, codes)",
     "users": "users.arrow read (user_id and start row per _uid; once, on first use)",
     "lut": "_name_bits (rule bits per event name, once)",
     "whole_users": "_whole_users (row groups cut at user starts; a user across two joined)",
@@ -787,15 +799,15 @@ FAST_PHASES = {  # internals of one version or another: a missing one is not wra
 
 def _profiled_fast_funnel(size: str) -> dict:
     import journeymap
-    from journeymap.measure.funnel import funnel as fm
-    from journeymap.measure._feed.gather import Gather
     from journeymap.measure._feed import batches as sq
-    from journeymap.store.clustered import OrderedEvents
+    from journeymap.measure._feed.gather import Gather
+    from journeymap.measure.funnel import funnel as fm
+    from journeymap.store.clustered import ClusteredEvents
 
     ph = _Phases()
     got = {
-        "read": ph.wrap(OrderedEvents, "chunks", "read", generator=True),
-        "users": ph.wrap(OrderedEvents.__dict__["_users"], "func", "users"),  # a cached_property
+        "read": ph.wrap(ClusteredEvents, "chunks", "read", generator=True),
+        "users": ph.wrap(ClusteredEvents.__dict__["_users"], "func", "users"),  # a cached_property
         "lut": ph.wrap(sq, "_name_bits", "lut"),
         "whole_users": ph.wrap(sq, "_whole_users", "whole_users", generator=True),
         "batches": ph.wrap(sq, "_ordered_batches", "batches", generator=True),
@@ -867,7 +879,7 @@ def _replay_fast_path(size: str) -> dict:
     src = _ordered_src(size)
     lut = _name_bits([as_rule(s) for s in STEPS], list(src.vocab))
     t0 = time.perf_counter()
-    chunks = list(src.chunks())
+    chunks = list(src.row_groups())
     t1 = time.perf_counter()
     kept = sum(int((lut[c.codes] != 0).sum()) for c in chunks)
     t2 = time.perf_counter()
@@ -877,16 +889,16 @@ def _replay_fast_path(size: str) -> dict:
 
 CONTENDERS += [
     Contender("jm_fast_funnel", "funnel14d_ordered", jm_setup, jm_fast_funnel,
-              "journeymap.funnel(OrderedEvents.open(folder)) fast path"),
+              "journeymap.funnel(ClusteredEvents.open(folder)) fast path"),
     Contender("chdb_funnel_ordered", "funnel14d_ordered", chdb_setup, chdb_funnel_ordered,
-              "chdb windowFunnel on the ordered copy's core.arrow (by _uid)"),
+              "chdb windowFunnel on the clustered copy's core.arrow (by _uid)"),
     Contender("chdb_funnel_ordered_parquet", "funnel14d_ordered", chdb_setup,
               chdb_funnel_ordered_parquet,
-              "chdb windowFunnel on the ordered copy's part-0.parquet (by _uid)"),
+              "chdb windowFunnel on the clustered copy's part-0.parquet (by _uid)"),
     Contender("jm_fast_measure", "measure_ordered", jm_setup, jm_fast_measure,
-              "journeymap.measure(OrderedEvents), 7 stages, 2 personas"),
+              "journeymap.measure(ClusteredEvents), 7 stages, 2 personas"),
     Contender("jm_transitions", "transitions", jm_setup, jm_transitions,
-              "journeymap.transitions(OrderedEvents) fast path"),
+              "journeymap.transitions(ClusteredEvents) fast path"),
     Contender("jm_transitions_ibis", "transitions", jm_setup, jm_transitions_ibis,
               "journeymap.transitions on plain Parquet via Ibis/DuckDB"),
     Contender("chdb_transitions", "transitions", chdb_setup, chdb_transitions,
@@ -898,7 +910,7 @@ CONTENDERS += [
               timeout_s=150, repeatable=False,
               note="1M and 10M only; 10M kept only if under ~2 min (timeout 150s)"),
     Contender("jm_top_paths", "paths", jm_setup, jm_top_paths,
-              "top_paths(event_stream(OrderedEvents), depth=6, top=20)"),
+              "top_paths(event_stream(ClusteredEvents), depth=6, top=20)"),
     Contender("jm_fast_funnel_profile", "profile", jm_setup, jm_fast_funnel_profile,
               "journeymap fast-path funnel phases (profile)", repeatable=False),
 ]

@@ -15,10 +15,10 @@ What is generated (same seed -> byte-identical content):
 - ``users-<size>.parquet``: ``user_id`` and a trait ``plan`` (free / pro / team).
 - ``events-<size>.csv`` (sizes up to 10m unless ``--csv``): the same events in
   time order (ts, user_id), ``ts`` as ISO 8601 ``...Z`` text; for the ingest run.
-- ``events-ordered-<size>/``: the same events as journeymap's journey-ordered
+- ``events-ordered-<size>/``: the same events as journeymap's clustered
   stored form (what its fast path reads), written once from
   ``events-<size>.parquet`` by journeymap's own
-  ``journeymap.store.clustered.build_ordered``: ``part-0.parquet`` (every column
+  ``journeymap.store.clustered.build_clustered``: ``part-0.parquet`` (every column
   sorted by user_id, ts, event, event_id, plus ``_uid`` int32), ``core.arrow``
   (uncompressed Arrow IPC: ``_uid``, ``ts``, ``event`` as dictionary codes),
   ``users.arrow`` (user_id and first row per ``_uid``) and ``ordered.json``.
@@ -29,7 +29,7 @@ Events per user come from funnel attempts (visit -> signup -> activate ->
 invite -> purchase with decreasing continuation and gaps of an hour to days,
 so a 14-day window matters) plus background events (the six types, uniform in
 the span). Memory stays bounded by one chunk: nothing holds all rows at once
-(the ordered copy's sort is DuckDB's, capped by journeymap at 2 GB and spilling
+(the clustered copy's sort is DuckDB's, capped by journeymap at 2 GB and spilling
 beyond it).
 """
 
@@ -198,7 +198,7 @@ def generate(size: str, *, csv: bool | None = None, force: bool = False, log=pri
 
 
 def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
-    """Build events-ordered-<size>/ with journeymap's `build_ordered` once (again when
+    """Build events-ordered-<size>/ with journeymap's `build_clustered` once (again when
     missing or forced); its build time and sizes go into the meta."""
     p = paths(size)
     p["ordered"].with_suffix(".parquet").unlink(missing_ok=True)  # the former single-file form
@@ -206,17 +206,18 @@ def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
     if not force and facts.get("rows") == meta["events"] and _is_ordered_copy(p["ordered"]):
         return meta
     import ibis
+
     from journeymap.store import clustered as ordered
     t0 = time.perf_counter()
     con = ibis.duckdb.connect()
-    ordered.build_ordered(con, con.read_parquet(str(p["events"])), p["ordered"],
+    ordered.build_clustered(con, con.read_parquet(str(p["events"])), p["ordered"],
                           fingerprint=f"benchmarks {size} seed {SEED}")
     con.disconnect()
     build_s = time.perf_counter() - t0
     files = {f.name: f.stat().st_size for f in sorted(p["ordered"].iterdir())}
     stamp = json.loads((p["ordered"] / ordered.STAMP).read_text())
     meta = {k: v for k, v in meta.items() if not k.startswith(("ordered_", "generate_ordered"))}
-    meta["ordered"] = {"folder": p["ordered"].name, "build": "journeymap.store.clustered.build_ordered",
+    meta["ordered"] = {"folder": p["ordered"].name, "build": "journeymap.store.clustered.build_clustered",
                        "build_s": round(build_s, 2), "rows": stamp["rows"],
                        "bytes": sum(files.values()), "files": files,
                        "sorted_by": ordered.ORDER_SQL.split(", "), "row_group_rows": ordered.ROW_GROUP}
@@ -226,9 +227,9 @@ def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
 
 def _is_ordered_copy(folder: Path) -> bool:
     from journeymap.errors import EngineError
-    from journeymap.store.clustered import OrderedEvents
+    from journeymap.store.clustered import ClusteredEvents
     try:
-        OrderedEvents.open(folder)
+        ClusteredEvents.open(folder)
     except EngineError:
         return False
     return True

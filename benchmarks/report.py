@@ -154,8 +154,8 @@ def write_report(results: dict, path: Path) -> None:
             "zstd, row groups of 262,144 rows; the ingest run reads the same events as CSV in "
             "time order. The OS page cache is warmed before each size.", "",
             "The fast-path contenders read `events-ordered-<size>/` instead: journeymap's "
-            "journey-ordered stored form, written once from the plain Parquet by journeymap's own "
-            "`journeymap.store.clustered.build_ordered` (as a workspace writes its copy): "
+            "clustered stored form, written once from the plain Parquet by journeymap's own "
+            "`journeymap.store.clustered.build_clustered` (as a workspace writes its copy): "
             "`part-0.parquet` (every column sorted by user_id, ts, event, event_id, plus `_uid` "
             "int32 = the user's rank by user_id; DuckDB's default compression, row groups of 2^20 "
             "rows), `core.arrow` (the same rows as uncompressed Arrow IPC: `_uid`, `ts`, `event` "
@@ -165,7 +165,7 @@ def write_report(results: dict, path: Path) -> None:
             "users table, not from it); chdb's fast-path references read `core.arrow` "
             "(`file(…, Arrow)`) and, as a second variant, `part-0.parquet`, grouping by `_uid`.", "",
             "| size | events | users | Parquet MB | CSV MB | ordered folder MB (core.arrow) "
-            "| generation: Parquet s | CSV s | build_ordered s |",
+            "| generation: Parquet s | CSV s | build_clustered s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, d in results.get("data", {}).items():
         o = d.get("ordered") or {}
@@ -274,18 +274,18 @@ def write_report(results: dict, path: Path) -> None:
             "(users appended untimed first), then the same call again from a new `open()`: the "
             "second figure is the result cache when the workspace has one (`.cache/` is "
             "cleared before the first call). The first call also builds the workspace's "
-            "journey-ordered copy of the events where this version keeps one (once per change "
+            "clustered copy of the events where this version keeps one (once per change "
             "of the data).",
             "- **workspace funnel**: `journeymap.open(ws).funnel(steps, window=\"14d\")` on the same "
-            "workspace, after the workspace measure (so on its ordered copy where there is one); "
+            "workspace, after the workspace measure (so on its clustered copy where there is one); "
             "first call, then a second from a new `open()`.",
             "- **profile**: `journeymap.funnel` re-run phase by phase with journeymap's own "
             "internals (`_ibis_tables`, `_to_batch`, the kernel threads via `over_users`, "
             "`_run_batch`), plus DuckDB's JSON "
             "profile of the same SQL.",
-            "- **Fast path** (`funnel14d_ordered`, `measure_ordered`): `src = OrderedEvents.open("
+            "- **Fast path** (`funnel14d_ordered`, `measure_ordered`): `src = ClusteredEvents.open("
             "events-ordered-<size>/)`, then `journeymap.funnel(src, steps, window=\"14d\")`: no "
-            "engine sort and no decoding — `OrderedEvents.chunks` hands each row group of "
+            "engine sort and no decoding — `ClusteredEvents.chunks` hands each row group of "
             "`core.arrow` over as numpy (`_uid`, µs time, event code), users' start rows come "
             "from `users.arrow`, each row's step bits are looked up by its event code (rows of no "
             "step stay in with no bits, passed over by the kernel), and the funnel kernel walks "
@@ -300,7 +300,7 @@ def write_report(results: dict, path: Path) -> None:
             "`leadInFrame(event) OVER (PARTITION BY _uid ORDER BY ts, event ROWS BETWEEN CURRENT "
             "ROW AND 1 FOLLOWING)` over the folder's `core.arrow` (`chdb_transitions`) and its "
             "`part-0.parquet` (`chdb_transitions_parquet`), then `GROUP BY` (event, next) — the "
-            "data are tie-free, so (ts, event) inside a user is the full journey order; pm4py "
+            "data are tie-free, so (ts, event) inside a user is the full (user, time) order; pm4py "
             "`discover_dfg(df, case_id_key=\"user_id\", activity_key=\"event\", "
             "timestamp_key=\"ts\")` on a pandas frame from the plain Parquet (its time includes "
             "`pd.read_parquet`; 150 s timeout, so a 10M run over ~2 min is recorded as timed "
@@ -333,9 +333,9 @@ def _vs_fastest(jm, refs: dict) -> str:
 
 
 def _fast_headline(runs: dict, sizes: list, data: dict) -> list[str]:
-    out = ["### Fast path: the journey-ordered stored form", "",
+    out = ["### Fast path: the clustered stored form", "",
            "Every figure below starts from the folder `events-ordered-<size>/` that "
-           "journeymap's `build_ordered` wrote (pm4py and the Ibis transitions from the plain "
+           "journeymap's `build_clustered` wrote (pm4py and the Ibis transitions from the plain "
            "Parquet). journeymap reads its `core.arrow` + `users.arrow`; chdb reads the same "
            "`core.arrow` or the same folder's `part-0.parquet`, and each ratio is taken against "
            "**the faster chdb run** (named), cold / warm. Ratios: journeymap ÷ other.", "",
@@ -405,7 +405,7 @@ def _fast_profile_section(size: str, res: dict) -> list[str]:
     cold, warm = res["cold"], res["warm"]
     single = cold == warm
     out = [f"### journeymap fast-path funnel at {size}, taken apart", "",
-           "`journeymap.funnel(OrderedEvents.open(events-ordered-<size>/), ...)` with its "
+           "`journeymap.funnel(ClusteredEvents.open(events-ordered-<size>/), ...)` with its "
            "internals wrapped by timers (exclusive time; the kernel's threads are timed from "
            "the calling thread, around `over_users`). " + ("One call, in a fresh process." if single else
            "Cold = first call in a fresh process, warm = the same call again in that process.")

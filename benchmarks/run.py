@@ -186,7 +186,7 @@ def versions() -> dict:
 
 
 def warm_page_cache(size: str) -> None:
-    """Read the size's files once (the ordered copy's folder too)."""
+    """Read the size's files once (the clustered copy's folder too)."""
     for p in paths(size).values():
         for f in sorted(p.iterdir()) if p.is_dir() else [p]:
             if f.is_file() and f.suffix in (".parquet", ".csv", ".arrow"):

@@ -2,41 +2,54 @@
 
 >>> import journeymap
 >>> sorted(journeymap.__all__)[:3]
-['EngineError', 'FunnelResult', 'IngestError']
+['ActualJourney', 'Diagnosis', 'EngineError']
 """
 
-__version__ = "0.1.0"  # first: modules below read it
-
-from journeymap import memory  # noqa: E402
+from journeymap import memory
+from journeymap._version import __version__  # noqa: F401 - journeymap.__version__
 
 memory.tune()
 
-from journeymap.api import measure, paths  # noqa: E402
-from journeymap.errors import EngineError, IngestError, JourneyError, QueryError, SpecError
-from journeymap.measure.funnel.funnel import FunnelResult, funnel
-from journeymap.measure.map.measured_map import MapResult
-from journeymap.measure.paths.transitions import TransitionsResult, transitions
-from journeymap.spec.load import load_journey
-from journeymap.spec.model import Journey
-from journeymap.workspace import Project
-from journeymap.workspace import open_workspace as open  # noqa: A001 - journeymap.open(dir)
-
+from journeymap.api import (  # noqa: E402
+    ActualJourney,
+    FunnelResult,
+    JourneyMap,
+    MapResult,
+    TransitionsResult,
+    funnel,
+    measure,
+    paths,
+    transitions,
+    validate,
+)
+from journeymap.errors import EngineError, IngestError, JourneyError, QueryError, SpecError, WorkspaceError  # noqa: E402
+from journeymap.insight.diagnose import Diagnosis, Leak  # noqa: E402
+from journeymap.spec.load import load_journey  # noqa: E402
+from journeymap.spec.model import Journey  # noqa: E402
+from journeymap.workspace import Workspace  # noqa: E402
+from journeymap.workspace import open_workspace as open  # noqa: E402,A001 - journeymap.open(dir)
 
 __all__ = [
+    "ActualJourney",
+    "Diagnosis",
     "EngineError",
     "FunnelResult",
     "IngestError",
     "Journey",
     "JourneyError",
+    "JourneyMap",
+    "Leak",
     "MapResult",
-    "Project",
     "QueryError",
     "SpecError",
+    "TransitionsResult",
+    "Workspace",
+    "WorkspaceError",
     "funnel",
     "load_journey",
     "measure",
     "open",
     "paths",
     "transitions",
-    "TransitionsResult",
+    "validate",
 ]

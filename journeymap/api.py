@@ -1,28 +1,126 @@
-"""The public Python surface: measure a journey, run a funnel, open a workspace."""
+"""The public Python surface over events you hold: the one place measures meet insight.
+
+`measure`, `funnel`, `paths`, `transitions` and `validate` take a journey (a
+`Journey`, a YAML path or YAML text) and events in any form journeymap reads (a
+pandas or polars DataFrame, an Arrow table, a list of dicts, an Ibis table on any
+engine, or an event source). A workspace (`journeymap.open`) offers the same
+methods over its store; the CLI, and every later interface, call only these.
+"""
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 
-from journeymap.insight.diagnose import diagnose
-from journeymap.measure.paths.actual import ActualJourney, actual_journey
+from journeymap.insight.diagnose import Diagnosis, Leak, diagnose
+from journeymap.measure.funnel.funnel import FunnelResult
+from journeymap.measure.funnel.funnel import funnel as _funnel
 from journeymap.measure.map.measured_map import MapResult, measure_map
-from journeymap.spec.load import load_journey
+from journeymap.measure.map.stage_stats import Cohort, StageStats
+from journeymap.measure.paths.actual import ActualJourney, actual_journey
+from journeymap.measure.paths.transitions import TransitionsResult
+from journeymap.measure.paths.transitions import transitions as _transitions
+from journeymap.results import Result
+from journeymap.spec.load import as_journey
 from journeymap.spec.model import Journey
-from journeymap.store.frames import as_source, as_table
+from journeymap.spec.validate import validate_journey
+from journeymap.store.engine import engine_errors
+from journeymap.store.frames import as_table
+from journeymap.store.schema import property_columns
+from journeymap.store.sources import as_source
+
+__all__ = ["ActualJourney", "FunnelResult", "JourneyMap", "MapResult", "TransitionsResult", "funnel",
+           "measure", "paths", "transitions", "validate"]
 
 
-def as_journey(journey) -> Journey:
-    """A Journey from an object, a path to a YAML file, or YAML text."""
-    if isinstance(journey, Journey):
-        return journey
-    if isinstance(journey, (str, os.PathLike)):
-        return load_journey(journey)
-    raise TypeError(f"expected a Journey, a path or YAML text, not {type(journey).__name__}")
+@dataclass(frozen=True)
+class JourneyMap(Result):
+    """The measured map and its diagnosis: what `measure` returns.
+
+    `measured` holds the measurements (`MapResult`), `diagnosis` the leaks and
+    findings judged from them. `to_dict()` is the measured map's shape with
+    `leaks` and `findings` beside its stages (see the README's "The measured map").
+    """
+
+    measured: MapResult
+    diagnosis: Diagnosis
+    title = "measured journey map"
+
+    # the measurements, as on MapResult
+    @property
+    def journey(self) -> str:
+        return self.measured.journey
+
+    @property
+    def stages(self) -> list[StageStats]:
+        return self.measured.stages
+
+    def stage(self, stage_id: str) -> StageStats:
+        return self.measured.stage(stage_id)
+
+    @property
+    def computed_on(self) -> dict:
+        return self.measured.computed_on
+
+    @property
+    def personas(self) -> dict[str, list[StageStats]]:
+        return self.measured.personas
+
+    @property
+    def by(self) -> str | None:
+        return self.measured.by
+
+    @property
+    def groups(self) -> dict[str, list[StageStats]]:
+        return self.measured.groups
+
+    @property
+    def cohorts(self) -> list[Cohort]:
+        return self.measured.cohorts
+
+    @property
+    def value_per_user(self) -> dict:
+        return self.measured.value_per_user
+
+    # the judgements
+    @property
+    def leaks(self) -> tuple[Leak, ...]:
+        return self.diagnosis.leaks
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        return self.diagnosis.findings
+
+    def rows(self) -> list[dict]:
+        return self.measured.rows()
+
+    def to_dict(self) -> dict:
+        d = self.measured.to_dict()
+        stages_at = list(d).index("stages") + 1
+        items = list(d.items())
+        return dict(items[:stages_at] + list(self.diagnosis.to_dict().items()) + items[stages_at:])
+
+
+def map_of(journey: Journey, source, users=None, **options) -> JourneyMap:
+    """Measure a journey over an event source and diagnose it: the one composition."""
+    with engine_errors(f"measure {journey.name!r}", _engine(source)):
+        measured = measure_map(journey, source, users, **options)
+    return JourneyMap(measured, diagnose(journey, measured))
+
+
+def _engine(source) -> str | None:
+    """The engine holding a source's events, for error messages."""
+    try:
+        return source.table._find_backend().name
+    except Exception:  # noqa: BLE001 - only a label: an unbound table has no backend
+        return None
+
+
+def _traits(users):
+    return as_table(users) if users is not None else None
 
 
 def measure(journey, events, *, users=None, persona: str | None = None, by: str | None = None,
-            period: str | None = None) -> MapResult:
+            period: str | None = None) -> JourneyMap:
     """Measure a journey over events: stages, leaks with owners, findings.
 
     `journey` is a Journey, a YAML path or YAML text; `events` any table form
@@ -40,10 +138,25 @@ def measure(journey, events, *, users=None, persona: str | None = None, by: str 
     >>> measure(yaml, ev).stage("visit").rate
     0.5
     """
-    j = as_journey(journey)
-    table = as_source(events)
-    traits = as_table(users) if users is not None else None
-    return diagnose(j, measure_map(j, table, traits, persona=persona, by=by, period=period))
+    return map_of(as_journey(journey), as_source(events), _traits(users), persona=persona, by=by,
+                  period=period)
+
+
+def funnel(events, steps, *, window="14d", order: str = "ordered", exclusions=(),
+           breakdown: str | None = None) -> FunnelResult:
+    """Persons reaching each step of a funnel, by their best attempt (see the README's
+    "Funnels" for the exact semantics).
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["signup", "pay", "signup"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"])})
+    >>> funnel(ev, ["signup", "pay"], window="7d").counts
+    [2, 1]
+    """
+    source = as_source(events)
+    with engine_errors("funnel", _engine(source)):
+        return _funnel(source, steps, window=window, order=order, exclusions=exclusions,
+                       breakdown=breakdown)
 
 
 def paths(journey, events, *, users=None, persona: str | None = None, stage: str | None = None,
@@ -51,8 +164,62 @@ def paths(journey, events, *, users=None, persona: str | None = None, stage: str
           include=None, exclude=None) -> ActualJourney:
     """The actual journey: transitions, top paths, loops, backtracks, skips, exits and
     conformance to the designed stage order; with `stage`, paths of users who advanced
-    from it versus those who dropped."""
+    from it versus those who dropped.
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["visit", "buy", "visit"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"])})
+    >>> yaml = "name: s\\nstages:\\n  - {id: visit, owner: m, enter: {event: visit}}\\n"
+    >>> paths(yaml, ev).paths.paths[0]["path"]
+    ['visit']
+    """
+    j, source = as_journey(journey), as_source(events)
+    with engine_errors(f"paths of {j.name!r}", _engine(source)):
+        return actual_journey(j, source, _traits(users), persona=persona, stage=stage, start=start,
+                              end=end, depth=depth, top=top, include=include, exclude=exclude)
+
+
+def transitions(events, *, level: str = "event", journey=None, users=None, include=None,
+                exclude=None, fold_below: float = 0.0) -> TransitionsResult:
+    """Directly-follows transitions between events (or, with a journey, stages).
+
+    `users` restricts to those ids; `include`/`exclude` keep or drop event names
+    before pairing; `fold_below` folds events rarer than that share into "other".
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["view", "buy", "view"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"])})
+    >>> t = transitions(ev).to_pandas()
+    >>> t[t["from"] == "view"][["to", "count"]].values.tolist()
+    [['$end', 1], ['buy', 1]]
+    """
+    source = as_source(events)
+    with engine_errors("transitions", _engine(source)):
+        return _transitions(source, level=level,
+                            journey=as_journey(journey) if journey is not None else None, users=users,
+                            include=include, exclude=exclude, fold_below=fold_below)
+
+
+def data_facts(events, users=None) -> dict:
+    """What validation needs to know about the data: event counts, properties, traits."""
+    table = as_source(events).table
+    counts = table.group_by("event").aggregate(n=table.count()).to_pyarrow()
+    traits = _traits(users)
+    return {"event_counts": dict(zip(counts["event"].to_pylist(), counts["n"].to_pylist())),
+            "event_properties": property_columns(table.columns),
+            "user_traits": [c for c in traits.columns if c != "user_id"] if traits is not None else []}
+
+
+def validate(journey, events=None, *, users=None) -> Journey:
+    """The journey, checked; with events (and users), also every event name, property and
+    trait it names against the data. Raises one SpecError listing every problem.
+
+    >>> validate("name: s\\nstages:\\n  - {id: a, owner: t, enter: {event: a}}\\n").name
+    's'
+    """
     j = as_journey(journey)
-    traits = as_table(users) if users is not None else None
-    return actual_journey(j, as_source(events), traits, persona=persona, stage=stage, start=start,
-                          end=end, depth=depth, top=top, include=include, exclude=exclude)
+    if events is not None:
+        with engine_errors("validate against the data"):
+            facts = data_facts(events, users)
+        validate_journey(j, **facts)
+    return j

@@ -1,7 +1,15 @@
 """One error root for journeymap, with a shallow tree.
 
+    JourneyError            anything journeymap raises on purpose (never raised itself)
+    ├── SpecError           the journey file: bad YAML, a missing owner, an unknown name
+    ├── IngestError         input data: unreadable, a required column missing, bad rows
+    ├── QueryError          a measure asked something it cannot answer (bad step, option)
+    ├── EngineError         the engine: missing, misconfigured, or failing underneath
+    └── WorkspaceError      the workspace folder, its store or its settings
+
 Every error carries the context a user needs to fix the input: the file, the
-line and column, the offending value, and the closest valid name.
+line and column, the offending value, and the closest valid name. Each
+interface turns them into messages in one place (the CLI's `main`).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ __all__ = [
     "IngestError",
     "QueryError",
     "EngineError",
+    "WorkspaceError",
     "did_you_mean",
 ]
 
@@ -79,3 +88,7 @@ class QueryError(JourneyError):
 
 class EngineError(JourneyError):
     """The engine is missing, misconfigured, or failed underneath us."""
+
+
+class WorkspaceError(JourneyError):
+    """The workspace folder, its event store or its settings are missing or wrong."""

@@ -1,15 +1,17 @@
-"""Settings as declared data: one table feeds CLI defaults, env vars and docs.
+"""Settings as declared data: one table feeds CLI defaults, env vars, checks and docs.
 
 Precedence: command-line flag > environment (`JOURNEYMAP_<NAME>`) >
-workspace settings.json > default.
+workspace settings.json > default. A value outside a setting's choices, and a
+key of settings.json that is no setting, are refused by name.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from journeymap.errors import JourneyError
+from journeymap.errors import WorkspaceError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -18,11 +20,13 @@ class Setting:
     default: object
     type: type
     help: str
+    choices: tuple[str, ...] = ()
 
 
 SETTINGS = (
     Setting("engine", "duckdb", str, "Query engine: duckdb (embedded default) or spark."),
-    Setting("format", "table", str, "Output format of the CLI: table, json or csv."),
+    Setting("format", "table", str, "Output format of the CLI: table, json or csv.",
+            ("table", "json", "csv")),
     Setting("spark_master", "local[2]", str,
             "Spark master: local[N], spark://host:7077, yarn, k8s://… (engine spark only)."),
 )
@@ -33,20 +37,40 @@ def env_name(name: str) -> str:
     return f"JOURNEYMAP_{name.upper()}"
 
 
-def resolve(name: str, flag=None, file_settings: dict | None = None):
+def check_file(values: Mapping, file: str | None = None) -> dict:
+    """settings.json's values, every key a known setting (else the closest one is named)."""
+    if not isinstance(values, Mapping):
+        raise WorkspaceError("settings must be a JSON object of setting: value", file=file)
+    for key in values:
+        if key not in BY_NAME:
+            raise WorkspaceError(f"unknown setting '{key}'" + did_you_mean(key, BY_NAME)
+                                 + f" (settings: {', '.join(BY_NAME)})", file=file)
+    return dict(values)
+
+
+def _typed(s: Setting, raw, where: str):
+    try:
+        value = s.type(raw)
+    except (TypeError, ValueError):
+        raise WorkspaceError(f"setting {s.name}={raw!r} is not a valid {s.type.__name__} "
+                             f"(from {where})") from None
+    if s.choices and str(value).strip().lower() not in s.choices:
+        raise WorkspaceError(f"setting {s.name}={raw!r} is not one of {', '.join(s.choices)} "
+                             f"(from {where})" + did_you_mean(str(value), s.choices))
+    return str(value).strip().lower() if s.choices else value
+
+
+def resolve(name: str, flag=None, file_settings: Mapping | None = None):
     """The value of a setting by precedence: flag > env > file > default."""
     s = BY_NAME[name]
     if flag is not None:
-        return flag
+        return _typed(s, flag, "command line")
     raw = os.environ.get(env_name(name))
-    if raw is None and file_settings and name in file_settings:
-        raw = file_settings[name]
-    if raw is None:
-        return s.default
-    try:
-        return s.type(raw)
-    except (TypeError, ValueError):
-        raise JourneyError(f"setting {name}={raw!r} is not a valid {s.type.__name__}") from None
+    if raw is not None:
+        return _typed(s, raw, f"environment {env_name(name)}")
+    if file_settings and name in file_settings:
+        return _typed(s, file_settings[name], "settings.json")
+    return s.default
 
 
 def describe() -> str:

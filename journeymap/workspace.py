@@ -1,120 +1,203 @@
 """A workspace as Python users see it: `journeymap.open(dir)`.
 
-It holds the journey file, the event store and settings; every method reads
-the store through the configured engine and returns the same result objects
-as the ad-hoc functions.
+A workspace holds the journey file, the event store and settings. Each method
+takes one snapshot of the store (its manifest read once) and uses it for both
+the cache key and the data, reads the journey file once, and answers with the
+same result objects as the functions of `journeymap.api`: from the cache when
+neither data, journey nor options changed, else over the store's clustered copy
+(DuckDB) or the store's files (other engines).
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from journeymap import __version__, settings
-from journeymap.api import as_journey
+from journeymap import api, settings
+from journeymap._version import __version__
+from journeymap.api import ActualJourney, FunnelResult, JourneyMap, TransitionsResult
 from journeymap.cache import ResultCache, cache_key
-from journeymap.insight.diagnose import diagnose
-from journeymap.measure.paths.actual import ActualJourney, actual_journey
-from journeymap.measure.funnel.funnel import FunnelResult, funnel
-from journeymap.measure.map.measured_map import MapResult, measure_map
+from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey
-from journeymap.spec.validate import validate_journey
-from journeymap.store.engine import connect, engine_name, store_tables
-from journeymap.store.clustered import ordered_events
-from journeymap.store.readers import load_events
-from journeymap.store.schema import property_columns
-from journeymap.store.folder import Workspace
+from journeymap.store.clustered import clustered_events
+from journeymap.store.engine import connect, engine_errors, engine_name, store_tables
+from journeymap.store.eventstore import AppendStats, Snapshot
+from journeymap.store.folder import WorkspaceFolder
+
+__all__ = ["Workspace", "init_workspace", "open_workspace", "scratch_workspace"]
+
+CLUSTERED = ".clustered"  # the store's events clustered by user and time (store/clustered.py)
+CACHE = ".cache"
 
 
-def data_facts(events, users) -> dict:
-    """What validation needs to know about the data: event counts, properties, traits."""
-    counts = events.group_by("event").aggregate(n=events.count()).to_pandas()
-    return {"event_counts": dict(zip(counts["event"], counts["n"].astype(int))),
-            "event_properties": property_columns(events.columns),
-            "user_traits": [c for c in users.columns if c != "user_id"] if users is not None else []}
+PLACEHOLDER_JOURNEY = ("name: (no journey)\nstages:\n"
+                       "  - {id: any_event, owner: nobody, enter: {event: (none)}}\n")
 
 
-def validate_against(journey: Journey, events, users) -> None:
-    """Raise one SpecError listing every mismatch between journey and data."""
-    validate_journey(journey, **data_facts(events, users))
+@dataclass(frozen=True)
+class _Read:
+    """What one call reads: the journey file's text (parsed once) and one store snapshot."""
+
+    text: str | None
+    journey: Journey | None
+    snapshot: Snapshot
 
 
-ORDERED = ".ordered"  # the store's events in journey order (see store/ordered.py)
-
-
-class Project:
-    """An open workspace."""
+class Workspace:
+    """An open workspace folder."""
 
     def __init__(self, path: str | Path = ".", *, engine: str | None = None,
                  master: str | None = None):
-        self.workspace = Workspace.open(Path(path))
-        file_settings = self.workspace.settings
+        self.folder = WorkspaceFolder.open(Path(path))
+        file_settings = self.folder.settings
         self.engine = settings.resolve("engine", engine, file_settings)
         self.master = settings.resolve("spark_master", master, file_settings)
+        self.journey_path = self.folder.journey_path  # the journey measured by default
         self._con = None
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r}, engine={self.engine!r})"
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
 
     @property
     def journey(self) -> Journey:
-        return as_journey(self.workspace.journey_path)
+        """The workspace's journey file, parsed."""
+        return self._read().journey
 
-    def tables(self):
-        """(events, users) Ibis tables over the store."""
+    # ---- reading ---------------------------------------------------------------------
+    def _read(self, journey: str | Path | None = None, *, needs_journey: bool = True) -> _Read:
+        """The journey file (the workspace's, or `journey`) read and parsed once, and the
+        store's state read once; measures that need no journey read no file."""
+        snapshot = self.folder.store.snapshot()
+        if not needs_journey:
+            return _Read(None, None, snapshot)
+        path = Path(journey) if journey is not None else self.journey_path
+        text = path.read_text(encoding="utf-8")
+        return _Read(text, parse_journey(text, str(path)), snapshot)
+
+    def _connection(self):
         if self._con is None:
             self._con = connect(self.engine, master=self.master if self.engine == "spark" else None)
-        return store_tables(self.workspace.store, self._con)
+        return self._con
 
-    def sources(self):
-        """(events, users) for measures: on DuckDB the events come from the store's
-        journey-ordered copy (rebuilt when the data change), so no measure sorts again."""
-        events, users = self.tables()
+    def tables(self, snapshot: Snapshot | None = None):
+        """(events, users) Ibis tables over a snapshot of the store (default: now)."""
+        return store_tables(snapshot or self.folder.store.snapshot(), self._connection())
+
+    def sources(self, snapshot: Snapshot | None = None):
+        """(events, users) for measures: on DuckDB the events come from the store's copy
+        clustered by user and time (rebuilt when the data change), so no measure sorts."""
+        snapshot = snapshot or self.folder.store.snapshot()
+        events, users = self.tables(snapshot)
         if engine_name(self._con) != "duckdb":
             return events, users
-        folder = self.workspace.path / ORDERED
-        return ordered_events(self._con, events, folder, self.workspace.store.fingerprint()), users
+        return clustered_events(self._con, events, self.path / CLUSTERED, snapshot.fingerprint), users
 
-    def ingest(self, path, *, mapping=None, format=None, skip_bad_rows=None):
-        """Load a file of events into the store (all or nothing, in bounded memory);
-        returns counts."""
-        return self.workspace.store.ingest(path, mapping=mapping, format=format,
-                                           skip_bad_rows=skip_bad_rows)
-
-    def validate(self) -> Journey:
-        journey = self.journey
-        validate_against(journey, *self.tables())
-        return journey
-
-    def measure(self, *, journey=None, persona=None, by=None, period=None,
-                cache: bool = True) -> MapResult:
-        """The measured map of the workspace's journey (or of the journey file `journey`,
-        e.g. a draft); answered from the cache when data and journey are unchanged."""
-        path = Path(journey) if journey is not None else self.workspace.journey_path
-        text = path.read_text()
-        key = cache_key("measure", __version__, self.engine,
-                        self.workspace.store.fingerprint(), text, persona, by, period)
-        store = ResultCache(self.workspace.path / ".cache")
+    def _answer(self, kind: str, read: _Read, options: dict, compute: Callable, cache: bool):
+        """compute(events, users) over the snapshot, or the cached answer to the same
+        question on the same data and journey."""
+        key = cache_key(kind, __version__, self.engine, read.snapshot.fingerprint, read.text,
+                        sorted(options.items()))
+        store = ResultCache(self.path / CACHE)
         hit = store.get(key) if cache else None
         if hit is not None:
             return hit
-        journey = as_journey(path)
-        events, users = self.sources()
-        result = diagnose(journey, measure_map(journey, events, users, persona=persona, by=by,
-                                               period=period))
+        with engine_errors(f"{kind} over the workspace {self.path}", self.engine):
+            result = compute(*self.sources(read.snapshot))
         store.put(key, result)
         return result
 
-    def paths(self, *, journey=None, **options) -> ActualJourney:
+    # ---- writing ---------------------------------------------------------------------
+    def ingest(self, path, *, mapping=None, format=None, skip_bad_rows=None) -> AppendStats:
+        """Load a file of events into the store (all or nothing, in bounded memory);
+        returns counts."""
+        return self.folder.store.ingest(path, mapping=mapping, format=format,
+                                        skip_bad_rows=skip_bad_rows)
+
+    def ingest_users(self, path, *, mapping=None, format=None) -> int:
+        """Load a users file (user_id + traits) into the store: one row per user, later
+        non-null values win; returns the rows read."""
+        return self.folder.store.ingest_users(path, mapping=mapping, format=format)
+
+    # ---- the measures ----------------------------------------------------------------
+    def validate(self, *, journey: str | Path | None = None) -> Journey:
+        """The journey (the workspace's, or the file `journey`), checked against the data:
+        one SpecError listing every event name, property or trait the data lacks."""
+        read = self._read(journey)
+        with engine_errors(f"validate against the workspace {self.path}", self.engine):
+            events, users = self.tables(read.snapshot)
+            return api.validate(read.journey, events, users=users)
+
+    def measure(self, *, journey: str | Path | None = None, persona: str | None = None,
+                by: str | None = None, period: str | None = None, cache: bool = True) -> JourneyMap:
+        """The measured map of the workspace's journey (or of the journey file `journey`,
+        e.g. a draft), with its leaks and findings."""
+        read = self._read(journey)
+        options = {"persona": persona, "by": by, "period": period}
+        return self._answer("measure", read, options,
+                            lambda events, users: api.measure(read.journey, events, users=users, **options),
+                            cache)
+
+    def paths(self, *, journey: str | Path | None = None, cache: bool = True, **options) -> ActualJourney:
         """The actual journey (see `journeymap.paths`) over the workspace's data, against
         the workspace's journey or the journey file `journey`."""
-        events, users = self.sources()
-        return actual_journey(as_journey(journey) if journey is not None else self.journey,
-                              events, users, **options)
+        read = self._read(journey)
+        return self._answer("paths", read, options,
+                            lambda events, users: api.paths(read.journey, events, users=users, **options),
+                            cache)
 
-    def funnel(self, steps, **options) -> FunnelResult:
-        events, _ = self.sources()
-        return funnel(events, steps, **options)
+    def funnel(self, steps, *, cache: bool = True, **options) -> FunnelResult:
+        """A funnel (see `journeymap.funnel`) over the workspace's events."""
+        read = self._read(needs_journey=False)
+        steps = list(steps)
+        return self._answer("funnel", read, {"steps": steps, **options},
+                            lambda events, _: api.funnel(events, steps, **options), cache)
+
+    def transitions(self, *, cache: bool = True, **options) -> TransitionsResult:
+        """Directly-follows transitions (see `journeymap.transitions`) over the workspace's
+        events; `level="stage"` against the workspace's journey."""
+        read = self._read(needs_journey=options.get("level") == "stage")
+        journey = read.journey
+        return self._answer("transitions", read, options,
+                            lambda events, _: api.transitions(events, journey=journey, **options), cache)
 
 
 def open_workspace(path: str | Path = ".", *, engine: str | None = None,
-                   master: str | None = None) -> Project:
+                   master: str | None = None) -> Workspace:
     """Open a workspace folder made by `journeymap init` or `journeymap demo`;
     `engine="spark"` (and a Spark `master`) runs the same measures on Spark."""
-    return Project(path, engine=engine, master=master)
+    return Workspace(path, engine=engine, master=master)
+
+
+def init_workspace(path: str | Path, journey_text: str, *, engine: str | None = None,
+                   master: str | None = None) -> Workspace:
+    """Create a workspace (journey file, empty store, settings) in a new or empty folder;
+    an existing workspace is opened as it is."""
+    return Workspace(WorkspaceFolder.init(Path(path), journey_text).path, engine=engine, master=master)
+
+
+@contextmanager
+def scratch_workspace(journey=None, events: Sequence = (), *, users: Sequence = (), mapping=None,
+                      format=None, engine: str | None = None, master: str | None = None
+                      ) -> Iterator[Workspace]:
+    """A workspace in a temporary folder holding these event (and users) files, ingested
+    exactly as `journeymap ingest` would (de-duplicated, identities stitched), removed
+    afterwards: files measured without a workspace give a workspace's numbers. Without
+    a journey (a funnel needs none) the workspace holds a placeholder journey file."""
+    text = PLACEHOLDER_JOURNEY if journey is None else journey if isinstance(journey, str) and \
+        "\n" in journey else Path(journey).read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="journeymap-") as tmp:
+        ws = init_workspace(Path(tmp) / "workspace", text, engine=engine, master=master)
+        if journey is not None and not (isinstance(journey, str) and "\n" in journey):
+            ws.journey_path = Path(journey)  # errors name the user's file, not the copy
+        for f in events:
+            ws.ingest(f, mapping=mapping, format=format)
+        for f in users:
+            ws.ingest_users(f)
+        yield ws

@@ -1,7 +1,10 @@
 """The `journeymap` command. Parses input, calls the API, renders results.
 
-Errors are mapped in one place (`main`): `error: ...` on stderr and a
-non-zero exit; the traceback only with `--debug`.
+Every command reaches the numbers through the public surface only: a workspace
+(`journeymap.workspace.Workspace`) or, for files given with `--events`, a scratch
+workspace holding them, so a file gives the same numbers either way. Errors are
+mapped in one place (`main`): `error: ...` on stderr and a non-zero exit; the
+traceback only with `--debug`.
 """
 
 from __future__ import annotations
@@ -19,14 +22,23 @@ from journeymap.cli.render import FORMATS, render
 from journeymap.errors import JourneyError
 from journeymap.results import clean
 
+GLOBAL_OPTIONS = {"--debug": 0, "--engine": 1, "--spark-master": 1}  # name -> values it takes
+
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                      help="Output: table (default), json or csv. Env JOURNEYMAP_FORMAT.")
+                      help="Output: table, json or csv (default: the format setting, env "
+                           "JOURNEYMAP_FORMAT or settings.json, else table).")
 WORKSPACE = click.option("--workspace", "-w", type=click.Path(file_okay=False), default=None,
                          help="Workspace folder (default: the one containing the current folder).")
-
-
-def _fmt(fmt):
-    return settings.resolve("format", fmt)
+EVENTS = click.option("--events", "-e", "events", type=click.Path(exists=True, dir_okay=False),
+                      multiple=True, help="Measure these event files directly, without a workspace "
+                                          "(ingested as `journeymap ingest` would: de-duplicated, "
+                                          "identities stitched). Repeatable.")
+USERS = click.option("--users", "-u", "users", type=click.Path(exists=True, dir_okay=False),
+                     multiple=True, help="Users file (user_id + traits), with --events. Repeatable.")
+MAP = click.option("--map", "mapping", default=None,
+                   help="Column mapping for --events, e.g. user_id=customer,ts=time.")
+JOURNEY = click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None,
+                       help="Journey file (default: the workspace's journey.yml).")
 
 
 def _mapping(text: str | None) -> dict | None:
@@ -41,44 +53,70 @@ def _mapping(text: str | None) -> dict | None:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-def _project(workspace):
-    from journeymap.store.folder import Workspace
-    from journeymap.workspace import Project
-    path = Path(workspace) if workspace else Workspace.find().path
+def _engine_options() -> dict:
     opts = click.get_current_context().find_root().obj or {}
-    return Project(path, engine=opts.get("engine"), master=opts.get("spark_master"))
+    return {"engine": opts.get("engine"), "master": opts.get("spark_master")}
 
 
-def _adhoc_tables(events, users, mapping, fmt_in):
-    """(events, users) Ibis tables straight from files, without a workspace."""
-    from journeymap.store.frames import as_events, as_table
-    from journeymap.store.readers import load_events
-    read = load_events(events, mapping=_mapping(mapping), format=fmt_in)
-    traits = _read_users(users) if users else read.users
-    return as_events(read.events), (as_table(traits) if traits is not None else None)
+def _open(workspace):
+    """The workspace named by -w, or the one containing the current folder."""
+    from journeymap.store.folder import WorkspaceFolder
+    from journeymap.workspace import Workspace
+    path = Path(workspace) if workspace else WorkspaceFolder.find().path
+    return Workspace(path, **_engine_options())
 
 
-def _read_users(path):
-    """A users table (user_id + traits) from CSV, Parquet or JSON Lines."""
-    import duckdb
-    from journeymap.errors import IngestError
-    try:
-        return duckdb.connect().sql(f"SELECT * FROM '{Path(path).as_posix()}'").to_arrow_table()
-    except duckdb.Error as exc:
-        raise IngestError(f"cannot read users file: {exc}", file=str(path)) from None
+def _data(*, journey, events, users, mapping, workspace, needs_journey=True):
+    """The workspace to ask: a scratch one holding --events (and --users), else the
+    workspace itself. Options that the chosen path would ignore are refused."""
+    from journeymap.workspace import scratch_workspace
+    if events:
+        if workspace:
+            raise click.UsageError("give either --events (files, no workspace) or --workspace, not both")
+        if needs_journey and not journey:
+            raise click.UsageError("--events needs --journey (or use a workspace)")
+        return scratch_workspace(journey, events, users=users, mapping=_mapping(mapping),
+                                 **_engine_options())
+    for given, name in ((users, "--users"), (mapping, "--map")):
+        if given:
+            raise click.UsageError(f"{name} goes with --events; to give a workspace users, run "
+                                   "`journeymap ingest --users FILE`" if name == "--users" else
+                                   f"{name} goes with --events; a workspace's events are mapped "
+                                   "when ingested (`journeymap ingest --map ...`)")
+    return _Opened(_open(workspace))
+
+
+class _Opened:
+    """An open workspace used like `scratch_workspace` (a context that cleans nothing)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    def __enter__(self):
+        return self.ws
+
+    def __exit__(self, *exc):
+        return None
+
+
+def _fmt(fmt, ws=None) -> str:
+    """The output format: flag > env > the workspace's settings.json > table."""
+    return settings.resolve("format", fmt, ws.folder.settings if ws is not None else None)
 
 
 @click.group()
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default=None,
-              help="Engine for workspace commands (default: workspace setting, env "
-                   "JOURNEYMAP_ENGINE, else duckdb).")
+              help="Engine (default: workspace setting, env JOURNEYMAP_ENGINE, else duckdb).")
 @click.option("--spark-master", default=None,
               help="Spark master URL, e.g. local[4] or spark://host:7077 (env JOURNEYMAP_SPARK_MASTER).")
 @click.version_option(package_name="journeymap")
 @click.pass_context
 def cli(ctx, debug, engine, spark_master):
-    """journeymap: a customer journey map that measures itself."""
+    """journeymap: a customer journey map that measures itself.
+
+    Global options (--engine, --spark-master, --debug) may come before or after the
+    command."""
     ctx.obj = {"debug": debug, "engine": engine, "spark_master": spark_master}
 
 
@@ -90,11 +128,11 @@ def init(directory, journey):
     """Create a workspace: journey file, event store, settings."""
     from importlib.resources import files
 
-    from journeymap.store.folder import Workspace
+    from journeymap.workspace import init_workspace
     text = Path(journey).read_text() if journey else \
         files("journeymap.demo").joinpath("journey.yaml").read_text()
-    ws = Workspace.init(Path(directory), text)
-    click.echo(f"workspace ready at {ws.path}: edit {ws.journey_path.name}, then "
+    ws = init_workspace(directory, text)
+    click.echo(f"workspace ready at {ws.path}: edit {ws.folder.journey_path.name}, then "
                f"`journeymap ingest FILE -w {directory}` and `journeymap measure -w {directory}`")
 
 
@@ -118,53 +156,65 @@ def demo(n_users, seed, directory, fmt):
 
 
 @cli.command()
-@click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--events", "-e", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Also check event names and properties against this file.")
-@click.option("--map", "mapping", default=None, help="Column mapping, e.g. user_id=customer,ts=time.")
+@click.argument("journey_file", required=False, type=click.Path(exists=True, dir_okay=False))
+@JOURNEY
+@EVENTS
+@USERS
+@MAP
 @WORKSPACE
-def validate(journey, events, mapping, workspace):
-    """Check a journey file (and, with data, its event names and properties)."""
-    from journeymap.api import as_journey
-    from journeymap.workspace import validate_against
-    if journey and not events and not workspace:
-        j = as_journey(journey)
-        click.echo(f"{journey}: valid ({len(j.stages)} stages); pass --events to check names")
+def validate(journey_file, journey, events, users, mapping, workspace):
+    """Check a journey file (and, with data, its event names, properties and traits).
+
+    JOURNEY_FILE (or --journey) alone checks the file; with --events (and --users)
+    or a workspace, also against the data."""
+    from journeymap.api import validate as check
+    if journey_file and journey and Path(journey_file) != Path(journey):
+        raise click.UsageError("give the journey file once: as JOURNEY_FILE or as --journey")
+    journey = journey or journey_file
+    if journey and not events and not workspace and not users and not mapping:
+        j = check(journey)
+        click.echo(f"{journey}: valid ({len(j.stages)} stages); pass --events or a workspace to "
+                   "check names against the data")
         return
-    if events:
-        j = as_journey(journey) if journey else _project(workspace).journey
-        validate_against(j, *_adhoc_tables(events, None, mapping, None))
-    else:
-        j = _project(workspace).validate()
-    click.echo(f"{j.file or 'journey'}: valid ({len(j.stages)} stages) and matches the data")
+    with _data(journey=journey, events=events, users=users, mapping=mapping, workspace=workspace) as ws:
+        j = ws.validate(journey=None if events else journey)
+    click.echo(f"{journey or j.file or 'journey'}: valid ({len(j.stages)} stages) and matches the data")
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--users", "users", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help="A users file (user_id + traits; CSV, Parquet or JSON Lines) to load: one row "
+                   "per user, later values win. Repeatable.")
 @click.option("--map", "mapping", default=None, help="Column mapping, e.g. user_id=customer,ts=time.")
 @click.option("--input-format", type=click.Choice(["csv", "parquet", "jsonl", "segment"]), default=None)
 @click.option("--skip-bad-rows", type=click.Path(dir_okay=False), default=None,
               help="Load the good rows and write every rejected row with its reason here.")
 @WORKSPACE
-def ingest(files, mapping, input_format, skip_bad_rows, workspace):
-    """Load event files into the workspace store (each file all or nothing)."""
+def ingest(files, users, mapping, input_format, skip_bad_rows, workspace):
+    """Load event files (and users files) into the workspace store, each all or nothing."""
     from journeymap.progress import report
-    project = _project(workspace)
+    if not files and not users:
+        raise click.UsageError("give event FILES to load, or --users FILE")
+    if input_format == "segment" and users:
+        raise click.UsageError("--input-format segment is for event files; a users file is "
+                               "CSV, Parquet or JSON Lines")
+    ws = _open(workspace)
     for i, f in enumerate(files):
         report("files ingested", i, len(files))
-        stats = project.ingest(f, mapping=_mapping(mapping), format=input_format,
-                               skip_bad_rows=skip_bad_rows)
+        stats = ws.ingest(f, mapping=_mapping(mapping), format=input_format,
+                          skip_bad_rows=skip_bad_rows)
         click.echo(f"{f}: {stats.added:,} events added, {stats.duplicates:,} duplicates skipped")
+    for f in users:
+        n = ws.ingest_users(f, mapping=_mapping(mapping), format=input_format)
+        click.echo(f"{f}: {n:,} user rows loaded (later values win)")
 
 
 @cli.command()
-@click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Journey file (default: the workspace's journey.yml).")
-@click.option("--events", "-e", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Measure this file directly, without a workspace.")
-@click.option("--users", "-u", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Users file (user_id + traits) for personas, with --events.")
-@click.option("--map", "mapping", default=None, help="Column mapping for --events.")
+@JOURNEY
+@EVENTS
+@USERS
+@MAP
 @click.option("--persona", default=None, help="Only users of this persona.")
 @click.option("--by", default=None, help="Split by a user trait, event property, or 'persona'.")
 @click.option("--period", type=click.Choice(["week", "month"]), default=None,
@@ -173,45 +223,36 @@ def ingest(files, mapping, input_format, skip_bad_rows, workspace):
 @WORKSPACE
 def measure(journey, events, users, mapping, persona, by, period, fmt, workspace):
     """The measured map: stages, rates with intervals, leaks, findings."""
-    from journeymap.api import as_journey
-    from journeymap.insight.diagnose import diagnose
-    from journeymap.measure.map.measured_map import measure_map
-    if events:
-        if not journey:
-            raise click.UsageError("--events needs --journey (or use a workspace)")
-        j = as_journey(journey)
-        table, traits = _adhoc_tables(events, users, mapping, None)
-        result = diagnose(j, measure_map(j, table, traits, persona=persona, by=by, period=period))
-    else:
-        result = _project(workspace).measure(journey=journey, persona=persona, by=by,
-                                             period=period)
-    render(result, _fmt(fmt))
+    with _data(journey=journey, events=events, users=users, mapping=mapping, workspace=workspace) as ws:
+        result = ws.measure(journey=None if events else journey, persona=persona, by=by,
+                            period=period)
+        render(result, _fmt(fmt, ws))
 
 
 @cli.command()
 @click.argument("steps", nargs=-1, required=True)
-@click.option("--events", "-e", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--map", "mapping", default=None)
+@EVENTS
+@MAP
 @click.option("--window", default="14d", show_default=True)
 @click.option("--order", type=click.Choice(["ordered", "strict", "unordered"]), default="ordered",
               show_default=True)
-@click.option("--breakdown", default=None, help="Event property (first touch) to split by.")
+@click.option("--breakdown", default=None, help="Event property, read on the counted attempt's "
+                                                "first step, to split by.")
 @FORMAT
 @WORKSPACE
 def funnel(steps, events, mapping, window, order, breakdown, fmt, workspace):
     """A funnel over event names: persons per step, conversion, time to convert."""
-    from journeymap.measure.funnel.funnel import funnel as run
-    table = _adhoc_tables(events, None, mapping, None)[0] if events else \
-        _project(workspace).tables()[0]
-    render(run(table, list(steps), window=window, order=order, breakdown=breakdown), _fmt(fmt))
+    with _data(journey=None, events=events, users=(), mapping=mapping, workspace=workspace,
+               needs_journey=False) as ws:
+        render(ws.funnel(list(steps), window=window, order=order, breakdown=breakdown),
+               _fmt(fmt, ws))
 
 
 @cli.command()
-@click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Journey file (default: the workspace's journey.yml).")
-@click.option("--events", "-e", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--users", "-u", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--map", "mapping", default=None)
+@JOURNEY
+@EVENTS
+@USERS
+@MAP
 @click.option("--persona", default=None, help="Only users of this persona.")
 @click.option("--stage", default=None, help="Compare paths of users who advanced from this stage "
                                             "with those who dropped.")
@@ -226,18 +267,10 @@ def funnel(steps, events, mapping, window, order, breakdown, fmt, workspace):
 def paths(journey, events, users, mapping, persona, stage, start, end, depth, top, exclude,
           include, fmt, workspace):
     """The actual journey: transitions, top paths, loops, exits, conformance."""
-    from journeymap.api import as_journey
-    from journeymap.measure.paths.actual import actual_journey
     options = dict(persona=persona, stage=stage, start=start, end=end, depth=depth, top=top,
                    include=_names(include), exclude=_names(exclude))
-    if events:
-        if not journey:
-            raise click.UsageError("--events needs --journey (or use a workspace)")
-        table, traits = _adhoc_tables(events, users, mapping, None)
-        result = actual_journey(as_journey(journey), table, traits, **options)
-    else:
-        result = _project(workspace).paths(journey=journey, **options)
-    render(result, _fmt(fmt))
+    with _data(journey=journey, events=events, users=users, mapping=mapping, workspace=workspace) as ws:
+        render(ws.paths(journey=None if events else journey, **options), _fmt(fmt, ws))
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -251,9 +284,28 @@ def schema():
     click.echo(schema_json())
 
 
+def global_options_first(argv: list[str]) -> list[str]:
+    """Move global options written after the command to before it, so both work."""
+    head, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.split("=", 1)[0]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if name in GLOBAL_OPTIONS:
+            takes = 0 if "=" in arg else GLOBAL_OPTIONS[name]
+            head += argv[i:i + 1 + takes]
+            i += 1 + takes
+            continue
+        rest.append(arg)
+        i += 1
+    return head + rest
+
+
 def main(argv=None) -> int:
     """Entry point; the one place errors become messages and exit codes."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = global_options_first(sys.argv[1:] if argv is None else list(argv))
     debug = "--debug" in argv
     try:
         with progress_bar():
@@ -265,13 +317,13 @@ def main(argv=None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
     except JourneyError as exc:
         if debug:
             traceback.print_exc()
         click.echo(f"error: {exc}", err=True)
         return 1
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,9 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from journeymap.measure.paths.actual import ActualJourney
-from journeymap.measure.funnel.funnel import FunnelResult
-from journeymap.measure.map.measured_map import MapResult
+from journeymap.api import ActualJourney, FunnelResult, JourneyMap
 from journeymap.results import Result
 
 FORMATS = ("table", "json", "csv")
@@ -47,7 +45,7 @@ def _stage_table(title: str, stages) -> Table:
     return t
 
 
-def _print_map(console: Console, result: MapResult) -> None:
+def _print_map(console: Console, result: JourneyMap) -> None:
     on = result.computed_on
     scope = f"{on['users']:,} users" + (f", persona {on['persona']}" if on["persona"] else "")
     console.print(_stage_table(f"{result.journey} — {scope}, data to {on['data_end'][:10]}",
@@ -61,9 +59,9 @@ def _print_map(console: Console, result: MapResult) -> None:
         for col in ("transition", "lost", "rate", "value at stake", "owner", "90-day target"):
             t.add_column(col)
         for lk in result.leaks:
-            t.add_row(f"{lk['from']} → {lk['to']}", f"{lk['lost']:,}", _pct(lk["rate"]),
-                      f"{lk['value_at_stake']:,.0f} {lk['value_unit']}", lk["owner"] or "–",
-                      _pct(lk["target_rate"]))
+            t.add_row(f"{lk.from_stage} → {lk.to_stage}", f"{lk.lost:,}", _pct(lk.rate),
+                      f"{lk.value_at_stake:,.0f} {lk.value_unit}", lk.owner or "–",
+                      _pct(lk.target_rate))
         console.print(t)
     if result.findings:
         console.print("[bold]Findings[/bold]")
@@ -132,7 +130,7 @@ def render(result: Result, fmt: str = "table", out=None) -> None:
         out.write(result.to_pandas().to_csv(index=False))
     else:
         console = Console(file=out, width=160)
-        if isinstance(result, MapResult):
+        if isinstance(result, JourneyMap):
             _print_map(console, result)
         elif isinstance(result, FunnelResult):
             _print_funnel(console, result)

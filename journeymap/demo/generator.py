@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from journeymap.demo.stories import DAY, EXPERIENCE_STAGES, PERSONAS, STAGES, STORIES
-from journeymap.demo.tables import (CAMPAIGNS, events_table, id_chars, spend_table, arrow_strings,
-                                    users_table)
+from journeymap.demo.tables import CAMPAIGNS, arrow_strings, events_table, id_chars, spend_table, users_table
+from journeymap.demo.world import World
 
 __all__ = ["DemoData", "generate"]
 
@@ -41,28 +41,6 @@ class DemoData:
     spend: pa.Table
     stories: dict
     journey_text: str
-
-
-class _World:
-    """Per-user state shared by the story functions, and the events emitted so far."""
-
-    def __init__(self, n: int, seed: int, stories: dict):
-        self.n, self.S, self.rng = n, stories, np.random.default_rng(seed)
-        self.end = (stories["arrival_weeks"] * 7 + stories["observe_days_after_arrivals"]) * DAY
-        self.E = np.full((len(STAGES), n), np.nan)   # stage entry, seconds after start
-        self.last = np.full(n, -np.inf)              # latest journey event so far
-        self.blocks: list[tuple] = []
-
-    def emit(self, event, users, t, zone=None, journey=True, **props):
-        """Record `event` for `users` at times `t`; string props are (codes, vocabulary)."""
-        users, t = np.asarray(users, np.int64), np.asarray(t, np.float64)
-        self.blocks.append((event, users, t, zone, props))
-        if journey:
-            np.maximum.at(self.last, users, t)
-
-    def entered(self, s: int) -> np.ndarray:
-        """Indices of users who entered stage `s` (at any time)."""
-        return np.flatnonzero(~np.isnan(self.E[s]))
 
 
 def _lognormal(rng, n, median_days, sigma, limit_days=None) -> np.ndarray:
@@ -93,7 +71,7 @@ def _spread(rng, lo, hi, owner, j, k) -> np.ndarray:
     return lo[owner] + (j + rng.uniform(0.05, 0.95, j.size)) / k[owner] * (hi - lo)[owner]
 
 
-def _population(w: _World) -> None:
+def _population(w: World) -> None:
     """Personas, traits, first-touch channel and campaign, uniform arrival over the weeks."""
     rng, S, n = w.rng, w.S, w.n
     w.persona = _choice(rng, S["persona_mix"], n)
@@ -113,7 +91,7 @@ def _population(w: _World) -> None:
         w.campaign[pick] = first + _choice(rng, S["channels"]["campaigns"][channel], pick.size)
 
 
-def _advance(w: _World, s: int, p) -> np.ndarray:
+def _advance(w: World, s: int, p) -> np.ndarray:
     """Users of stage s-1 enter stage `s` with probability `p`, inside its `within` limit."""
     prev, stage = w.E[s - 1], STAGES[s]
     idx = w.entered(s - 1)
@@ -124,7 +102,7 @@ def _advance(w: _World, s: int, p) -> np.ndarray:
     return go
 
 
-def _funnel_top(w: _World) -> None:
+def _funnel_top(w: World) -> None:
     """Awareness to onboarding, with the two interventions (one real, one without effect)."""
     w.E[0] = w.arrival
     _advance(w, 1, w.S["rates"]["consideration"])
@@ -135,7 +113,7 @@ def _funnel_top(w: _World) -> None:
         _advance(w, s, np.where(after, change["rate_after"], change["rate_before"]))
 
 
-def _setup_story(w: _World) -> None:
+def _setup_story(w: World) -> None:
     """A share of sign-ups completes setup within 7 days; some onboarded users do it later."""
     rng, S, E = w.rng, w.S, w.E
     signed = w.entered(2)
@@ -148,7 +126,7 @@ def _setup_story(w: _World) -> None:
     w.setup_t[slow] = E[2, slow] + S["setup_within_days"] * DAY + 60 + rng.exponential(10 * DAY, slow.size)
 
 
-def _first_value_story(w: _World) -> None:
+def _first_value_story(w: World) -> None:
     """Persona rates of first booking within 30 days of onboarding; some of the rest book late."""
     rates = np.array([w.S["first_value_rate_by_persona"][p] for p in PERSONAS])
     w.fv = np.zeros(w.n, bool)
@@ -161,7 +139,7 @@ def _first_value_story(w: _World) -> None:
     w.late[late] = True
 
 
-def _paid_story(w: _World) -> None:
+def _paid_story(w: World) -> None:
     """Setup within 7 days of signup is the only thing that moves paid conversion (x4)."""
     rng, S, E = w.rng, w.S, w.E
     paid = S["paid_rate_given_first_value"]
@@ -178,7 +156,7 @@ def _paid_story(w: _World) -> None:
         w.plan[who] = np.array([plans.index(p) for p in mix])[_choice(rng, mix, who.size)]
 
 
-def _stage_events(w: _World) -> None:
+def _stage_events(w: World) -> None:
     """One event per stage entered; landings carry channel and campaign, purchases revenue."""
     for s, stage in enumerate(STAGES):
         who, props = w.entered(s), {}
@@ -192,13 +170,13 @@ def _stage_events(w: _World) -> None:
     w.emit(w.S["setup_event"], setup, w.setup_t[setup], zone="app")
 
 
-def _plan_props(w: _World, who: np.ndarray) -> dict:
+def _plan_props(w: World, who: np.ndarray) -> dict:
     """`plan` and monthly `revenue` properties for paying users `who`."""
     prices = w.S["revenue"]["monthly_price"]
     return {"plan": (w.plan[who], list(prices)), "revenue": np.array(list(prices.values()))[w.plan[who]]}
 
 
-def _moments_story(w: _World) -> None:
+def _moments_story(w: World) -> None:
     """Each persona's activation moment: most who reach first value do it first, few others."""
     M, E, rng = w.S["activation_moments"], w.E, w.rng
     onb = w.entered(3)
@@ -213,7 +191,7 @@ def _moments_story(w: _World) -> None:
         w.emit(M["event_by_persona"][persona], onb[do], t[do], zone="app")
 
 
-def _onboarding_steps(w: _World) -> None:
+def _onboarding_steps(w: World) -> None:
     """Checklist steps up to onboarding; dropouts do fewer and the last one is their exit."""
     O, E, rng = w.S["onboarding_steps"], w.E, w.rng
     signed = w.entered(2)
@@ -228,7 +206,7 @@ def _onboarding_steps(w: _World) -> None:
     w.emit(O["event"], signed[owner], t, zone="app", step=j + 1)
 
 
-def _checkout_story(w: _World) -> None:
+def _checkout_story(w: World) -> None:
     """A looping checkout before paying; abandoners' last step is their exit."""
     C, E, rng = w.S["checkout_loop"], w.E, w.rng
     booked = w.entered(4)
@@ -249,7 +227,7 @@ def _checkout_story(w: _World) -> None:
     w.emit(w.S["stage_events"]["consideration"], who[back], revisit[back], zone="checkout")
 
 
-def _subscription_story(w: _World) -> None:
+def _subscription_story(w: World) -> None:
     """Invoices every 30 days and weekly activity until cancellation or the data end."""
     R, E, rng = w.S["retention"], w.E, w.rng
     paid = w.entered(5)
@@ -275,7 +253,7 @@ def _subscription_story(w: _World) -> None:
     w.emit(R["cancel_event"], paid[gone], cancel[gone], zone="app", plan=plan)
 
 
-def _experience_story(w: _World) -> None:
+def _experience_story(w: World) -> None:
     """Surveys and tickets per stage, placed inside the time the user spent in that stage."""
     for stage in EXPERIENCE_STAGES:
         s = STAGES.index(stage)
@@ -288,7 +266,7 @@ def _experience_story(w: _World) -> None:
         _tickets(w, stage, who, lo, hi)
 
 
-def _surveys(w: _World, stage: str, who, lo, hi) -> None:
+def _surveys(w: World, stage: str, who, lo, hi) -> None:
     """NPS, CSAT and CES answers at the planted response rate and mean (binomial scores)."""
     rng = w.rng
     for event, spec in w.S["experience"]["surveys"].items():
@@ -302,7 +280,7 @@ def _surveys(w: _World, stage: str, who, lo, hi) -> None:
         w.emit(event, who[ask], t, journey=False, **props)
 
 
-def _comments(w: _World, stage: str, score: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _comments(w: World, stage: str, score: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Short comments for a share of NPS answers; themed for detractors in themed stages."""
     X = w.S["experience"]
     groups = list(X["comments"])
@@ -316,7 +294,7 @@ def _comments(w: _World, stage: str, score: np.ndarray) -> tuple[np.ndarray, lis
     return codes, [c for g in groups for c in X["comments"][g]]
 
 
-def _tickets(w: _World, stage: str, who, lo, hi) -> None:
+def _tickets(w: World, stage: str, who, lo, hi) -> None:
     """Support tickets per stage: Poisson count, channel mix, topic, resolution time."""
     T, rng = w.S["experience"]["tickets"], w.rng
     owner, _ = _expand(rng.poisson(T["per_100_by_stage"][stage] / 100, who.size))
@@ -329,7 +307,7 @@ def _tickets(w: _World, stage: str, who, lo, hi) -> None:
            resolution_hours=np.maximum(np.round(hours, 1), 0.1))
 
 
-def _noise(w: _World) -> None:
+def _noise(w: World) -> None:
     """Sessions, page views and help reads around journey events, then silence after the last."""
     rng, N = w.rng, w.S["noise"]
     rows = [(u, t, np.full(u.size, ZONES.index(z), np.int8)) for _, u, t, z, _ in w.blocks if z is not None]
@@ -348,7 +326,7 @@ def _noise(w: _World) -> None:
     _browse(w, u, w.last[u] + (j + rng.uniform(0.1, 0.9, j.size)) * 4 * 3600, zone)
 
 
-def _browse(w: _World, user, t, zone) -> None:
+def _browse(w: World, user, t, zone) -> None:
     """`$pageview`s with a `path` typical of the zone; zone "help" makes `help_article_view`s."""
     paths = w.S["noise"]["paths"]
     sizes = np.array([len(paths[z]) for z in ZONES])
@@ -371,7 +349,7 @@ def generate(users: int = 200_000, seed: int = 7, start: str = "2026-01-05") -> 
     if users < 1:
         raise ValueError(f"the demo needs at least one user, not {users}")
     day0 = dt.date.fromisoformat(start)
-    w = _World(users, seed, copy.deepcopy(STORIES))
+    w = World(users, seed, copy.deepcopy(STORIES))
     for step in STEPS:
         step(w)
     start_us = int(dt.datetime(day0.year, day0.month, day0.day, tzinfo=dt.timezone.utc).timestamp()) * 10**6

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from journeymap.errors import JourneyError
-from journeymap.measure.paths.actual import ActualJourney
-from journeymap.measure.map.measured_map import MapResult
+from journeymap.api import ActualJourney, JourneyMap
+from journeymap.errors import WorkspaceError
 from journeymap.results import clean
+from journeymap.workspace import init_workspace
 
 MARKER = "demo.json"
 
@@ -21,28 +21,25 @@ def _fresh(directory: Path) -> None:
     """Empty the folder if it holds an earlier demo; refuse any other non-empty folder."""
     if directory.exists() and any(directory.iterdir()):
         if not (directory / MARKER).exists():
-            raise JourneyError(f"{directory} is not empty and is not a demo workspace: "
+            raise WorkspaceError(f"{directory} is not empty and is not a demo workspace: "
                                "pass --dir with a new folder")
         shutil.rmtree(directory)
 
 
 def run_demo(directory: Path, *, users: int = 200_000, seed: int = 7,
-             say: Callable[[str], None] = lambda m: None) -> tuple[MapResult, ActualJourney]:
+             say: Callable[[str], None] = lambda m: None) -> tuple[JourneyMap, ActualJourney]:
     """Generate, store and measure the demo company: its measured map and actual journey."""
     from journeymap.demo.generator import generate
-    from journeymap.store.folder import Workspace
-    from journeymap.workspace import Project
 
     _fresh(directory)
     say(f"generating the demo company: {users:,} users (seed {seed})…")
     data = generate(users=users, seed=seed)
-    ws = Workspace.init(directory, data.journey_text)
+    ws = init_workspace(directory, data.journey_text)
     say(f"storing {data.events.num_rows:,} events in {directory}…")
-    ws.store.append(data.events, users=data.users)
+    ws.folder.store.append(data.events, users=data.users)
     pq.write_table(data.spend, directory / "spend.parquet")
     (directory / MARKER).write_text(json.dumps(clean({"users": users, "seed": seed,
                                                       "stories": data.stories}), indent=2))
     say("measuring the journey…")
-    project = Project(directory)
     noise = data.stories["exits"]["noise_events"]
-    return project.measure(), project.paths(exclude=noise, stage="first_value")
+    return ws.measure(), ws.paths(exclude=noise, stage="first_value")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from journeymap.demo.stories import DAY, STORIES
+from journeymap.demo.world import World
 from journeymap.store.schema import EVENT_CORE, TS_TYPE
-
-if TYPE_CHECKING:  # pragma: no cover
-    from journeymap.demo.generator import _World
 
 PLANS = ("visitor", "free", "starter", "pro", "business")   # users.plan at the data end
 CAMPAIGNS = [(ch, c) for ch, mix in STORIES["channels"]["campaigns"].items() for c in mix]
@@ -55,7 +52,7 @@ def _column(values, typ: pa.DataType) -> pa.Array:
     return pa.array(values, typ)
 
 
-def events_table(w: _World, start_us: int, user_ids: np.ndarray) -> pa.Table:
+def events_table(w: World, start_us: int, user_ids: np.ndarray) -> pa.Table:
     """Each block as one record batch, cut at the data end; event ids count across blocks."""
     keeps = [np.flatnonzero(t < w.end) for _, _, t, _, _ in w.blocks]
     total, batches, counted = sum(k.size for k in keeps), [], 0
@@ -76,7 +73,7 @@ def events_table(w: _World, start_us: int, user_ids: np.ndarray) -> pa.Table:
     return pa.Table.from_batches(batches, EVENTS_SCHEMA)
 
 
-def users_table(w: _World, user_ids: pa.Array) -> pa.Table:
+def users_table(w: World, user_ids: pa.Array) -> pa.Table:
     """Users with their traits; `plan` is the plan held at the data end."""
     signed = w.E[2] < w.end
     paying = (w.E[5] < w.end) & (w.cancel >= w.end)
@@ -91,7 +88,7 @@ def users_table(w: _World, user_ids: pa.Array) -> pa.Table:
     })
 
 
-def spend_table(w: _World, start: dt.date) -> pa.Table:
+def spend_table(w: World, start: dt.date) -> pa.Table:
     """Daily cost, impressions and clicks per channel and campaign, consistent with landings."""
     rng, C, days = w.rng, w.S["channels"], w.S["arrival_weeks"] * 7
     day = (w.arrival // DAY).astype(np.int64)

@@ -7,9 +7,7 @@ retention 85-95%; advocacy participation 5-20%. A journey file overrides them.
 
 from __future__ import annotations
 
-from journeymap.spec.model import Benchmark
-
-_SOURCE = "built-in (customer journey mapping benchmarks)"
+SOURCE = "built-in (customer journey mapping benchmarks)"
 
 _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("purchase", "paid", "paid_conversion", "conversion", "subscribe"): (0.02, 0.15),
@@ -18,15 +16,15 @@ _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("advocacy", "referral", "advocate", "review"): (0.05, 0.20),
 }
 
-BUILTIN: dict[str, Benchmark] = {
-    name: Benchmark(low, high, _SOURCE) for names, (low, high) in _RANGES.items() for name in names
-}
+#: stage id -> (low, high) of the expected rate into a stage with that id
+BUILTIN: dict[str, tuple[float, float]] = {name: bounds for names, bounds in _RANGES.items()
+                                           for name in names}
 
 
-def builtin_benchmark(stage_id: str) -> Benchmark | None:
-    """The built-in range for the rate into a stage with this id, if one is known.
+def builtin_range(stage_id: str) -> tuple[float, float] | None:
+    """The built-in (low, high) range for the rate into a stage with this id, if known.
 
-    >>> builtin_benchmark("purchase").low
-    0.02
+    >>> builtin_range("purchase")
+    (0.02, 0.15)
     """
     return BUILTIN.get(stage_id.lower())

@@ -17,7 +17,7 @@ from journeymap.spec._reader import TEXT_FILE, Reader, combine, describe
 from journeymap.spec._stages import read_stages
 from journeymap.spec.model import Benchmark, Condition, Handoff, Journey, Persona
 
-__all__ = ["load_journey", "parse_where"]
+__all__ = ["as_journey", "load_journey", "parse_journey", "parse_where"]
 
 TOP_KEYS = ("name", "inactivity", "stages", "handoffs", "personas", "benchmarks")
 HANDOFF_KEYS = ("from", "to", "owner")
@@ -31,8 +31,27 @@ def load_journey(source: str | os.PathLike) -> Journey:
     Raises one SpecError whose `.problems` lists every problem found.
     """
     text, file, path = _read_source(source)
-    journey = _journey_from(text, file, path)
+    return parse_journey(text, path) if path else parse_journey(text)
+
+
+def parse_journey(text: str, file: str | None = None) -> Journey:
+    """A journey from YAML text already read (from `file`, named in errors and kept as
+    `Journey.file`); the same checks as `load_journey`."""
+    journey = _journey_from(text, file or TEXT_FILE, file)
     return replace(journey, benchmarks=dict(journey.benchmarks))  # its one mutable part: a copy
+
+
+def as_journey(journey) -> Journey:
+    """A Journey from a Journey, a path to a YAML file, or YAML text.
+
+    >>> as_journey("name: s\\nstages:\\n  - {id: a, owner: t, enter: {event: a}}\\n").stage_ids
+    ['a']
+    """
+    if isinstance(journey, Journey):
+        return journey
+    if isinstance(journey, str | os.PathLike):
+        return load_journey(journey)
+    raise TypeError(f"expected a Journey, a path or YAML text, not {type(journey).__name__}")
 
 
 @lru_cache(maxsize=64)

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from journeymap.errors import QueryError, did_you_mean
+from journeymap.spec.builtin_ranges import SOURCE as BUILTIN_SOURCE
+from journeymap.spec.builtin_ranges import builtin_range
+
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists")
 NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte")
 MAX_STAGES = 62  # stages of a journey, or steps and exclusions of a funnel: a bit each in int64
@@ -146,7 +150,6 @@ class Journey:
         for s in self.stages:
             if s.id == stage_id:
                 return s
-        from journeymap.errors import QueryError, did_you_mean
         raise QueryError(f"unknown stage '{stage_id}'" + did_you_mean(stage_id, self.stage_ids))
 
     @property
@@ -157,7 +160,6 @@ class Journey:
         for p in self.personas:
             if p.id == persona_id:
                 return p
-        from journeymap.errors import QueryError, did_you_mean
         raise QueryError(f"unknown persona '{persona_id}'"
                          + did_you_mean(persona_id, [p.id for p in self.personas]))
 
@@ -176,9 +178,12 @@ class Journey:
 
     def benchmark_into(self, stage_id: str) -> Benchmark | None:
         """The benchmark for the rate into `stage_id`: stage's own, journey's, or built-in."""
-        from journeymap.spec.builtin_ranges import builtin_benchmark
         st = self.stage(stage_id)
-        return st.benchmark or self.benchmarks.get(stage_id) or builtin_benchmark(stage_id)
+        own = st.benchmark or self.benchmarks.get(stage_id)
+        if own is not None:
+            return own
+        bounds = builtin_range(stage_id)
+        return Benchmark(*bounds, BUILTIN_SOURCE) if bounds else None
 
     @property
     def event_names(self) -> set[str]:

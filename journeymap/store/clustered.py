@@ -1,11 +1,11 @@
-"""The store's events kept in journey order, so per-user measures skip the sort.
+"""The store's events kept in (user, time) order, so per-user measures skip the sort.
 
 Every per-user measure walks each user's events in (user_id, ts, event,
 event_id) order. Sorting 10M rows costs far more than the walk itself, so the
 workspace keeps a copy of its (identity-stitched) events already in that
 order, rebuilt whenever the store's fingerprint changes. The copy is a folder:
 
-- `part-0.parquet`: every column, in journey order, with a dense user number
+- `part-0.parquet`: every column, in (user, time) order, with a dense user number
   `_uid` (0.. in user_id order); properties are read from here.
 - `core.arrow`: Arrow IPC, uncompressed, the same rows and row groups:
   `_uid` int32, `ts` timestamp[us, UTC], `event` as int32 codes into one
@@ -36,8 +36,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from journeymap.errors import EngineError
+from journeymap.store.schema import USER_ORDER
 
-ORDER_SQL = "user_id, ts, event, event_id"
 ROW_GROUP = 1 << 20
 MEMORY_LIMIT = "2GB"  # DuckDB's cap while sorting; beyond it the sort spills to disk
 STAMP = "ordered.json"
@@ -47,44 +47,47 @@ CORE_SCHEMA = pa.schema([("_uid", pa.int32()), ("ts", pa.timestamp("us", tz="UTC
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """One row group of the ordered copy: rows from `row0`, as numpy arrays."""
+class RowGroup:
+    """One row group of the clustered copy: rows from `row0`, as numpy arrays."""
 
     row0: int
     uid: np.ndarray  # int32 user number per row
     t: np.ndarray  # int64 µs
-    codes: np.ndarray  # int32 index into OrderedEvents.vocab
+    codes: np.ndarray  # int32 index into ClusteredEvents.vocab
     extra: pa.Table | None  # other columns asked for, read from the Parquet copy
 
-    def slice(self, lo: int, hi: int) -> Chunk:
+    def slice(self, lo: int, hi: int) -> RowGroup:
         """Rows lo..hi-1 of the chunk."""
         more = self.extra.slice(lo, hi - lo) if self.extra is not None else None
-        return Chunk(self.row0 + lo, self.uid[lo:hi], self.t[lo:hi], self.codes[lo:hi], more)
+        return RowGroup(self.row0 + lo, self.uid[lo:hi], self.t[lo:hi], self.codes[lo:hi], more)
 
     @staticmethod
-    def concat(chunks: Sequence[Chunk]) -> Chunk:
+    def concat(chunks: Sequence[RowGroup]) -> RowGroup:
         """Consecutive chunks as one."""
         if len(chunks) == 1:
             return chunks[0]
         more = pa.concat_tables([c.extra for c in chunks]) if chunks[0].extra is not None else None
-        return Chunk(chunks[0].row0, *(np.concatenate([getattr(c, k) for c in chunks])
+        return RowGroup(chunks[0].row0, *(np.concatenate([getattr(c, k) for c in chunks])
                                        for k in ("uid", "t", "codes")), more)
 
 
 @dataclass(frozen=True)
-class OrderedEvents:
-    """A journey-ordered copy of events (see the module doc) and an Ibis view of it."""
+class ClusteredEvents:
+    """A clustered copy of events (see the module doc) and an Ibis view of it."""
 
     folder: Path
     con: object = None  # the Ibis connection for `table`; a new DuckDB one when None
 
+    clustered = True  # capability flags of an event source (see store.sources)
+    passes_use_engine = False
+
     @classmethod
-    def open(cls, folder: str | Path, con=None) -> OrderedEvents:
-        """The copy in `folder`, as `build_ordered` writes it."""
+    def open(cls, folder: str | Path, con=None) -> ClusteredEvents:
+        """The copy in `folder`, as `build_clustered` writes it."""
         folder = Path(folder)
         missing = [n for n in (PARQUET, CORE, USERS) if not (folder / n).is_file()]
         if missing:
-            raise EngineError(f"{folder} is not a journey-ordered copy: {missing[0]} is missing")
+            raise EngineError(f"{folder} is not a clustered copy: {missing[0]} is missing")
         if not {"events", "rows", "ts_max"} <= set(_read_stamp(folder)):
             raise EngineError(f"{folder / STAMP} is incomplete or from an older journeymap: "
                               "build the copy again")
@@ -100,10 +103,9 @@ class OrderedEvents:
     def files(self) -> tuple[str, ...]:
         return (str(self.folder / PARQUET),)
 
-
     @cached_property
     def vocab(self) -> tuple[str, ...]:
-        """Event names; `Chunk.codes` index into them."""
+        """Event names; `RowGroup.codes` index into them."""
         return tuple(self._stamp["events"])
 
     @cached_property
@@ -128,12 +130,16 @@ class OrderedEvents:
     def n_rows(self) -> int:
         return int(self._stamp["rows"])
 
-    @property
-    def ts_max(self) -> int:
+    def data_end_us(self) -> int:
         """The last event's time, µs (0 when empty)."""
         return int(self._stamp["ts_max"])
 
-    def chunks(self, extra: Sequence[str] = ()) -> Iterator[Chunk]:
+    @property
+    def user_count(self) -> int:
+        """How many users the copy holds."""
+        return len(self.user_ids)
+
+    def row_groups(self, extra: Sequence[str] = ()) -> Iterator[RowGroup]:
         """The rows in order, a row group at a time; `extra` columns from the Parquet copy.
 
         `core.arrow` is memory-mapped: the arrays are views of the file, not copies. Once
@@ -150,7 +156,7 @@ class OrderedEvents:
         for i in range(core.num_record_batches):
             rb = core.get_batch(i)
             more = parquet.read_row_group(i, columns=list(extra)) if parquet else None
-            yield Chunk(row0, rb.column(0).to_numpy(), rb.column(1).cast(pa.int64()).to_numpy(),
+            yield RowGroup(row0, rb.column(0).to_numpy(), rb.column(1).cast(pa.int64()).to_numpy(),
                         rb.column(2).indices.to_numpy(), more)
             row0 += rb.num_rows
             end = max(b.address + b.size for c in rb.columns for b in c.buffers() if b) - whole.address
@@ -169,7 +175,7 @@ def _fsync(path: Path) -> None:
 
 
 def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
-    """DuckDB writes `events` in journey order with `_uid`; sorts beyond MEMORY_LIMIT spill."""
+    """DuckDB writes `events` in (user, time) order with `_uid`; sorts beyond MEMORY_LIMIT spill."""
     cols = [c for c in events.columns if c != "_uid"]
     inner = ibis.to_sql(events.select(*cols), dialect="duckdb")
     spill.mkdir(exist_ok=True)
@@ -182,7 +188,7 @@ def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
         f"ids AS (SELECT user_id, (row_number() OVER (ORDER BY user_id) - 1)::INTEGER AS _uid "
         f"FROM (SELECT DISTINCT user_id FROM ev)) "
         f"SELECT ev.*, ids._uid FROM ev JOIN ids ON ev.user_id IS NOT DISTINCT FROM ids.user_id "
-        f"ORDER BY {ORDER_SQL}) TO '{path.as_posix()}' "
+        f"ORDER BY {', '.join(USER_ORDER)}) TO '{path.as_posix()}' "
         f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
 
 
@@ -222,8 +228,8 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
     return {"events": vocab, "rows": row0, "ts_max": ts_max}
 
 
-def build_ordered(con, events: ir.Table, target: Path, fingerprint: str = "") -> None:
-    """Write the journey-ordered copy of `events` into `target` (replacing it whole)."""
+def build_clustered(con, events: ir.Table, target: Path, fingerprint: str = "") -> None:
+    """Write the clustered copy of `events` into `target` (replacing it whole)."""
     target = Path(target)
     tmp = target.with_name(target.name + ".tmp")
     spill = target.with_name(target.name + ".spill")
@@ -253,12 +259,12 @@ def _read_stamp(folder: Path) -> dict:
         return {}
 
 
-def ordered_events(con, events: ir.Table, folder: Path, fingerprint: str) -> OrderedEvents:
-    """The journey-ordered copy of `events` in `folder`, (re)built if `fingerprint` changed."""
+def clustered_events(con, events: ir.Table, folder: Path, fingerprint: str) -> ClusteredEvents:
+    """The clustered copy of `events` in `folder`, (re)built if `fingerprint` changed."""
     folder = Path(folder)
     stamp = _read_stamp(folder)
     if stamp.get("fingerprint") != fingerprint or \
             not {"events", "rows", "ts_max"} <= set(stamp) or \
             not all((folder / n).is_file() for n in (PARQUET, CORE, USERS)):
-        build_ordered(con, events, folder, fingerprint)
-    return OrderedEvents.open(folder, con)
+        build_clustered(con, events, folder, fingerprint)
+    return ClusteredEvents.open(folder, con)

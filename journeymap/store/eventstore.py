@@ -49,10 +49,10 @@ from journeymap.errors import IngestError
 from journeymap.store import _normalize as norm
 from journeymap.store._idset import IdSet, hash_ids
 from journeymap.store._tabular import lit, q
-from journeymap.store.readers import EventFile, checked_chunks
+from journeymap.store.readers import EventFile, checked_chunks, read_users
 from journeymap.store.timestamps import connect
 
-__all__ = ["AppendStats", "EventStore"]
+__all__ = ["AppendStats", "EventStore", "Snapshot"]
 
 MANIFEST = "manifest.json"
 #: near-unique columns: dictionary encoding only costs time and space there
@@ -66,6 +66,47 @@ class AppendStats:
 
     added: int
     duplicates: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed state of the store: its files, columns and fingerprint."""
+
+    root: Path
+    manifest: dict
+
+    @property
+    def version(self) -> int:
+        return int(self.manifest["version"])
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.manifest["events"]
+
+    @property
+    def event_files(self) -> list[str]:
+        return [str(self.root / p) for p in self.manifest["events"]]
+
+    @property
+    def users_file(self) -> str | None:
+        name = self.manifest["users"]
+        return str(self.root / name) if name else None
+
+    @property
+    def identities_file(self) -> str | None:
+        name = self.manifest["identities"]
+        return str(self.root / name) if name else None
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return dict(self.manifest["columns"])
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash that changes whenever the committed content changes."""
+        m = self.manifest
+        key = json.dumps([m["events"], m["users"], m["identities"]], sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 class EventStore:
@@ -89,39 +130,40 @@ class EventStore:
             raise IngestError(f"the store manifest is unreadable: {exc}",
                               file=str(self.root / MANIFEST)) from None
 
+    def snapshot(self) -> Snapshot:
+        """The committed state now, read once: a reader that keeps to it sees one version
+        of the data, whatever commits meanwhile (committed event files are never removed)."""
+        return Snapshot(self.root, self.manifest())
+
     @property
     def version(self) -> int:
         """Commit counter: +1 on every commit."""
-        return int(self.manifest()["version"])
+        return self.snapshot().version
 
     @property
     def is_empty(self) -> bool:
         """True while no events are committed."""
-        return not self.manifest()["events"]
+        return self.snapshot().is_empty
 
     def event_files(self) -> list[str]:
         """Absolute paths of the committed event files."""
-        return [str(self.root / p) for p in self.manifest()["events"]]
+        return self.snapshot().event_files
 
     def users_file(self) -> str | None:
         """Absolute path of the committed users file, if any."""
-        name = self.manifest()["users"]
-        return str(self.root / name) if name else None
+        return self.snapshot().users_file
 
     def identities_file(self) -> str | None:
         """Absolute path of the committed identities file, if any."""
-        name = self.manifest()["identities"]
-        return str(self.root / name) if name else None
+        return self.snapshot().identities_file
 
     def columns(self) -> dict[str, str]:
         """Committed event columns and their Arrow type names."""
-        return dict(self.manifest()["columns"])
+        return self.snapshot().columns
 
     def fingerprint(self) -> str:
         """A short hash that changes whenever the committed content changes."""
-        m = self.manifest()
-        key = json.dumps([m["events"], m["users"], m["identities"]], sort_keys=True)
-        return hashlib.sha256(key.encode()).hexdigest()[:16]
+        return self.snapshot().fingerprint
 
     def scan_sql(self) -> str:
         """A DuckDB table expression over all committed events."""
@@ -138,6 +180,15 @@ class EventStore:
         """
         with EventFile(path, mapping=mapping, format=format) as f:
             return self.append(checked_chunks(f, skip_bad_rows), users=f.users, identities=f.identities)
+
+    def ingest_users(self, path: str | Path, *, mapping: dict[str, str] | None = None,
+                     format: str | None = None) -> int:
+        """Load a users file (user_id + traits) and upsert it: one row per user id, a
+        later non-null value wins over an earlier one (later rows of the file, later
+        ingests). Returns the rows read. Committed as a new version, like events."""
+        users = read_users(path, mapping=mapping, format=format)
+        self.append([], users=users)
+        return users.num_rows
 
     def append(self, events: pa.Table | Iterable[pa.Table], users: pa.Table | None = None,
                identities: pa.Table | None = None) -> AppendStats:

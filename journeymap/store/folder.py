@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from journeymap.errors import JourneyError
+from journeymap.errors import WorkspaceError
+from journeymap.settings import check_file
 from journeymap.store.eventstore import EventStore
 
-__all__ = ["Workspace"]
+__all__ = ["WorkspaceFolder"]
 
 JOURNEY = "journey.yml"
 SETTINGS = "settings.json"
@@ -18,7 +19,7 @@ DEFAULT_SETTINGS = {"engine": "duckdb"}
 
 
 @dataclass(frozen=True)
-class Workspace:
+class WorkspaceFolder:
     """A journeymap workspace folder."""
 
     path: Path
@@ -30,13 +31,13 @@ class Workspace:
         return (path / JOURNEY).is_file() and (path / SETTINGS).is_file()
 
     @classmethod
-    def init(cls, path: str | Path, journey_text: str) -> Workspace:
+    def init(cls, path: str | Path, journey_text: str) -> WorkspaceFolder:
         """Create a workspace (an existing one is kept as is) in a new or empty folder."""
         path = Path(path)
         if path.exists() and not path.is_dir():
-            raise JourneyError("cannot create a workspace here: it is a file", file=str(path))
+            raise WorkspaceError("cannot create a workspace here: it is a file", file=str(path))
         if path.is_dir() and any(path.iterdir()) and not cls.is_workspace(path):
-            raise JourneyError("the folder is not empty and is not a journeymap workspace; "
+            raise WorkspaceError("the folder is not empty and is not a journeymap workspace; "
                                "choose a new or empty folder", file=str(path))
         (path / STORE).mkdir(parents=True, exist_ok=True)
         if not (path / JOURNEY).exists():
@@ -46,23 +47,23 @@ class Workspace:
         return cls(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> Workspace:
+    def open(cls, path: str | Path) -> WorkspaceFolder:
         """Open an existing workspace; JourneyError if `path` is not one."""
         path = Path(path)
         if not cls.is_workspace(path):
-            raise JourneyError("not a journeymap workspace (no journey.yml and settings.json): "
+            raise WorkspaceError("not a journeymap workspace (no journey.yml and settings.json): "
                                "run `journeymap init DIR` first, or pass the workspace folder",
                                file=str(path))
         return cls(path)
 
     @classmethod
-    def find(cls, start: str | Path | None = None) -> Workspace:
+    def find(cls, start: str | Path | None = None) -> WorkspaceFolder:
         """The workspace containing `start` (default: the current folder)."""
         here = Path(start or Path.cwd()).resolve()
         for folder in (here, *here.parents):
             if cls.is_workspace(folder):
                 return cls(folder)
-        raise JourneyError(f"no journeymap workspace in {here} or its parents: run "
+        raise WorkspaceError(f"no journeymap workspace in {here} or its parents: run "
                            "`journeymap init DIR` or pass the workspace folder")
 
     @property
@@ -77,9 +78,10 @@ class Workspace:
 
     @property
     def settings(self) -> dict:
-        """settings.json as a dict."""
+        """settings.json as a dict of known settings (an unknown key is refused by name)."""
+        file = str(self.path / SETTINGS)
         try:
-            return json.loads((self.path / SETTINGS).read_text())
+            values = json.loads((self.path / SETTINGS).read_text())
         except ValueError as exc:
-            raise JourneyError(f"settings are not valid JSON: {exc}",
-                               file=str(self.path / SETTINGS)) from None
+            raise WorkspaceError(f"settings are not valid JSON: {exc}", file=file) from None
+        return check_file(values, file)

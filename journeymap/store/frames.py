@@ -7,8 +7,6 @@ through as properties.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import ibis
 import ibis.expr.types as ir
 import numpy as np
@@ -93,18 +91,6 @@ def as_events(obj) -> ir.Table:
     return table if "event_id" in table.columns else with_content_ids(table)
 
 
-def as_source(obj):
-    """Events as given: a journey-ordered store copy stays one (for the fast path)."""
-    from journeymap.store.clustered import OrderedEvents
-    return obj if isinstance(obj, OrderedEvents) else as_events(obj)
-
-
-def ibis_table(source) -> ir.Table:
-    """The Ibis table behind an events source."""
-    from journeymap.store.clustered import OrderedEvents
-    return source.table if isinstance(source, OrderedEvents) else source
-
-
 def as_table(obj, key: str = "user_id", what: str = "users") -> ir.Table:
     """An Ibis table of per-user rows (traits) from any accepted form."""
     table = obj if isinstance(obj, ir.Table) else ibis.memtable(to_arrow(obj))
@@ -125,19 +111,3 @@ def string_buffers(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndar
     off = np.frombuffer(offsets, width, len(ids) + 1, ids.offset * np.dtype(width).itemsize) \
         if offsets is not None else np.zeros(1, width)
     return off, np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
-
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def data_end_us(source) -> int:
-    """The time of the last event (µs since the epoch; 0 when there are none)."""
-    from journeymap.store.clustered import OrderedEvents
-    if isinstance(source, OrderedEvents):
-        return source.ts_max
-    last = ibis_table(source).ts.max().to_pyarrow().as_py()
-    if last is None:
-        return 0
-    if last.tzinfo is None:  # naive means UTC
-        last = last.replace(tzinfo=dt.timezone.utc)
-    return (last - EPOCH) // dt.timedelta(microseconds=1)

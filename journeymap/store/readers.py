@@ -18,15 +18,15 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from journeymap.errors import IngestError
+from journeymap.errors import IngestError, did_you_mean
 from journeymap.store import segment_json as segment
 from journeymap.store._lines import locate_csv, locate_lines
 from journeymap.store._tabular import canonical_sql, lit, q, resolve_columns, split
 from journeymap.store.schema import EVENT_CORE
 from journeymap.store.timestamps import connect
 
-__all__ = ["Rejected", "ReadResult", "EventFile", "read_events", "load_events", "checked_chunks",
-           "settle_rejects", "detect_format", "FORMATS"]
+__all__ = ["Rejected", "ReadResult", "EventFile", "read_events", "read_users", "load_events",
+           "checked_chunks", "settle_rejects", "detect_format", "FORMATS"]
 
 FORMATS = ("csv", "parquet", "jsonl", "segment")
 _EXT = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
@@ -364,3 +364,40 @@ def _empty_events() -> pa.Table:
 
 
 _READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet, "segment": _read_segment}
+
+
+def read_users(path: str | Path, *, mapping: dict[str, str] | None = None,
+               format: str | None = None) -> pa.Table:
+    """A users file (CSV, Parquet or JSON Lines): `user_id` (or the column `mapping`
+    names for it) and trait columns in their natural types. Every row needs a user id."""
+    path = Path(path)
+    file = str(path)
+    if not path.is_file():
+        raise IngestError("no such file", file=file)
+    fmt = (format or _EXT.get(path.suffix.lower(), "")).lower()
+    fmt = {"json": "jsonl", **_ALIASES}.get(fmt, fmt)
+    scans = {"csv": f"read_csv({lit(file)}, header=true)", "parquet": f"read_parquet({lit(file)})",
+             "jsonl": f"read_json({lit(file)}, format='newline_delimited')"}
+    if fmt not in scans:
+        raise IngestError(f"unknown users file format {format or path.suffix!r}; use csv, parquet "
+                          "or jsonl (by extension or --input-format)", file=file)
+    con = connect()
+    try:
+        table = con.sql(f"SELECT * FROM {scans[fmt]}").to_arrow_table()
+    except duckdb.Error as exc:
+        raise IngestError(f"could not read {fmt} users file: {exc}", file=file) from None
+    finally:
+        con.close()
+    source = (mapping or {}).get("user_id", "user_id")
+    if source not in table.column_names:
+        raise IngestError(f"users file has no {source!r} column" + did_you_mean(source, table.column_names)
+                          + f" (columns: {', '.join(table.column_names)}; map one with --map "
+                          "user_id=<column>)", file=file)
+    if source != "user_id":
+        table = table.rename_columns(["user_id" if c == source else c for c in table.column_names])
+    missing = table.column("user_id").null_count
+    if missing:
+        row = table.column("user_id").is_null().to_pylist().index(True)
+        raise IngestError(f"{missing} row(s) have no user id, e.g. data row {row + 1}; "
+                          "nothing was loaded", file=file)
+    return table

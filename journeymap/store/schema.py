@@ -24,6 +24,13 @@ EVENT_OPTIONAL = {
 }
 RESERVED = set(EVENT_CORE) | set(EVENT_OPTIONAL)
 
+#: the order of one user's events everywhere: time, then a deterministic tie-breaker
+#: (results never depend on row order or on the engine; simultaneous events are
+#: treated as simultaneous by the kernels, whatever this order put first)
+EVENT_ORDER = ("ts", "event", "event_id")
+#: every user's events together, in EVENT_ORDER
+USER_ORDER = ("user_id", *EVENT_ORDER)
+
 IDENTITIES = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string())])
 
 #: hive partition key of the event store (`events/date=YYYY-MM-DD/`); a source

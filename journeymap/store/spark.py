@@ -1,4 +1,5 @@
-"""The Spark engine's session: local mode by default, a master URL for a cluster.
+"""The Spark engine, all in one place: its session (local mode by default, a master URL
+for a cluster), its Ibis backend, and how it reads the store's Parquet files.
 
 PySpark is an optional extra (``pip install "journeymap[spark]"``), imported
 only when the Spark engine is asked for. One session serves the whole process:
@@ -15,9 +16,12 @@ import threading
 import warnings
 from pathlib import Path
 
+import ibis
+import ibis.expr.types as ir
+
 from journeymap.errors import EngineError
 
-__all__ = ["INSTALL_HINT", "LOCAL_MASTER", "spark_backend", "spark_session"]
+__all__ = ["INSTALL_HINT", "LOCAL_MASTER", "spark_backend", "spark_session", "store_events", "store_file"]
 
 INSTALL_HINT = 'the Spark engine needs PySpark: pip install "journeymap[spark]"'
 LOCAL_MASTER = "local[2]"
@@ -196,3 +200,102 @@ def _quiet_sockets():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", r"unclosed <socket\.socket", ResourceWarning)
         yield
+
+
+_SCHEMAS: dict[str, object] = {}  # file path -> Arrow schema (store files never change)
+_CACHED: dict[tuple, tuple] = {}  # (session, store root) -> (files, view name, DataFrame)
+_VIEWS: dict[tuple, str] = {}  # (session, file) -> view name, for users and identities files
+_VIEWS_LOCK = threading.Lock()
+
+
+def store_events(con, snap, cache: bool = True) -> ir.Table:
+    """The events of a store snapshot as a Spark temporary view, cached until the
+    store's files change."""
+    files = snap.event_files
+    if not cache:
+        return _spark_view(con, _spark_frame(con._session, files))
+    session = con._session
+    key = (id(session), str(snap.root.resolve()))
+    with _VIEWS_LOCK:
+        hit = _CACHED.get(key)
+        if hit is not None and hit[0] == tuple(files) and session.catalog.tableExists(hit[1]):
+            return con.table(hit[1])
+        if hit is not None:  # the store changed: free the old copy (its view still reads the files)
+            hit[2].unpersist()
+        frame = _spark_frame(session, files).cache()
+        table = _spark_view(con, frame)
+        _CACHED[key] = (tuple(files), table.op().name, frame)
+        return table
+
+
+def store_file(con, path: str) -> ir.Table:
+    """One immutable store file (users, identities) as a view, made once per session."""
+    key = (id(con._session), path)
+    with _VIEWS_LOCK:
+        name = _VIEWS.get(key)
+        if name is not None and con._session.catalog.tableExists(name):
+            return con.table(name)
+        table = _spark_parquet(con, [path])
+        _VIEWS[key] = table.op().name
+        return table
+
+
+def _file_schema(path: str):
+    import pyarrow.parquet as pq
+    schema = _SCHEMAS.get(path)
+    if schema is None:
+        schema = _SCHEMAS[path] = pq.read_schema(path).remove_metadata()
+    return schema
+
+
+def _spark_parquet(con, files: list[str]) -> ir.Table:
+    """Parquet files as one Ibis table (columns unioned by name) on a PySpark connection."""
+    return _spark_view(con, _spark_frame(con._session, files))
+
+
+def _spark_view(con, frame) -> ir.Table:
+    """A Spark DataFrame as an Ibis table, through a temporary view."""
+    name = ibis.util.gen_name("journeymap_store")
+    frame.createOrReplaceTempView(name)
+    return con.table(name)
+
+
+def _spark_frame(session, files: list[str]):
+    """Parquet files as one Spark DataFrame, columns unioned by name.
+
+    Spark's `mergeSchema` cannot widen int64 to double (the store widens numbers that
+    later appends bring as floats), so files are grouped by schema, each group is read
+    as is, cast to the unified schema and the groups are unioned.
+    """
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema, from_arrow_type
+
+    schemas = [_file_schema(f) for f in files]
+    try:
+        target = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise EngineError(f"the event store's files have incompatible columns: {exc}") from None
+    groups: dict[pa.Schema, list[str]] = {}
+    for f, s in zip(files, schemas):
+        groups.setdefault(s, []).append(f)
+    frames = []
+    for schema, paths in groups.items():
+        # an explicit schema spares Spark a job that reads footers to infer it
+        df = session.read.schema(from_arrow_schema(schema, prefer_timestamp_ntz=True)).parquet(*paths)
+        if schema.equals(target):
+            frames.append(df)
+            continue
+        cols = []
+        for field in target:
+            spark_type = from_arrow_type(field.type, prefer_timestamp_ntz=True)
+            have = schema.get_field_index(field.name) >= 0
+            col = F.col(f"`{field.name}`") if have else F.lit(None)
+            if not have or not schema.field(field.name).type.equals(field.type):
+                col = col.cast(spark_type)
+            cols.append(col.alias(field.name))
+        frames.append(df.select(*cols))
+    out = frames[0]
+    for df in frames[1:]:
+        out = out.unionByName(df)
+    return out

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 import journeymap
 from journeymap.progress import reporting
-from journeymap.store.folder import Workspace
+from journeymap.store.folder import WorkspaceFolder
 
 JOURNEY = """
 name: cache
@@ -25,7 +25,7 @@ def _events(users, offset=0):
 
 
 def test_second_measure_comes_from_cache_until_something_changes(tmp_path):
-    ws = Workspace.init(tmp_path / "ws", JOURNEY)
+    ws = WorkspaceFolder.init(tmp_path / "ws", JOURNEY)
     ws.store.append(_events(4))
     project = journeymap.open(tmp_path / "ws")
     first = project.measure()

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 import journeymap
-from journeymap.store.folder import Workspace
+from journeymap.store.folder import WorkspaceFolder
 
 JOURNEY = """
 name: api
@@ -28,9 +28,10 @@ def _events():
 
 def test_all_is_explicit_and_importable():
     assert sorted(journeymap.__all__) == sorted([
-        "EngineError", "FunnelResult", "IngestError", "Journey", "JourneyError", "MapResult",
-        "Project", "QueryError", "SpecError", "TransitionsResult", "funnel", "load_journey",
-        "measure", "open", "paths", "transitions"])
+        "ActualJourney", "Diagnosis", "EngineError", "FunnelResult", "IngestError", "Journey",
+        "JourneyError", "JourneyMap", "Leak", "MapResult", "QueryError", "SpecError",
+        "TransitionsResult", "Workspace", "WorkspaceError", "funnel", "load_journey", "measure",
+        "open", "paths", "transitions", "validate"])
     for name in journeymap.__all__:
         assert getattr(journeymap, name) is not None
 
@@ -47,7 +48,7 @@ def test_results_convert_to_pandas_arrow_dict_and_html():
 
 
 def test_open_workspace(tmp_path):
-    ws = Workspace.init(tmp_path / "ws", JOURNEY)
+    ws = WorkspaceFolder.init(tmp_path / "ws", JOURNEY)
     ws.store.append(pa.Table.from_pandas(_events(), preserve_index=False))
     project = journeymap.open(tmp_path / "ws")
     assert project.measure().stage("a").entered == 3

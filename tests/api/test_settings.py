@@ -8,8 +8,8 @@ import pytest
 
 from journeymap import settings
 from journeymap.errors import JourneyError
-from journeymap.store.folder import Workspace
-from journeymap.workspace import Project
+from journeymap.store.folder import WorkspaceFolder
+from journeymap.workspace import Workspace
 
 JOURNEY = "name: s\nstages:\n  - {id: a, owner: t, enter: {event: a}}\n"
 
@@ -24,11 +24,11 @@ def test_precedence(monkeypatch):
 
 def test_project_reads_the_workspace_setting(tmp_path, monkeypatch):
     monkeypatch.delenv("JOURNEYMAP_ENGINE", raising=False)
-    ws = Workspace.init(tmp_path / "w", JOURNEY)
+    ws = WorkspaceFolder.init(tmp_path / "w", JOURNEY)
     (ws.path / "settings.json").write_text(json.dumps({"engine": "spark", "spark_master": "local[1]"}))
-    project = Project(ws.path)
+    project = Workspace(ws.path)
     assert (project.engine, project.master) == ("spark", "local[1]")
-    assert Project(ws.path, engine="duckdb").engine == "duckdb"
+    assert Workspace(ws.path, engine="duckdb").engine == "duckdb"
 
 
 def test_bad_typed_setting_is_a_clear_error(monkeypatch):

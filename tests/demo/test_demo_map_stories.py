@@ -49,9 +49,9 @@ def test_each_persona_progresses_at_its_planted_rate(measured, demo):
 
 
 def test_immature_cohorts_are_marked_and_left_out(measured):
-    immature = [c for c in measured.cohorts if c["immature"]]
+    immature = [c for c in measured.cohorts if c.immature]
     assert immature, "the demo's last cohorts end inside their time limits"
     for stage in measured.stages[:-1]:
-        in_rates = sum(c["entered"] for c in measured.cohorts
-                       if c["stage"] == stage.id and not c["immature"])
+        in_rates = sum(c.entered for c in measured.cohorts
+                       if c.stage == stage.id and not c.immature)
         assert stage.entered == in_rates

@@ -7,16 +7,16 @@ import pytest
 from journeymap.api import as_journey
 from journeymap.demo.generator import generate
 from journeymap.store.engine import connect, store_tables
-from journeymap.store.folder import Workspace
+from journeymap.store.folder import WorkspaceFolder
 
 ENGINES = ("duckdb", "spark")
 
 
 @pytest.fixture(scope="session")
-def demo_workspace(tmp_path_factory) -> Workspace:
+def demo_workspace(tmp_path_factory) -> WorkspaceFolder:
     """The demo company (3,000 users) in a workspace's Parquet event store."""
     demo = generate(users=3000, seed=7)
-    ws = Workspace.init(tmp_path_factory.mktemp("engines") / "demo", demo.journey_text)
+    ws = WorkspaceFolder.init(tmp_path_factory.mktemp("engines") / "demo", demo.journey_text)
     ws.store.append(demo.events, users=demo.users)
     return ws
 

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pytest
 
 from journeymap.errors import EngineError
-from journeymap.measure.paths.actual import actual_journey
+from journeymap.measure._feed.users import persona_flags
 from journeymap.measure.funnel.funnel import funnel
 from journeymap.measure.map.measured_map import measure_map
-from journeymap.measure._feed.users import persona_flags
+from journeymap.measure.paths.actual import actual_journey
 from journeymap.store.engine import engine_name, store_tables
 from journeymap.store.eventstore import EventStore
 from journeymap.workspace import open_workspace
@@ -152,7 +152,7 @@ def test_store_edge_cases(edge_store, cons):
 
 def test_workspace_setting_runs_on_spark(demo_workspace):
     """settings.json {"engine": "spark", "spark_master": "local[2]"} measures on Spark, and
-    gives what the DuckDB workspace (which reads its journey-ordered copy) gives."""
+    gives what the DuckDB workspace (which reads its clustered copy) gives."""
     path = demo_workspace.path / "settings.json"
     before = path.read_text()
     results = {}

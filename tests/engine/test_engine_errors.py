@@ -12,7 +12,7 @@ import pytest
 from journeymap.cli.main import main
 from journeymap.errors import EngineError
 from journeymap.store.engine import connect
-from journeymap.store.folder import Workspace
+from journeymap.store.folder import WorkspaceFolder
 
 INSTALL = 'the Spark engine needs PySpark: pip install "journeymap[spark]"'
 JOURNEY = """\
@@ -40,7 +40,7 @@ def test_missing_pyspark_names_the_install_command(no_pyspark):
 
 
 def test_missing_pyspark_from_a_workspace_setting(no_pyspark, tmp_path, capsys):
-    ws = Workspace.init(tmp_path / "ws", JOURNEY)
+    ws = WorkspaceFolder.init(tmp_path / "ws", JOURNEY)
     (ws.path / "settings.json").write_text(json.dumps({"engine": "spark"}))
     assert main(["measure", "-w", str(ws.path)]) == 1
     assert capsys.readouterr().err.strip() == f"error: {INSTALL}"
@@ -53,7 +53,7 @@ def test_unknown_engine(name):
 
 
 def test_unknown_engine_from_a_workspace_setting(tmp_path, capsys):
-    ws = Workspace.init(tmp_path / "ws", JOURNEY)
+    ws = WorkspaceFolder.init(tmp_path / "ws", JOURNEY)
     (ws.path / "settings.json").write_text(json.dumps({"engine": "sqlite"}))
     assert main(["measure", "-w", str(ws.path)]) == 1
     assert capsys.readouterr().err.strip() == "error: unknown engine 'sqlite': use one of duckdb, spark"

@@ -51,9 +51,9 @@ def journey(ids, owners=None, extra_stage=None, tail=""):
 
 def leak(result, frm):
     for lk in result.leaks:
-        if lk["from"] == frm:
+        if lk.from_stage == frm:
             return lk
-    raise AssertionError(f"no leak from {frm}: {[lk['from'] for lk in result.leaks]}")
+    raise AssertionError(f"no leak from {frm}: {[lk.from_stage for lk in result.leaks]}")
 
 
 # -- ranking -------------------------------------------------------------------------------------
@@ -61,13 +61,13 @@ def leak(result, frm):
 def test_ranking_without_revenue_uses_the_chance_of_reaching_the_end():
     # 100 -> 50 -> 10. a->b: 50 lost x 10/50 = 10; b->c: 40 lost x 10/10 = 40
     r = measure(journey(["a", "b", "c"]), funnel_events([100, 50, 10]))
-    assert [(lk["from"], lk["to"]) for lk in r.leaks] == [("b", "c"), ("a", "b")]
+    assert [(lk.from_stage, lk.to_stage) for lk in r.leaks] == [("b", "c"), ("a", "b")]
     b, a = r.leaks
-    assert (b["lost"], b["entered"], a["lost"], a["entered"]) == (40, 50, 50, 100)
-    assert b["value_unit"] == a["value_unit"] == "end-stage customers"
-    assert b["value_at_stake"] == pytest.approx(40.0) and b["score"] == pytest.approx(40.0)
-    assert a["value_at_stake"] == pytest.approx(10.0) and a["score"] == pytest.approx(10.0)
-    assert a["rate"] == pytest.approx(0.5) and b["rate"] == pytest.approx(0.2)
+    assert (b.lost, b.entered, a.lost, a.entered) == (40, 50, 50, 100)
+    assert b.value_unit == a.value_unit == "end-stage customers"
+    assert b.value_at_stake == pytest.approx(40.0) and b.score == pytest.approx(40.0)
+    assert a.value_at_stake == pytest.approx(10.0) and a.score == pytest.approx(10.0)
+    assert a.rate == pytest.approx(0.5) and b.rate == pytest.approx(0.2)
     assert r.value_per_user == {}
 
 
@@ -80,12 +80,12 @@ def test_ranking_with_revenue_uses_value_of_advanced_minus_lost():
     # a->b: advanced mean (10*100 + 40*50)/50 = 60, lost mean 0 -> 50 x 60 = 3000
     # b->c: advanced mean 100, lost mean 50 -> 40 x 50 = 2000
     r = measure(journey(["a", "b", "c"]), funnel_events([100, 50, 10], revenue=_revenue))
-    assert [(lk["from"], lk["to"]) for lk in r.leaks] == [("a", "b"), ("b", "c")]
+    assert [(lk.from_stage, lk.to_stage) for lk in r.leaks] == [("a", "b"), ("b", "c")]
     a, b = r.leaks
-    assert a["value_unit"] == b["value_unit"] == "revenue"
-    assert a["value_at_stake"] == pytest.approx(3000.0)
-    assert b["value_at_stake"] == pytest.approx(2000.0)
-    assert a["score"] == pytest.approx(3000.0) and b["score"] == pytest.approx(2000.0)
+    assert a.value_unit == b.value_unit == "revenue"
+    assert a.value_at_stake == pytest.approx(3000.0)
+    assert b.value_at_stake == pytest.approx(2000.0)
+    assert a.score == pytest.approx(3000.0) and b.score == pytest.approx(2000.0)
     assert r.value_per_user["a"] == pytest.approx({"advanced": 60.0, "lost": 0.0})
     assert r.value_per_user["b"] == pytest.approx({"advanced": 100.0, "lost": 50.0})
 
@@ -97,7 +97,7 @@ def test_revenue_is_summed_per_user_over_all_events():
                           "ts": T0 + pd.Timedelta(days=31), "revenue": 60.0})
     r = measure(journey(["a", "b", "c"]), pd.concat([ev, extra], ignore_index=True))
     assert r.value_per_user["b"] == pytest.approx({"advanced": 100.0, "lost": 50.0})
-    assert leak(r, "a")["value_at_stake"] == pytest.approx(3000.0)
+    assert leak(r, "a").value_at_stake == pytest.approx(3000.0)
 
 
 def test_lost_users_worth_more_than_advanced_ones_put_nothing_at_stake():
@@ -105,8 +105,8 @@ def test_lost_users_worth_more_than_advanced_ones_put_nothing_at_stake():
     r = measure(journey(["a", "b", "c"]),
                 funnel_events([100, 50, 10], revenue=lambda i: 10 if i < 10 else 50 if i < 50 else 0))
     b = leak(r, "b")
-    assert b["value_at_stake"] == 0.0 and b["score"] == 0.0
-    assert r.leaks[0]["from"] == "a"
+    assert b.value_at_stake == 0.0 and b.score == 0.0
+    assert r.leaks[0].from_stage == "a"
 
 
 def test_non_numeric_revenue_is_ignored():
@@ -114,8 +114,8 @@ def test_non_numeric_revenue_is_ignored():
     ev["revenue"] = ev["revenue"].map(lambda v: None if pd.isna(v) else f"{v:.0f} EUR")
     r = measure(journey(["a", "b", "c"]), ev)
     assert r.value_per_user == {}
-    assert [lk["from"] for lk in r.leaks] == ["b", "a"]
-    assert r.leaks[0]["value_unit"] == "end-stage customers"
+    assert [lk.from_stage for lk in r.leaks] == ["b", "a"]
+    assert r.leaks[0].value_unit == "end-stage customers"
 
 
 def test_at_most_three_leaks_ranked_by_score():
@@ -123,8 +123,8 @@ def test_at_most_three_leaks_ranked_by_score():
     # scores: 500*0.12 = 60, 300*0.3 = 90, 100*0.6 = 60, 40*1 = 40
     r = measure(journey(["a", "b", "c", "d", "e"]), funnel_events([1000, 500, 200, 100, 60]))
     assert len(r.leaks) == 3
-    assert [lk["from"] for lk in r.leaks] == ["b", "a", "c"]  # a ties c on score, loses more
-    assert [lk["score"] for lk in r.leaks] == pytest.approx([90.0, 60.0, 60.0])
+    assert [lk.from_stage for lk in r.leaks] == ["b", "a", "c"]  # a ties c on score, loses more
+    assert [lk.score for lk in r.leaks] == pytest.approx([90.0, 60.0, 60.0])
 
 
 # -- benchmark gap --------------------------------------------------------------------------------
@@ -133,35 +133,35 @@ def test_benchmark_gap_raises_a_leak_in_the_ranking():
     # 40 -> 20 -> 10: a->b 20 lost x 10/20 = 10, b->c 10 lost x 1 = 10: a tie, a->b loses more
     ids = ["a", "b", "c"]
     r = measure(journey(ids), funnel_events([40, 20, 10]))
-    assert [lk["from"] for lk in r.leaks] == ["a", "b"]
-    assert all(lk["gap_below_benchmark"] == 0.0 for lk in r.leaks)
+    assert [lk.from_stage for lk in r.leaks] == ["a", "b"]
+    assert all(lk.gap_below_benchmark == 0.0 for lk in r.leaks)
     # a benchmark of 60-80% into c puts b->c (50%) 1/6 below it: score 10 x 7/6
     r = measure(journey(ids, tail="benchmarks:\n  c: {low: 0.6, high: 0.8}\n"), funnel_events([40, 20, 10]))
-    assert [lk["from"] for lk in r.leaks] == ["b", "a"]
+    assert [lk.from_stage for lk in r.leaks] == ["b", "a"]
     b = r.leaks[0]
-    assert b["gap_below_benchmark"] == pytest.approx(1 / 6)
-    assert b["score"] == pytest.approx(10 * 7 / 6)
-    assert b["value_at_stake"] == pytest.approx(10.0)
-    assert b["benchmark"]["low"] == 0.6 and b["benchmark"]["high"] == 0.8
+    assert b.gap_below_benchmark == pytest.approx(1 / 6)
+    assert b.score == pytest.approx(10 * 7 / 6)
+    assert b.value_at_stake == pytest.approx(10.0)
+    assert b.benchmark["low"] == 0.6 and b.benchmark["high"] == 0.8
 
 
 def test_builtin_benchmark_gap():
     # 'retention' has a built-in 85-95% range: 50% is (0.85 - 0.5) / 0.85 below it
     r = measure(journey(["a", "b", "retention"]), funnel_events([40, 20, 10]))
     b = leak(r, "b")
-    assert b["gap_below_benchmark"] == pytest.approx(0.35 / 0.85)
-    assert b["score"] == pytest.approx(10 * (1 + 0.35 / 0.85))
-    assert r.leaks[0]["from"] == "b"
-    assert b["target_rate"] == pytest.approx(0.85)
+    assert b.gap_below_benchmark == pytest.approx(0.35 / 0.85)
+    assert b.score == pytest.approx(10 * (1 + 0.35 / 0.85))
+    assert r.leaks[0].from_stage == "b"
+    assert b.target_rate == pytest.approx(0.85)
 
 
 def test_no_gap_within_or_above_the_benchmark():
     r = measure(journey(["a", "b", "c"], tail="benchmarks:\n  c: {low: 0.5, high: 0.8}\n"),
                 funnel_events([40, 20, 10]))
-    assert leak(r, "b")["gap_below_benchmark"] == 0.0  # exactly at the low end
+    assert leak(r, "b").gap_below_benchmark == 0.0  # exactly at the low end
     r = measure(journey(["a", "b", "c"], tail="benchmarks:\n  c: {low: 0.1, high: 0.3}\n"),
                 funnel_events([40, 20, 10]))
-    assert leak(r, "b")["gap_below_benchmark"] == 0.0
+    assert leak(r, "b").gap_below_benchmark == 0.0
 
 
 # -- targets --------------------------------------------------------------------------------------
@@ -175,24 +175,24 @@ def test_no_gap_within_or_above_the_benchmark():
 def test_target_rate_rules(bench, expected):
     tail = f"benchmarks:\n  c: {bench}\n" if bench else ""
     r = measure(journey(["a", "b", "c"], tail=tail), funnel_events([40, 20, 10]))
-    assert leak(r, "b")["target_rate"] == pytest.approx(expected)
+    assert leak(r, "b").target_rate == pytest.approx(expected)
 
 
 def test_explicit_stage_target_wins():
     ids = ["a", "b", "c"]
     j = journey(ids, extra_stage={"b": "target: 0.9"}, tail="benchmarks:\n  c: {low: 0.6, high: 0.8}\n")
     r = measure(j, funnel_events([40, 20, 10]))
-    assert leak(r, "b")["target_rate"] == 0.9
-    assert leak(r, "a")["target_rate"] == pytest.approx(0.55)
+    assert leak(r, "b").target_rate == 0.9
+    assert leak(r, "a").target_rate == pytest.approx(0.55)
     # an explicit target is kept even when it is below the current rate
     j = journey(ids, extra_stage={"a": "target: 0.3"})
     r = measure(j, funnel_events([40, 20, 10]))
-    assert leak(r, "a")["target_rate"] == 0.3
+    assert leak(r, "a").target_rate == 0.3
 
 
 def test_lift_is_capped_at_one():
     r = measure(journey(["a", "b", "c"]), funnel_events([100, 95, 10]))
-    assert leak(r, "a")["target_rate"] == 1.0
+    assert leak(r, "a").target_rate == 1.0
 
 
 def test_target_rate_function_directly():
@@ -226,18 +226,18 @@ handoffs:
 
 def test_owner_from_handoff_else_from_the_stage_it_leaves():
     r = measure(OWNED, funnel_events([100, 60, 30, 20]))
-    by_from = {lk["from"]: lk for lk in r.leaks}
+    by_from = {lk.from_stage: lk for lk in r.leaks}
     assert set(by_from) == {"visit", "signup", "buy"}
     # the handoff owns visit -> signup; its accountable team answers for it
-    assert by_from["visit"]["owner"] == "marketing"
-    assert by_from["visit"]["owner_raci"] == {
+    assert by_from["visit"].owner == "marketing"
+    assert by_from["visit"].owner_raci == {
         "responsible": "web", "accountable": "marketing", "consulted": ["design"], "informed": ["sales"]}
     # no handoff signup -> buy (visit -> buy is a different seam): the stage it leaves
-    assert by_from["signup"]["owner"] == "product"
-    assert by_from["signup"]["owner_raci"] == {
+    assert by_from["signup"].owner == "product"
+    assert by_from["signup"].owner_raci == {
         "responsible": "product", "accountable": "product", "consulted": [], "informed": []}
-    assert by_from["buy"]["owner"] == "sales"
-    assert by_from["buy"]["owner_raci"] == {
+    assert by_from["buy"].owner == "sales"
+    assert by_from["buy"].owner_raci == {
         "responsible": "sales", "accountable": "sales", "consulted": [], "informed": []}
     # stage rows carry the stage's own team
     assert [s.owner for s in r.stages] == ["web", "product", "sales", "revenue_ops"]
@@ -247,8 +247,8 @@ def test_findings_name_the_owner_of_each_leak():
     r = measure(OWNED, funnel_events([100, 60, 30, 20]))
     assert len(r.findings) >= len(r.leaks)
     for lk, sentence in zip(r.leaks, r.findings):
-        assert f"owner {lk['owner']}" in sentence
-        assert f"{lk['lost']:,} customers lost here" in sentence
+        assert f"owner {lk.owner}" in sentence
+        assert f"{lk.lost:,} customers lost here" in sentence
 
 
 # -- findings -------------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ def test_below_benchmark_stage_outside_the_top_leaks_gets_a_finding():
     # 1000 -> 500 -> 200 -> 100 -> 60: top leaks are from b, a, c; d -> e (60%) is below 85-95%
     ids = ["a", "b", "c", "d", "retention"]
     r = measure(journey(ids), funnel_events([1000, 500, 200, 100, 60]))
-    assert "d" not in {lk["from"] for lk in r.leaks}
+    assert "d" not in {lk.from_stage for lk in r.leaks}
     assert "d converts at 60%, below its 85%–95% benchmark (owner team_d)." in r.findings
 
 

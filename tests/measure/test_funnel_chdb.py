@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import time
 
+import chdb  # noqa: E402  (a test extra: a missing install fails, never skips)
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-
-import chdb  # noqa: E402  (a test extra: a missing install fails, never skips)
 
 from journeymap.measure.funnel.funnel import funnel  # noqa: E402
 

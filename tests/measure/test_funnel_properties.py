@@ -15,9 +15,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from journeymap.measure._feed.batches import iter_batches
 from journeymap.measure.funnel import funnel as funnel_module
 from journeymap.measure.funnel.funnel import FunnelResult, funnel
-from journeymap.measure._feed.batches import iter_batches
 
 # ibis 12 streams DuckDB results through fetch_record_batch(), which DuckDB 1.5
 # deprecates; pyproject turns every warning into an error. Not a funnel concern.

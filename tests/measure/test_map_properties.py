@@ -96,8 +96,8 @@ def test_shuffling_rows_changes_nothing(journey, rows, data):
     # personas read the first event, groups the stage-1 entry event: ties must not matter either
     assert {p: numbers(v) for p, v in a.personas.items()} == {p: numbers(v) for p, v in b.personas.items()}
     assert {g: numbers(v) for g, v in a.groups.items()} == {g: numbers(v) for g, v in b.groups.items()}
-    assert [(lk["from"], lk["lost"], lk["score"]) for lk in a.leaks] == \
-        [(lk["from"], lk["lost"], lk["score"]) for lk in b.leaks]
+    assert [(lk.from_stage, lk.lost, lk.score) for lk in a.leaks] == \
+        [(lk.from_stage, lk.lost, lk.score) for lk in b.leaks]
     assert a.findings == b.findings
 
 

@@ -457,7 +457,7 @@ def test_week_cohorts_immature_ones_left_out_of_rates():
     assert r.computed_on["period"] == "week"
     assert r.computed_on["immature_cohorts_excluded"] is True
     assert r.computed_on["data_end"].startswith("2024-01-16")
-    cohorts = [(c["stage"], c["cohort"], c["entered"], c["advanced"], c["immature"]) for c in r.cohorts]
+    cohorts = [(c.stage, c.cohort, c.entered, c.advanced, c.immature) for c in r.cohorts]
     assert cohorts == [
         ("s1", "2024-01-01/2024-01-07", 2, 1, False),
         ("s1", "2024-01-08/2024-01-14", 2, 2, True),
@@ -470,10 +470,10 @@ def test_week_cohort_maturity_boundary():
     # data end exactly week-1 end + 7d (15 Jan 00:00): not after it, so mature
     r = measure(WEEKLY, _weekly_events(JAN + pd.Timedelta(days=14)), period="week")
     assert r.stage("s1").entered == 2
-    assert [c["immature"] for c in r.cohorts] == [False, True]
+    assert [c.immature for c in r.cohorts] == [False, True]
     # one microsecond earlier: week 1 is immature too and s1 has nothing left
     r = measure(WEEKLY, _weekly_events(JAN + pd.Timedelta(days=14) - US), period="week")
-    assert [c["immature"] for c in r.cohorts] == [True, True]
+    assert [c.immature for c in r.cohorts] == [True, True]
     assert r.stage("s1").entered == 0 and r.stage("s1").rate is None
 
 
@@ -481,7 +481,7 @@ def test_stage_without_time_limit_is_never_immature():
     ev = _weekly_events(JAN + pd.Timedelta(days=15))
     r = measure(WEEKLY.replace(", within: 7d", ""), ev, period="week")
     assert r.stage("s1").entered == 4
-    assert not any(c["immature"] for c in r.cohorts)
+    assert not any(c.immature for c in r.cohorts)
     assert r.computed_on["immature_cohorts_excluded"] is False
 
 
@@ -494,7 +494,7 @@ def test_month_cohorts():
         ("u9", "other", feb + pd.Timedelta(days=9)),  # Jan ends 1 Feb; + 7d = 8 Feb: mature
     )
     r = measure(WEEKLY, ev, period="month")
-    assert [(c["cohort"], c["entered"], c["advanced"], c["immature"]) for c in r.cohorts] == [
+    assert [(c.cohort, c.entered, c.advanced, c.immature) for c in r.cohorts] == [
         ("2024-01", 2, 1, False), ("2024-02", 1, 1, True)]
     assert (r.stage("s1").entered, r.stage("s1").advanced) == (2, 1)
 

@@ -129,22 +129,22 @@ def test_top_two_leaks(result):
     # awareness->consideration: 45,000 lost x 400/5,000 end-stage chance = 3,600
     # consideration->purchase: 4,000 lost x 400/1,000 = 1,600
     # activation->regular: 300 x 400/400 = 300; purchase->activation: 300 x 400/700 = 171
-    assert [(lk["from"], lk["to"]) for lk in leaks] == [
+    assert [(lk.from_stage, lk.to_stage) for lk in leaks] == [
         ("awareness", "consideration"), ("consideration", "purchase"), ("activation", "regular")]
     first, second = leaks[0], leaks[1]
-    assert first["lost"] == 45_000 and second["lost"] == 4_000
-    assert first["score"] == pytest.approx(3_600)
-    assert second["score"] == pytest.approx(1_600)
+    assert first.lost == 45_000 and second.lost == 4_000
+    assert first.score == pytest.approx(3_600)
+    assert second.score == pytest.approx(1_600)
     # the handoff owns the first seam (accountable team); the stage owner the second
-    assert first["owner"] == "marketing"
-    assert first["owner_raci"]["responsible"] == "growth"
-    assert second["owner"] == "product_marketing"
+    assert first.owner == "marketing"
+    assert first.owner_raci["responsible"] == "growth"
+    assert second.owner == "product_marketing"
     # no benchmark into consideration: 10% relative lift; purchase is above its range: lift too
-    assert first["target_rate"] == pytest.approx(0.11)
-    assert second["target_rate"] == pytest.approx(0.22)
+    assert first.target_rate == pytest.approx(0.11)
+    assert second.target_rate == pytest.approx(0.22)
     for lk in leaks:
-        assert lk["owner"]
-        assert lk["target_rate"] is not None and lk["target_rate"] > lk["rate"]
+        assert lk.owner
+        assert lk.target_rate is not None and lk.target_rate > lk.rate
 
 
 def test_findings_are_sentences(result):

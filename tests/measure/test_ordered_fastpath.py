@@ -1,4 +1,4 @@
-"""The journey-ordered store copy (fast path) gives exactly the portable answers."""
+"""The clustered store copy (fast path) gives exactly the portable answers."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import pyarrow.parquet as pq
 import pytest
 
 import journeymap
+from journeymap.demo.generator import generate
 from journeymap.errors import EngineError
+from journeymap.insight.diagnose import diagnose
 from journeymap.measure._feed import batches as sequences
 from journeymap.measure._feed import parallel
-from journeymap.demo.generator import generate
-from journeymap.insight.diagnose import diagnose
-from journeymap.measure.paths.actual import actual_journey
 from journeymap.measure.funnel.funnel import funnel
 from journeymap.measure.map.measured_map import measure_map
+from journeymap.measure.paths.actual import actual_journey
 from journeymap.store import clustered as ordered
-from journeymap.store.clustered import OrderedEvents
-from journeymap.store.folder import Workspace
+from journeymap.store.clustered import ClusteredEvents
+from journeymap.store.folder import WorkspaceFolder
 
 STEPS = ["signup", {"event": "onboarding_step", "where": {"step": {"gte": 2}}},
          "onboarding_completed", "first_booking", "checkout_step", "subscription_started"]
@@ -29,7 +29,7 @@ STEPS = ["signup", {"event": "onboarding_step", "where": {"step": {"gte": 2}}},
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     demo = generate(users=4000, seed=11)
-    ws = Workspace.init(tmp_path_factory.mktemp("ws") / "demo", demo.journey_text)
+    ws = WorkspaceFolder.init(tmp_path_factory.mktemp("ws") / "demo", demo.journey_text)
     ws.store.append(demo.events, users=demo.users)
     return journeymap.open(ws.path)
 
@@ -38,7 +38,7 @@ def project(tmp_path_factory):
 def both(project):
     fast, users = project.sources()
     portable, _ = project.tables()
-    assert isinstance(fast, OrderedEvents)
+    assert isinstance(fast, ClusteredEvents)
     return fast, portable, users
 
 
@@ -95,7 +95,7 @@ def test_copy_is_rebuilt_when_the_store_changes(project):
     again, _ = project.sources()
     assert first.files == again.files
     demo = generate(users=50, seed=99)
-    project.workspace.store.append(demo.events, users=demo.users)
+    project.folder.store.append(demo.events, users=demo.users)
     fresh, _ = project.sources()
     assert fresh.table.count().to_pyarrow().as_py() == \
         project.tables()[0].count().to_pyarrow().as_py()
@@ -104,7 +104,7 @@ def test_copy_is_rebuilt_when_the_store_changes(project):
 def test_public_functions_accept_the_ordered_copy(project):
     fast, users = project.sources()  # fresh: an earlier test appended to the store
     portable, _ = project.tables()
-    text = project.workspace.journey_path.read_text()
+    text = project.folder.journey_path.read_text()
     assert journeymap.measure(text, fast, users=users).to_dict() == \
         journeymap.measure(text, portable, users=users).to_dict()
     assert journeymap.paths(text, fast, users=users).conformance.to_dict() == \
@@ -121,7 +121,7 @@ def small_pieces(tmp_path_factory):
     mp.setattr(parallel, "MIN_ROWS", 0)
     mp.setattr(parallel, "threads", lambda: 3)
     demo = generate(users=1500, seed=5)
-    ws = Workspace.init(tmp_path_factory.mktemp("ws") / "small", demo.journey_text)
+    ws = WorkspaceFolder.init(tmp_path_factory.mktemp("ws") / "small", demo.journey_text)
     ws.store.append(demo.events, users=demo.users)
     project = journeymap.open(ws.path)
     fast, users = project.sources()
@@ -154,7 +154,7 @@ def test_the_copy_describes_itself(small_pieces):
         "user_id", "event").to_pyarrow()
     assert fast.n_rows == rows.num_rows
     assert list(fast.vocab) == sorted(set(rows["event"].to_pylist()))
-    chunks = list(fast.chunks())
+    chunks = list(fast.row_groups())
     codes = np.concatenate([c.codes for c in chunks])
     assert [fast.vocab[k] for k in codes] == rows["event"].to_pylist()
     starts = fast.starts
@@ -169,7 +169,7 @@ def test_a_folder_without_the_core_is_refused(small_pieces, tmp_path):
     _, fast, _, _ = small_pieces
     shutil.copy(fast.files[0], tmp_path / "part-0.parquet")
     with pytest.raises(EngineError, match="core.arrow is missing"):
-        OrderedEvents.open(tmp_path)
+        ClusteredEvents.open(tmp_path)
 
 
 def test_user_ranges_cover_every_user_once():
@@ -191,7 +191,7 @@ def test_a_copy_with_an_incomplete_stamp_is_refused(small_pieces, tmp_path):
     del facts["ts_max"]
     stamp.write_text(json.dumps(facts))
     with pytest.raises(EngineError, match="incomplete or from an older journeymap"):
-        OrderedEvents.open(tmp_path / "copy")
+        ClusteredEvents.open(tmp_path / "copy")
 
 
 def test_every_row_is_kept_and_numbered_by_its_user(tmp_path):
@@ -203,11 +203,11 @@ def test_every_row_is_kept_and_numbered_by_its_user(tmp_path):
         "ts": pa.array([3, 1, 2, 1, 5, 4], pa.timestamp("us", tz="UTC")),
         "event_id": ["1", "2", "3", "4", "5", "6"]}), tmp_path / "ev.parquet")
     events = con.read_parquet(tmp_path / "ev.parquet")
-    ordered.build_ordered(con, events, tmp_path / "o")
+    ordered.build_clustered(con, events, tmp_path / "o")
     got = pq.read_table(tmp_path / "o" / "part-0.parquet")
     assert got.column("user_id").to_pylist() == ["a", "a", "b", "b", "c", None]
     assert got.column("event_id").to_pylist() == ["3", "5", "4", "1", "6", "2"]
     assert got.column("_uid").to_pylist() == [0, 0, 1, 1, 2, 3]
-    copy = OrderedEvents.open(tmp_path / "o")
+    copy = ClusteredEvents.open(tmp_path / "o")
     assert copy.user_ids.to_pylist() == ["a", "b", "c", None]
-    assert np.concatenate([c.uid for c in copy.chunks()]).tolist() == [0, 0, 1, 1, 2, 3]
+    assert np.concatenate([c.uid for c in copy.row_groups()]).tolist() == [0, 0, 1, 1, 2, 3]

@@ -10,7 +10,7 @@ Semantics checked (module docstrings of measure/streams.py and transitions.py):
 * `include` / `exclude` drop event names before pairing; `fold_below` folds events
   rarer than that share of all occurrences into "other"; `users=` keeps those ids;
 * stage level: each event that qualifies for a stage becomes its earliest stage (in
-  journey order), other events drop out.
+  (user, time) order), other events drop out.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def test_stage_level_earliest_stage_and_dropped_events():
             ("c", "help", 0)]
     r = journeymap.transitions(frame(rows), level="stage", journey=STAGE_JOURNEY)
     assert r.level == "stage"
-    # cart qualifies for zeta_visit and alpha_basket: it becomes zeta_visit (journey order,
+    # cart qualifies for zeta_visit and alpha_basket: it becomes zeta_visit ((user, time) order,
     # not name order); help qualifies for nothing; c has no stage event at all
     assert r.users == 2
     assert counts(r) == {("$start", "zeta_visit"): 1, ("zeta_visit", "zeta_visit"): 1,

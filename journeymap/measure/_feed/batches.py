@@ -1,8 +1,10 @@
 """Users' events in a deterministic order, delivered in user-aligned batches.
 
-The engine filters, flags and sorts rows by (user_id, ts, event, event_id);
-this module streams the result as numpy arrays that the compiled kernels walk.
-A batch never splits one user's rows, so memory stays bounded by the batch.
+Every event source is read here, and only here, by its capability flags: a
+clustered source hands over its row groups as they are (no sort); any other
+source has the engine flag, filter and sort its rows by (user_id, ts, event,
+event_id). Either way the kernels get numpy arrays of whole users; a batch
+never splits one user's rows, so memory stays bounded by the batch.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from journeymap.errors import QueryError
 from journeymap.measure._feed.predicates import bitmask, rule
 from journeymap.progress import report
 from journeymap.spec.model import MAX_STAGES, EventRule
-from journeymap.store.clustered import Chunk, OrderedEvents
+from journeymap.store.clustered import ClusteredEvents, RowGroup
+from journeymap.store.schema import USER_ORDER
+from journeymap.store.sources import EventSource, as_source
 
 BATCH_ROWS = 1 << 21
-ORDER = ("user_id", "ts", "event", "event_id")
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Batch:
 class FlagQuery:
     """What to stream: the events, the rules whose bits make `mask`, extra columns."""
 
-    source: object  # an Ibis table, or OrderedEvents (already in journey order)
+    source: EventSource
     rules: tuple[EventRule, ...]
     keep_all: bool = False
     extra: tuple[str, ...] = ()
@@ -54,27 +57,27 @@ class FlagQuery:
 def flagged_rows(events, rules: Sequence[EventRule], *, keep_all: bool = False,
                  extra: Sequence[str] = ()) -> FlagQuery:
     """Rows flagged by rules (bit k of `mask` = rules[k]). Unless keep_all, unflagged rows
-    may be left out (the engine path drops them; the ordered path keeps them with mask 0,
+    may be left out (the engine drops them; a clustered source keeps them with mask 0,
     which every kernel passes over)."""
     if len(rules) > MAX_STAGES:
         raise QueryError(f"{len(rules)} steps or stages (exclusions included): one query "
                          f"follows at most {MAX_STAGES}")
-    return FlagQuery(events, tuple(rules), keep_all, tuple(extra))
+    return FlagQuery(as_source(events), tuple(rules), keep_all, tuple(extra))
 
 
 def users_ahead(q: FlagQuery) -> int:
-    """How many users the batches can hold at most, where known before reading (the
-    ordered copy's user count), else a starting size."""
-    return len(q.source.user_ids) if isinstance(q.source, OrderedEvents) else 1 << 16
+    """How many users the batches can hold at most, where the source knows it before
+    reading, else a starting size."""
+    return q.source.user_count or 1 << 16
 
 
 def _ibis_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
     """Portable path: the engine flags, filters and sorts."""
-    events = q.source
+    events = q.source.table
     rows = events.mutate(_mask=bitmask([rule(events, r) for r in q.rules]))
     if not q.keep_all:
         rows = rows.filter(rows._mask != 0)
-    order = [c for c in ORDER if c in events.columns]
+    order = [c for c in USER_ORDER if c in events.columns]
     query = rows.order_by(order).select("user_id", "ts", "_mask", *q.extra)
     for rb in query.to_pyarrow_batches(chunk_size=batch_rows):
         yield pa.Table.from_batches([rb])
@@ -113,8 +116,8 @@ def _condition_bits(table: pa.Table, mask: np.ndarray, rules: Sequence[EventRule
     return mask
 
 
-def _ordered_batch(src: OrderedEvents, chunk: Chunk, q: FlagQuery, lut: np.ndarray) -> Batch:
-    """A batch of whole users from the ordered copy: no sort, no string compares, no
+def _ordered_batch(src: ClusteredEvents, chunk: RowGroup, q: FlagQuery, lut: np.ndarray) -> Batch:
+    """A batch of whole users from the clustered copy: no sort, no string compares, no
     copies. Unflagged rows stay in (mask 0): the kernels pass over them."""
     u0, u1 = int(chunk.uid[0]), int(chunk.uid[-1]) + 1
     mask = lut[chunk.codes] if q.rules else np.zeros(len(chunk.codes), np.int8)
@@ -129,7 +132,7 @@ def _ordered_batch(src: OrderedEvents, chunk: Chunk, q: FlagQuery, lut: np.ndarr
                  t=chunk.t, mask=mask, columns=extra)
 
 
-def _whole_users(src: OrderedEvents, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+def _whole_users(src: ClusteredEvents, chunks: Iterator[RowGroup]) -> Iterator[RowGroup]:
     """Row groups cut at user starts: each row group's whole users as they are (no
     copy), and a user who runs across row groups as a small piece of their own."""
     carry = None  # the rows so far of a user who began in an earlier row group
@@ -137,7 +140,7 @@ def _whole_users(src: OrderedEvents, chunks: Iterator[Chunk]) -> Iterator[Chunk]
         n, at = len(chunk.t), 0
         if carry is not None:
             at = min(int(src.starts[carry.uid[0] + 1]) - chunk.row0, n)
-            carry = Chunk.concat([carry, chunk.slice(0, at)])
+            carry = RowGroup.concat([carry, chunk.slice(0, at)])
             if at == n:
                 continue
             yield carry
@@ -154,13 +157,13 @@ def _whole_users(src: OrderedEvents, chunks: Iterator[Chunk]) -> Iterator[Chunk]
 
 
 def _ordered_batches(q: FlagQuery, task: str) -> Iterator[Batch]:
-    """Fast path: rows already in journey order; event names compared as codes."""
-    src: OrderedEvents = q.source
+    """Fast path: rows already in (user, time) order; event names compared as codes."""
+    src: ClusteredEvents = q.source
     props = sorted({c.prop for r in q.rules for c in r.where})
     columns = [c for c in dict.fromkeys([*props, *q.extra]) if c != "event"]
     lut = _name_bits(q.rules, list(src.vocab))
     done = 0
-    for piece in _whole_users(src, src.chunks(columns)):
+    for piece in _whole_users(src, src.row_groups(columns)):
         yield _ordered_batch(src, piece, q, lut)
         done += len(piece.t)
         report(task, done)
@@ -194,9 +197,9 @@ def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
 def iter_batches(query: FlagQuery, *, batch_rows: int | None = None, task: str = "events"
                  ) -> Iterator[Batch]:
     """Stream flagged rows as user-aligned batches (progress: rows read): from an engine,
-    of about `batch_rows` (default BATCH_ROWS) rows; from the ordered copy, a row group each."""
+    of about `batch_rows` (default BATCH_ROWS) rows; from the clustered copy, a row group each."""
     batch_rows = batch_rows or BATCH_ROWS
-    if isinstance(query.source, OrderedEvents):
+    if query.source.clustered:
         yield from _ordered_batches(query, task)
         return
     tables = _ibis_tables(query, batch_rows)

@@ -76,3 +76,20 @@ def in_background(call: Callable, *args) -> Future:
     if _SIDE is None:
         _SIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journeymap-side")
     return _SIDE.submit(call, *args)
+
+
+class _Later:
+    """call(*args) run when its result is first asked for."""
+
+    def __init__(self, call: Callable, args: tuple):
+        self._call, self._args = call, args
+
+    def result(self):
+        return self._call(*self._args)
+
+
+def beside_pass(source, call: Callable, *args):
+    """call(*args) (an engine query), run beside the next pass over `source` where that
+    pass leaves the engine free (`source.passes_use_engine` false), else once its
+    `.result()` is asked for, after the pass."""
+    return _Later(call, args) if source.passes_use_engine else in_background(call, *args)

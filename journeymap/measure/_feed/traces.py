@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from journeymap.measure._feed.batches import flagged_rows, iter_batches
 from journeymap.spec.model import Journey
-from journeymap.store.frames import ibis_table
+from journeymap.store.sources import as_source
 
 OTHER = "other"
 
@@ -83,7 +83,7 @@ def event_stream(events, *, journey: Journey | None = None,
                  users: Iterable[str] | None = None, include=None, exclude=None) -> Stream:
     """Every selected event of every selected user, coded, in deterministic order."""
     if users is not None or include or exclude:
-        events = _filter_events(select_users(ibis_table(events), users), include, exclude)
+        events = _filter_events(select_users(as_source(events).table, users), include, exclude)
     rules = [s.enter for s in journey.stages] if journey else []
     query = flagged_rows(events, rules, keep_all=True, extra=("event",))
     vocab: dict[str, int] = {}
@@ -94,7 +94,7 @@ def event_stream(events, *, journey: Journey | None = None,
         local = np.array([vocab.setdefault(name, len(vocab)) for name in enc.dictionary.to_pylist()],
                          np.int32)
         idx = enc.indices.to_numpy(zero_copy_only=False)
-        same = len(local) == 0 or (local == np.arange(len(local))).all()  # e.g. the ordered copy
+        same = len(local) == 0 or (local == np.arange(len(local))).all()  # e.g. the clustered copy
         codes = idx if same and idx.dtype == np.int32 else local[idx] if len(local) else \
             np.zeros(0, np.int32)
         parts.append((b, codes))

@@ -14,10 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.errors import QueryError, did_you_mean
-from journeymap.measure.kernels import strings as kernels
 from journeymap.measure._feed.predicates import all_of
+from journeymap.measure.kernels import strings as kernels
 from journeymap.spec.model import Journey
 from journeymap.store.frames import string_buffers
+from journeymap.store.schema import EVENT_ORDER
 
 VALUE_COLUMN = "revenue"
 
@@ -37,7 +38,7 @@ def attributes(events: ir.Table, users: ir.Table | None, props: set[str]) -> ir.
         raise QueryError(f"unknown trait or property '{unknown[0]}'" + did_you_mean(unknown[0], known))
     if _all_traits(users, props):
         return users.select("user_id", *traits)
-    order = [c for c in ("ts", "event", "event_id") if c in events.columns]
+    order = [c for c in EVENT_ORDER if c in events.columns]
     first = events.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=order))
     base = first.filter(first._rn == 0).select("user_id", *touch)
     if traits:

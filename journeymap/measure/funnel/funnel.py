@@ -17,15 +17,15 @@ import pandas as pd
 import pyarrow as pa
 
 from journeymap.errors import QueryError
-from journeymap.measure.kernels import NO_ROW
-from journeymap.measure.kernels import funnel as kernels
+from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
 from journeymap.measure._feed.gather import Gather
 from journeymap.measure._feed.parallel import over_ranges, user_ranges
-from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
-from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.measure.funnel.steps import as_rule, window_us
+from journeymap.measure.kernels import NO_ROW
+from journeymap.measure.kernels import funnel as kernels
+from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.results import Result
-from journeymap.store.frames import as_source, ibis_table
+from journeymap.store.sources import as_source
 
 ORDERS = {"ordered": kernels.funnel_ordered, "strict": kernels.funnel_strict,
           "unordered": kernels.funnel_unordered}
@@ -123,13 +123,7 @@ def _check_args(steps, order, exclusions) -> None:
 
 def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
            exclusions: Sequence = (), breakdown: str | None = None) -> FunnelResult:
-    """Persons reaching each step of a funnel, by their best attempt.
-
-    >>> import pandas as pd
-    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["signup", "pay", "signup"],
-    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"])})
-    >>> funnel(ev, ["signup", "pay"], window="7d").counts
-    [2, 1]
+    """Persons reaching each step of a funnel, by their best attempt (see `journeymap.funnel`).
     """
     steps = list(steps)
     exclusions = [tuple(e) for e in exclusions]
@@ -138,9 +132,9 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
     win = window_us(window)
     source = as_source(events)
     extra = [breakdown] if breakdown else []
-    if breakdown and breakdown not in ibis_table(source).columns:
+    if breakdown and breakdown not in source.table.columns:
         from journeymap.measure._feed.predicates import column
-        column(ibis_table(source), breakdown)
+        column(source.table, breakdown)
     query = flagged_rows(source,
                          rules + [as_rule(e[0]) for e in exclusions],
                          keep_all=(order == "strict"), extra=extra)

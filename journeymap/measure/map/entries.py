@@ -14,13 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from journeymap.measure.kernels import NO_ROW
-from journeymap.measure.kernels import stages as kernels
+from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
 from journeymap.measure._feed.gather import Gather
 from journeymap.measure._feed.parallel import over_users
-from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
+from journeymap.measure.kernels import NO_ROW
+from journeymap.measure.kernels import stages as kernels
 from journeymap.spec.model import Journey
-from journeymap.store.frames import data_end_us
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def stage_entries(journey: Journey, events, *, first_touch: tuple[str, ...] = ()
     users, cols = out.result()
     touch = {c: np.concatenate([t[c] for t in touched]) if touched else np.zeros(0, object)
              for c in first_touch}
-    return StageEntries(users, cols["entry_t"], cols["skipped"], touch, data_end_us(events))
+    return StageEntries(users, cols["entry_t"], cols["skipped"], touch, query.source.data_end_us())
 
 
 def _run(batch, within, optional, first_touch, out: Gather) -> dict[str, np.ndarray]:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from journeymap.errors import QueryError
-from journeymap.measure._feed.parallel import in_background
+from journeymap.measure._feed.parallel import beside_pass
+from journeymap.measure._feed.users import align, persona_flags, trait_values, user_values, values_for
 from journeymap.measure.map.entries import StageEntries, stage_entries
-from journeymap.measure._feed.users import (align, persona_flags, trait_values, user_values,
-                                          values_for)
-from journeymap.measure.map.stage_stats import PERIODS, StageStats, maturity, stage_stats_of
+from journeymap.measure.map.stage_stats import PERIODS, Cohort, StageStats, maturity, stage_stats_of
 from journeymap.results import Result
 from journeymap.spec.model import Journey
-from journeymap.store.frames import ibis_table
-from journeymap.store.clustered import OrderedEvents
+from journeymap.store.sources import as_source
 
 MAX_GROUPS = 20
 OTHER, NONE = "(other)", "(none)"
@@ -25,7 +23,9 @@ OTHER, NONE = "(other)", "(none)"
 
 @dataclass(frozen=True)
 class MapResult(Result):
-    """A journey measured: stages, leaks, findings, and the same per persona / group."""
+    """A journey measured: every stage's numbers, and the same per persona, per `by`
+    group and per entry cohort; `value_per_user` holds, per stage, the mean revenue of
+    users who advanced and of those who did not (empty without a numeric `revenue`)."""
 
     journey: str
     stages: list[StageStats]
@@ -33,10 +33,8 @@ class MapResult(Result):
     personas: dict[str, list[StageStats]] = field(default_factory=dict)
     by: str | None = None
     groups: dict[str, list[StageStats]] = field(default_factory=dict)
-    cohorts: list[dict] = field(default_factory=list)
-    leaks: list[dict] = field(default_factory=list)
-    findings: list[str] = field(default_factory=list)
-    value_per_user: dict = field(default_factory=dict, repr=False)
+    cohorts: list[Cohort] = field(default_factory=list)
+    value_per_user: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
     title = "measured journey map"
 
     def stage(self, stage_id: str) -> StageStats:
@@ -52,15 +50,16 @@ class MapResult(Result):
 
     def to_dict(self) -> dict:
         d = {"journey": self.journey, "computed_on": self.computed_on,
-             "stages": [s.to_dict() for s in self.stages], "leaks": self.leaks,
-             "findings": self.findings}
+             "stages": [s.to_dict() for s in self.stages]}
         if self.personas:
             d["personas"] = {p: [s.to_dict() for s in rows] for p, rows in self.personas.items()}
         if self.by:
             d["by"] = self.by
             d["groups"] = {g: [s.to_dict() for s in rows] for g, rows in self.groups.items()}
         if self.cohorts:
-            d["cohorts"] = self.cohorts
+            d["cohorts"] = [c.to_dict() for c in self.cohorts]
+        if self.value_per_user:
+            d["value_per_user"] = self.value_per_user
         return d
 
 
@@ -94,15 +93,13 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
     """Measure every stage (and per persona / `by` group / entry cohort)."""
     if period is not None and period not in PERIODS:
         raise QueryError(f"unknown period '{period}': use week or month")
-    events = ibis_table(source)
+    source = as_source(source)
+    events = source.table
     touch = (by,) if by and by != "persona" and by in events.columns and not (
         users is not None and by in users.columns) else ()
-    # on the ordered copy the stage pass needs no engine: the persona query runs meanwhile
-    flags_job = in_background(persona_flags, journey, events, users) \
-        if isinstance(source, OrderedEvents) else None
+    flags_job = beside_pass(source, persona_flags, journey, events, users)
     entries = stage_entries(journey, source, first_touch=touch)
-    flags = align(flags_job.result() if flags_job else persona_flags(journey, events, users),
-                  entries.users)
+    flags = align(flags_job.result(), entries.users)
     if persona is not None:
         journey.persona(persona)
         keep = flags[persona].to_numpy()
@@ -119,10 +116,9 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
           for kind in ("persona", "group")}
     computed_on = {"users": entries.n_users, "persona": persona, "period": period,
                    "data_end": pd.Timestamp(entries.data_end, unit="us", tz="UTC").isoformat(),
-                   "immature_cohorts_excluded": bool(period) and any(c["immature"] for c in cohorts)}
-    result = MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
-                       _by_order(of["group"]), cohorts)
-    return replace(result, value_per_user=_value_per_user(journey, entries, events))
+                   "immature_cohorts_excluded": bool(period) and any(c.immature for c in cohorts)}
+    return MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
+                     _by_order(of["group"]), cohorts, _value_per_user(journey, entries, events))
 
 
 def _value_per_user(journey: Journey, entries: StageEntries, events: ir.Table) -> dict:

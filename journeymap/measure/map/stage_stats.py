@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from journeymap.measure.kernels import stages as kernels
 from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
+from journeymap.measure.kernels import stages as kernels
 from journeymap.measure.map.entries import StageEntries, within_us
 from journeymap.measure.stats import rate, time_summary, wilson
 from journeymap.spec.model import Journey
@@ -39,6 +39,26 @@ class StageStats:
     time_to_next: dict | None
     benchmark: dict | None
     verdict: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Users who entered a stage in one week or month, and how many went on.
+
+    Immature: the cohort's time limit to the next stage had not passed by the end of
+    the data, so it is listed but left out of the stage's rates.
+    """
+
+    stage: str
+    cohort: str  # the period, e.g. 2024-01-01/2024-01-07 or 2024-01
+    entered: int
+    advanced: int
+    rate: float | None
+    rate_ci: list[float] | None
+    immature: bool
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,7 +125,7 @@ def _period_starts(us: np.ndarray, period: str) -> pd.PeriodIndex:
     return stamps.to_period(PERIODS[period])
 
 
-def maturity(journey: Journey, entries: StageEntries, period: str) -> tuple[np.ndarray, list[dict]]:
+def maturity(journey: Journey, entries: StageEntries, period: str) -> tuple[np.ndarray, list[Cohort]]:
     """Per user and stage: is the entry cohort mature? Plus the cohort table."""
     within = within_us(journey)
     n, k_count = entries.entry_t.shape
@@ -127,7 +147,6 @@ def maturity(journey: Journey, entries: StageEntries, period: str) -> tuple[np.n
         for cohort, g in frame.groupby("cohort", sort=True):
             a, m = int(g.adv.sum()), len(g)
             ci = wilson(a, m)
-            rows.append({"stage": st.id, "cohort": cohort, "entered": m, "advanced": a,
-                         "rate": rate(a, m), "rate_ci": list(ci) if ci else None,
-                         "immature": bool(g.immature.iloc[0])})
+            rows.append(Cohort(st.id, cohort, m, a, rate(a, m), list(ci) if ci else None,
+                               bool(g.immature.iloc[0])))
     return mature, rows

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 import ibis.expr.types as ir
 import numpy as np
 
-from journeymap.measure.paths.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
-from journeymap.measure.map.entries import StageEntries, stage_entries
-from journeymap.measure._feed.users import persona_flags, positions, values_for
 from journeymap.measure._feed.traces import event_stream, select_users, stage_stream
-from journeymap.measure.paths.transitions import TransitionsResult, edge_table
+from journeymap.measure._feed.users import persona_flags, positions, values_for
+from journeymap.measure.map.entries import StageEntries, stage_entries
+from journeymap.measure.paths.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
 from journeymap.measure.paths.top_paths import PathsResult, count_paths, path_matrix, top_paths
+from journeymap.measure.paths.transitions import TransitionsResult, edge_table
 from journeymap.results import Result
 from journeymap.spec.model import Journey
-from journeymap.store.frames import data_end_us, ibis_table
+from journeymap.store.sources import as_source
 
 EXIT_TOP = 10
 
@@ -94,7 +94,8 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
                    include=None, exclude=None) -> ActualJourney:
     """Measure the actual journey of all users (or one persona); `include` / `exclude`
     keep or drop event names (e.g. noise like page views) before anything is counted."""
-    source, events = events, ibis_table(events)
+    source = as_source(events)
+    events = source.table
     flags = persona_flags(journey, events, users)
     ids = None
     if persona is not None:
@@ -105,7 +106,7 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
     entries = stage_entries(journey, source if ids is None else select_users(events, ids))
     masks = {p.id: values_for(flags, stages.users, p.id).astype(bool)
              for p in journey.personas} if persona is None else {}
-    data_end = data_end_us(source)
+    data_end = source.data_end_us()
     at_stage = {}
     if stage is not None:
         k = journey.stage_ids.index(journey.stage(stage).id)

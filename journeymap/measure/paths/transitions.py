@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from journeymap.errors import QueryError
-from journeymap.measure.kernels import transitions as kernels
 from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
-from journeymap.measure.stats import median_p90
 from journeymap.measure._feed.traces import Stream, event_stream, fold_rare, stage_stream
+from journeymap.measure.kernels import transitions as kernels
+from journeymap.measure.stats import median_p90
 from journeymap.results import Result
 from journeymap.spec.model import Journey
-from journeymap.store.frames import as_source
+from journeymap.store.sources import as_source
 
 START, END = "$start", "$end"
 LEVELS = ("event", "stage")
@@ -116,9 +116,6 @@ def level_stream(events, level: str, journey: Journey | None, users, include, ex
         raise QueryError(f"unknown level '{level}': use event or stage")
     if level == "stage" and journey is None:
         raise QueryError("stage-level transitions need a journey")
-    if journey is not None and not isinstance(journey, Journey):
-        from journeymap.api import as_journey
-        journey = as_journey(journey)
     stream = event_stream(as_source(events), journey=journey, users=users, include=include,
                           exclude=exclude)
     if level == "stage":
@@ -134,13 +131,6 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
     `users` restricts to those ids; `include`/`exclude` keep or drop event
     names before pairing; `fold_below` folds events rarer than that share of
     all occurrences into "other".
-
-    >>> import pandas as pd
-    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["view", "buy", "view"],
-    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"])})
-    >>> t = transitions(ev).to_pandas()
-    >>> t[t["from"] == "view"][["to", "count"]].values.tolist()
-    [['$end', 1], ['buy', 1]]
     """
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
