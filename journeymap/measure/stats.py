@@ -36,6 +36,12 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     return low, high
 
 
+def wilson_ci(successes: int, n: int) -> list[float] | None:
+    """The Wilson 95% interval as results hold it: [low, high], or None when n is 0."""
+    ci = wilson(successes, n)
+    return list(ci) if ci else None
+
+
 def rate(successes: int, n: int) -> float | None:
     return successes / n if n else None
 

@@ -14,20 +14,29 @@ _NUMERIC = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uin
             "halffloat", "float", "double"}
 
 
-def _require(table: pa.Table, names, what: str) -> None:
-    """Raise IngestError if `table` lacks one of `names`."""
+def missing_column(name: str, columns, what: str = "events", file: str | None = None) -> IngestError:
+    """The one error for a table that lacks a column journeymap needs, on every path."""
+    columns = list(columns)
+    return IngestError(f"{what} have no {name!r} column{did_you_mean(name, columns)} (columns: "
+                       f"{', '.join(columns) or '(none)'}); rename or map a column to it "
+                       f"(journeymap ingest --map {name}=<column>)", file=file)
+
+
+def require(columns, names, what: str = "events", file: str | None = None) -> None:
+    """Raise `missing_column` for the first of `names` not among `columns`."""
+    columns = list(columns)
     for name in names:
-        if name not in table.column_names:
-            raise IngestError(f"{what} table has no {name!r} column; columns: "
-                              f"{', '.join(table.column_names)}{did_you_mean(name, table.column_names)}")
+        if name not in columns:
+            raise missing_column(name, columns, what, file)
 
 
-def _no_nulls(table: pa.Table, names, what: str) -> None:
+def no_nulls(table: pa.Table, names, what: str) -> None:
     """Raise IngestError if a required column has nulls."""
     for name in names:
         n = table.column(name).null_count
         if n:
-            raise IngestError(f"{n} {what} row(s) have no {name}")
+            row = table.column(name).is_null().to_pylist().index(True)
+            raise IngestError(f"{n} {what} row(s) have no {name}, e.g. row {row + 1}")
 
 
 def value(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -49,48 +58,64 @@ def value(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
     return col
 
 
-def _ts(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Event times as timestamp[us, UTC] (naive = UTC; text and epochs parsed)."""
+def timestamps(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Event times as timestamp[us, UTC] (naive = UTC; text and epochs parsed, see
+    store.timestamps); IngestError naming the first value that cannot be read."""
+    col = col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col])
     if pa.types.is_timestamp(col.type):
         return pc.cast(col, TS_TYPE if col.type.tz else pa.timestamp("us"), safe=False).cast(TS_TYPE)
     parsed = parse_timestamps(col)
-    if parsed.invalid_rows():
-        raise IngestError(f"{len(parsed.invalid_rows())} event time(s) cannot be parsed, e.g. "
-                          f"{col[parsed.invalid_rows()[0]].as_py()!r}")
+    bad = parsed.invalid_rows()
+    if bad:
+        raise IngestError(f"{len(bad)} event time(s) cannot be read as a time, e.g. row {bad[0] + 1}: "
+                          f"{col[bad[0]].as_py()!r}")
     return pa.chunked_array([parsed.values])
+
+
+def core(table: pa.Table) -> pa.Table:
+    """The canonical core columns typed (ids and names as text, ts as UTC µs); the
+    other columns as they are."""
+    require(table.column_names, ("user_id", "event", "ts"))
+    for name in table.column_names:
+        if name in EVENT_CORE or name in EVENT_OPTIONAL:
+            col = table.column(name)
+            typed = timestamps(col) if name == "ts" else col.cast(pa.string())
+            table = table.set_column(table.column_names.index(name), name, typed)
+    return table
 
 
 def events(table: pa.Table) -> pa.Table:
     """Canonical core types, normalized property types, `date` renamed to `prop_date`."""
-    _require(table, EVENT_CORE, "events")
-    core, props = {}, {}
+    require(table.column_names, EVENT_CORE)
+    table = core(table)
+    core_cols, props = {}, {}
     for name in table.column_names:
         col = table.column(name)
         if name in EVENT_CORE or name in EVENT_OPTIONAL:
-            core[name] = _ts(col) if name == "ts" else col.cast(pa.string())
+            core_cols[name] = col
         elif (col := value(col)) is not None:
             props["prop_date" if name == PARTITION_COLUMN else name] = col
-    order = [c for c in (*EVENT_CORE, *EVENT_OPTIONAL) if c in core]
-    out = pa.table({**{c: core[c] for c in order}, **props})
-    _no_nulls(out, EVENT_CORE, "event")
+    order = [c for c in (*EVENT_CORE, *EVENT_OPTIONAL) if c in core_cols]
+    out = pa.table({**{c: core_cols[c] for c in order}, **props})
+    no_nulls(out, EVENT_CORE, "event")
     return out
 
 
 def users(table: pa.Table) -> pa.Table:
     """user_id as text plus normalized trait columns."""
-    _require(table, ["user_id"], "users")
+    require(table.column_names, ["user_id"], "users")
     cols = {"user_id": table.column("user_id").cast(pa.string())}
     for name in table.column_names:
         if name != "user_id" and (col := value(table.column(name))) is not None:
             cols[name] = col
     out = pa.table(cols)
-    _no_nulls(out, ["user_id"], "user")
+    no_nulls(out, ["user_id"], "user")
     return out
 
 
 def identities(table: pa.Table) -> pa.Table:
     """(anonymous_id, user_id) text pairs without nulls."""
-    _require(table, IDENTITIES.names, "identities")
+    require(table.column_names, IDENTITIES.names, "identities")
     out = pa.table([table.column(n).cast(pa.string()) for n in IDENTITIES.names], schema=IDENTITIES)
     return out.filter(pc.and_(out.column(0).is_valid(), out.column(1).is_valid()))
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.errors import IngestError, did_you_mean
+from journeymap.store._normalize import missing_column
 from journeymap.store.schema import EVENT_CORE, EVENT_OPTIONAL, TS_ALIASES, TS_TYPE, safe_property_name
 from journeymap.store.timestamps import epoch_us_sql
 
@@ -56,9 +57,7 @@ def resolve_columns(columns: list[str], mapping: dict[str, str] | None, file: st
     for need in ("user_id", "event", "ts"):
         if need in mapping or (need == "user_id" and "anonymous_id" in mapping):
             continue
-        raise IngestError(f"missing required column {need!r}; available columns: "
-                          f"{', '.join(columns) or '(none)'}{did_you_mean(need, columns)} "
-                          f"(map a column to it, e.g. mapping={{'{need}': '<column>'}})", file=file)
+        raise missing_column(need, columns, "events", file)
     return mapping
 
 

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from journeymap.errors import EngineError
+from journeymap.store._durable import fsync
 from journeymap.store.schema import USER_ORDER
 
 ROW_GROUP = 1 << 20
@@ -166,14 +167,6 @@ class ClusteredEvents:
                 released = upto
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
     """DuckDB writes `events` in (user, time) order with `_uid`; sorts beyond MEMORY_LIMIT spill."""
     cols = [c for c in events.columns if c != "_uid"]
@@ -240,15 +233,14 @@ def build_clustered(con, events: ir.Table, target: Path, fingerprint: str = "") 
     facts = _core_and_users(tmp / PARQUET, tmp)
     (tmp / STAMP).write_text(json.dumps({"fingerprint": fingerprint, **facts}))
     for name in (PARQUET, CORE, USERS, STAMP):
-        with open(tmp / name, "rb") as fh:
-            os.fsync(fh.fileno())
-    _fsync(tmp)
+        fsync(tmp / name)
+    fsync(tmp)
     old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         os.replace(target, old)
     os.replace(tmp, target)
-    _fsync(target.parent)
+    fsync(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 
 from journeymap.errors import IngestError
 from journeymap.store import _normalize as norm
+from journeymap.store._durable import fsync
 from journeymap.store._idset import IdSet, hash_ids
 from journeymap.store._tabular import lit, q
 from journeymap.store.readers import EventFile, checked_chunks, read_users
@@ -334,9 +335,9 @@ class EventStore:
         tmp = final.with_name(f".{final.name}.tmp")
         dictionary = [c for c in table.column_names if c not in _NO_DICTIONARY]
         pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary)
-        _fsync(tmp)
+        fsync(tmp)
         os.rename(tmp, final)
-        _fsync(final.parent)
+        fsync(final.parent)
         return rel
 
     def _commit(self, manifest: dict) -> None:
@@ -347,7 +348,7 @@ class EventStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.root / MANIFEST)
-        _fsync(self.root)
+        fsync(self.root)
 
 
 class _Batch:
@@ -434,17 +435,3 @@ def _scan(files: list[str], union: bool = True) -> str:
 def _same(a: pa.Table, b: pa.Table) -> bool:
     """True when two tables hold the same columns and values."""
     return set(a.column_names) == set(b.column_names) and a.equals(b.select(a.column_names))
-
-
-def _fsync(path: Path) -> None:
-    """fsync a file or directory (directories: best effort)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. directories on Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)

@@ -11,10 +11,9 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from journeymap.errors import QueryError, did_you_mean
-from journeymap.store.schema import TS_TYPE
+from journeymap.errors import IngestError
+from journeymap.store import _normalize as norm
 
 REQUIRED = ("user_id", "event", "ts")
 
@@ -35,41 +34,16 @@ def to_arrow(obj) -> pa.Table:
         pd = None
     if pd is not None and isinstance(obj, pd.DataFrame):
         return pa.Table.from_pandas(obj, preserve_index=False)
-    raise QueryError(f"cannot read events from a {type(obj).__name__}: "
+    raise IngestError(f"cannot read events from a {type(obj).__name__}: "
                      "pass a pandas/polars DataFrame, an Arrow table or an Ibis table")
 
 
-def _require(columns: list[str], required=REQUIRED, what="events") -> None:
-    for name in required:
-        if name not in columns:
-            raise QueryError(f"{what} have no '{name}' column" + did_you_mean(name, columns)
-                             + f" (columns: {', '.join(columns)})")
-
-
-def _normalize_ts(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """UTC microsecond timestamps; naive values are taken as UTC; text and epochs parsed."""
-    if pa.types.is_timestamp(col.type):
-        if col.type.tz is None:
-            return pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC")
-        return col.cast(TS_TYPE)
-    from journeymap.store.timestamps import parse_timestamps
-    parsed = parse_timestamps(col)
-    bad = parsed.invalid_rows()
-    if bad or parsed.values.null_count:
-        row = bad[0] if bad else parsed.values.is_null().to_pylist().index(True)
-        raise QueryError(f"events row {row + 1}: cannot read ts {col[row].as_py()!r} as a time "
-                         f"({max(len(bad), parsed.values.null_count)} bad or missing timestamps)")
-    return pa.chunked_array([parsed.values])
-
-
 def normalize_events(table: pa.Table) -> pa.Table:
-    """Canonical core column types; property columns untouched."""
-    _require(table.column_names)
-    for name in ("user_id", "event"):
-        i = table.column_names.index(name)
-        table = table.set_column(i, name, table[name].cast(pa.string()))
-    i = table.column_names.index("ts")
-    return table.set_column(i, "ts", _normalize_ts(table["ts"]))
+    """Canonical core column types (see `_normalize.core`), every event with a time;
+    property columns untouched."""
+    table = norm.core(table)
+    norm.no_nulls(table, ["ts"], "event")
+    return table
 
 
 def with_content_ids(table: ir.Table) -> ir.Table:
@@ -84,7 +58,7 @@ def as_events(obj) -> ir.Table:
     Without an `event_id` column, one is derived from each row's content.
     """
     if isinstance(obj, ir.Table):
-        _require(obj.columns)
+        norm.require(obj.columns, REQUIRED)
         table = obj
     else:
         table = ibis.memtable(normalize_events(to_arrow(obj)))
@@ -94,7 +68,7 @@ def as_events(obj) -> ir.Table:
 def as_table(obj, key: str = "user_id", what: str = "users") -> ir.Table:
     """An Ibis table of per-user rows (traits) from any accepted form."""
     table = obj if isinstance(obj, ir.Table) else ibis.memtable(to_arrow(obj))
-    _require(table.columns, (key,), what)
+    norm.require(table.columns, (key,), what)
     return table
 
 

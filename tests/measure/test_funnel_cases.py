@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from journeymap.errors import JourneyError, QueryError
+from journeymap.errors import IngestError, JourneyError, QueryError
 from journeymap.measure.funnel.funnel import FunnelResult, funnel
 
 # ibis 12 streams DuckDB results through fetch_record_batch(), which DuckDB 1.5
@@ -643,7 +643,7 @@ def _ev():
 ])
 def test_missing_column_names_it_and_suggests(rename, missing, hint):
     ev = _ev().rename(columns=rename)
-    with pytest.raises(QueryError) as info:
+    with pytest.raises(IngestError) as info:
         funnel(ev, ["a", "b"])
     msg = str(info.value)
     assert f"'{missing}'" in msg
@@ -651,7 +651,7 @@ def test_missing_column_names_it_and_suggests(rename, missing, hint):
 
 
 def test_missing_column_in_ibis_table_is_reported_too():
-    with pytest.raises(QueryError, match=r"'user_id'.*did you mean 'userid'"):
+    with pytest.raises(IngestError, match=r"'user_id'.*did you mean 'userid'"):
         funnel(ibis.memtable(pa.Table.from_pandas(_ev().rename(columns={"user_id": "userid"}))),
                ["a", "b"])
 
@@ -733,7 +733,7 @@ def test_errors_share_the_journeymap_root():
 
 
 def test_unreadable_input_object():
-    with pytest.raises(QueryError, match="cannot read events"):
+    with pytest.raises(IngestError, match="cannot read events"):
         funnel(object(), ["a"])
 
 

@@ -273,11 +273,13 @@ def test_stage_split_with_nobody_dropping_reports_zero_users():
 
 
 def test_stage_split_path_begins_at_the_stage_entry_event():
-    """An event at the same instant as the signup but ordered before it (by name, the
-    deterministic tie-break) happened before the user entered the stage."""
-    rows = [("x", "visit", 0), ("x", "aaa", 60), ("x", "signup", 60), ("x", "buy", 120)]
+    """The path from a stage begins at its entry event: events before that instant are not
+    in it; an event at the same instant is simultaneous with the entry, and follows it
+    whatever its name (stage events come first at an instant, as in the stage engine)."""
+    rows = [("x", "visit", 0), ("x", "aaa", 30), ("x", "aab", 60), ("x", "signup", 60),
+            ("x", "buy", 120)]
     r = journeymap.paths(FUNNEL, frame(rows), stage="signup")
-    assert as_tuples(r.at_stage["advanced"]) == [(("signup", "buy"), 1, 1.0)]
+    assert as_tuples(r.at_stage["advanced"]) == [(("signup", "aab", "buy"), 1, 1.0)]
 
 
 def test_stage_split_of_the_last_stage_and_unknown_stage():
@@ -508,3 +510,23 @@ def test_exits_are_ranked_and_capped_at_ten():
     exits = journeymap.paths(EXITS, frame(rows)).exits
     assert [e["event"] for e in exits] == [f"e{k:02d}" for k in range(11, 1, -1)]
     assert [e["users"] for e in exits] == list(range(12, 2, -1))
+
+
+def test_simultaneous_stage_events_never_read_as_a_deviation():
+    """visit and signup at one instant: the map says the user advanced, so the paths say
+    visit -> signup (not the alphabetical signup -> visit) and conformance sees no
+    backtrack and no out-of-order move; the event order inside the tie is irrelevant."""
+    rows = [("x", "visit", 0), ("x", "signup", 0), ("x", "buy", 60),
+            ("y", "zzz", 0), ("y", "visit", 0), ("y", "signup", 0)]
+    j = journeymap.measure(FUNNEL, frame(rows))
+    assert j.stage("visit").advanced == 2 and j.stage("signup").advanced == 1
+    for shuffled in (rows, rows[::-1]):
+        r = journeymap.paths(FUNNEL, frame(shuffled))
+        c = r.conformance.to_dict()
+        assert c["conforming"] == 2 and c["kinds"] == {"loop": 0, "backtrack": 0, "skip": 0,
+                                                       "out_of_order": 0}
+        paths = {tuple(p["path"]): p["users"] for p in r.paths.paths}
+        assert paths == {("visit", "signup", "buy"): 1, ("visit", "signup", "zzz"): 1}
+        edges = {(e["from"], e["to"]) for e in r.event_transitions.edges}
+        assert ("signup", "visit") not in edges and ("$start", "visit") in edges
+        assert all(m["backtrack_users"] == 0 and m["skip_users"] == 0 for m in r.stage_moves)

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pytest
 
 import journeymap
-from journeymap.errors import QueryError
+from journeymap.errors import IngestError, QueryError
 from journeymap.measure.paths.transitions import TransitionsResult
 
 pytestmark = pytest.mark.filterwarnings("ignore:fetch_record_batch.. is deprecated:DeprecationWarning")
@@ -317,12 +317,12 @@ def test_stage_level_needs_a_journey():
 
 
 def test_missing_column():
-    with pytest.raises(QueryError, match="no 'ts' column"):
+    with pytest.raises(IngestError, match="no 'ts' column"):
         journeymap.transitions(frame(SHOP).rename(columns={"ts": "time"}))
 
 
 def test_unreadable_input():
-    with pytest.raises(QueryError, match="cannot read events"):
+    with pytest.raises(IngestError, match="cannot read events"):
         journeymap.transitions(42)
 
 

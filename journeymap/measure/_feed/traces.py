@@ -1,9 +1,12 @@
-"""Users' event sequences as integer codes: the input of paths and transitions.
+"""Users' event traces as integer codes: the input of paths and transitions.
 
 Events are ordered per user by (ts, event, event_id) — the same deterministic
-order as the funnel — and coded against one vocabulary. At stage level each
-event that qualifies for a stage becomes that stage (the earliest stage in
-the journey whose rule it meets); other events drop out.
+order as the funnel — and coded against one vocabulary. With a journey, events
+that share a timestamp are simultaneous, as in the stage engine: at one instant
+the events that qualify for an earlier stage come first (then the others, in the
+deterministic order), so a tie never reads as a backtrack or a skip. At stage
+level each event that qualifies for a stage becomes that stage (the earliest
+stage in the journey whose rule it meets); other events drop out.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap.measure._feed.batches import flagged_rows, iter_batches
+from journeymap.measure._feed.batches import Batch, flagged_rows, iter_batches
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source
 
@@ -52,6 +55,10 @@ class Stream:
         """Index of the user each row belongs to."""
         return np.repeat(np.arange(self.n_users), np.diff(self.offsets))
 
+    def as_batch(self) -> Batch:
+        """The stream's rows as one batch for a kernel, its stage bits as the mask."""
+        return Batch(self.users, self.offsets, self.t, self.stage_bits)
+
     def keep_rows(self, keep: np.ndarray, codes: np.ndarray | None = None,
                   vocab: tuple[str, ...] | None = None) -> Stream:
         """The stream with only some rows (users left with no rows are dropped)."""
@@ -71,21 +78,17 @@ def select_users(events: ir.Table, users: Iterable[str] | None) -> ir.Table:
     return events.semi_join(ids, "user_id")
 
 
-def _filter_events(events: ir.Table, include, exclude) -> ir.Table:
-    if include:
-        events = events.filter(events.event.isin(list(include)))
-    if exclude:
-        events = events.filter(~events.event.isin(list(exclude)))
-    return events
-
-
 def event_stream(events, *, journey: Journey | None = None,
                  users: Iterable[str] | None = None, include=None, exclude=None) -> Stream:
-    """Every selected event of every selected user, coded, in deterministic order."""
-    if users is not None or include or exclude:
-        events = _filter_events(select_users(as_source(events).table, users), include, exclude)
+    """Every selected event of every selected user, coded, in deterministic order (with a
+    journey: simultaneous events in stage order, and each row's stage bits). `include` /
+    `exclude` keep or drop event names after the stage rules were read, so the bits of
+    the rows kept are what the stage engine sees."""
+    source = as_source(events)
+    if users is not None:
+        source = as_source(select_users(source.table, users))
     rules = [s.enter for s in journey.stages] if journey else []
-    query = flagged_rows(events, rules, keep_all=True, extra=("event",))
+    query = flagged_rows(source, rules, keep_all=True, extra=("event",))
     vocab: dict[str, int] = {}
     parts = []
     for b in iter_batches(query, task="sequences"):
@@ -100,9 +103,55 @@ def event_stream(events, *, journey: Journey | None = None,
         parts.append((b, codes))
     names = tuple(sorted(vocab, key=vocab.get))
     if not parts:
-        return Stream(pa.array([], pa.string()), np.zeros(1, np.int64), np.zeros(0, np.int64),
-                      np.zeros(0, np.int32), names, np.zeros(0, np.int64) if journey else None)
-    return _concat(parts, names, journey is not None)
+        stream = Stream(pa.array([], pa.string()), np.zeros(1, np.int64), np.zeros(0, np.int64),
+                        np.zeros(0, np.int32), names, np.zeros(0, np.int64) if journey else None)
+    else:
+        stream = _concat(parts, names, journey is not None)
+    if journey is not None:
+        stream = _ties_in_stage_order(stream)
+    return only_events(stream, include, exclude)
+
+
+def _ties_in_stage_order(stream: Stream) -> Stream:
+    """Rows of one user at one instant reordered by the earliest stage each qualifies
+    for (rows for no stage last), the deterministic order kept otherwise."""
+    n, t = len(stream.t), stream.t
+    if n < 2:
+        return stream
+    starts = np.zeros(n, np.bool_)
+    starts[stream.offsets[:-1][np.diff(stream.offsets) > 0]] = True
+    tie = (t[1:] == t[:-1]) & ~starts[1:]  # row i+1 shares row i's user and instant
+    if not tie.any():
+        return stream
+    run = np.cumsum(np.concatenate(([True], ~tie))) - 1  # runs of one user and instant
+    size = np.bincount(run)
+    rows = np.flatnonzero(size[run] > 1)
+    key = lowest_bit(stream.stage_bits[rows])
+    key[key < 0] = np.iinfo(np.int64).max
+    order = rows[np.lexsort((rows, key, run[rows]))]
+    if (order == rows).all():
+        return stream
+    perm = np.arange(n)
+    perm[rows] = order
+    return Stream(stream.users, stream.offsets, t, stream.codes[perm], stream.vocab,
+                  stream.stage_bits[perm])
+
+
+def only_events(stream: Stream, include=None, exclude=None) -> Stream:
+    """The stream with only the event names in `include` (all when None) and none in
+    `exclude`, coded against the names left (in the order they were first seen)."""
+    if not include and not exclude:
+        return stream
+    wanted = set(include) if include else set(stream.vocab)
+    wanted -= set(exclude or ())
+    kept_names = np.array([v in wanted for v in stream.vocab] + [False], np.bool_)
+    keep = kept_names[stream.codes] if len(stream.codes) else np.zeros(0, np.bool_)
+    left = stream.keep_rows(keep)
+    used = np.zeros(len(stream.vocab), np.bool_)
+    used[left.codes] = True
+    remap = np.cumsum(used).astype(np.int32) - 1
+    return Stream(left.users, left.offsets, left.t, remap[left.codes],
+                  tuple(v for v, u in zip(stream.vocab, used) if u), left.stage_bits)
 
 
 def _concat(parts, names, with_bits) -> Stream:

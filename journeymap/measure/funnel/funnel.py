@@ -23,7 +23,7 @@ from journeymap.measure._feed.parallel import over_ranges, user_ranges
 from journeymap.measure.funnel.steps import as_rule, window_us
 from journeymap.measure.kernels import NO_ROW
 from journeymap.measure.kernels import funnel as kernels
-from journeymap.measure.stats import rate, time_summary, wilson
+from journeymap.measure.stats import rate, time_summary, wilson_ci
 from journeymap.results import Result
 from journeymap.store.sources import as_source
 
@@ -66,7 +66,7 @@ class FunnelResult(Result):
 
     @property
     def by_breakdown(self) -> dict:
-        """One FunnelResult per breakdown value (first touch: the value on step 1);
+        """One FunnelResult per breakdown value (read on the counted attempt's first step);
         persons without a value are grouped under None."""
         if self.breakdown_values is None:
             return {}
@@ -91,10 +91,9 @@ class FunnelResult(Result):
         for k, (name, n) in enumerate(zip(self.steps, counts), start=1):
             first = counts[0]
             prev = counts[k - 2] if k > 1 else n
-            ci = wilson(n, first)
             t = self.conversion_time(k) if k > 1 else {}
             out.append({"step": k, "event": name, "count": n,
-                        "conversion": rate(n, first), "conversion_ci": list(ci) if ci else None,
+                        "conversion": rate(n, first), "conversion_ci": wilson_ci(n, first),
                         "from_previous": rate(n, prev), "dropped": prev - n,
                         "median_time_s": t.get("median_s"), "p90_time_s": t.get("p90_s")})
         return out

@@ -29,12 +29,12 @@ class StageEntries:
     users: pa.Array
     entry_t: np.ndarray  # shape (n_users, n_stages)
     skipped: np.ndarray  # bool, same shape
-    first_touch: dict[str, np.ndarray]  # property values on the stage-1 entry event
+    entry_props: dict[str, np.ndarray]  # property values on the stage-1 entry event
     data_end: int  # µs timestamp of the last event in the data
 
     def subset(self, keep: np.ndarray) -> StageEntries:
         return StageEntries(self.users.filter(pa.array(keep)), self.entry_t[keep],
-                            self.skipped[keep], {k: v[keep] for k, v in self.first_touch.items()},
+                            self.skipped[keep], {k: v[keep] for k, v in self.entry_props.items()},
                             self.data_end)
 
     @property
@@ -48,25 +48,33 @@ def within_us(journey: Journey) -> np.ndarray:
                     np.int64)
 
 
-def stage_entries(journey: Journey, events, *, first_touch: tuple[str, ...] = ()
+def stage_entries(journey: Journey, events, *, entry_props: tuple[str, ...] = ()
                   ) -> StageEntries:
-    """Run the stage kernel over every user who entered stage 1."""
-    query = flagged_rows(events, [s.enter for s in journey.stages], extra=first_touch)
+    """Run the stage kernel over every user who entered stage 1; `entry_props`: event
+    properties to read on each user's stage-1 entry event."""
+    query = flagged_rows(events, [s.enter for s in journey.stages], extra=entry_props)
+    return entries_of(journey, iter_batches(query, task="stage entries"), users_ahead(query),
+                      query.source.data_end_us(), entry_props)
+
+
+def entries_of(journey: Journey, batches, capacity: int, data_end: int,
+               entry_props: tuple[str, ...] = ()) -> StageEntries:
+    """The stage kernel over batches of whole users whose `mask` holds the stage bits
+    (bit k: the row qualifies for stage k), e.g. one batch of a trace's rows."""
     within = within_us(journey)
     optional = np.array([s.optional for s in journey.stages], np.bool_)
     n = within.shape[0]
-    out = Gather(users_ahead(query), entry_t=((n,), np.int64), skipped=((n,), np.bool_))
-    touched = [_run(b, within, optional, first_touch, out)
-               for b in iter_batches(query, task="stage entries")]
+    out = Gather(capacity, entry_t=((n,), np.int64), skipped=((n,), np.bool_))
+    read = [_run(b, within, optional, entry_props, out) for b in batches]
     users, cols = out.result()
-    touch = {c: np.concatenate([t[c] for t in touched]) if touched else np.zeros(0, object)
-             for c in first_touch}
-    return StageEntries(users, cols["entry_t"], cols["skipped"], touch, query.source.data_end_us())
+    props = {c: np.concatenate([r[c] for r in read]) if read else np.zeros(0, object)
+             for c in entry_props}
+    return StageEntries(users, cols["entry_t"], cols["skipped"], props, data_end)
 
 
-def _run(batch, within, optional, first_touch, out: Gather) -> dict[str, np.ndarray]:
+def _run(batch, within, optional, entry_props, out: Gather) -> dict[str, np.ndarray]:
     """The stage kernel over one batch; its users who entered stage 1 go to `out`;
-    returns their first-touch values."""
+    returns their values of `entry_props` on the stage-1 entry event."""
     n = within.shape[0]
     entry_t = np.full((batch.n_users, n), -1, np.int64)
     skipped = np.zeros((batch.n_users, n), np.bool_)
@@ -77,7 +85,7 @@ def _run(batch, within, optional, first_touch, out: Gather) -> dict[str, np.ndar
         first[u0:u1]))
     keep = first >= 0
     out.add(batch.users, keep, entry_t=entry_t, skipped=skipped)
-    if not first_touch:
+    if not entry_props:
         return {}
     rows = pa.array(np.compress(keep, first))
-    return {c: batch.columns[c].take(rows).to_numpy(zero_copy_only=False) for c in first_touch}
+    return {c: batch.columns[c].take(rows).to_numpy(zero_copy_only=False) for c in entry_props}

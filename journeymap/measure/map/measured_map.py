@@ -77,8 +77,8 @@ def _by_labels(entries: StageEntries, events: ir.Table, users, by: str, flags: p
         for pid in reversed(list(flags.columns)):
             first[flags[pid].to_numpy()] = pid
         return first
-    if by in entries.first_touch:
-        return _labels(entries.first_touch[by])
+    if by in entries.entry_props:
+        return _labels(entries.entry_props[by])
     return _labels(values_for(trait_values(events, users, by), entries.users, by, fill=None))
 
 
@@ -98,7 +98,7 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
     touch = (by,) if by and by != "persona" and by in events.columns and not (
         users is not None and by in users.columns) else ()
     flags_job = beside_pass(source, persona_flags, journey, events, users)
-    entries = stage_entries(journey, source, first_touch=touch)
+    entries = stage_entries(journey, source, entry_props=touch)
     flags = align(flags_job.result(), entries.users)
     if persona is not None:
         journey.persona(persona)

@@ -16,7 +16,7 @@ import pandas as pd
 from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
 from journeymap.measure.kernels import stages as kernels
 from journeymap.measure.map.entries import StageEntries, within_us
-from journeymap.measure.stats import rate, time_summary, wilson
+from journeymap.measure.stats import rate, time_summary, wilson_ci
 from journeymap.spec.model import Journey
 
 PERIODS = {"week": "W-SUN", "month": "M"}
@@ -81,9 +81,8 @@ def _stage(journey: Journey, k: int, entered: int, skipped: int, advanced: int,
                           pending=None, median_time_to_next_s=None, p90_time_to_next_s=None,
                           time_to_next=None, benchmark=None, verdict=None)
     r = rate(advanced, entered)
-    ci = wilson(advanced, entered)
     bm = journey.benchmark_into(journey.stages[k + 1].id)
-    return StageStats(**base, advanced=advanced, rate=r, rate_ci=list(ci) if ci else None,
+    return StageStats(**base, advanced=advanced, rate=r, rate_ci=wilson_ci(advanced, entered),
                       drop_off=entered - advanced, pending=pending,
                       median_time_to_next_s=times["median_s"], p90_time_to_next_s=times["p90_s"],
                       time_to_next=times,
@@ -146,7 +145,6 @@ def maturity(journey: Journey, entries: StageEntries, period: str) -> tuple[np.n
         frame = pd.DataFrame({"cohort": periods.astype(str), "adv": adv, "immature": immature_rows})
         for cohort, g in frame.groupby("cohort", sort=True):
             a, m = int(g.adv.sum()), len(g)
-            ci = wilson(a, m)
-            rows.append(Cohort(st.id, cohort, m, a, rate(a, m), list(ci) if ci else None,
+            rows.append(Cohort(st.id, cohort, m, a, rate(a, m), wilson_ci(a, m),
                                bool(g.immature.iloc[0])))
     return mature, rows

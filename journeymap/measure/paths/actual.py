@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import ibis.expr.types as ir
 import numpy as np
 
-from journeymap.measure._feed.traces import event_stream, select_users, stage_stream
+from journeymap.measure._feed.traces import event_stream, only_events, stage_stream
 from journeymap.measure._feed.users import persona_flags, positions, values_for
-from journeymap.measure.map.entries import StageEntries, stage_entries
+from journeymap.measure.map.entries import StageEntries, entries_of
 from journeymap.measure.paths.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
 from journeymap.measure.paths.top_paths import PathsResult, count_paths, path_matrix, top_paths
 from journeymap.measure.paths.transitions import TransitionsResult, edge_table
@@ -101,12 +101,13 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
     if persona is not None:
         journey.persona(persona)
         ids = flags.filter(flags.column(persona).fill_null(False)).column("user_id").to_pylist()
-    stream = event_stream(source, journey=journey, users=ids, include=include, exclude=exclude)
+    every = event_stream(source, journey=journey, users=ids)  # the stage rules, read once
+    data_end = source.data_end_us()
+    entries = entries_of(journey, [every.as_batch()], every.n_users, data_end)
+    stream = only_events(every, include, exclude)
     stages = stage_stream(stream, journey)
-    entries = stage_entries(journey, source if ids is None else select_users(events, ids))
     masks = {p.id: values_for(flags, stages.users, p.id).astype(bool)
              for p in journey.personas} if persona is None else {}
-    data_end = source.data_end_us()
     at_stage = {}
     if stage is not None:
         k = journey.stage_ids.index(journey.stage(stage).id)
