@@ -22,6 +22,7 @@ from journeymap.measure.paths.transitions import transitions as _transitions
 from journeymap.results import Result
 from journeymap.spec.load import as_journey
 from journeymap.spec.model import Journey
+from journeymap.spec.schema import schema_json
 from journeymap.spec.validate import validate_journey
 from journeymap.store.engine import engine_errors
 from journeymap.store.frames import as_table
@@ -29,7 +30,7 @@ from journeymap.store.schema import property_columns
 from journeymap.store.sources import as_source
 
 __all__ = ["ActualJourney", "FunnelResult", "JourneyMap", "MapResult", "TransitionsResult", "funnel",
-           "measure", "paths", "transitions", "validate"]
+           "journey_schema", "measure", "paths", "transitions", "validate"]
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,16 @@ def transitions(events, *, level: str = "event", journey=None, users=None, inclu
         return _transitions(source, level=level,
                             journey=as_journey(journey) if journey is not None else None, users=users,
                             include=include, exclude=exclude, fold_below=fold_below)
+
+
+def journey_schema() -> str:
+    """The JSON Schema of the journey file, as indented JSON.
+
+    >>> import json
+    >>> json.loads(journey_schema())["title"]
+    'journeymap journey file'
+    """
+    return schema_json()
 
 
 def data_facts(events, users=None) -> dict:

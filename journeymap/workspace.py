@@ -27,7 +27,7 @@ from journeymap.store.engine import connect, engine_errors, engine_name, store_t
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
 
-__all__ = ["Workspace", "init_workspace", "open_workspace", "scratch_workspace"]
+__all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "scratch_workspace"]
 
 CLUSTERED = ".clustered"  # the store's events clustered by user and time (store/clustered.py)
 CACHE = ".cache"
@@ -47,7 +47,22 @@ class _Read:
 
 
 class Workspace:
-    """An open workspace folder."""
+    """An open workspace folder.
+
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "events.csv").write_text("user_id,event,ts\\nu1,visit,2024-01-01\\n"
+    ...                                   "u1,buy,2024-01-02\\nu2,visit,2024-01-01\\n")
+    >>> ws = init_workspace(d / "shop", "name: shop\\nstages:\\n"
+    ...                     "  - {id: visit, owner: web, enter: {event: visit}}\\n"
+    ...                     "  - {id: buy, owner: sales, enter: {event: buy}}\\n")
+    >>> ws.ingest(d / "events.csv")
+    AppendStats(added=3, duplicates=0)
+    >>> ws.measure().stage("visit").rate
+    0.5
+    >>> ws.funnel(["visit", "buy"]).counts
+    [2, 1]
+    """
 
     def __init__(self, path: str | Path = ".", *, engine: str | None = None,
                  master: str | None = None):
@@ -171,8 +186,14 @@ class Workspace:
 def open_workspace(path: str | Path = ".", *, engine: str | None = None,
                    master: str | None = None) -> Workspace:
     """Open a workspace folder made by `journeymap init` or `journeymap demo`;
-    `engine="spark"` (and a Spark `master`) runs the same measures on Spark."""
+    `engine="spark"` (and a Spark `master`) runs the same measures on Spark. See
+    `Workspace` for an example."""
     return Workspace(path, engine=engine, master=master)
+
+
+def find_workspace(start: str | Path | None = None) -> Path:
+    """The workspace folder containing `start` (default: the current folder)."""
+    return WorkspaceFolder.find(start).path
 
 
 def init_workspace(path: str | Path, journey_text: str, *, engine: str | None = None,

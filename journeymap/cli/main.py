@@ -60,10 +60,8 @@ def _engine_options() -> dict:
 
 def _open(workspace):
     """The workspace named by -w, or the one containing the current folder."""
-    from journeymap.store.folder import WorkspaceFolder
-    from journeymap.workspace import Workspace
-    path = Path(workspace) if workspace else WorkspaceFolder.find().path
-    return Workspace(path, **_engine_options())
+    from journeymap.workspace import Workspace, find_workspace
+    return Workspace(Path(workspace) if workspace else find_workspace(), **_engine_options())
 
 
 def _data(*, journey, events, users, mapping, workspace, needs_journey=True):
@@ -280,8 +278,8 @@ def _names(text: str | None) -> list[str] | None:
 @cli.command()
 def schema():
     """Print the JSON Schema of the journey file."""
-    from journeymap.spec.schema import schema_json
-    click.echo(schema_json())
+    from journeymap.api import journey_schema
+    click.echo(journey_schema())
 
 
 def global_options_first(argv: list[str]) -> list[str]:

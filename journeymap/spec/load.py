@@ -29,6 +29,13 @@ def load_journey(source: str | os.PathLike) -> Journey:
     """Load a journey from a path, or from YAML text (a str containing a newline).
 
     Raises one SpecError whose `.problems` lists every problem found.
+
+    >>> j = load_journey("name: shop\\nstages:\\n  - {id: visit, owner: web, enter: {event: visit}}\\n")
+    >>> (j.name, j.stage_ids, j.stage("visit").owner.team)
+    ('shop', ['visit'], 'web')
+    >>> load_journey("name: shop\\nstages:\\n  - {id: visit, enter: {event: visit}}\\n")
+    Traceback (most recent call last):
+    journeymap.errors.SpecError: <journey>:3:5: stage 'visit' has no owner
     """
     text, file, path = _read_source(source)
     return parse_journey(text, path) if path else parse_journey(text)

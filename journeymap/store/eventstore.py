@@ -176,8 +176,13 @@ class EventStore:
         """Load one event file, all or nothing: read, check, de-duplicate and write it chunk by
         chunk (bounded memory), then commit once. Bad rows: see `readers.load_events`.
 
-        >>> EventStore("store").ingest("events.csv")  # doctest: +SKIP
-        AppendStats(added=10, duplicates=0)
+        >>> import pathlib, tempfile
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "events.csv").write_text("user_id,event,ts\\nu1,signup,2024-01-01\\n")
+        >>> EventStore(d / "store").ingest(d / "events.csv")
+        AppendStats(added=1, duplicates=0)
+        >>> EventStore(d / "store").ingest(d / "events.csv")
+        AppendStats(added=0, duplicates=1)
         """
         with EventFile(path, mapping=mapping, format=format) as f:
             return self.append(checked_chunks(f, skip_bad_rows), users=f.users, identities=f.identities)
