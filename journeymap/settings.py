@@ -38,13 +38,15 @@ def env_name(name: str) -> str:
 
 
 def check_file(values: Mapping, file: str | None = None) -> dict:
-    """settings.json's values, every key a known setting (else the closest one is named)."""
+    """settings.json's values: every key a known setting (else the closest one is named),
+    every value of its type and among its choices."""
     if not isinstance(values, Mapping):
         raise WorkspaceError("settings must be a JSON object of setting: value", file=file)
-    for key in values:
+    for key, value in values.items():
         if key not in BY_NAME:
             raise WorkspaceError(f"unknown setting '{key}'" + did_you_mean(key, BY_NAME)
                                  + f" (settings: {', '.join(BY_NAME)})", file=file)
+        _typed(BY_NAME[key], value, file or "settings.json")
     return dict(values)
 
 
