@@ -1,12 +1,19 @@
 """Where the journey leaks, who owns it, and what to aim for in 90 days.
 
-A transition's score = customers lost x what each was worth downstream x
-(1 + relative distance below its benchmark). Worth downstream is the extra
-revenue of users who advanced over those who did not when events carry
-`revenue`; otherwise the chance that a user who advanced reaches the last
-stage. The proposed 90-day target is the stage's own `target` when set, else
-the benchmark's low end when below it, else halfway to its high end, else a
-10% relative lift.
+Every transition is a rate to raise (a conversion) or, into a bad-outcome stage
+(`outcome: churn`), a rate to lower. A transition's score = customers lost x
+what each was worth x (1 + relative distance beyond its benchmark): customers
+lost are those who did not advance (or, into a bad outcome, those who did);
+worth is the extra revenue of the customers kept over the customers lost when
+events carry `revenue`, otherwise the chance that a customer kept reaches the
+journey's goal (its last stage that is not a bad outcome).
+
+Advice an analyst can defend: no leak and no finding is drawn from a
+transition that lost nobody, or whose stage fewer than `journey.min_volume`
+users entered (30 unless the journey file says otherwise); a proposed 90-day
+target always improves on the current rate — the stage's own `target` when it
+does, else the benchmark's near end when the rate is beyond it, else halfway
+to its far end, else a 10% relative step.
 """
 
 from __future__ import annotations
@@ -26,33 +33,35 @@ ACTIVATION_WORDS = ("value", "activat", "aha", "setup")
 class Leak:
     """One transition that loses customers, with its owner and a proposed target.
 
-    `to_dict()`: {"from", "to", "lost", "entered", "rate", "rate_ci", "value_at_stake",
-    "value_unit", "benchmark", "gap_below_benchmark", "owner", "owner_raci",
-    "target_rate", "score"}.
+    `direction` is "raise" for a conversion and "lower" for a move into a bad-outcome
+    stage (then `lost` counts those who made it). `to_dict()`: {"from", "to",
+    "direction", "lost", "entered", "rate", "rate_ci", "value_at_stake", "value_unit",
+    "benchmark", "gap_below_benchmark", "owner", "owner_raci", "target_rate", "score"}.
     """
 
     from_stage: str
     to_stage: str
+    direction: str
     lost: int
     entered: int
     rate: float
     rate_ci: list[float] | None
     value_at_stake: float
-    value_unit: str  # "revenue" or "end-stage customers"
+    value_unit: str  # "revenue" or "end-stage customers" (customers reaching the goal)
     benchmark: dict | None
-    gap_below_benchmark: float  # relative distance below the benchmark's low end (0 if none)
+    gap_below_benchmark: float  # relative distance beyond the benchmark's near end (0 if none)
     owner: str | None
     owner_raci: dict | None
     target_rate: float | None
     score: float
 
     def to_dict(self) -> dict:
-        return {"from": self.from_stage, "to": self.to_stage, "lost": self.lost,
-                "entered": self.entered, "rate": self.rate, "rate_ci": self.rate_ci,
-                "value_at_stake": self.value_at_stake, "value_unit": self.value_unit,
-                "benchmark": self.benchmark, "gap_below_benchmark": self.gap_below_benchmark,
-                "owner": self.owner, "owner_raci": self.owner_raci,
-                "target_rate": self.target_rate, "score": self.score}
+        return {"from": self.from_stage, "to": self.to_stage, "direction": self.direction,
+                "lost": self.lost, "entered": self.entered, "rate": self.rate,
+                "rate_ci": self.rate_ci, "value_at_stake": self.value_at_stake,
+                "value_unit": self.value_unit, "benchmark": self.benchmark,
+                "gap_below_benchmark": self.gap_below_benchmark, "owner": self.owner,
+                "owner_raci": self.owner_raci, "target_rate": self.target_rate, "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -70,51 +79,94 @@ class Diagnosis(Result):
         return {"leaks": self.rows(), "findings": list(self.findings)}
 
 
-def _worth(result: MapResult, k: int) -> tuple[float, str]:
+def _lowers(s: StageStats) -> bool:
+    return s.lower_is_better
+
+
+def _lost(s: StageStats) -> int:
+    """Customers a transition lost: who did not advance, or who went into a bad outcome."""
+    return s.advanced if _lowers(s) else s.drop_off
+
+
+def _goal(journey: Journey) -> int:
+    """The journey's goal: its last stage that is not a bad outcome."""
+    return max(k for k, st in enumerate(journey.stages) if not st.is_bad_outcome)
+
+
+def _worth(journey: Journey, result: MapResult, k: int) -> tuple[float, str]:
+    """What each customer lost on transition k was worth, and in what unit."""
     stages = result.stages
     if result.value_per_user:
         v = result.value_per_user.get(stages[k].id, {})
-        return max(0.0, v.get("advanced", 0.0) - v.get("lost", 0.0)), "revenue"
-    nxt = stages[k + 1].entered
-    return (stages[-1].entered / nxt if nxt else 0.0), "end-stage customers"
+        kept, gone = ("lost", "advanced") if _lowers(stages[k]) else ("advanced", "lost")
+        return max(0.0, v.get(kept, 0.0) - v.get(gone, 0.0)), "revenue"
+    goal = _goal(journey)
+    keeper = k if _lowers(stages[k]) else k + 1  # the stage a kept customer is in
+    if keeper >= goal:
+        return 1.0, "end-stage customers"
+    base = stages[keeper].entered
+    return (stages[goal].entered / base if base else 0.0), "end-stage customers"
 
 
 def _gap(s: StageStats) -> float:
+    """Relative distance beyond the benchmark's near end (below low; above high when lower
+    is better); 0 inside the range or without one."""
     bm = s.benchmark
-    if not bm or s.rate is None or s.rate >= bm["low"] or bm["low"] <= 0:
+    if not bm or s.rate is None:
         return 0.0
-    return (bm["low"] - s.rate) / bm["low"]
+    if _lowers(s):
+        return (s.rate - bm["high"]) / bm["high"] if s.rate > bm["high"] and bm["high"] > 0 else 0.0
+    return (bm["low"] - s.rate) / bm["low"] if s.rate < bm["low"] and bm["low"] > 0 else 0.0
+
+
+def _candidates(own: float | None, rate: float, bm: dict | None, lower: bool) -> list[float]:
+    """Targets in order of preference, as if raising (`lower` mirrors rates)."""
+    flip = (lambda x: 1.0 - x) if lower else (lambda x: x)
+    r = flip(rate)
+    out = [flip(own)] if own is not None else []
+    if bm:
+        near, far = (flip(bm["high"]), flip(bm["low"])) if lower else (bm["low"], bm["high"])
+        if r < near:
+            out.append(near)
+        if r <= far:
+            out.append(r + (far - r) / 2)
+    out.append(min(1.0, r * 1.10) if not lower else r + (1.0 - r) * 0.10)
+    return [flip(c) for c in out]
 
 
 def target_rate(journey: Journey, s: StageStats) -> float | None:
-    """Proposed 90-day target for the rate out of a stage."""
-    own = journey.stage(s.id).target
-    if own is not None:
-        return own
+    """Proposed 90-day target for the rate out of a stage: the first candidate that
+    improves on the current rate (higher, or lower into a bad outcome); None when the
+    rate cannot improve (100%, or 0% into a bad outcome)."""
     if s.rate is None:
         return None
-    bm = s.benchmark
-    if bm and s.rate < bm["low"]:
-        return bm["low"]
-    if bm and s.rate <= bm["high"]:
-        return round(s.rate + (bm["high"] - s.rate) / 2, 4)
-    return round(min(1.0, s.rate * 1.10), 4)
+    lower = _lowers(s)
+    for c in _candidates(journey.stage(s.id).target, s.rate, s.benchmark, lower):
+        c = round(c, 4)
+        if (c < s.rate) if lower else (c > s.rate):
+            return c
+    return None
+
+
+def _defensible(journey: Journey, s: StageStats) -> bool:
+    """Enough users entered the stage and the transition lost somebody."""
+    return s.rate is not None and s.entered >= journey.min_volume and _lost(s) > 0
 
 
 def leaks(journey: Journey, result: MapResult, top: int = TOP_LEAKS) -> list[Leak]:
     """The transitions that lose the most, ranked by value at stake and benchmark gap."""
     out = []
     for k, s in enumerate(result.stages[:-1]):
-        if not s.entered or s.rate is None:
+        if not _defensible(journey, s):
             continue
-        worth, unit = _worth(result, k)
+        worth, unit = _worth(journey, result, k)
         nxt = result.stages[k + 1]
         owner = journey.transition_owner(s.id, nxt.id)
-        gap = _gap(s)
-        out.append(Leak(s.id, nxt.id, s.drop_off, s.entered, s.rate, s.rate_ci,
-                        s.drop_off * worth, unit, s.benchmark, gap,
+        gap, lost = _gap(s), _lost(s)
+        out.append(Leak(s.id, nxt.id, "lower" if _lowers(s) else "raise", lost, s.entered, s.rate,
+                        s.rate_ci, lost * worth, unit, s.benchmark, gap,
                         owner.team if owner else None, owner.to_dict() if owner else None,
-                        target_rate(journey, s), s.drop_off * worth * (1 + gap)))
+                        target_rate(journey, s), lost * worth * (1 + gap)))
     out.sort(key=lambda lk: (-lk.score, -lk.lost, lk.from_stage))
     return out[:top]
 
@@ -133,56 +185,101 @@ def _within(journey: Journey, stage_id: str) -> str:
 
 def _gap_kind(journey: Journey, result: MapResult, leak: Leak) -> str | None:
     """'time-to-value' or 'conversion' when a healthy stage (>= 70%) is followed by a
-    sharp drop (< 50%); None otherwise."""
+    sharp drop (< 50%) that is also below its benchmark where one is set; None
+    otherwise (and never for a move into a bad outcome)."""
     k = journey.stage_ids.index(leak.from_stage)
     prev = result.stages[k - 1] if k > 0 else None
-    if prev is None or prev.rate is None or prev.rate < 0.7 or leak.rate >= 0.5:
+    if leak.direction == "lower" or prev is None or prev.rate is None or prev.lower_is_better:
+        return None
+    if prev.rate < 0.7 or leak.rate >= 0.5:
+        return None
+    if leak.benchmark and leak.rate >= leak.benchmark["low"]:
         return None
     return "time-to-value" if any(w in leak.to_stage for w in ACTIVATION_WORDS) else "conversion"
+
+
+def _benchmark_phrase(leak: Leak) -> str:
+    bm = leak.benchmark
+    if not bm or leak.gap_below_benchmark <= 0:
+        return ""
+    side = "above" if leak.direction == "lower" else "below"
+    return f", {side} the {_pct(bm['low'])}–{_pct(bm['high'])} benchmark"
 
 
 def _leak_sentence(journey: Journey, result: MapResult, leak: Leak) -> str:
     k = journey.stage_ids.index(leak.from_stage)
     frm, to = journey.stage(leak.from_stage), journey.stage(leak.to_stage)
     kind = _gap_kind(journey, result, leak)
-    if kind:
-        head = (f"{_pct(result.stages[k - 1].rate)} reach {frm.label} but only "
-                f"{_pct(leak.rate)} go on to {to.label}{_within(journey, to.id)}: {kind} gap")
+    if leak.direction == "lower":
+        head = (f"Of the {leak.entered:,} customers who reached {frm.label}, {_pct(leak.rate)} "
+                f"went on to {to.label}{_within(journey, to.id)}")
+        lost = f"{leak.lost:,} customers went to {to.label} here"
+        aim = "proposed 90-day target: lower it to"
     else:
-        head = (f"Only {_pct(leak.rate)} of the {leak.entered:,} customers who reached "
-                f"{frm.label} went on to {to.label}{_within(journey, to.id)}")
-    bm = leak.benchmark
-    below = (f", below the {_pct(bm['low'])}–{_pct(bm['high'])} benchmark"
-             if bm and leak.gap_below_benchmark > 0 else "")
-    target = f"; proposed 90-day target {_pct(leak.target_rate)}" if leak.target_rate else ""
-    return (f"{head}{below}. {leak.lost:,} customers lost here; owner {leak.owner}{target}.")
+        if kind:
+            head = (f"{_pct(result.stages[k - 1].rate)} reach {frm.label} but only "
+                    f"{_pct(leak.rate)} go on to {to.label}{_within(journey, to.id)}: {kind} gap")
+        else:
+            head = (f"Only {_pct(leak.rate)} of the {leak.entered:,} customers who reached "
+                    f"{frm.label} went on to {to.label}{_within(journey, to.id)}"
+                    if leak.rate < 0.5 else
+                    f"Of the {leak.entered:,} customers who reached {frm.label}, {_pct(leak.rate)} "
+                    f"went on to {to.label}{_within(journey, to.id)}")
+        lost = f"{leak.lost:,} customers lost here"
+        aim = "proposed 90-day target"
+    target = f"; {aim} {_pct(leak.target_rate)}" if leak.target_rate is not None else ""
+    return f"{head}{_benchmark_phrase(leak)}. {lost}; owner {leak.owner}{target}."
 
 
 def _persona_sentences(journey: Journey, result: MapResult, limit: int = 2) -> list[str]:
+    """Transitions where one persona does clearly worse than another (intervals apart,
+    1.5 times the loss), each persona above the minimum volume."""
     found = []
     for k, st in enumerate(journey.stages[:-1]):
         rows = [(pid, rows[k]) for pid, rows in result.personas.items()
-                if rows[k].entered >= 30 and rows[k].rate is not None]
+                if _defensible(journey, rows[k])]
         if len(rows) < 2:
             continue
-        lo = min(rows, key=lambda r: r[1].rate)
-        hi = max(rows, key=lambda r: r[1].rate)
-        if lo[1].rate_ci[1] >= hi[1].rate_ci[0] or hi[1].rate < 1.5 * lo[1].rate:
+        lower = rows[0][1].lower_is_better
+        good = min if lower else max
+        bad = max if lower else min
+        worst, best = bad(rows, key=lambda r: r[1].rate), good(rows, key=lambda r: r[1].rate)
+        lo, hi = sorted((worst, best), key=lambda r: r[1].rate)
+        loss = (lambda r: r[1].rate) if lower else (lambda r: 1 - r[1].rate)
+        if lo[1].rate_ci[1] >= hi[1].rate_ci[0] or loss(worst) < 1.5 * loss(best):
             continue
         nxt = journey.stages[k + 1]
         owner = journey.transition_owner(st.id, nxt.id)
-        found.append(((hi[1].rate - lo[1].rate) * lo[1].entered,
-                      f"{journey.persona(lo[0]).label} go from {st.label} to {nxt.label} at "
-                      f"{_pct(lo[1].rate)} against {_pct(hi[1].rate)} for "
-                      f"{journey.persona(hi[0]).label}: a persona-specific leak, owner "
+        found.append((abs(hi[1].rate - lo[1].rate) * worst[1].entered,
+                      f"{journey.persona(worst[0]).label} go from {st.label} to {nxt.label} at "
+                      f"{_pct(worst[1].rate)} against {_pct(best[1].rate)} for "
+                      f"{journey.persona(best[0]).label}: a persona-specific leak, owner "
                       f"{owner.team if owner else 'unassigned'}."))
     found.sort(key=lambda x: -x[0])
     return [s for _, s in found[:limit]]
 
 
+def _benchmark_sentences(journey: Journey, result: MapResult, said: set[str]) -> list[str]:
+    """Transitions beyond their benchmark that no leak sentence named yet."""
+    out = []
+    for s in result.stages[:-1]:
+        if s.id in said or not _defensible(journey, s):
+            continue
+        bm = s.benchmark
+        if s.lower_is_better and s.verdict == "above":
+            out.append(f"Of those who reached {s.name}, {_pct(s.rate)} went on to "
+                       f"{journey.stage(s.next).label}, above its {_pct(bm['low'])}–"
+                       f"{_pct(bm['high'])} benchmark (owner {s.owner}).")
+        elif not s.lower_is_better and s.verdict == "below":
+            out.append(f"{s.name} converts at {_pct(s.rate)}, below its {_pct(bm['low'])}–"
+                       f"{_pct(bm['high'])} benchmark (owner {s.owner}).")
+    return out
+
+
 def findings(journey: Journey, result: MapResult, top: list[Leak]) -> list[str]:
     """Plain-language sentences a team lead can act on: the top leaks, any sharp drop
-    after a healthy stage, persona-specific leaks, stages below benchmark, immaturity."""
+    after a healthy stage, persona-specific leaks, transitions beyond their benchmark,
+    immature cohorts left out."""
     out = [_leak_sentence(journey, result, leak) for leak in top]
     said = {lk.from_stage for lk in top}
     for leak in leaks(journey, result, top=len(result.stages)):
@@ -190,11 +287,12 @@ def findings(journey: Journey, result: MapResult, top: list[Leak]) -> list[str]:
             out.append(_leak_sentence(journey, result, leak))
             said.add(leak.from_stage)
     out += _persona_sentences(journey, result)
-    for s in result.stages[:-1]:
-        if s.verdict == "below" and s.id not in said:
-            out.append(f"{s.name} converts at {_pct(s.rate)}, below its "
-                       f"{_pct(s.benchmark['low'])}–{_pct(s.benchmark['high'])} benchmark "
-                       f"(owner {s.owner}).")
+    out += _benchmark_sentences(journey, result, said)
+    small = [s for s in result.stages[:-1] if s.rate is not None and s.entered < journey.min_volume]
+    if small:
+        names = ", ".join(s.name for s in small)
+        out.append(f"No leak or finding is drawn from {names}: fewer than {journey.min_volume} users "
+                   "entered (the journey's min_volume).")
     immature = [c for c in result.cohorts if c.immature]
     if immature:
         out.append(f"{len(immature)} stage entry cohorts are immature (their time limit had not "

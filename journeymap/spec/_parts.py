@@ -174,3 +174,15 @@ def read_flag(r: Reader, parent: Mapping, key: str, what: str) -> bool:
         return value
     r.error(r.value(parent, key), f"'{key}' of {what} must be true or false, not {describe(value)}", value)
     return False
+
+
+def read_count(r: Reader, parent: Mapping, key: str, what: str, default: int) -> int:
+    """An optional whole number of at least 1 (`default` when absent or wrong)."""
+    value = parent.get(key)
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    r.error(r.value(parent, key), f"'{key}' of {what} must be a whole number, at least 1, "
+            f"not {describe(value)}", value)
+    return default

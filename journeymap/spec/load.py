@@ -12,14 +12,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from journeymap.errors import SpecError, did_you_mean
-from journeymap.spec._parts import read_benchmark, read_duration, read_owner, read_where
+from journeymap.spec._parts import read_benchmark, read_count, read_duration, read_owner, read_where
 from journeymap.spec._reader import TEXT_FILE, Reader, combine, describe
 from journeymap.spec._stages import read_stages
-from journeymap.spec.model import Benchmark, Condition, Handoff, Journey, Persona
+from journeymap.spec.model import MIN_VOLUME, Benchmark, Condition, Handoff, Journey, Persona
 
 __all__ = ["as_journey", "load_journey", "parse_journey", "parse_where"]
 
-TOP_KEYS = ("name", "inactivity", "stages", "handoffs", "personas", "benchmarks")
+TOP_KEYS = ("name", "inactivity", "min_volume", "stages", "handoffs", "personas", "benchmarks")
 HANDOFF_KEYS = ("from", "to", "owner")
 PERSONA_KEYS = ("id", "name", "where")
 DEFAULT_INACTIVITY = 30 * 86400.0
@@ -123,13 +123,15 @@ def _journey(r: Reader, data: object, path: str | None) -> Journey | None:
     r.check_keys(data, TOP_KEYS, "the journey")
     name = r.text(data, "name", "the journey", required=True)
     inactivity = read_duration(r, data, "inactivity", "the journey") or DEFAULT_INACTIVITY
+    min_volume = read_count(r, data, "min_volume", "the journey", MIN_VOLUME)
     stages, order = read_stages(r, data)
     handoffs = _handoffs(r, data, order)
     personas = _personas(r, data)
     benchmarks = _benchmarks(r, data, order)
     if r.problems or name is None:
         return None
-    return Journey(name, tuple(stages), tuple(handoffs), tuple(personas), benchmarks, inactivity, path)
+    return Journey(name, tuple(stages), tuple(handoffs), tuple(personas), benchmarks, inactivity, path,
+                   min_volume)
 
 
 def _items(r: Reader, data: Mapping, key: str) -> list[tuple[Mapping, int]]:

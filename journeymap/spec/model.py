@@ -16,6 +16,8 @@ from journeymap.spec.builtin_ranges import builtin_range
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists")
 NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte")
 MAX_STAGES = 62  # stages of a journey, or steps and exclusions of a funnel: a bit each in int64
+OUTCOMES = ("churn",)  # kinds of bad-outcome stage
+MIN_VOLUME = 30  # default: users a stage needs before a leak or finding is drawn from it
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,33 @@ class EventRule:
     #: where each event name was written, in the order of `events` (may be empty)
     event_locs: tuple[Location, ...] = field(default=(), compare=False)
 
+    @property
+    def any_event(self) -> bool:
+        """True when every event name qualifies (an activity rule with no event list)."""
+        return not self.events
+
+    def matches_name(self, name: str) -> bool:
+        """Whether an event of this name can qualify (its conditions aside)."""
+        return self.any_event or name in self.events
+
     def describe(self) -> str:
-        names = " or ".join(self.events)
+        names = " or ".join(self.events) or "any event"
         return names + (f" where {' and '.join(c.describe() for c in self.where)}" if self.where else "")
+
+
+@dataclass(frozen=True)
+class ActivityRule(EventRule):
+    """Entry by repeated activity: active on at least `days` distinct UTC days within
+    `window` seconds (inclusive), counting the events of `events` (any event when
+    empty) that meet `where`, since the user entered the previous stage."""
+
+    days: int = 1
+    window: float = 30 * 86400.0
+
+    def describe(self) -> str:
+        window = self.window / 86400
+        span = f"{window:g} days" if window >= 1 else f"{self.window / 3600:g} hours"
+        return f"active on {self.days} days within {span} ({super().describe()})"
 
 
 @dataclass(frozen=True)
@@ -105,11 +131,17 @@ class Stage:
     optional: bool = False
     benchmark: Benchmark | None = None
     target: float | None = None  # target progression rate out of this stage
+    outcome: str | None = None  # "churn": a stage users should not reach (lower is better)
     loc: Location = field(default=NOWHERE, compare=False)
 
     @property
     def label(self) -> str:
         return self.name or self.id.replace("_", " ")
+
+    @property
+    def is_bad_outcome(self) -> bool:
+        """A stage users should not reach (e.g. churned): the rate into it is to lower."""
+        return self.outcome is not None
 
 
 @dataclass(frozen=True)
@@ -145,6 +177,7 @@ class Journey:
     benchmarks: dict[str, Benchmark] = field(default_factory=dict, compare=False)
     inactivity: float = 30 * 86400.0  # seconds of silence that count as an exit
     file: str | None = field(default=None, compare=False)
+    min_volume: int = MIN_VOLUME  # users a stage needs before a leak or finding is drawn from it
 
     def stage(self, stage_id: str) -> Stage:
         for s in self.stages:

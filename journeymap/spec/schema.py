@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from journeymap.spec.durations import UNITS
-from journeymap.spec.model import MAX_STAGES, NUMERIC_OPERATORS
+from journeymap.spec.model import MAX_STAGES, MIN_VOLUME, NUMERIC_OPERATORS, OUTCOMES
 
 __all__ = ["JOURNEY_SCHEMA", "schema_json"]
 
@@ -55,10 +55,21 @@ _DEFS = {
                    "additionalProperties": {"anyOf": [_SCALAR, _OPERATORS]}},
     "benchmark": _obj({"low": _ref("rate"), "high": _ref("rate"), "source": _ref("name")},
                       ["low", "high"], "Expected range of the rate into a stage (low <= high)."),
-    "enter": _obj({"event": {"description": "An event name, or a list of names (any of them).", "oneOf": [
-                      _ref("name"), {"type": "array", "minItems": 1, "items": _ref("name")}]},
-                   "where": _ref("conditions", "Conditions on the event's properties.")},
-                  ["event"], "The event that puts a user in this stage."),
+    "events": {"description": "An event name, or a list of names (any of them).", "oneOf": [
+        _ref("name"), {"type": "array", "minItems": 1, "items": _ref("name")}]},
+    "active": _obj({"days": {"type": "integer", "minimum": 1,
+                             "description": "Distinct UTC days with activity, at least."},
+                    "within": _ref("duration", "Window the active days must fall in (inclusive)."),
+                    "events": _ref("events", "Events that count as activity (default: any).")},
+                   ["days", "within"], "Repeated activity, e.g. active on 3 days within 30 days."),
+    "enter": {"description": "How a user enters this stage: an event, or repeated activity.", "oneOf": [
+        _obj({"event": _ref("events"),
+              "where": _ref("conditions", "Conditions on the event's properties.")},
+             ["event"], "The event that puts a user in this stage."),
+        _obj({"active": _ref("active"),
+              "where": _ref("conditions", "Conditions on the activity events' properties.")},
+             ["active"], "Active on at least `days` distinct days within `within`, counted since "
+                         "entering the previous stage.")]},
     "stage": _obj({
         "id": _ref("name", "Unique stage id."),
         "name": _ref("name", "Display name (defaults to the id)."),
@@ -71,6 +82,8 @@ _DEFS = {
         "optional": {"type": "boolean", "description": "Users may skip this stage (not the first)."},
         "benchmark": _ref("benchmark", "Expected range of the rate into this stage."),
         "target": _ref("rate", "90-day target of the rate out of this stage."),
+        "outcome": {"enum": list(OUTCOMES), "description": "A bad outcome (churn): the rate into "
+                    "this stage is to lower, and a move out of it is a win-back, not a backtrack."},
     }, ["id", "owner", "enter"], "One stage of the journey, in order."),
     "handoff": _obj({"from": _ref("name", "Stage id handing off."),
                      "to": _ref("name", "A later stage id."),
@@ -93,6 +106,8 @@ JOURNEY_SCHEMA: dict = {
     "properties": {
         "name": _ref("name", "Name of the journey."),
         "inactivity": _ref("duration", "Silence that counts as leaving the journey (default 30d)."),
+        "min_volume": {"type": "integer", "minimum": 1, "description": "Users a stage needs before "
+                       f"a leak or finding is drawn from it (default {MIN_VOLUME})."},
         "stages": {"type": "array", "minItems": 1, "maxItems": MAX_STAGES, "items": _ref("stage"),
                    "description": "Stages, in order."},
         "handoffs": {"type": "array", "items": _ref("handoff")},

@@ -30,6 +30,7 @@ handoffs:
 personas:
   - {id: pro, where: {plan: pro}}
   - {id: free, where: {plan: free}}
+min_volume: 1  # four users: the CLI mechanics, not the volume floor
 """
 
 EVENTS = """\
@@ -79,6 +80,13 @@ def test_measure_adhoc_json(files, capsys):
     assert stages["purchase"]["rate"] is None
     assert data["leaks"][0]["owner"] in {"marketing", "revenue_ops"}
     assert all(isinstance(f, str) for f in data["findings"])
+    # without `min_volume: 1`, 4 users are below the default floor: no leak, and a finding says why
+    (files / "default.yml").write_text(JOURNEY.replace("min_volume: 1", "# default volume"))
+    code, out, _ = run(["measure", "-j", files / "default.yml", "-e", files / "events.csv",
+                        "--format", "json"], capsys)
+    data = json.loads(out)
+    assert data["leaks"] == []
+    assert any("fewer than 30 users" in f for f in data["findings"])
 
 
 def test_measure_csv_and_table(files, capsys):

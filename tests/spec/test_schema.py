@@ -9,7 +9,7 @@ from ruamel.yaml import YAML
 
 from journeymap.spec import JOURNEY_SCHEMA, load_journey, schema_json
 from journeymap.spec._parts import BENCHMARK_KEYS, OWNER_KEYS
-from journeymap.spec._stages import ENTER_KEYS, STAGE_KEYS
+from journeymap.spec._stages import ACTIVE_KEYS, ENTER_KEYS, STAGE_KEYS
 from journeymap.spec.load import HANDOFF_KEYS, PERSONA_KEYS, TOP_KEYS
 from journeymap.spec.model import OPERATORS
 
@@ -36,7 +36,8 @@ def test_schema_keys_match_the_loader():
     defs = JOURNEY_SCHEMA["$defs"]
     assert set(JOURNEY_SCHEMA["properties"]) == set(TOP_KEYS)
     assert set(defs["stage"]["properties"]) == set(STAGE_KEYS)
-    assert set(defs["enter"]["properties"]) == set(ENTER_KEYS)
+    assert set().union(*(v["properties"] for v in defs["enter"]["oneOf"])) == set(ENTER_KEYS)
+    assert set(defs["active"]["properties"]) == set(ACTIVE_KEYS)
     assert set(defs["handoff"]["properties"]) == set(HANDOFF_KEYS)
     assert set(defs["persona"]["properties"]) == set(PERSONA_KEYS)
     assert set(defs["benchmark"]["properties"]) == set(BENCHMARK_KEYS)

@@ -94,7 +94,7 @@ def _name_bits(rules: Sequence[EventRule], names: list) -> np.ndarray:
     lut = np.zeros(len(names) + 1, mask_type(len(rules)))
     for k, r in enumerate(rules):
         for i, name in enumerate(names):
-            if name in r.events:
+            if r.matches_name(name):
                 lut[i] |= 1 << k
     return lut
 

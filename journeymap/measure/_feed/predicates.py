@@ -71,9 +71,13 @@ def all_of(table: ir.Table, conds: Iterable[Condition]) -> ir.BooleanValue:
 
 
 def rule(table: ir.Table, r: EventRule) -> ir.BooleanValue:
-    """Rows that satisfy an entry rule: one of its event names, all its conditions."""
+    """Rows that satisfy an entry rule: one of its event names (any, for an activity rule
+    without a list), all its conditions."""
     names = list(r.events)
-    ev = table.event == names[0] if len(names) == 1 else table.event.isin(names)
+    if not names:
+        ev = ibis.literal(True)
+    else:
+        ev = table.event == names[0] if len(names) == 1 else table.event.isin(names)
     return (ev & all_of(table, r.where)).fill_null(False)
 
 

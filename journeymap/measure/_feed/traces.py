@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.measure._feed.batches import Batch, flagged_rows, iter_batches
-from journeymap.spec.model import Journey
+from journeymap.measure._feed.users import positions
+from journeymap.spec.model import ActivityRule, Journey
 from journeymap.store.sources import as_source
 
 OTHER = "other"
@@ -189,9 +190,35 @@ def lowest_bit(bits: np.ndarray) -> np.ndarray:
     return out
 
 
-def stage_stream(stream: Stream, journey: Journey) -> Stream:
-    """The stream at stage level: qualifying events become their (earliest) stage."""
-    stage = lowest_bit(stream.stage_bits)
+def stage_stream(stream: Stream, journey: Journey, entries=None) -> Stream:
+    """The stream at stage level: qualifying events become their (earliest) stage. An
+    activity stage (entered by repeated activity, not by one event) appears once, at
+    the event that entered it; `entries` (StageEntries of these users) says when."""
+    bits = stream.stage_bits
+    activity = [k for k, s in enumerate(journey.stages) if isinstance(s.enter, ActivityRule)]
+    if activity:
+        bits = _activity_at_entry(stream, activity, entries)
+    stage = lowest_bit(bits)
     keep = stage >= 0
     return stream.keep_rows(keep, codes=stage.astype(np.int32),
                             vocab=tuple(s.id for s in journey.stages))
+
+
+def _activity_at_entry(stream: Stream, activity: list[int], entries) -> np.ndarray:
+    """Stage bits with each activity stage's bit kept only on the user's first row at
+    the instant they entered it (not skipped)."""
+    if entries is None:
+        raise ValueError("a journey with activity stages needs its stage entries here")
+    bits = stream.stage_bits.copy()
+    pos = positions(entries.users, stream.users)
+    user = stream.user_of_row()
+    known = pos[user] >= 0
+    at = np.maximum(pos[user], 0)
+    for k in activity:
+        flag = np.int64(1) << k
+        entered = known & (entries.entry_t[at, k] == stream.t) & ~entries.skipped[at, k]
+        rows = np.flatnonzero(((stream.stage_bits & flag) != 0) & entered)
+        bits &= ~flag
+        first = rows[np.unique(user[rows], return_index=True)[1]]
+        bits[first] |= flag
+    return bits

@@ -19,7 +19,7 @@ from journeymap.measure._feed.gather import Gather
 from journeymap.measure._feed.parallel import over_users
 from journeymap.measure.kernels import NO_ROW
 from journeymap.measure.kernels import stages as kernels
-from journeymap.spec.model import Journey
+from journeymap.spec.model import ActivityRule, Journey
 
 
 @dataclass(frozen=True)
@@ -61,28 +61,45 @@ def entries_of(journey: Journey, batches, capacity: int, data_end: int,
                entry_props: tuple[str, ...] = ()) -> StageEntries:
     """The stage kernel over batches of whole users whose `mask` holds the stage bits
     (bit k: the row qualifies for stage k), e.g. one batch of a trace's rows."""
-    within = within_us(journey)
-    optional = np.array([s.optional for s in journey.stages], np.bool_)
-    n = within.shape[0]
+    rules = _StageRules.of(journey)
+    n = len(journey.stages)
     out = Gather(capacity, entry_t=((n,), np.int64), skipped=((n,), np.bool_))
-    read = [_run(b, within, optional, entry_props, out) for b in batches]
+    read = [_run(b, rules, entry_props, out) for b in batches]
     users, cols = out.result()
     props = {c: np.concatenate([r[c] for r in read]) if read else np.zeros(0, object)
              for c in entry_props}
     return StageEntries(users, cols["entry_t"], cols["skipped"], props, data_end)
 
 
-def _run(batch, within, optional, entry_props, out: Gather) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class _StageRules:
+    """The journey's stage rules as the kernel reads them (arrays per stage)."""
+
+    within: np.ndarray  # µs from the previous stage, -1: no limit
+    optional: np.ndarray  # bool
+    act_days: np.ndarray  # distinct active days an activity stage needs, 0: an event rule
+    act_window: np.ndarray  # µs within which those days must fall
+
+    @classmethod
+    def of(cls, journey: Journey) -> _StageRules:
+        rules = [s.enter for s in journey.stages]
+        return cls(within_us(journey), np.array([s.optional for s in journey.stages], np.bool_),
+                   np.array([r.days if isinstance(r, ActivityRule) else 0 for r in rules], np.int64),
+                   np.array([int(round(r.window * 1e6)) if isinstance(r, ActivityRule) else 0
+                             for r in rules], np.int64))
+
+
+def _run(batch, rules: _StageRules, entry_props, out: Gather) -> dict[str, np.ndarray]:
     """The stage kernel over one batch; its users who entered stage 1 go to `out`;
     returns their values of `entry_props` on the stage-1 entry event."""
-    n = within.shape[0]
+    n = rules.within.shape[0]
     entry_t = np.full((batch.n_users, n), -1, np.int64)
     skipped = np.zeros((batch.n_users, n), np.bool_)
     first = np.full(batch.n_users, NO_ROW, np.int64)
     o = batch.offsets
     over_users(o, lambda u0, u1: kernels.stage_entries(
-        o[u0:u1 + 1], batch.t, batch.mask, within, optional, entry_t[u0:u1], skipped[u0:u1],
-        first[u0:u1]))
+        o[u0:u1 + 1], batch.t, batch.mask, rules.within, rules.optional, rules.act_days,
+        rules.act_window, entry_t[u0:u1], skipped[u0:u1], first[u0:u1]))
     keep = first >= 0
     out.add(batch.users, keep, entry_t=entry_t, skipped=skipped)
     if not entry_props:

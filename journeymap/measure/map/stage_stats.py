@@ -24,9 +24,19 @@ PERIODS = {"week": "W-SUN", "month": "M"}
 
 @dataclass(frozen=True)
 class StageStats:
+    """One stage's numbers. `rate`, its interval, times, `benchmark` and `verdict` are
+    those of the transition to the `next` stage (None for the last stage);
+    `lower_is_better` when that next stage is a bad outcome (churn)."""
+
     id: str
     name: str
     owner: str | None
+    goal: str | None
+    actions: list[str]
+    touchpoints: list[str]
+    outcome: str | None
+    next: str | None
+    lower_is_better: bool
     entered: int
     advanced: int | None
     rate: float | None
@@ -74,7 +84,10 @@ def verdict(value: float | None, low: float, high: float) -> str | None:
 def _stage(journey: Journey, k: int, entered: int, skipped: int, advanced: int,
            pending: int | None, times: dict | None) -> StageStats:
     st = journey.stages[k]
-    base = dict(id=st.id, name=st.label, owner=st.owner.team if st.owner else None,
+    nxt = journey.stages[k + 1] if k + 1 < len(journey.stages) else None
+    base = dict(id=st.id, name=st.label, owner=st.owner.team if st.owner else None, goal=st.goal,
+                actions=list(st.actions), touchpoints=list(st.touchpoints), outcome=st.outcome,
+                next=nxt.id if nxt else None, lower_is_better=bool(nxt and nxt.is_bad_outcome),
                 entered=entered, skipped=skipped)
     if times is None:  # the last stage: nothing after it
         return StageStats(**base, advanced=None, rate=None, rate_ci=None, drop_off=None,

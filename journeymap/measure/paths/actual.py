@@ -105,7 +105,7 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
     data_end = source.data_end_us()
     entries = entries_of(journey, [every.as_batch()], every.n_users, data_end)
     stream = only_events(every, include, exclude)
-    stages = stage_stream(stream, journey)
+    stages = stage_stream(stream, journey, entries)
     masks = {p.id: values_for(flags, stages.users, p.id).astype(bool)
              for p in journey.personas} if persona is None else {}
     at_stage = {}

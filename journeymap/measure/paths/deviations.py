@@ -1,6 +1,8 @@
 """Where customers leave the designed path: loops, backtracks, skips, exits, conformance.
 
-On the stage trace (each stage-qualifying event as its stage, in order):
+On the stage trace (each stage-qualifying event as its stage, in order; a
+bad-outcome stage such as churn may be reached from anywhere, and leaving it
+for an earlier stage is a *win-back*, not a deviation):
 a *loop* is the same stage twice in a row; a *backtrack* a move to an earlier
 stage; a *skip* a forward jump over a (non-optional) stage the user never
 reaches; *out of order* a forward jump over a stage the user does later. A
@@ -61,19 +63,32 @@ def _last_seen(stages: Stream, n_stages: int) -> np.ndarray:
     return seen
 
 
+def _bad(journey: Journey) -> np.ndarray:
+    """Per stage code (and -1 last, for 'no previous stage'): is it a bad outcome?"""
+    return np.array([st.is_bad_outcome for st in journey.stages] + [False], bool)
+
+
 def _moves(stages: Stream, journey: Journey) -> dict[str, np.ndarray]:
-    """Per row: flags of each deviation kind, from the previous stage of the same user."""
+    """Per row: flags of each deviation kind, from the previous stage of the same user.
+    A bad-outcome stage (churn) may be reached from anywhere and need not be reached:
+    a move into it is no skip, a jump over it no skip, and a move out of it back to an
+    earlier stage is a win-back, not a backtrack."""
     codes, prev, first = _previous(stages)
     seen = _last_seen(stages, len(journey.stages))
+    bad = _bad(journey)
     user, rows = stages.user_of_row(), np.arange(len(codes))
     skip = np.zeros(len(codes), bool)
     late = np.zeros(len(codes), bool)
+    into_bad = bad[codes]
     for s, st in enumerate(journey.stages):
-        over = (prev < s) & (s < codes)
+        if st.is_bad_outcome:
+            continue
+        over = (prev < s) & (s < codes) & ~into_bad
         late |= over & (seen[user, s] > rows)
         skip |= over & (seen[user, s] < 0) & (not st.optional)
-    return {"loop": (codes == prev) & ~first, "backtrack": (codes < prev) & ~first,
-            "skip": skip, "out_of_order": late}
+    back = (codes < prev) & ~first
+    return {"loop": (codes == prev) & ~first, "backtrack": back & ~bad[prev],
+            "skip": skip, "out_of_order": late, "win_back": back & bad[prev]}
 
 
 def _per_user(flags: np.ndarray, stages: Stream) -> np.ndarray:
@@ -88,15 +103,18 @@ def stage_moves(stages: Stream, journey: Journey) -> list[dict]:
     """Per stage: users looping on it, moving back to it, and skipping it."""
     codes, prev, first = _previous(stages)
     seen = _last_seen(stages, len(journey.stages))
+    bad = _bad(journey)
     user = stages.user_of_row()
     out = []
     for k, st in enumerate(journey.stages):
         at = codes == k
-        skipped = (prev < k) & (k < codes) & (seen[user, k] < 0)
+        skipped = (prev < k) & (k < codes) & (seen[user, k] < 0) & ~bad[codes] & (not st.is_bad_outcome)
+        back = at & (prev > k)
         out.append({"stage": st.id,
                     "loop_users": int(np.unique(user[at & (prev == k)]).size),
-                    "backtrack_users": int(np.unique(user[at & (prev > k)]).size),
-                    "skip_users": int(np.unique(user[skipped]).size)})
+                    "backtrack_users": int(np.unique(user[back & ~bad[prev]]).size),
+                    "skip_users": int(np.unique(user[skipped]).size),
+                    "win_back_users": int(np.unique(user[back & bad[prev]]).size)})
     return out
 
 
@@ -109,6 +127,7 @@ class ConformanceResult(Result):
     kinds: dict[str, int]
     deviating_traces: list[dict]
     personas: dict[str, dict]
+    win_backs: int = 0  # users who moved from a bad outcome back to an earlier stage
     title = "conformance to the designed journey"
 
     def rows(self) -> list[dict]:
@@ -121,8 +140,8 @@ class ConformanceResult(Result):
     def to_dict(self) -> dict:
         return {"users": self.users, "conforming": self.conforming,
                 "conforming_share": self.conforming / self.users if self.users else None,
-                "kinds": self.kinds, "deviating_traces": self.deviating_traces,
-                "personas": self.personas}
+                "kinds": self.kinds, "win_backs": self.win_backs,
+                "deviating_traces": self.deviating_traces, "personas": self.personas}
 
 
 def conformance(stages: Stream, journey: Journey, persona_masks: dict[str, np.ndarray] | None = None,
@@ -133,6 +152,7 @@ def conformance(stages: Stream, journey: Journey, persona_masks: dict[str, np.nd
     """
     moves = _moves(stages, journey)
     per_kind = {k: _per_user(moves[k], stages) for k in KINDS}
+    win_backs = int(_per_user(moves["win_back"], stages).sum())
     deviates = np.zeros(stages.n_users, bool)
     for flags in per_kind.values():
         deviates |= flags
@@ -149,7 +169,7 @@ def conformance(stages: Stream, journey: Journey, persona_masks: dict[str, np.nd
                          max(1, int(deviates.sum())), {"depth": TRACE_DEPTH}).paths
     personas = {p: summary(m) for p, m in (persona_masks or {}).items()}
     return ConformanceResult(everyone["users"], everyone["conforming"], everyone["kinds"],
-                             traces, personas)
+                             traces, personas, win_backs)
 
 
 def exits(stream: Stream, inactivity_s: float, data_end_us: int,

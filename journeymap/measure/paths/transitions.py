@@ -15,11 +15,12 @@ import numpy as np
 
 from journeymap.errors import QueryError
 from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
-from journeymap.measure._feed.traces import Stream, event_stream, fold_rare, stage_stream
+from journeymap.measure._feed.traces import Stream, event_stream, fold_rare, only_events, stage_stream
 from journeymap.measure.kernels import transitions as kernels
+from journeymap.measure.map.entries import entries_of
 from journeymap.measure.stats import median_p90
 from journeymap.results import Result
-from journeymap.spec.model import Journey
+from journeymap.spec.model import ActivityRule, Journey
 from journeymap.store.sources import as_source
 
 START, END = "$start", "$end"
@@ -116,11 +117,14 @@ def level_stream(events, level: str, journey: Journey | None, users, include, ex
         raise QueryError(f"unknown level '{level}': use event or stage")
     if level == "stage" and journey is None:
         raise QueryError("stage-level transitions need a journey")
-    stream = event_stream(as_source(events), journey=journey, users=users, include=include,
-                          exclude=exclude)
-    if level == "stage":
-        return stage_stream(stream, journey)
-    return fold_rare(stream, fold_below)
+    source = as_source(events)
+    every = event_stream(source, journey=journey, users=users)
+    stream = only_events(every, include, exclude)
+    if level == "event":
+        return fold_rare(stream, fold_below)
+    entries = entries_of(journey, [every.as_batch()], every.n_users, source.data_end_us()) \
+        if any(isinstance(s.enter, ActivityRule) for s in journey.stages) else None
+    return stage_stream(stream, journey, entries)
 
 
 def transitions(events, *, level: str = "event", journey=None, users: Iterable[str] | None = None,

@@ -353,11 +353,11 @@ def test_stage_moves():
     r = journeymap.paths(MOVES, moves_events(), users=moves_users())
     moves = {m["stage"]: m for m in r.stage_moves}
     assert moves == {
-        "a": {"stage": "a", "loop_users": 1, "backtrack_users": 1, "skip_users": 1},  # p4; p5; p8
+        "a": {"stage": "a", "loop_users": 1, "backtrack_users": 1, "skip_users": 1, "win_back_users": 0},  # p4; p5; p8
         # p9 loops on b; p2-p8 all jump over b (optional, but they did jump over it)
-        "b": {"stage": "b", "loop_users": 1, "backtrack_users": 0, "skip_users": 7},
-        "c": {"stage": "c", "loop_users": 0, "backtrack_users": 1, "skip_users": 2},  # p7; p6, p9
-        "d": {"stage": "d", "loop_users": 0, "backtrack_users": 0, "skip_users": 0},
+        "b": {"stage": "b", "loop_users": 1, "backtrack_users": 0, "skip_users": 7, "win_back_users": 0},
+        "c": {"stage": "c", "loop_users": 0, "backtrack_users": 1, "skip_users": 2, "win_back_users": 0},  # p7; p6, p9
+        "d": {"stage": "d", "loop_users": 0, "backtrack_users": 0, "skip_users": 0, "win_back_users": 0},
     }
 
 
