@@ -94,6 +94,12 @@ class JourneyMap(Result):
     def rows(self) -> list[dict]:
         return self.measured.rows()
 
+    def sections(self) -> dict[str, list[dict]]:
+        """stages, leaks, findings, personas, groups, cohorts (and value_per_user): the
+        tables `--section` exports."""
+        measured = self.measured.sections()
+        return {"stages": measured.pop("stages"), **self.diagnosis.sections(), **measured}
+
     def to_dict(self) -> dict:
         d = self.measured.to_dict()
         stages_at = list(d).index("stages") + 1

@@ -16,10 +16,11 @@ def progress_bar(enabled: bool | None = None):
     if not enabled:
         yield
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), transient=True, stderr=True) as bar:
+                  TimeElapsedColumn(), transient=True, console=Console(stderr=True)) as bar:
         def update(task: str, done: int, total: int | None) -> None:
             if task not in tasks:
                 tasks[task] = bar.add_task(task, total=total)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from journeymap.api import ActualJourney, FunnelResult, JourneyMap
-from journeymap.results import Result
+from journeymap.results import Result, human_duration
 
 FORMATS = ("table", "json", "csv")
 
@@ -17,67 +18,118 @@ def _pct(x) -> str:
     return "–" if x is None else f"{x:.1%}"
 
 
-def _dur(s) -> str:
-    if s is None:
-        return "–"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            return f"{s / size:.1f}{unit}"
-    return f"{s:.0f}s"
+_dur = human_duration
 
 
 def _ci(ci) -> str:
     return "–" if not ci else f"{ci[0]:.1%}–{ci[1]:.1%}"
 
 
+def _count(n) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+STAGE_HEADER = ("stage", "owner", "entered", "next stage", "advanced", "rate → next", "95% CI",
+                "drop-off", "median → next", "p90 → next", "benchmark → next", "verdict")
+
+
 def _stage_table(title: str, stages) -> Table:
-    t = Table(title=title, title_justify="left")
-    for col in ("stage", "owner", "entered", "advanced", "rate", "95% CI", "drop-off",
-                "median → next", "p90 → next", "benchmark", "verdict"):
-        t.add_column(col, justify="left" if col in ("stage", "owner", "verdict") else "right")
+    """One row per stage; the rate, times, benchmark and verdict are those of the move to
+    the next stage (named in its own column); ↓ marks a rate to lower (into churn)."""
+    t = Table(title=title, title_justify="left",
+              caption="rate, times and benchmark: of the move to the next stage; ↓ lower is better",
+              caption_justify="left")
+    for col in STAGE_HEADER:
+        t.add_column(col, justify="left" if col in ("stage", "owner", "next stage", "verdict") else "right")
     for s in stages:
         bm = s.benchmark
-        t.add_row(s.name, s.owner or "–", f"{s.entered:,}",
-                  "–" if s.advanced is None else f"{s.advanced:,}", _pct(s.rate), _ci(s.rate_ci),
-                  "–" if s.drop_off is None else f"{s.drop_off:,}",
-                  _dur(s.median_time_to_next_s), _dur(s.p90_time_to_next_s),
+        t.add_row(escape(s.name), escape(s.owner or "–"), _count(s.entered), escape(s.next or "–"),
+                  _count(s.advanced),
+                  _pct(s.rate) + (" ↓" if s.lower_is_better else ""), _ci(s.rate_ci),
+                  _count(s.drop_off), _dur(s.median_time_to_next_s), _dur(s.p90_time_to_next_s),
                   f"{bm['low']:.0%}–{bm['high']:.0%}" if bm else "–", s.verdict or "–")
+    return t
+
+
+def _described(stages) -> Table | None:
+    """Each stage's goal, actions and touchpoints, when the journey file gives them."""
+    rows = [s for s in stages if s.goal or s.actions or s.touchpoints or s.outcome]
+    if not rows:
+        return None
+    t = Table(title="Stages as designed", title_justify="left")
+    for col in ("stage", "goal", "actions", "touchpoints", "outcome"):
+        t.add_column(col)
+    for s in stages:
+        t.add_row(*(escape(x) for x in (s.name, s.goal or "–", ", ".join(s.actions) or "–",
+                                        ", ".join(s.touchpoints) or "–", s.outcome or "–")))
+    return t
+
+
+def _cohort_table(cohorts) -> Table:
+    t = Table(title="Entry cohorts (immature: time limit not yet over, left out of rates)",
+              title_justify="left")
+    for col in ("stage", "cohort", "entered", "advanced", "rate → next", "95% CI", "immature"):
+        t.add_column(col, justify="left" if col in ("stage", "cohort", "immature") else "right")
+    for c in cohorts:
+        t.add_row(escape(c.stage), c.cohort, _count(c.entered), _count(c.advanced), _pct(c.rate),
+                  _ci(c.rate_ci), "immature — left out" if c.immature else "–")
     return t
 
 
 def _print_map(console: Console, result: JourneyMap) -> None:
     on = result.computed_on
     scope = f"{on['users']:,} users" + (f", persona {on['persona']}" if on["persona"] else "")
+    if on.get("period"):
+        left_out = sum(c.immature for c in result.cohorts)
+        scope += (f", {on['period']}ly entry cohorts: counts and rates of mature cohorts only"
+                  + (f" ({left_out} immature left out, listed below)" if left_out else ""))
     console.print(_stage_table(f"{result.journey} — {scope}, data to {on['data_end'][:10]}",
                                result.stages))
-    for pid, rows in result.personas.items():
-        console.print(_stage_table(f"persona {pid}", rows))
+    described = _described(result.stages)
+    if described is not None:
+        console.print(described)
+    if result.by != "persona":  # with --by persona the groups below are the personas
+        for pid, rows in result.personas.items():
+            console.print(_stage_table(f"persona {pid}", rows))
     for g, rows in result.groups.items():
         console.print(_stage_table(f"{result.by} = {g}", rows))
+    if result.cohorts:
+        console.print(_cohort_table(result.cohorts))
     if result.leaks:
         t = Table(title="Top leaks", title_justify="left")
         for col in ("transition", "lost", "rate", "value at stake", "owner", "90-day target"):
             t.add_column(col)
         for lk in result.leaks:
-            t.add_row(f"{lk.from_stage} → {lk.to_stage}", f"{lk.lost:,}", _pct(lk.rate),
-                      f"{lk.value_at_stake:,.0f} {lk.value_unit}", lk.owner or "–",
-                      _pct(lk.target_rate))
+            arrow = " ↓" if lk.direction == "lower" else ""
+            t.add_row(escape(f"{lk.from_stage} → {lk.to_stage}"), f"{lk.lost:,}", _pct(lk.rate) + arrow,
+                      f"{lk.value_at_stake:,.0f} {lk.value_unit}", escape(lk.owner or "–"),
+                      _pct(lk.target_rate) + arrow)
         console.print(t)
     if result.findings:
         console.print("[bold]Findings[/bold]")
         for f in result.findings:
-            console.print(f"  • {f}")
+            console.print(f"  • {escape(f)}")
+
+
+def _funnel_rows(t: Table, rows, label=None) -> None:
+    for r in rows:
+        cells = [str(r["step"]), escape(r["event"]), f"{r['count']:,}", _pct(r["conversion"]),
+                 _ci(r["conversion_ci"]), _pct(r["from_previous"]), _dur(r["median_time_s"]),
+                 _dur(r["p90_time_s"])]
+        t.add_row(*([] if label is False else ["(all)" if label is None else escape(str(label))]), *cells)
 
 
 def _print_funnel(console: Console, result: FunnelResult) -> None:
-    t = Table(title=f"funnel ({result.order}, window {_dur(result.window_s)})", title_justify="left")
-    for col in ("step", "event", "persons", "conversion", "95% CI", "from previous",
-                "median time", "p90 time"):
+    split = result.breakdown is not None
+    t = Table(title=f"funnel ({result.order}, window {_dur(result.window_s)})"
+              + (f", by {result.breakdown} (read on the counted attempt's first step)" if split else ""),
+              title_justify="left")
+    for col in (["breakdown"] if split else []) + ["step", "event", "persons", "conversion", "95% CI",
+                                                   "from previous", "median time", "p90 time"]:
         t.add_column(col)
-    for r in result.rows():
-        t.add_row(str(r["step"]), r["event"], f"{r['count']:,}", _pct(r["conversion"]),
-                  _ci(r["conversion_ci"]), _pct(r["from_previous"]), _dur(r["median_time_s"]),
-                  _dur(r["p90_time_s"]))
+    _funnel_rows(t, result.rows(), None if split else False)
+    for value, part in result.by_breakdown.items():
+        _funnel_rows(t, part.rows(), "(none)" if value is None else value)
     console.print(t)
 
 
@@ -96,8 +148,8 @@ def _cell(v) -> str:
     if isinstance(v, float):
         return f"{v:.1%}" if 0 <= v <= 1 else f"{v:,.1f}"
     if isinstance(v, list):
-        return " → ".join(map(str, v))
-    return f"{v:,}" if isinstance(v, int) else str(v)
+        return escape(" → ".join(map(str, v)))
+    return f"{v:,}" if isinstance(v, int) else escape(str(v))
 
 
 def _print_actual(console: Console, result: ActualJourney, top: int = 12) -> None:
@@ -109,25 +161,27 @@ def _print_actual(console: Console, result: ActualJourney, top: int = 12) -> Non
                               ["name", "users", "repeat_users", "repeat_share",
                                "mean_times_when_repeated", "max_times"]))
     console.print(_rows_table("Backtracks, loops and skips by stage", result.stage_moves,
-                              ["stage", "loop_users", "backtrack_users", "skip_users"]))
+                              ["stage", "loop_users", "backtrack_users", "skip_users", "win_back_users"]))
     console.print(_rows_table("Exits: last event before going silent", result.exits,
                               ["event", "stage", "users"]))
     c = result.conformance.to_dict()
     console.print(f"[bold]Conformance[/bold]: {c['conforming']:,} of {c['users']:,} users "
                   f"({_pct(c['conforming_share'])}) follow the designed order; "
-                  + ", ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in c["kinds"].items()))
+                  + ", ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in c["kinds"].items())
+                  + (f"; {c['win_backs']:,} won back from a bad outcome" if c["win_backs"] else ""))
     for name, paths in result.at_stage.items():
         console.print(_rows_table(f"Paths of users who {name} from stage {result.at_stage_name}",
                                   paths.paths[:top], ["path", "users", "share"]))
 
 
-def render(result: Result, fmt: str = "table", out=None) -> None:
-    """Write a result to `out` (stdout) in the chosen format."""
+def render(result: Result, fmt: str = "table", out=None, section: str | None = None) -> None:
+    """Write a result to `out` (stdout) in the chosen format; CSV writes one `section`
+    (the main table when None)."""
     out = out or sys.stdout
     if fmt == "json":
         out.write(result.to_json() + "\n")
     elif fmt == "csv":
-        out.write(result.to_pandas().to_csv(index=False))
+        out.write(result.to_csv(section))
     else:
         console = Console(file=out, width=160)
         if isinstance(result, JourneyMap):

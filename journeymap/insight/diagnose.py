@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from journeymap.measure.map.measured_map import MapResult
 from journeymap.measure.map.stage_stats import StageStats
-from journeymap.results import Result
+from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
 
 TOP_LEAKS = 3
@@ -74,6 +74,10 @@ class Diagnosis(Result):
 
     def rows(self) -> list[dict]:
         return [lk.to_dict() for lk in self.leaks]
+
+    def sections(self) -> dict[str, list[dict]]:
+        return {"leaks": [flat(r) for r in self.rows()],
+                "findings": [{"finding": f} for f in self.findings]}
 
     def to_dict(self) -> dict:
         return {"leaks": self.rows(), "findings": list(self.findings)}

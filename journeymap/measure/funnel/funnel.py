@@ -5,6 +5,10 @@ Semantics follow PostHog's: the window runs from the attempt's first step
 a person whose counted attempt holds the excluded event between two steps.
 On tie-free data with distinct step events, `order="ordered"` counts equal
 ClickHouse's `windowFunnel` levels.
+
+A step may be optional (`{"event": name, "optional": True}`): the level and the
+counted attempt come from the required steps, and an optional step counts the
+persons whose counted attempt did it (see `funnel`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
 from journeymap.measure._feed.gather import Gather
 from journeymap.measure._feed.parallel import over_ranges, user_ranges
-from journeymap.measure.funnel.steps import as_rule, window_us
+from journeymap.measure.funnel.steps import as_rule, as_step, covers, window_us
 from journeymap.measure.kernels import NO_ROW
 from journeymap.measure.kernels import funnel as kernels
 from journeymap.measure.stats import rate, time_summary, wilson_ci
@@ -43,26 +47,48 @@ class FunnelResult(Result):
     window_s: float = 14 * 86400.0
     breakdown: str | None = None
     breakdown_values: np.ndarray | None = field(default=None, repr=False)
+    #: per step, whether it is optional; () when none is
+    optional: tuple[bool, ...] = ()
+    #: with optional steps: whether the counted attempt did each step (levels hold the
+    #: furthest required step then)
+    done: np.ndarray | None = field(default=None, repr=False)
     title = "funnel"
+
+    def _reached(self, k: int) -> np.ndarray:
+        """Per person: counted at step k (1-based)."""
+        return self.levels >= k if self.done is None else self.done[:, k - 1]
 
     @property
     def counts(self) -> list[int]:
-        """Persons reaching at least each step."""
-        return [int((self.levels >= k).sum()) for k in range(1, len(self.steps) + 1)]
+        """Persons reaching at least each step (an optional step: persons whose counted
+        attempt did it)."""
+        return [int(self._reached(k).sum()) for k in range(1, len(self.steps) + 1)]
 
     def persons(self, k: int) -> list[str]:
-        """Ids of persons reaching at least step k (1-based)."""
+        """Ids of persons reaching at least step k (1-based; an optional step: who did it)."""
         self._check_step(k)
-        return self.users.filter(pa.array(self.levels >= k)).to_pylist()
+        return self.users.filter(pa.array(self._reached(k))).to_pylist()
 
     def conversion_time(self, k: int) -> dict:
-        """Mean, median, p90 seconds from step k-1 to step k (k >= 2)."""
+        """Mean, median, p90 seconds from step k-1 to step k (k >= 2); with optional
+        steps, from the step the person did last before it (unordered: a required step
+        from the required step before it, an optional step from the first step)."""
         self._check_step(k)
         if k < 2:
             raise QueryError("conversion_time needs a step after the first (k >= 2)")
-        reached = self.levels >= k
-        secs = (self.times[reached, k - 1] - self.times[reached, k - 2]) / 1e6
-        return time_summary(secs)
+        reached = self._reached(k)
+        if self.done is None:
+            secs = (self.times[reached, k - 1] - self.times[reached, k - 2]) / 1e6
+            return time_summary(secs)
+        if self.order == "unordered":
+            before = [0] if self.optional[k - 1] else \
+                [j for j in range(k - 1) if not self.optional[j]][-1:]
+        else:
+            before = range(k - 1)
+        start = self.times[reached, 0]
+        for j in before:  # the last of them the person did
+            start = np.where(self.done[reached, j], self.times[reached, j], start)
+        return time_summary((self.times[reached, k - 1] - start) / 1e6)
 
     @property
     def by_breakdown(self) -> dict:
@@ -78,7 +104,8 @@ class FunnelResult(Result):
         for value, sel in sorted(groups, key=lambda kv: (kv[0] is None, str(kv[0]))):
             out[value] = FunnelResult(self.steps, self.users.filter(pa.array(sel)),
                                       self.levels[sel], self.times[sel], self.order,
-                                      self.window_s)
+                                      self.window_s, optional=self.optional,
+                                      done=None if self.done is None else self.done[sel])
         return out
 
     def _check_step(self, k: int) -> None:
@@ -86,21 +113,32 @@ class FunnelResult(Result):
             raise QueryError(f"step {k} is out of range 1..{len(self.steps)}")
 
     def rows(self) -> list[dict]:
+        """One row per step; with optional steps, "from_previous" and "dropped" are
+        against the required step before it (as PostHog shows them)."""
         counts = self.counts
+        marked = any(self.optional)
         out = []
+        prev_required = 0
         for k, (name, n) in enumerate(zip(self.steps, counts), start=1):
             first = counts[0]
-            prev = counts[k - 2] if k > 1 else n
+            prev = (counts[prev_required] if marked else counts[k - 2]) if k > 1 else n
             t = self.conversion_time(k) if k > 1 else {}
-            out.append({"step": k, "event": name, "count": n,
-                        "conversion": rate(n, first), "conversion_ci": wilson_ci(n, first),
-                        "from_previous": rate(n, prev), "dropped": prev - n,
-                        "median_time_s": t.get("median_s"), "p90_time_s": t.get("p90_s")})
+            row = {"step": k, "event": name, "count": n,
+                   "conversion": rate(n, first), "conversion_ci": wilson_ci(n, first),
+                   "from_previous": rate(n, prev), "dropped": prev - n,
+                   "median_time_s": t.get("median_s"), "p90_time_s": t.get("p90_s")}
+            if marked:
+                row["optional"] = self.optional[k - 1]
+                if not self.optional[k - 1]:
+                    prev_required = k - 1
+            out.append(row)
         return out
 
     def to_dict(self) -> dict:
         d = {"steps": list(self.steps), "order": self.order, "window_s": self.window_s,
              "counts": self.counts, "rows": self.rows()}
+        if any(self.optional):
+            d["optional"] = list(self.optional)
         if self.breakdown is not None:
             d["breakdown"] = self.breakdown
             d["by_breakdown"] = {str(k): v.counts for k, v in self.by_breakdown.items()}
@@ -120,14 +158,77 @@ def _check_args(steps, order, exclusions) -> None:
         raise QueryError("exclusions need an order between steps: use ordered or strict")
 
 
+def _check_optional(rules, optional, order, exclusions) -> None:
+    """Refuse optional steps that make no sense."""
+    if not any(optional):
+        return
+    if all(optional):
+        raise QueryError("every funnel step is optional: a funnel needs required steps, "
+                         "the first of them first")
+    if optional[0]:
+        raise QueryError("the first funnel step cannot be optional: every attempt starts "
+                         "with it, and the window runs from it")
+    for ex in exclusions:
+        for k in ex[1:]:
+            if optional[k]:
+                raise QueryError(
+                    f"exclusion {ex!r} starts or ends at optional step {k} "
+                    f"({rules[k].describe()}): a person who skipped it has no time there, "
+                    "so the range would be ambiguous; give the required steps around it")
+    if order != "ordered":
+        return
+    # Ordered attempts take the first event of a step after the step before it, and
+    # start at the last first-step event before their second step: an optional step
+    # that only such events qualify for could count at a tie, never otherwise.
+    for j, rule in enumerate(rules):
+        if not optional[j]:
+            continue
+        nxt = next((q for q in range(j + 1, len(rules)) if not optional[q]), None)
+        if nxt is None:
+            continue
+        checks = [(nxt, f"the required step {nxt} after it",
+                   "gives that step the first such event after the step before it")]
+        if all(optional[p] for p in range(1, j)):  # between the first two required steps
+            checks.append((0, "the first step",
+                           "starts at the last such event before its next required step"))
+        for other, which, why in checks:
+            if covers(rules[other], rule):
+                raise QueryError(
+                    f"optional step {j} ({rule.describe()}) takes only events that {which} "
+                    f"({rules[other].describe()}) also takes: an ordered attempt {why}, so "
+                    "the optional step could never count (but at a tie); narrow it, or use "
+                    "order='strict' or 'unordered'")
+
+
 def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
            exclusions: Sequence = (), breakdown: str | None = None) -> FunnelResult:
     """Persons reaching each step of a funnel, by their best attempt (see `journeymap.funnel`).
+
+    Optional steps (`{"event": name, "optional": True}`, not the first): the level
+    and the counted attempt come from the required steps (ordered and unordered:
+    exactly those of the funnel without the optional steps; strict: the run of
+    consecutive events may also hold the optional steps). An optional step counts
+    the persons whose counted attempt did it: ordered, in step order between the
+    required steps around it (at the first instant at or after the step done before
+    it, no later than the next required step, or the end of the window when the
+    attempt stopped before it); strict, as a row of the run; unordered, anywhere in
+    the attempt's window, by persons who reached the required step before it. Steps at one instant sit on distinct events.
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "a", "b", "b"],
+    ...                    "event": ["signup", "tour", "pay", "signup", "pay"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03",
+    ...                                          "2024-01-01", "2024-01-02"])})
+    >>> funnel(ev, ["signup", {"event": "tour", "optional": True}, "pay"], window="7d").counts
+    [2, 1, 2]
     """
     steps = list(steps)
     exclusions = [tuple(e) for e in exclusions]
     _check_args(steps, order, exclusions)
-    rules = [as_rule(s) for s in steps]
+    parsed = [as_step(s) for s in steps]
+    rules = [r for r, _ in parsed]
+    optional = tuple(o for _, o in parsed)
+    _check_optional(rules, optional, order, exclusions)
     win = window_us(window)
     source = as_source(events)
     extra = [breakdown] if breakdown else []
@@ -138,12 +239,22 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
                          rules + [as_rule(e[0]) for e in exclusions],
                          keep_all=(order == "strict"), extra=extra)
     n = len(rules)
+    names = tuple(r.describe() for r in rules)
+    if any(optional):
+        out = Gather(users_ahead(query), levels=((), np.int64), times=((n,), np.int64),
+                     done=((n,), np.bool_))
+        values = [_run_optional_batch(b, order, optional, win, exclusions, breakdown, out)
+                  for b in iter_batches(query, task="funnel")]
+        users, cols = out.result()
+        values = (np.concatenate(values) if values else np.zeros(0, object)) if breakdown else None
+        return FunnelResult(names, users, cols["levels"], cols["times"], order, win / 1e6,
+                            breakdown, values, optional=optional, done=cols["done"])
     out = Gather(users_ahead(query), levels=((), np.int64), times=((n,), np.int64))
     values = [_run_batch(b, ORDERS[order], n, win, exclusions, breakdown, out)
               for b in iter_batches(query, task="funnel")]
     users, cols = out.result()
     values = (np.concatenate(values) if values else np.zeros(0, object)) if breakdown else None
-    return FunnelResult(tuple(r.describe() for r in rules), users, cols["levels"], cols["times"],
+    return FunnelResult(names, users, cols["levels"], cols["times"],
                         order, win / 1e6, breakdown, values)
 
 
@@ -170,6 +281,58 @@ def _run_batch(batch, kernel, n, win, exclusions, breakdown, out: Gather):
     got = out.add(batch.users, keep, levels=levels)
     over_ranges(ranges, lambda u0, u1: kernels.kept_row_times(  # kept users' step times, each
         rows[u0:u1], keep[u0:u1], t, got["times"][np.count_nonzero(keep[:u0]):]))  # range after the last
+    if not breakdown:
+        return None
+    first_rows = pa.array(np.compress(keep, rows[:, 0]))
+    return np.array(batch.columns[breakdown].take(first_rows).to_pylist(), object)
+
+
+def _run_optional_batch(batch, order, optional, win, exclusions, breakdown, out: Gather):
+    """_run_batch for a funnel with optional steps: the attempt over the required steps
+    (strict: with the optional ones in the run), exclusions between required steps,
+    then the optional steps the attempt did."""
+    n = len(optional)
+    req = np.array([k for k in range(n) if not optional[k]], np.int64)
+    opt = np.array([k for k in range(n) if optional[k]], np.int64)
+    gap = np.searchsorted(req, opt).astype(np.int64)  # required steps before each optional one
+    index = {int(k): i for i, k in enumerate(req)}  # step -> its rank among the required
+    row_type = np.int32 if len(batch.t) < 2**31 else np.int64
+    rows = np.full((batch.n_users, n), NO_ROW, row_type)  # every step, as the result reads them
+    ex_bits = np.arange(n, n + len(exclusions), dtype=np.int64)
+    ex_from = np.array([index[e[1]] for e in exclusions], np.int64)
+    ex_to = np.array([index[e[2]] for e in exclusions], np.int64)
+    o, t, mask = batch.offsets, batch.t, batch.mask
+    if order != "strict":
+        packed = np.empty_like(mask)
+        req_rows = np.full((batch.n_users, len(req)), NO_ROW, row_type)
+    required = np.array([not x for x in optional], np.int64)
+
+    def run(u0, u1):
+        offs = o[u0:u1 + 1]
+        if order == "strict":
+            levels = kernels.funnel_strict_optional(offs, t, mask, required, win, rows[u0:u1])
+            mine = np.ascontiguousarray(rows[u0:u1][:, req])
+        else:
+            kernels.pack_bits(mask[o[u0]:o[u1]], req, packed[o[u0]:o[u1]])
+            mine = req_rows[u0:u1]
+            levels = ORDERS[order](offs, t, packed, len(req), win, mine)
+        if exclusions:
+            levels = kernels.apply_exclusions(offs, t, mask, levels, mine, win,
+                                              ex_bits, ex_from, ex_to)
+        if order == "ordered":
+            kernels.optional_ordered(offs, t, mask, levels, mine, req, opt, gap, win, rows[u0:u1])
+        elif order == "unordered":
+            kernels.optional_unordered(offs, t, mask, levels, mine, req, opt, gap, win,
+                                        rows[u0:u1])
+        return levels
+
+    ranges = user_ranges(o)
+    reached = np.concatenate(over_ranges(ranges, run))  # required steps reached
+    keep = reached > 0
+    levels = np.where(keep, req[np.maximum(reached, 1) - 1] + 1, 0)  # the furthest, 1-based
+    got = out.add(batch.users, keep, levels=levels, done=rows != NO_ROW)
+    over_ranges(ranges, lambda u0, u1: kernels.kept_row_times(
+        rows[u0:u1], keep[u0:u1], t, got["times"][np.count_nonzero(keep[:u0]):]))
     if not breakdown:
         return None
     first_rows = pa.array(np.compress(keep, rows[:, 0]))

@@ -28,6 +28,26 @@ def as_rule(step) -> EventRule:
                      "{'event': name, 'where': {property: value}}")
 
 
+def as_step(step) -> tuple[EventRule, bool]:
+    """A step's rule and whether it is optional ({"event": .., "optional": True}).
+
+    >>> rule, optional = as_step({"event": "tour", "optional": True})
+    >>> rule.describe(), optional
+    ('tour', True)
+    """
+    optional = step.get("optional", False) if isinstance(step, Mapping) else False
+    if not isinstance(optional, bool):
+        raise QueryError(f"funnel step {step!r}: 'optional' must be true or false")
+    return as_rule(step), optional
+
+
+def covers(wide: EventRule, narrow: EventRule) -> bool:
+    """Whether every event `narrow` takes also qualifies for `wide` (same or more event
+    names, the same conditions or fewer)."""
+    names = wide.any_event or set(narrow.events) <= set(wide.events)
+    return bool(names) and all(c in narrow.where for c in wide.where)
+
+
 def window_us(window) -> int:
     """A window ("14d", "90s" or seconds) in integer microseconds."""
     try:

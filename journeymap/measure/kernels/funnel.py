@@ -215,3 +215,235 @@ def kept_row_times(rows, keep, t, out):
             r = rows[u, k]
             out[j, k] = t[r] if r >= 0 else -1
         j += 1
+
+
+# ------------------------------------------------------------------ optional steps
+#
+# A funnel with optional steps: `req` lists the positions of the required steps
+# (the first is 0), `opt` those of the optional ones. Ordered and unordered
+# funnels find each person's level and counted attempt over the required steps
+# alone (the kernels above, on the required bits packed by `pack_bits`); the two
+# passes below then mark the optional steps that attempt did. Strict funnels
+# need their own kernel: there an optional step may sit between two required
+# ones in the run of consecutive rows.
+
+
+@njit(cache=True, nogil=True)
+def pack_bits(mask, positions, out):
+    """out[r]: bit k set where bit positions[k] of mask[r] is (the required steps' bits,
+    packed for the kernels above)."""
+    for r in range(mask.shape[0]):
+        m = np.int64(mask[r])
+        c = np.int64(0)
+        for k in range(positions.shape[0]):
+            c |= ((m >> positions[k]) & 1) << k
+        out[r] = c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_at_or_after(t, a, b, x):
+    """First row in [a, b) with t >= x (b if none): rows are in time order."""
+    lo, hi = a, b
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if t[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _seat_at(step, u, gs, ge, t, mask, out_rows, owner, row_of, prev, queue):
+    """A row of the instant [gs, ge) for `step`, distinct from the rows the steps the
+    attempt already did at this instant need (maximum matching; those steps may be
+    re-seated among the instant's rows, their times do not change); -1 if none."""
+    g = ge - gs
+    bits = mask[gs:ge]
+    owner[:g] = -1
+    row_of[:] = -1
+    tg = t[gs]
+    for p in range(out_rows.shape[1]):
+        r = out_rows[u, p]
+        if r != NO_ROW and t[r] == tg and not _augment(p, bits, g, owner, row_of, prev, queue):
+            return -1  # cannot happen: the attempt's own steps sit on distinct rows
+    if _augment(step, bits, g, owner, row_of, prev, queue):
+        return gs + row_of[step]
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def optional_ordered(offsets, t, mask, levels, rows, req, opt, gap, window, out_rows):
+    """Optional steps of each person's counted attempt, steps in order.
+
+    levels[u] / rows[u] are the attempt over the required steps (positions `req`);
+    out_rows[u] (one column per step, NO_ROW filled) gets its required rows, and the
+    row of each optional step it did. Optional step opt[x] lies after required step
+    gap[x] - 1 and before required step gap[x]: it is done at the first instant at or
+    after the previous step done (that required step, or an optional one between the
+    two) and no later than the next required step (the end of the window when the
+    attempt stopped before it), on a row no other step of the attempt needs at that
+    instant.
+    """
+    n_users = offsets.shape[0] - 1
+    n = out_rows.shape[1]
+    row_of = np.empty(n, np.int64)
+    queue = np.empty(n + 1, np.int64)
+    owner = np.empty(16, np.int64)
+    prev = np.empty(16, np.int64)
+    for u in range(n_users):
+        lvl = levels[u]
+        if lvl == 0:
+            continue
+        a, b = offsets[u], offsets[u + 1]
+        for k in range(lvl):
+            out_rows[u, req[k]] = rows[u, k]
+        end = t[rows[u, 0]] + window
+        cur, low = -1, np.int64(0)
+        for x in range(opt.shape[0]):
+            step, g = opt[x], gap[x]
+            if g > lvl:  # the required step before it was not reached
+                break
+            if g != cur:
+                cur, low = g, t[rows[u, g - 1]]
+            hi = t[rows[u, g]] if g < lvl else end
+            r = _first_at_or_after(t, a, b, low)
+            while r < b and t[r] <= hi:
+                if not (mask[r] >> step) & 1:
+                    r += 1
+                    continue
+                gs = _first_at_or_after(t, a, b, t[r])
+                ge = _group_end(t, gs, b)
+                if owner.shape[0] < ge - gs:
+                    owner = np.empty(ge - gs, np.int64)
+                    prev = np.empty(ge - gs, np.int64)
+                seat = _seat_at(step, u, gs, ge, t, mask, out_rows, owner, row_of, prev, queue)
+                if seat >= 0:
+                    out_rows[u, step] = seat
+                    low = t[seat]
+                    break
+                r = ge
+
+
+@njit(cache=True, nogil=True)
+def optional_unordered(offsets, t, mask, levels, rows, req, opt, gap, window, out_rows):
+    """Optional steps of each person's counted attempt, steps in any order.
+
+    levels[u] / rows[u] are the attempt over the required steps (rows in time
+    order); out_rows[u] gets them in the required columns, and the row of each
+    optional step done within the attempt's window (from its first step) by a person
+    whose level reached the required step before it (gap[x] required steps): seated
+    by maximum matching after the required steps, optional steps in step order, each
+    on a row of its own.
+    """
+    n_users = offsets.shape[0] - 1
+    n = out_rows.shape[1]
+    row_of = np.empty(n, np.int64)
+    queue = np.empty(n + 1, np.int64)
+    for u in range(n_users):
+        lvl = levels[u]
+        if lvl == 0:
+            continue
+        a, b = offsets[u], offsets[u + 1]
+        for k in range(lvl):
+            out_rows[u, req[k]] = rows[u, k]
+        start = t[rows[u, 0]]
+        lo = _first_at_or_after(t, a, b, start)
+        hi = lo
+        while hi < b and t[hi] - start <= window:
+            hi += 1
+        g = hi - lo
+        bits = mask[lo:hi]
+        owner = np.full(g, -1, np.int64)
+        prev = np.empty(g, np.int64)
+        row_of[:] = -1
+        for k in range(req.shape[0]):
+            _augment(req[k], bits, g, owner, row_of, prev, queue)
+        for x in range(opt.shape[0]):
+            if gap[x] > lvl:  # the required step before it was not reached
+                break
+            if _augment(opt[x], bits, g, owner, row_of, prev, queue):
+                out_rows[u, opt[x]] = lo + row_of[opt[x]]
+
+
+@njit(cache=True, nogil=True)
+def funnel_strict_optional(offsets, t, mask, required, window, out_rows):
+    """Best attempt per user, each step the user's very next event, optional steps
+    may be skipped.
+
+    An attempt is a run of consecutive rows from a step-1 row, within the window
+    from it: each row is a later step than the row before, with only optional steps
+    skipped in between. Its level is the number of required steps it reached; the
+    counted attempt is the first to reach the highest level. Where a row could be
+    several steps, it is the earliest step that still lets the attempt reach that
+    level. out_rows[u] (one column per step) gets the row of each step done
+    (NO_ROW elsewhere); returns the level (required steps reached) per user.
+    """
+    n_users = offsets.shape[0] - 1
+    n = required.shape[0]
+    levels = np.zeros(n_users, np.int64)
+    full = (np.int64(1) << n) - 1
+    span = np.zeros(n, np.int64)  # span[s]: steps that may follow step s
+    upto = np.zeros(n, np.int64)  # upto[s]: required steps among 0..s
+    n_req = 0
+    for s in range(n):
+        n_req += required[s]
+        upto[s] = n_req
+    for s in range(n):
+        for x in range(s + 1, n):
+            span[s] |= np.int64(1) << x
+            if required[x]:
+                break
+    reach = np.zeros(n, np.int64)  # reach[d]: steps the row i + d may be
+    can = np.zeros(n, np.int64)  # can[d]: those of them from which the level is reached
+    for u in range(n_users):
+        a, b = offsets[u], offsets[u + 1]
+        best = 0
+        for i in range(a, b):
+            if not mask[i] & 1:
+                continue
+            reach[0] = 1
+            depth = 1
+            while depth < n and i + depth < b and t[i + depth] - t[i] <= window:
+                m = np.int64(mask[i + depth]) & full
+                nxt = np.int64(0)
+                for s in range(n):
+                    if (reach[depth - 1] >> s) & 1:
+                        nxt |= m & span[s]
+                if nxt == 0:
+                    break
+                reach[depth] = nxt
+                depth += 1
+            lvl = 0
+            for d in range(depth):
+                for s in range(n):
+                    if (reach[d] >> s) & 1 and upto[s] > lvl:
+                        lvl = upto[s]
+            if lvl <= best:
+                continue
+            for d in range(depth - 1, -1, -1):
+                m = np.int64(mask[i + d + 1]) & full if d + 1 < depth else np.int64(0)
+                c = np.int64(0)
+                for s in range(n):
+                    if not (reach[d] >> s) & 1:
+                        continue
+                    if upto[s] == lvl or (d + 1 < depth and m & span[s] & can[d + 1] != 0):
+                        c |= np.int64(1) << s
+                can[d] = c
+            for x in range(n):
+                out_rows[u, x] = NO_ROW
+            out_rows[u, 0] = i
+            s = 0
+            for d in range(1, depth):
+                alive = np.int64(mask[i + d]) & full & span[s] & can[d]
+                if alive == 0:
+                    break
+                s = 0
+                while not (alive >> s) & 1:
+                    s += 1
+                out_rows[u, s] = i + d
+            best = lvl
+            if best == n_req:
+                break
+        levels[u] = best
+    return levels

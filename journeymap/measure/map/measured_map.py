@@ -13,10 +13,15 @@ from journeymap.measure._feed.parallel import beside_pass
 from journeymap.measure._feed.users import align, persona_flags, trait_values, user_values, values_for
 from journeymap.measure.map.entries import StageEntries, stage_entries
 from journeymap.measure.map.stage_stats import PERIODS, Cohort, StageStats, maturity, stage_stats_of
-from journeymap.results import Result
+from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source
 
+#: the columns of a stage row, in table order (the rate and its benchmark are those of
+#: the transition to `next`)
+STAGE_COLUMNS = ("id", "owner", "entered", "advanced", "rate", "rate_ci", "drop_off", "skipped",
+                 "pending", "median_time_to_next_s", "p90_time_to_next_s", "next", "benchmark",
+                 "verdict", "lower_is_better", "name", "goal", "actions", "touchpoints", "outcome")
 MAX_GROUPS = 20
 OTHER, NONE = "(other)", "(none)"
 
@@ -44,9 +49,20 @@ class MapResult(Result):
         raise QueryError(f"no stage '{stage_id}' in this map")
 
     def rows(self) -> list[dict]:
-        keep = ("id", "owner", "entered", "advanced", "rate", "rate_ci", "drop_off",
-                "median_time_to_next_s", "p90_time_to_next_s", "verdict")
-        return [{k: s.to_dict()[k] for k in keep} for s in self.stages]
+        """One row per stage (see `STAGE_COLUMNS`)."""
+        return [stage_row(s) for s in self.stages]
+
+    def sections(self) -> dict[str, list[dict]]:
+        """stages; personas and groups (a row per persona or `by` value and stage);
+        cohorts; value_per_user (where revenue was measured)."""
+        out = {"stages": [flat(stage_row(s)) for s in self.stages]}
+        out["personas"] = [flat({"persona": p, **stage_row(s)})
+                           for p, rows in self.personas.items() for s in rows]
+        out["groups"] = [flat({"group": g, **stage_row(s)})
+                         for g, rows in self.groups.items() for s in rows]
+        out["cohorts"] = [flat(c.to_dict()) for c in self.cohorts]
+        out["value_per_user"] = [{"stage": k, **v} for k, v in self.value_per_user.items()]
+        return out
 
     def to_dict(self) -> dict:
         d = {"journey": self.journey, "computed_on": self.computed_on,
@@ -61,6 +77,12 @@ class MapResult(Result):
         if self.value_per_user:
             d["value_per_user"] = self.value_per_user
         return d
+
+
+def stage_row(s: StageStats) -> dict:
+    """A stage's numbers as one table row, in `STAGE_COLUMNS` order."""
+    d = s.to_dict()
+    return {k: d[k] for k in STAGE_COLUMNS}
 
 
 def _labels(values: np.ndarray) -> np.ndarray:

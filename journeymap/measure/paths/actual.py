@@ -13,7 +13,7 @@ from journeymap.measure.map.entries import StageEntries, entries_of
 from journeymap.measure.paths.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
 from journeymap.measure.paths.top_paths import PathsResult, count_paths, path_matrix, top_paths
 from journeymap.measure.paths.transitions import TransitionsResult, edge_table
-from journeymap.results import Result
+from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source
 
@@ -39,6 +39,18 @@ class ActualJourney(Result):
 
     def rows(self) -> list[dict]:
         return self.paths.rows()
+
+    def sections(self) -> dict[str, list[dict]]:
+        """paths, the event and stage transitions, repeats, stage moves, exits,
+        conformance, and (with a stage) the paths of those who advanced and dropped."""
+        out = {"paths": self.paths.rows(),
+               "event_transitions": [flat(e) for e in self.event_transitions.edges],
+               "stage_transitions": [flat(e) for e in self.stage_transitions.edges],
+               "repeats": [flat(r) for r in self.repeats], "stage_moves": self.stage_moves,
+               "exits": self.exits, "conformance": self.conformance.rows()}
+        for name, paths in self.at_stage.items():
+            out[f"{name}_paths"] = paths.rows()
+        return out
 
     def to_dict(self) -> dict:
         return {"journey": self.journey, "users": self.users,

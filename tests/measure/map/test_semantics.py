@@ -682,8 +682,13 @@ def test_by_persona_takes_the_first_matching_persona():
 def test_to_pandas_and_html():
     r = measure(TWO, events(("u1", "visit", 0), ("u1", "buy", HOUR), ("u2", "visit", 0)))
     df = r.to_pandas()
-    assert list(df.columns) == ["id", "owner", "entered", "advanced", "rate", "rate_ci", "drop_off",
-                                "median_time_to_next_s", "p90_time_to_next_s", "verdict"]
+    assert list(df.columns) == [
+        "id", "owner", "entered", "advanced", "rate", "rate_low", "rate_high", "drop_off",
+        "skipped", "pending", "median_time_to_next_s", "p90_time_to_next_s", "next",
+        "benchmark_low", "benchmark_high", "verdict", "lower_is_better", "name", "goal",
+        "actions", "touchpoints", "outcome"]
+    assert df["entered"].dtype.kind == "i"  # counts stay integers in every table
+    assert df["rate_low"].iloc[0] < 0.5 < df["rate_high"].iloc[0]
     assert list(df["id"]) == ["visit", "buy"]
     assert list(df["entered"]) == [2, 1]
     assert df["rate"].iloc[0] == pytest.approx(0.5)
