@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from journeymap.errors import QueryError, did_you_mean
 from journeymap.insight.diagnose import Diagnosis, Leak, diagnose
 from journeymap.measure.funnel.funnel import FunnelResult
 from journeymap.measure.funnel.funnel import funnel as _funnel
+from journeymap.measure.funnel.steps import as_rule
 from journeymap.measure.map.measured_map import MapResult, measure_map
 from journeymap.measure.map.stage_stats import Cohort, StageStats
 from journeymap.measure.paths.actual import ActualJourney, actual_journey
@@ -162,8 +164,27 @@ def funnel(events, steps, *, window="14d", order: str = "ordered", exclusions=()
     """
     source = as_source(events)
     with engine_errors("funnel", _engine(source)):
-        return _funnel(source, steps, window=window, order=order, exclusions=exclusions,
-                       breakdown=breakdown)
+        result = _funnel(source, steps, window=window, order=order, exclusions=exclusions,
+                         breakdown=breakdown)
+        named = (list(steps) if 0 in result.counts else []) + [e[0] for e in exclusions]
+        if named:  # a step nobody did, or an exclusion: say so when its event does not exist
+            _check_step_events(source, named)
+    return result
+
+
+def _check_step_events(source, steps) -> None:
+    """QueryError for a step or exclusion event name the data never has ("did you mean")
+    (a misspelt step reads as silent zeros, a misspelt exclusion as too many conversions)."""
+    if source.clustered:
+        names = set(source.vocab)
+    else:
+        table = source.table
+        names = set(table.select("event").distinct().to_pyarrow()["event"].to_pylist())
+    for step in steps:
+        for name in as_rule(step).events:
+            if name not in names:
+                raise QueryError(f"unknown event '{name}' in funnel step '{as_rule(step).describe()}'"
+                                 + did_you_mean(name, sorted(names)))
 
 
 def paths(journey, events, *, users=None, persona: str | None = None, stage: str | None = None,

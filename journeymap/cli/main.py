@@ -19,6 +19,7 @@ import click
 from journeymap import settings
 from journeymap.cli.progressbar import progress_bar
 from journeymap.cli.render import FORMATS, render
+from journeymap.cli.step_syntax import parse_exclusion, parse_step
 from journeymap.errors import JourneyError
 from journeymap.results import clean
 
@@ -37,6 +38,10 @@ USERS = click.option("--users", "-u", "users", type=click.Path(exists=True, dir_
                      multiple=True, help="Users file (user_id + traits), with --events. Repeatable.")
 MAP = click.option("--map", "mapping", default=None,
                    help="Column mapping for --events, e.g. user_id=customer,ts=time.")
+SECTION = click.option("--section", default=None,
+                       help="With --format csv or json: the one table to write (e.g. stages, "
+                            "personas, cohorts, leaks, findings; paths, exits; steps, breakdown). "
+                            "CSV default: the main table.")
 JOURNEY = click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=False), default=None,
                        help="Journey file (default: the workspace's journey.yml).")
 
@@ -100,6 +105,14 @@ class _Opened:
 def _fmt(fmt, ws=None) -> str:
     """The output format: flag > env > the workspace's settings.json > table."""
     return settings.resolve("format", fmt, ws.folder.settings if ws is not None else None)
+
+
+def _render(result, fmt, section, ws) -> None:
+    """Render in the resolved format; `--section` picks one table for csv or json."""
+    fmt = _fmt(fmt, ws)
+    if section is not None and fmt == "table":
+        raise click.UsageError("--section picks one table to export: use it with --format csv or json")
+    render(result, fmt, section=section)
 
 
 @click.group()
@@ -218,13 +231,14 @@ def ingest(files, users, mapping, input_format, skip_bad_rows, workspace):
 @click.option("--period", type=click.Choice(["week", "month"]), default=None,
               help="Entry cohorts; immature ones are left out of rates.")
 @FORMAT
+@SECTION
 @WORKSPACE
-def measure(journey, events, users, mapping, persona, by, period, fmt, workspace):
+def measure(journey, events, users, mapping, persona, by, period, fmt, section, workspace):
     """The measured map: stages, rates with intervals, leaks, findings."""
     with _data(journey=journey, events=events, users=users, mapping=mapping, workspace=workspace) as ws:
         result = ws.measure(journey=None if events else journey, persona=persona, by=by,
                             period=period)
-        render(result, _fmt(fmt, ws))
+        _render(result, fmt, section, ws)
 
 
 @cli.command()
@@ -234,16 +248,28 @@ def measure(journey, events, users, mapping, persona, by, period, fmt, workspace
 @click.option("--window", default="14d", show_default=True)
 @click.option("--order", type=click.Choice(["ordered", "strict", "unordered"]), default="ordered",
               show_default=True)
+@click.option("--exclude", "exclusions", multiple=True,
+              help="Leave out persons whose counted attempt has this event between two steps: "
+                   "EVENT (first to last step) or EVENT:FROM-TO (1-based steps). Repeatable.")
 @click.option("--breakdown", default=None, help="Event property, read on the counted attempt's "
                                                 "first step, to split by.")
 @FORMAT
+@SECTION
 @WORKSPACE
-def funnel(steps, events, mapping, window, order, breakdown, fmt, workspace):
-    """A funnel over event names: persons per step, conversion, time to convert."""
+def funnel(steps, events, mapping, window, order, exclusions, breakdown, fmt, section, workspace):
+    """A funnel: persons per step, conversion, time to convert.
+
+    A step is EVENT, 'A|B' (either event), 'EVENT[prop=value,amount>=10]'
+    (conditions: = != > >= < <=) or 'EVENT?' (optional, not the first), e.g.
+
+        journeymap funnel signup 'tour?' 'purchase[plan=pro]' --exclude cancel:2-3
+    """
+    steps = [parse_step(s) for s in steps]
+    options = dict(window=window, order=order, breakdown=breakdown,
+                   exclusions=[parse_exclusion(x, len(steps)) for x in exclusions])
     with _data(journey=None, events=events, users=(), mapping=mapping, workspace=workspace,
                needs_journey=False) as ws:
-        render(ws.funnel(list(steps), window=window, order=order, breakdown=breakdown),
-               _fmt(fmt, ws))
+        _render(ws.funnel(steps, **options), fmt, section, ws)
 
 
 @cli.command()
@@ -261,14 +287,15 @@ def funnel(steps, events, mapping, window, order, breakdown, fmt, workspace):
 @click.option("--exclude", default=None, help="Comma-separated event names to leave out.")
 @click.option("--include", default=None, help="Comma-separated event names to keep (only those).")
 @FORMAT
+@SECTION
 @WORKSPACE
 def paths(journey, events, users, mapping, persona, stage, start, end, depth, top, exclude,
-          include, fmt, workspace):
+          include, fmt, section, workspace):
     """The actual journey: transitions, top paths, loops, exits, conformance."""
     options = dict(persona=persona, stage=stage, start=start, end=end, depth=depth, top=top,
                    include=_names(include), exclude=_names(exclude))
     with _data(journey=journey, events=events, users=users, mapping=mapping, workspace=workspace) as ws:
-        render(ws.paths(journey=None if events else journey, **options), _fmt(fmt, ws))
+        _render(ws.paths(journey=None if events else journey, **options), fmt, section, ws)
 
 
 def _names(text: str | None) -> list[str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from rich.console import Console
@@ -176,10 +177,11 @@ def _print_actual(console: Console, result: ActualJourney, top: int = 12) -> Non
 
 def render(result: Result, fmt: str = "table", out=None, section: str | None = None) -> None:
     """Write a result to `out` (stdout) in the chosen format; CSV writes one `section`
-    (the main table when None)."""
+    (the main table when None), JSON the whole result or that one section's rows."""
     out = out or sys.stdout
     if fmt == "json":
-        out.write(result.to_json() + "\n")
+        out.write((result.to_json() if section is None else
+                   json.dumps(result.section(section), indent=2)) + "\n")
     elif fmt == "csv":
         out.write(result.to_csv(section))
     else:

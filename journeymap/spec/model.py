@@ -183,7 +183,8 @@ class Journey:
         for s in self.stages:
             if s.id == stage_id:
                 return s
-        raise QueryError(f"unknown stage '{stage_id}'" + did_you_mean(stage_id, self.stage_ids))
+        raise QueryError(f"unknown stage '{stage_id}'" + did_you_mean(stage_id, self.stage_ids)
+                         + f" (stages: {', '.join(self.stage_ids)})")
 
     @property
     def stage_ids(self) -> list[str]:
@@ -193,8 +194,9 @@ class Journey:
         for p in self.personas:
             if p.id == persona_id:
                 return p
-        raise QueryError(f"unknown persona '{persona_id}'"
-                         + did_you_mean(persona_id, [p.id for p in self.personas]))
+        ids = [p.id for p in self.personas]
+        raise QueryError(f"unknown persona '{persona_id}'" + did_you_mean(persona_id, ids)
+                         + (f" (personas: {', '.join(ids)})" if ids else " (the journey has no personas)"))
 
     def handoff(self, from_stage: str, to_stage: str) -> Handoff | None:
         for h in self.handoffs:

@@ -28,7 +28,7 @@ from journeymap.measure.funnel.steps import as_rule, as_step, covers, window_us
 from journeymap.measure.kernels import NO_ROW
 from journeymap.measure.kernels import funnel as kernels
 from journeymap.measure.stats import rate, time_summary, wilson_ci
-from journeymap.results import Result
+from journeymap.results import Result, flat
 from journeymap.store.sources import as_source
 
 ORDERS = {"ordered": kernels.funnel_ordered, "strict": kernels.funnel_strict,
@@ -134,6 +134,15 @@ class FunnelResult(Result):
             out.append(row)
         return out
 
+    def sections(self) -> dict[str, list[dict]]:
+        """steps (one row per step); with a breakdown, also breakdown (a row per value
+        and step, the value first)."""
+        out = {"steps": [flat(r) for r in self.rows()]}
+        if self.breakdown is not None:
+            out["breakdown"] = [flat({self.breakdown: value, **row})
+                                for value, sub in self.by_breakdown.items() for row in sub.rows()]
+        return out
+
     def to_dict(self) -> dict:
         d = {"steps": list(self.steps), "order": self.order, "window_s": self.window_s,
              "counts": self.counts, "rows": self.rows()}
@@ -172,9 +181,10 @@ def _check_optional(rules, optional, order, exclusions) -> None:
         for k in ex[1:]:
             if optional[k]:
                 raise QueryError(
-                    f"exclusion {ex!r} starts or ends at optional step {k} "
-                    f"({rules[k].describe()}): a person who skipped it has no time there, "
-                    "so the range would be ambiguous; give the required steps around it")
+                    f"exclusion of {as_rule(ex[0]).describe()} starts or ends at step {k + 1} "
+                    f"({rules[k].describe()}), which is optional: a person who skipped it has "
+                    "no time there, so the range would be ambiguous; give the required steps "
+                    "around it")
     if order != "ordered":
         return
     # Ordered attempts take the first event of a step after the step before it, and

@@ -345,7 +345,7 @@ def test_all_steps_optional():
 
 @pytest.mark.parametrize("exclusion", [("x", 1, 2), ("x", 0, 1)])
 def test_exclusion_at_an_optional_step_is_refused(exclusion):
-    with pytest.raises(QueryError, match=r"optional step 1 \(b\).*ambiguous"):
+    with pytest.raises(QueryError, match=r"step 2 \(b\), which is optional.*ambiguous"):
         funnel(frame(ABC), ["a", opt("b"), "c"], exclusions=[exclusion])
 
 
