@@ -41,7 +41,7 @@ from journeymap.store.schema import USER_ORDER
 
 ROW_GROUP = 1 << 20
 MEMORY_LIMIT = "2GB"  # DuckDB's cap while sorting; beyond it the sort spills to disk
-STAMP = "ordered.json"
+STAMP = "clustered.json"
 PARQUET, CORE, USERS = "part-0.parquet", "core.arrow", "users.arrow"
 CORE_SCHEMA = pa.schema([("_uid", pa.int32()), ("ts", pa.timestamp("us", tz="UTC")),
                          ("event", pa.dictionary(pa.int32(), pa.string()))])
