@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -26,13 +27,20 @@ from journeymap.store.sources import as_source
 START, END = "$start", "$end"
 LEVELS = ("event", "stage")
 
+#: One directly-follows edge (its `to_dict` shape is itself): `from` and `to` (event or
+#: stage names, `$start` / `$end` at a trace's ends), `count` (occurrences), `users`
+#: (distinct users), `share` (of the source's outgoing transitions), `median_s` and
+#: `p90_s` (seconds on the edge; None from `$start` or to `$end`).
+Edge = TypedDict("Edge", {"from": str, "to": str, "count": int, "users": int, "share": float,
+                          "median_s": float | None, "p90_s": float | None})
+
 
 @dataclass(frozen=True)
 class TransitionsResult(Result):
     """Edges of the actual journey, busiest first."""
 
     level: str
-    edges: list[dict]
+    edges: list[Edge]
     users: int
     title = "transitions"
 
@@ -83,7 +91,7 @@ def pair_pass(stream: Stream):
     return counts, users, starts, secs
 
 
-def edge_table(stream: Stream) -> list[dict]:
+def edge_table(stream: Stream) -> list[Edge]:
     """Every directly-follows pair with counts, users, share and times."""
     names = list(stream.vocab) + [START, END]
     width = len(names)
@@ -103,9 +111,9 @@ def edge_table(stream: Stream) -> list[dict]:
     rows = []
     for key, (median, p90) in zip(keys, over_items(keys, times)):
         frm = key // width
-        rows.append({"from": names[frm], "to": names[key % width], "count": int(counts[key]),
+        rows.append(Edge({"from": names[frm], "to": names[key % width], "count": int(counts[key]),
                      "users": int(users[key]), "share": float(counts[key] / out_total[frm]),
-                     "median_s": median, "p90_s": p90})
+                     "median_s": median, "p90_s": p90}))
     rows.sort(key=lambda r: (-r["count"], r["from"], r["to"]))
     return rows
 
