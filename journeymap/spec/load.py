@@ -8,13 +8,14 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from journeymap.errors import SpecError, did_you_mean
 from journeymap.spec._parts import read_benchmark, read_count, read_duration, read_owner, read_where
 from journeymap.spec._reader import TEXT_FILE, Reader, combine, describe
 from journeymap.spec._stages import read_stages
+from journeymap.spec._yaml import MAX_JOURNEY_BYTES, LimitError, load_yaml, too_large_at
 from journeymap.spec.model import MIN_VOLUME, Benchmark, Condition, Handoff, Journey, Persona
 
 __all__ = ["as_journey", "load_journey", "parse_journey", "parse_where"]
@@ -65,7 +66,7 @@ def as_journey(journey) -> Journey:
 def _journey_from(text: str, file: str, path: str | None) -> Journey:
     """Parsed once per text; errors are raised, never cached."""
     r = Reader(file)
-    data = _parse_yaml(r, text)
+    data = _parse_yaml(r, text) if _fits(r, text) else None
     journey = None if r.problems else _journey(r, data, path)
     if r.problems or journey is None:
         raise combine(r.problems)
@@ -91,21 +92,52 @@ def _read_source(source: str | os.PathLike) -> tuple[str, str, str | None]:
     if not isinstance(source, str | os.PathLike):
         raise TypeError(f"load_journey() needs a path or YAML text, not {type(source).__name__}")
     path = os.fspath(source)
-    try:
-        return Path(path).read_text(encoding="utf-8"), path, path
-    except (OSError, UnicodeDecodeError) as exc:
+    try:  # one byte past the limit at most, so a huge file (or /dev/zero) is never read whole
+        with Path(path).open("rb") as f:
+            data = f.read(MAX_JOURNEY_BYTES + 1)
+    except OSError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise combine([SpecError(f"cannot read journey file: {reason}", file=path)]) from exc
+    r = Reader(path)
+    if not _fits(r, data):
+        raise combine(r.problems)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        r.error(r.at(_position(data[: exc.start].decode("utf-8"))), "cannot read journey file: it is "
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason})")
+        raise combine(r.problems) from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n"), path, path  # newlines as read_text has them
+
+
+def _fits(r: Reader, text: str | bytes) -> bool:
+    """True if the text is within MAX_JOURNEY_BYTES; reported where it passes it otherwise."""
+    at = too_large_at(text)
+    if at is not None:
+        r.error(r.at(at), f"the journey file is larger than {MAX_JOURNEY_BYTES / 2**20:g} MiB "
+                "(the limit for a journey file) from here on")
+    return at is None
+
+
+def _position(before: str) -> tuple[int, int]:
+    """The 0-based (line, column) just after `before`."""
+    return before.count("\n"), len(before) - (before.rfind("\n") + 1)
 
 
 def _parse_yaml(r: Reader, text: str) -> object:
-    """The round-trip YAML tree, or None after reporting a syntax error."""
+    """The round-trip YAML tree, or None after reporting a syntax error or a refusal
+    (a tag journeys cannot use, or a limit of `journeymap.spec._yaml` passed)."""
     try:
-        return YAML(typ="rt").load(text)
+        return load_yaml(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = r.at((mark.line, mark.column) if mark else None)
-        r.error(where, f"invalid YAML: {exc.problem or exc.context}")
+        prefix = "" if isinstance(exc, LimitError) else "invalid YAML: "  # valid, but too much
+        r.error(where, prefix + str(exc.problem or exc.context))
+    except ReaderError as exc:  # a character YAML does not allow: say where it is
+        where = r.at(_position(text[: exc.position] if isinstance(exc.position, int) else ""))
+        r.error(where, f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}"
+                if isinstance(exc.character, int) else f"invalid YAML: {exc.reason}")
     except YAMLError as exc:
         r.error(r.at((0, 0)), f"invalid YAML: {exc}")
     except TypeError as exc:  # ruamel fails on a mapping key that holds a list
