@@ -9,21 +9,22 @@ What is generated (same seed -> byte-identical content):
   ``event_id`` (int64, unique). About 10 events per user (users = events / 10),
   exactly ``size`` rows. **Tie-free per user**: no user has two events at one
   second, so ClickHouse's ``windowFunnel`` levels are comparable with
-  journeymap's ordered funnel. Rows are **sorted by (user_id, ts)**, written in
-  chunks of 100,000 users (row groups of 262,144 rows). This file is the
-  "stored form" every engine reads.
+  journeymap's ordered funnel (``order="ordered"``). Rows are **sorted by
+  (user_id, ts)**, written in chunks of 100,000 users (row groups of 262,144
+  rows). This file is the "stored form" every engine reads.
 - ``users-<size>.parquet``: ``user_id`` and a trait ``plan`` (free / pro / team).
 - ``events-<size>.csv`` (sizes up to 10m unless ``--csv``): the same events in
   time order (ts, user_id), ``ts`` as ISO 8601 ``...Z`` text; for the ingest run.
-- ``events-ordered-<size>/``: the same events as journeymap's clustered
-  stored form (what its fast path reads), written once from
+- ``events-clustered-<size>/``: the same events as journeymap's clustered
+  (by user and time) stored form (what its fast path reads), written once from
   ``events-<size>.parquet`` by journeymap's own
   ``journeymap.store.clustered.build_clustered``: ``part-0.parquet`` (every column
   sorted by user_id, ts, event, event_id, plus ``_uid`` int32), ``core.arrow``
   (uncompressed Arrow IPC: ``_uid``, ``ts``, ``event`` as dictionary codes),
-  ``users.arrow`` (user_id and first row per ``_uid``) and ``ordered.json``.
-- ``meta-<size>.json``: counts, the time generation took, and the ordered
-  copy's build time and file sizes (``ordered``).
+  ``users.arrow`` (user_id and first row per ``_uid``) and ``clustered.json``.
+- ``meta-<size>.json``: counts, the time generation took, and the clustered
+  copy's build time and file sizes (``clustered``; a meta written before the
+  rename has ``ordered`` instead, and its copy is built again).
 
 Events per user come from funnel attempts (visit -> signup -> activate ->
 invite -> purchase with decreasing continuation and gaps of an hour to days,
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -65,7 +67,7 @@ EVENT_DICT = pa.array(EVENTS)
 def paths(size: str) -> dict[str, Path]:
     return {"events": DATA / f"events-{size}.parquet", "users": DATA / f"users-{size}.parquet",
             "csv": DATA / f"events-{size}.csv", "meta": DATA / f"meta-{size}.json",
-            "ordered": DATA / f"events-ordered-{size}"}
+            "clustered": DATA / f"events-clustered-{size}"}
 
 
 def user_counts(n_events: int) -> np.ndarray:
@@ -149,7 +151,7 @@ def generate(size: str, *, csv: bool | None = None, force: bool = False, log=pri
     csv = n_events <= 10_000_000 if csv is None else csv
     if not force and p["meta"].exists() and p["events"].exists() and p["users"].exists() \
             and (not csv or p["csv"].exists()):
-        return ensure_ordered(size, json.loads(p["meta"].read_text()), force=False)
+        return ensure_clustered(size, json.loads(p["meta"].read_text()), force=False)
     DATA.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     counts = user_counts(n_events)
@@ -194,38 +196,44 @@ def generate(size: str, *, csv: bool | None = None, force: bool = False, log=pri
             "generate_parquet_s": round(t_parquet, 2),
             "generate_csv_s": round(t_csv, 2) if t_csv is not None else None}
     p["meta"].write_text(json.dumps(meta, indent=2) + "\n")
-    return ensure_ordered(size, meta, force=True)
+    return ensure_clustered(size, meta, force=True)
 
 
-def ensure_ordered(size: str, meta: dict, *, force: bool) -> dict:
-    """Build events-ordered-<size>/ with journeymap's `build_clustered` once (again when
+def ensure_clustered(size: str, meta: dict, *, force: bool) -> dict:
+    """Build events-clustered-<size>/ with journeymap's `build_clustered` once (again when
     missing or forced); its build time and sizes go into the meta."""
     p = paths(size)
-    p["ordered"].with_suffix(".parquet").unlink(missing_ok=True)  # the former single-file form
-    facts = meta.get("ordered") or {}
-    if not force and facts.get("rows") == meta["events"] and _is_ordered_copy(p["ordered"]):
+    folder = p["clustered"]
+    former = DATA / f"events-ordered-{size}"  # the folder's name before the rename
+    former.with_suffix(".parquet").unlink(missing_ok=True)  # the former single-file form
+    facts = meta.get("clustered") or {}  # a meta from before the rename has "ordered": rebuilt
+    if not force and facts.get("rows") == meta["events"] and _is_clustered_copy(folder):
         return meta
     import ibis
 
-    from journeymap.store import clustered as ordered
+    from journeymap.store import clustered
+    from journeymap.store.schema import USER_ORDER
     t0 = time.perf_counter()
     con = ibis.duckdb.connect()
-    ordered.build_clustered(con, con.read_parquet(str(p["events"])), p["ordered"],
-                          fingerprint=f"benchmarks {size} seed {SEED}")
+    clustered.build_clustered(con, con.read_parquet(str(p["events"])), folder,
+                              fingerprint=f"benchmarks {size} seed {SEED}")
     con.disconnect()
     build_s = time.perf_counter() - t0
-    files = {f.name: f.stat().st_size for f in sorted(p["ordered"].iterdir())}
-    stamp = json.loads((p["ordered"] / ordered.STAMP).read_text())
-    meta = {k: v for k, v in meta.items() if not k.startswith(("ordered_", "generate_ordered"))}
-    meta["ordered"] = {"folder": p["ordered"].name, "build": "journeymap.store.clustered.build_clustered",
-                       "build_s": round(build_s, 2), "rows": stamp["rows"],
-                       "bytes": sum(files.values()), "files": files,
-                       "sorted_by": ordered.ORDER_SQL.split(", "), "row_group_rows": ordered.ROW_GROUP}
+    if former.is_dir():  # written by an older journeymap (ordered.json): superseded
+        shutil.rmtree(former)
+    files = {f.name: f.stat().st_size for f in sorted(folder.iterdir())}
+    stamp = json.loads((folder / clustered.STAMP).read_text())
+    meta = {k: v for k, v in meta.items()
+            if k not in ("ordered", "clustered") and not k.startswith(("ordered_", "generate_ordered"))}
+    meta["clustered"] = {"folder": folder.name, "build": "journeymap.store.clustered.build_clustered",
+                         "build_s": round(build_s, 2), "rows": stamp["rows"],
+                         "bytes": sum(files.values()), "files": files,
+                         "sorted_by": list(USER_ORDER), "row_group_rows": clustered.ROW_GROUP}
     p["meta"].write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 
-def _is_ordered_copy(folder: Path) -> bool:
+def _is_clustered_copy(folder: Path) -> bool:
     from journeymap.errors import EngineError
     from journeymap.store.clustered import ClusteredEvents
     try:

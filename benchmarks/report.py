@@ -12,10 +12,16 @@ ORDER = ["jm_funnel", "chdb_funnel", "duckdb_funnel", "pandas_funnel", "chdb_fun
          "jm_measure_profile", "jm_fast_funnel", "chdb_funnel_ordered", "chdb_funnel_ordered_parquet",
          "jm_fast_measure", "jm_transitions", "jm_transitions_ibis", "chdb_transitions",
          "chdb_transitions_parquet", "pm4py_dfg", "jm_top_paths", "jm_fast_funnel_profile"]
-CHDB_ORDERED = {"funnel": {"core.arrow": "chdb_funnel_ordered",
+CHDB_CLUSTERED = {"funnel": {"core.arrow": "chdb_funnel_ordered",
                            "part-0.parquet": "chdb_funnel_ordered_parquet"},
                 "transitions": {"core.arrow": "chdb_transitions",
                                 "part-0.parquet": "chdb_transitions_parquet"}}
+
+
+def _clustered_facts(meta: dict) -> dict:
+    """The clustered copy's build facts of a size's meta: `clustered`, or `ordered` in
+    the records written before the rename."""
+    return meta.get("clustered") or meta.get("ordered") or {}
 
 
 def _s(x) -> str:
@@ -153,22 +159,23 @@ def write_report(results: dict, path: Path) -> None:
             "second). Every engine reads the same Parquet file, **sorted by (user_id, ts)**, "
             "zstd, row groups of 262,144 rows; the ingest run reads the same events as CSV in "
             "time order. The OS page cache is warmed before each size.", "",
-            "The fast-path contenders read `events-ordered-<size>/` instead: journeymap's "
-            "clustered stored form, written once from the plain Parquet by journeymap's own "
+            "The fast-path contenders read `events-clustered-<size>/` instead (called "
+            "`events-ordered-<size>/` in runs before the rename): journeymap's clustered (by "
+            "user and time) stored form, written once from the plain Parquet by journeymap's own "
             "`journeymap.store.clustered.build_clustered` (as a workspace writes its copy): "
             "`part-0.parquet` (every column sorted by user_id, ts, event, event_id, plus `_uid` "
             "int32 = the user's rank by user_id; DuckDB's default compression, row groups of 2^20 "
             "rows), `core.arrow` (the same rows as uncompressed Arrow IPC: `_uid`, `ts`, `event` "
             "as dictionary codes), `users.arrow` (user_id and first row per `_uid`) and "
-            "`ordered.json`. journeymap's fast path reads `core.arrow` and `users.arrow` (and "
+            "`clustered.json`. journeymap's fast path reads `core.arrow` and `users.arrow` (and "
             "`part-0.parquet` only for other columns, e.g. the measure's personas come from the "
             "users table, not from it); chdb's fast-path references read `core.arrow` "
             "(`file(…, Arrow)`) and, as a second variant, `part-0.parquet`, grouping by `_uid`.", "",
-            "| size | events | users | Parquet MB | CSV MB | ordered folder MB (core.arrow) "
+            "| size | events | users | Parquet MB | CSV MB | clustered folder MB (core.arrow) "
             "| generation: Parquet s | CSV s | build_clustered s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, d in results.get("data", {}).items():
-        o = d.get("ordered") or {}
+        o = _clustered_facts(d)
         mb = (f"{o['bytes'] / 2**20:.0f} ({o['files']['core.arrow'] / 2**20:.0f})" if o else "–")
         csv = f"{d['csv_bytes'] / 2**20:.0f}" if d.get("csv_bytes") else "–"
         out.append(f"| {size} | {d['events']:,} | {d['users']:,} | {d['parquet_bytes'] / 2**20:.0f} | "
@@ -280,12 +287,13 @@ def write_report(results: dict, path: Path) -> None:
             "workspace, after the workspace measure (so on its clustered copy where there is one); "
             "first call, then a second from a new `open()`.",
             "- **profile**: `journeymap.funnel` re-run phase by phase with journeymap's own "
-            "internals (`_ibis_tables`, `_to_batch`, the kernel threads via `over_users`, "
+            "internals (`as_source`, `_ibis_tables`, `_to_batch`, the kernel threads via "
+            "`over_ranges`, "
             "`_run_batch`), plus DuckDB's JSON "
             "profile of the same SQL.",
             "- **Fast path** (`funnel14d_ordered`, `measure_ordered`): `src = ClusteredEvents.open("
-            "events-ordered-<size>/)`, then `journeymap.funnel(src, steps, window=\"14d\")`: no "
-            "engine sort and no decoding — `ClusteredEvents.chunks` hands each row group of "
+            "events-clustered-<size>/)`, then `journeymap.funnel(src, steps, window=\"14d\")`: no "
+            "engine sort and no decoding — `ClusteredEvents.row_groups` hands each row group of "
             "`core.arrow` over as numpy (`_uid`, µs time, event code), users' start rows come "
             "from `users.arrow`, each row's step bits are looked up by its event code (rows of no "
             "step stay in with no bits, passed over by the kernel), and the funnel kernel walks "
@@ -296,7 +304,7 @@ def write_report(results: dict, path: Path) -> None:
             "`journeymap.measure(journey, src, users=users)` with `users` read by the same Ibis "
             "connection, checked against `jm_measure` (plain Parquet via Ibis).",
             "- **Transitions** (directly-follows pairs): `journeymap.transitions(src)` on the "
-            "ordered folder (fast path) and on the plain Parquet via Ibis; chdb "
+            "clustered folder (fast path) and on the plain Parquet via Ibis; chdb "
             "`leadInFrame(event) OVER (PARTITION BY _uid ORDER BY ts, event ROWS BETWEEN CURRENT "
             "ROW AND 1 FOLLOWING)` over the folder's `core.arrow` (`chdb_transitions`) and its "
             "`part-0.parquet` (`chdb_transitions_parquet`), then `GROUP BY` (event, next) — the "
@@ -310,7 +318,8 @@ def write_report(results: dict, path: Path) -> None:
             "left out of the pair comparison (kept in results.json, equal to pm4py's start "
             "activities where both ran).",
             "- **Top paths**: `top_paths(event_stream(src), depth=6, top=20)` from "
-            "`journeymap.measure.paths.top_paths` / `.streams` on the ordered file; `event_stream` and "
+            "`journeymap.measure.paths.top_paths` / `journeymap.measure._feed.traces` on the "
+            "clustered folder; `event_stream` and "
             "`top_paths` timed apart; ratio = (stream + paths) ÷ the fast-path transitions.",
             "- Every run is a fresh `python` process. Peak RSS = that process's VmHWM (cold and "
             "warm runs share one process, so the peak covers both); `ru_maxrss` from `os.wait4` "
@@ -333,8 +342,9 @@ def _vs_fastest(jm, refs: dict) -> str:
 
 
 def _fast_headline(runs: dict, sizes: list, data: dict) -> list[str]:
-    out = ["### Fast path: the clustered stored form", "",
-           "Every figure below starts from the folder `events-ordered-<size>/` that "
+    out = ["### Fast path: the clustered (by user and time) stored form", "",
+           "Every figure below starts from the folder `events-clustered-<size>/` (clustered by "
+           "user and time; `events-ordered-<size>/` before the rename) that "
            "journeymap's `build_clustered` wrote (pm4py and the Ibis transitions from the plain "
            "Parquet). journeymap reads its `core.arrow` + `users.arrow`; chdb reads the same "
            "`core.arrow` or the same folder's `part-0.parquet`, and each ratio is taken against "
@@ -360,14 +370,14 @@ def _fast_headline(runs: dict, sizes: list, data: dict) -> list[str]:
     def rss(r):
         return _s(r.get("peak_rss_mb")) if r and r.get("ok") else "–"
 
-    old, shown_old = {s for s in sizes if not (data.get(s) or {}).get("ordered")}, []
+    old, shown_old = {s for s in sizes if not _clustered_facts(data.get(s) or {})}, []
     for size in sizes:
         g = {n: runs.get(f"{size}/{n}") for n in ORDER}
-        cf = {k: g[n] for k, n in CHDB_ORDERED["funnel"].items()}
+        cf = {k: g[n] for k, n in CHDB_CLUSTERED["funnel"].items()}
         label = f"{size} †" if size in old else size
         if size in old and any(g[n] for n in ORDER[ORDER.index("jm_fast_funnel"):]):
             shown_old.append(size)
-        ct = {k: g[n] for k, n in CHDB_ORDERED["transitions"].items()}
+        ct = {k: g[n] for k, n in CHDB_CLUSTERED["transitions"].items()}
         ff, fm, jt, it, pm, tp = (g["jm_fast_funnel"], g["jm_fast_measure"], g["jm_transitions"],
                                   g["jm_transitions_ibis"], g["pm4py_dfg"], g["jm_top_paths"])
         if any(r for r in (ff, fm, *cf.values())):
@@ -405,9 +415,9 @@ def _fast_profile_section(size: str, res: dict) -> list[str]:
     cold, warm = res["cold"], res["warm"]
     single = cold == warm
     out = [f"### journeymap fast-path funnel at {size}, taken apart", "",
-           "`journeymap.funnel(ClusteredEvents.open(events-ordered-<size>/), ...)` with its "
+           "`journeymap.funnel(ClusteredEvents.open(events-clustered-<size>/), ...)` with its "
            "internals wrapped by timers (exclusive time; the kernel's threads are timed from "
-           "the calling thread, around `over_users`). " + ("One call, in a fresh process." if single else
+           "the calling thread, around `over_ranges`). " + ("One call, in a fresh process." if single else
            "Cold = first call in a fresh process, warm = the same call again in that process.")
            + f" {warm['users']:,} users with step 1.", ""]
     out += _phase_table(cold, warm, single)
