@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis.expr.types as ir
+
 from journeymap import api, settings
 from journeymap._version import __version__
 from journeymap.api import ActualJourney, FunnelResult, JourneyMap, TransitionsResult
@@ -26,6 +28,7 @@ from journeymap.store.clustered import clustered_events
 from journeymap.store.engine import connect, engine_errors, engine_name, store_tables
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
+from journeymap.store.warehouse import parquet_copy
 
 __all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "scratch_workspace"]
 
@@ -130,14 +133,21 @@ class Workspace:
 
     # ---- writing ---------------------------------------------------------------------
     def ingest(self, path, *, mapping=None, format=None, skip_bad_rows=None) -> AppendStats:
-        """Load a file of events into the store (all or nothing, in bounded memory);
-        returns counts."""
+        """Load a file of events, or an Ibis table (e.g. `store.warehouse.read_table`'s,
+        read as a Parquet file would be; `format` is then ignored), into the store (all
+        or nothing, in bounded memory); returns counts."""
+        if isinstance(path, ir.Table):
+            with parquet_copy(path) as copy:
+                return self.ingest(copy, mapping=mapping, format="parquet", skip_bad_rows=skip_bad_rows)
         return self.folder.store.ingest(path, mapping=mapping, format=format,
                                         skip_bad_rows=skip_bad_rows)
 
     def ingest_users(self, path, *, mapping=None, format=None) -> int:
-        """Load a users file (user_id + traits) into the store: one row per user, later
-        non-null values win; returns the rows read."""
+        """Load a users file (user_id + traits), or an Ibis table of them, into the store:
+        one row per user, later non-null values win; returns the rows read."""
+        if isinstance(path, ir.Table):
+            with parquet_copy(path) as copy:
+                return self.ingest_users(copy, mapping=mapping, format="parquet")
         return self.folder.store.ingest_users(path, mapping=mapping, format=format)
 
     # ---- the measures ----------------------------------------------------------------
@@ -207,10 +217,11 @@ def init_workspace(path: str | Path, journey_text: str, *, engine: str | None = 
 def scratch_workspace(journey=None, events: Sequence = (), *, users: Sequence = (), mapping=None,
                       format=None, engine: str | None = None, master: str | None = None
                       ) -> Iterator[Workspace]:
-    """A workspace in a temporary folder holding these event (and users) files, ingested
-    exactly as `journeymap ingest` would (de-duplicated, identities stitched), removed
-    afterwards: files measured without a workspace give a workspace's numbers. Without
-    a journey (a funnel needs none) the workspace holds a placeholder journey file."""
+    """A workspace in a temporary folder holding these event (and users) files or Ibis
+    tables, ingested exactly as `journeymap ingest` would (de-duplicated, identities
+    stitched), removed afterwards: files measured without a workspace give a workspace's
+    numbers. Without a journey (a funnel needs none) the workspace holds a placeholder
+    journey file."""
     text = PLACEHOLDER_JOURNEY if journey is None else journey if isinstance(journey, str) and \
         "\n" in journey else Path(journey).read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="journeymap-") as tmp:

@@ -3,6 +3,13 @@
 Everything becomes an Ibis table with the canonical core columns
 (`user_id`, `event` as text, `ts` as UTC microseconds); other columns pass
 through as properties.
+
+An Ibis table on DuckDB or Spark stays on its engine: journeymap's queries run
+there as they are (the conformance tests pin both). A table on any other Ibis
+backend (SQLite, Polars, a warehouse) is read into Arrow once, its expression
+(filters included) run by that backend, and is then measured exactly like the
+same rows as a DataFrame: such backends lack operations journeymap needs (the
+content-hash event id first), and only one path can promise the same numbers.
 """
 
 from __future__ import annotations
@@ -11,11 +18,16 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+from ibis.common.exceptions import IbisError, OperationNotDefinedError
 
-from journeymap.errors import IngestError
+from journeymap.errors import EngineError, IngestError
 from journeymap.store import _normalize as norm
 
 REQUIRED = ("user_id", "event", "ts")
+#: Ibis backends whose tables journeymap queries where they are; any other is read into Arrow
+IN_PLACE = ("duckdb", "pyspark")
+#: the core columns held as text
+TEXT_CORE = ("event_id", "user_id", "anonymous_id", "session_id", "event")
 
 
 def to_arrow(obj) -> pa.Table:
@@ -53,23 +65,64 @@ def with_content_ids(table: ir.Table) -> ir.Table:
 
 
 def as_events(obj) -> ir.Table:
-    """An Ibis events table from any accepted form (Ibis tables keep their engine).
+    """An Ibis events table from any accepted form: a table on DuckDB or Spark stays on
+    its engine (ids and names cast to text; a `ts` that is not yet a timestamp is read
+    into Arrow and parsed, like a DataFrame's), one on any other backend is read into
+    Arrow (see the module docstring).
 
     Without an `event_id` column, one is derived from each row's content.
     """
     if isinstance(obj, ir.Table):
         norm.require(obj.columns, REQUIRED)
-        table = obj
-    else:
-        table = ibis.memtable(normalize_events(to_arrow(obj)))
+        in_place = engine_of(obj) in IN_PLACE and obj.ts.type().is_timestamp()
+        obj = typed_in_place(obj) if in_place else fetch(obj, "events")
+    table = obj if isinstance(obj, ir.Table) else ibis.memtable(normalize_events(to_arrow(obj)))
     return table if "event_id" in table.columns else with_content_ids(table)
 
 
+def typed_in_place(table: ir.Table) -> ir.Table:
+    """Ids and names as text, cast by the engine (as `_normalize.core` does for a
+    DataFrame): integer user ids then sort, group and join as a DataFrame's do."""
+    casts = {c: table[c].cast("string") for c in TEXT_CORE
+             if c in table.columns and not table[c].type().is_string()}
+    return table.mutate(**casts) if casts else table
+
+
 def as_table(obj, key: str = "user_id", what: str = "users") -> ir.Table:
-    """An Ibis table of per-user rows (traits) from any accepted form."""
-    table = obj if isinstance(obj, ir.Table) else ibis.memtable(to_arrow(obj))
-    norm.require(table.columns, (key,), what)
-    return table
+    """An Ibis table of per-user rows (traits) from any accepted form, its key as text;
+    a table on a backend other than DuckDB or Spark is read into Arrow, as events are."""
+    if isinstance(obj, ir.Table):
+        norm.require(obj.columns, (key,), what)
+        table = obj if engine_of(obj) in IN_PLACE else ibis.memtable(fetch(obj, what))
+    else:
+        table = ibis.memtable(to_arrow(obj))
+        norm.require(table.columns, (key,), what)
+    # the key as text, as the events' user ids are
+    return table if table[key].type().is_string() else table.mutate(**{key: table[key].cast("string")})
+
+
+def engine_of(table: ir.Table) -> str:
+    """The name of the Ibis backend holding `table` (an unbound memtable: the default,
+    duckdb); EngineError for an expression over tables of several backends."""
+    try:
+        return table._find_backend(use_default=True).name
+    except IbisError as exc:
+        raise EngineError(f"one table's expression reads from several engines ({exc}); "
+                          "read the tables into one engine first") from None
+
+
+def fetch(table: ir.Table, what: str = "events") -> pa.Table:
+    """The rows of an Ibis table on a backend journeymap does not query in place, as
+    Arrow: the backend runs the expression; EngineError naming it if that fails."""
+    name = engine_of(table)
+    try:
+        return table.to_pyarrow()
+    except Exception as exc:  # noqa: BLE001 - any driver's error, said with its backend
+        lines = str(exc).strip().splitlines()
+        first = lines[0] if lines else ""
+        why = (f"{name} cannot run an operation of the table's expression ({first})"
+               if isinstance(exc, OperationNotDefinedError) else f"{type(exc).__name__}: {first}")
+        raise EngineError(f"reading the {what} from {name} failed: {why}"[:500]) from exc
 
 
 def string_buffers(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
