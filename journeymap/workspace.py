@@ -28,9 +28,10 @@ from journeymap.store.clustered import clustered_events
 from journeymap.store.engine import connect, engine_errors, engine_name, store_tables
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
-from journeymap.store.warehouse import parquet_copy
+from journeymap.store.warehouse import parquet_copy, read_table
 
-__all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "scratch_workspace"]
+__all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "read_table",
+           "scratch_workspace"]
 
 CLUSTERED = ".clustered"  # the store's events clustered by user and time (store/clustered.py)
 CACHE = ".cache"

@@ -34,6 +34,10 @@ EVENTS = click.option("--events", "-e", "events", type=click.Path(exists=True, d
                       multiple=True, help="Measure these event files directly, without a workspace "
                                           "(ingested as `journeymap ingest` would: de-duplicated, "
                                           "identities stitched). Repeatable.")
+TABLE = click.option("--table", "tables", multiple=True, metavar="URL::TABLE",
+                     help="Measure a database table directly, like --events: an Ibis URL or a "
+                          "DuckDB/SQLite file, then :: and the table, e.g. "
+                          "duckdb:///abs/shop.db::events. Repeatable.")
 USERS = click.option("--users", "-u", "users", type=click.Path(exists=True, dir_okay=False),
                      multiple=True, help="Users file (user_id + traits), with --events. Repeatable.")
 MAP = click.option("--map", "mapping", default=None,
@@ -69,22 +73,23 @@ def _open(workspace):
     return Workspace(Path(workspace) if workspace else find_workspace(), **_engine_options())
 
 
-def _data(*, journey, events, users, mapping, workspace, needs_journey=True):
-    """The workspace to ask: a scratch one holding --events (and --users), else the
-    workspace itself. Options that the chosen path would ignore are refused."""
-    from journeymap.workspace import scratch_workspace
-    if events:
+def _data(*, journey, events, users, mapping, workspace, tables=(), needs_journey=True):
+    """The workspace to ask: a scratch one holding --events / --table (and --users), else
+    the workspace itself. Options that the chosen path would ignore are refused."""
+    from journeymap.workspace import read_table, scratch_workspace
+    if events or tables:
         if workspace:
-            raise click.UsageError("give either --events (files, no workspace) or --workspace, not both")
+            raise click.UsageError("give either --events/--table (data, no workspace) or --workspace, "
+                                   "not both")
         if needs_journey and not journey:
-            raise click.UsageError("--events needs --journey (or use a workspace)")
-        return scratch_workspace(journey, events, users=users, mapping=_mapping(mapping),
-                                 **_engine_options())
+            raise click.UsageError("--events and --table need --journey (or use a workspace)")
+        return scratch_workspace(journey, [*events, *(read_table(t) for t in tables)], users=users,
+                                 mapping=_mapping(mapping), **_engine_options())
     for given, name in ((users, "--users"), (mapping, "--map")):
         if given:
-            raise click.UsageError(f"{name} goes with --events; to give a workspace users, run "
+            raise click.UsageError(f"{name} goes with --events or --table; to give a workspace users, run "
                                    "`journeymap ingest --users FILE`" if name == "--users" else
-                                   f"{name} goes with --events; a workspace's events are mapped "
+                                   f"{name} goes with --events or --table; a workspace's events are mapped "
                                    "when ingested (`journeymap ingest --map ...`)")
     return _Opened(_open(workspace))
 
@@ -170,10 +175,11 @@ def demo(n_users, seed, directory, fmt):
 @click.argument("journey_file", required=False, type=click.Path(exists=True, dir_okay=False))
 @JOURNEY
 @EVENTS
+@TABLE
 @USERS
 @MAP
 @WORKSPACE
-def validate(journey_file, journey, events, users, mapping, workspace):
+def validate(journey_file, journey, events, tables, users, mapping, workspace):
     """Check a journey file (and, with data, its event names, properties and traits).
 
     JOURNEY_FILE (or --journey) alone checks the file; with --events (and --users)
@@ -182,18 +188,22 @@ def validate(journey_file, journey, events, users, mapping, workspace):
     if journey_file and journey and Path(journey_file) != Path(journey):
         raise click.UsageError("give the journey file once: as JOURNEY_FILE or as --journey")
     journey = journey or journey_file
-    if journey and not events and not workspace and not users and not mapping:
+    if journey and not events and not tables and not workspace and not users and not mapping:
         j = check(journey)
         click.echo(f"{journey}: valid ({len(j.stages)} stages); pass --events or a workspace to "
                    "check names against the data")
         return
-    with _data(journey=journey, events=events, users=users, mapping=mapping, workspace=workspace) as ws:
-        j = ws.validate(journey=None if events else journey)
+    with _data(journey=journey, events=events, tables=tables, users=users, mapping=mapping,
+               workspace=workspace) as ws:
+        j = ws.validate(journey=None if events or tables else journey)
     click.echo(f"{journey or j.file or 'journey'}: valid ({len(j.stages)} stages) and matches the data")
 
 
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--table", "tables", multiple=True, metavar="URL::TABLE",
+              help="A database table of events to load, e.g. duckdb:///abs/shop.db::events or "
+                   "sqlite:///abs/app.sqlite::events (any Ibis URL). Repeatable.")
 @click.option("--users", "users", type=click.Path(exists=True, dir_okay=False), multiple=True,
               help="A users file (user_id + traits; CSV, Parquet or JSON Lines) to load: one row "
                    "per user, later values win. Repeatable.")
@@ -202,18 +212,22 @@ def validate(journey_file, journey, events, users, mapping, workspace):
 @click.option("--skip-bad-rows", type=click.Path(dir_okay=False), default=None,
               help="Load the good rows and write every rejected row with its reason here.")
 @WORKSPACE
-def ingest(files, users, mapping, input_format, skip_bad_rows, workspace):
-    """Load event files (and users files) into the workspace store, each all or nothing."""
+def ingest(files, tables, users, mapping, input_format, skip_bad_rows, workspace):
+    """Load event files or tables (and users files) into the workspace store, each all or
+    nothing."""
     from journeymap.progress import report
-    if not files and not users:
-        raise click.UsageError("give event FILES to load, or --users FILE")
+    from journeymap.workspace import read_table
+    if not files and not tables and not users:
+        raise click.UsageError("give event FILES or --table URL::TABLE to load, or --users FILE")
     if input_format == "segment" and users:
         raise click.UsageError("--input-format segment is for event files; a users file is "
                                "CSV, Parquet or JSON Lines")
     ws = _open(workspace)
-    for i, f in enumerate(files):
-        report("files ingested", i, len(files))
-        stats = ws.ingest(f, mapping=_mapping(mapping), format=input_format,
+    sources = [*files, *tables]
+    for i, f in enumerate(sources):
+        report("files ingested", i, len(sources))
+        data = read_table(f) if f in tables else f
+        stats = ws.ingest(data, mapping=_mapping(mapping), format=input_format,
                           skip_bad_rows=skip_bad_rows)
         click.echo(f"{f}: {stats.added:,} events added, {stats.duplicates:,} duplicates skipped")
     for f in users:
@@ -224,6 +238,7 @@ def ingest(files, users, mapping, input_format, skip_bad_rows, workspace):
 @cli.command()
 @JOURNEY
 @EVENTS
+@TABLE
 @USERS
 @MAP
 @click.option("--persona", default=None, help="Only users of this persona.")
@@ -233,10 +248,11 @@ def ingest(files, users, mapping, input_format, skip_bad_rows, workspace):
 @FORMAT
 @SECTION
 @WORKSPACE
-def measure(journey, events, users, mapping, persona, by, period, fmt, section, workspace):
+def measure(journey, events, tables, users, mapping, persona, by, period, fmt, section, workspace):
     """The measured map: stages, rates with intervals, leaks, findings."""
-    with _data(journey=journey, events=events, users=users, mapping=mapping, workspace=workspace) as ws:
-        result = ws.measure(journey=None if events else journey, persona=persona, by=by,
+    with _data(journey=journey, events=events, tables=tables, users=users, mapping=mapping,
+               workspace=workspace) as ws:
+        result = ws.measure(journey=None if events or tables else journey, persona=persona, by=by,
                             period=period)
         _render(result, fmt, section, ws)
 
@@ -244,6 +260,7 @@ def measure(journey, events, users, mapping, persona, by, period, fmt, section, 
 @cli.command()
 @click.argument("steps", nargs=-1, required=True)
 @EVENTS
+@TABLE
 @MAP
 @click.option("--window", default="14d", show_default=True)
 @click.option("--order", type=click.Choice(["ordered", "strict", "unordered"]), default="ordered",
@@ -256,7 +273,7 @@ def measure(journey, events, users, mapping, persona, by, period, fmt, section, 
 @FORMAT
 @SECTION
 @WORKSPACE
-def funnel(steps, events, mapping, window, order, exclusions, breakdown, fmt, section, workspace):
+def funnel(steps, events, tables, mapping, window, order, exclusions, breakdown, fmt, section, workspace):
     """A funnel: persons per step, conversion, time to convert.
 
     A step is EVENT, 'A|B' (either event), 'EVENT[prop=value,amount>=10]'
@@ -267,7 +284,7 @@ def funnel(steps, events, mapping, window, order, exclusions, breakdown, fmt, se
     steps = [parse_step(s) for s in steps]
     options = dict(window=window, order=order, breakdown=breakdown,
                    exclusions=[parse_exclusion(x, len(steps)) for x in exclusions])
-    with _data(journey=None, events=events, users=(), mapping=mapping, workspace=workspace,
+    with _data(journey=None, events=events, tables=tables, users=(), mapping=mapping, workspace=workspace,
                needs_journey=False) as ws:
         _render(ws.funnel(steps, **options), fmt, section, ws)
 
@@ -275,6 +292,7 @@ def funnel(steps, events, mapping, window, order, exclusions, breakdown, fmt, se
 @cli.command()
 @JOURNEY
 @EVENTS
+@TABLE
 @USERS
 @MAP
 @click.option("--persona", default=None, help="Only users of this persona.")
@@ -289,13 +307,14 @@ def funnel(steps, events, mapping, window, order, exclusions, breakdown, fmt, se
 @FORMAT
 @SECTION
 @WORKSPACE
-def paths(journey, events, users, mapping, persona, stage, start, end, depth, top, exclude,
+def paths(journey, events, tables, users, mapping, persona, stage, start, end, depth, top, exclude,
           include, fmt, section, workspace):
     """The actual journey: transitions, top paths, loops, exits, conformance."""
     options = dict(persona=persona, stage=stage, start=start, end=end, depth=depth, top=top,
                    include=_names(include), exclude=_names(exclude))
-    with _data(journey=journey, events=events, users=users, mapping=mapping, workspace=workspace) as ws:
-        _render(ws.paths(journey=None if events else journey, **options), fmt, section, ws)
+    with _data(journey=journey, events=events, tables=tables, users=users, mapping=mapping,
+               workspace=workspace) as ws:
+        _render(ws.paths(journey=None if events or tables else journey, **options), fmt, section, ws)
 
 
 def _names(text: str | None) -> list[str] | None:

@@ -170,9 +170,9 @@ def test_validate_checks_traits_against_a_users_file(files, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["-u", "users.csv"], "--users goes with --events; to give a workspace users, run "
+    (["-u", "users.csv"], "--users goes with --events or --table; to give a workspace users, run "
                           "`journeymap ingest --users FILE`"),
-    (["--map", "user_id=customer"], "--map goes with --events"),
+    (["--map", "user_id=customer"], "--map goes with --events or --table"),
 ])
 def test_options_a_workspace_would_ignore_are_refused(files, capsys, extra, message):
     ws = workspace_of(files, capsys, "events.csv", None)
