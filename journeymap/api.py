@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from journeymap.errors import QueryError, did_you_mean
+from journeymap.insight.customers import CustomerJourney, StuckCustomers, customer_journey, stuck_customers
 from journeymap.insight.diagnose import Diagnosis, Leak, diagnose
+from journeymap.measure.customers.positions import positions
+from journeymap.measure.customers.timeline import timeline
 from journeymap.measure.funnel.funnel import FunnelResult
 from journeymap.measure.funnel.funnel import funnel as _funnel
 from journeymap.measure.funnel.steps import as_rule
@@ -31,8 +34,9 @@ from journeymap.store.frames import as_table
 from journeymap.store.schema import property_columns
 from journeymap.store.sources import as_source
 
-__all__ = ["ActualJourney", "FunnelResult", "JourneyMap", "MapResult", "TransitionsResult", "funnel",
-           "journey_schema", "measure", "paths", "transitions", "validate"]
+__all__ = ["ActualJourney", "CustomerJourney", "FunnelResult", "JourneyMap", "MapResult",
+           "StuckCustomers", "TransitionsResult", "customer", "funnel", "journey_schema", "measure",
+           "paths", "stuck", "transitions", "validate"]
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,56 @@ def transitions(events, *, level: str = "event", journey=None, users=None, inclu
         return _transitions(source, level=level,
                             journey=as_journey(journey) if journey is not None else None, users=users,
                             include=include, exclude=exclude, fold_below=fold_below)
+
+
+def customer(journey, events, user_id: str, *, users=None, measured: JourneyMap | None = None,
+             limit: int = 500, looked_up: str | None = None) -> CustomerJourney:
+    """One customer: current stage, since when, stuck or not (against `measured`, the map
+    of all customers, measured here when not given), and their most recent `limit`
+    events with properties. QueryError when the data has no such user.
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["visit", "buy", "visit"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-20"])})
+    >>> yaml = "name: s\\nstages:\\n  - {id: visit, owner: m, enter: {event: visit}}\\n" \\
+    ...        "  - {id: buy, owner: s, enter: {event: buy}, within: 7d}\\n"
+    >>> c = customer(yaml, ev, "b")
+    >>> c.stage, c.status
+    ('visit', 'in progress')
+    >>> customer(yaml, ev, "a").status
+    'completed'
+    """
+    j, source = as_journey(journey), as_source(events)
+    measured = measured or map_of(j, source, _traits(users))
+    with engine_errors(f"look up customer {user_id!r}", _engine(source)):
+        tl = timeline(j, source, str(user_id), _traits(users))
+    if not tl.rows.num_rows:
+        raise QueryError(f"no customer '{user_id}' in these events")
+    return customer_journey(j, tl, looked_up or str(user_id), measured.stages, limit=limit)
+
+
+def stuck(journey, events, stage: str, *, users=None, measured: JourneyMap | None = None
+          ) -> StuckCustomers:
+    """The customers stuck in `stage` now, longest first: longer there than the p90 time
+    of those who advanced, or past the next stage's `within` (see
+    `journeymap.insight.customers`).
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b", "c"],
+    ...                    "event": ["visit", "buy", "visit", "visit"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01",
+    ...                                          "2024-01-20"])})
+    >>> yaml = "name: s\\nstages:\\n  - {id: visit, owner: m, enter: {event: visit}}\\n" \\
+    ...        "  - {id: buy, owner: s, enter: {event: buy}, within: 7d}\\n"
+    >>> [(c["user_id"], c["reason"]) for c in stuck(yaml, ev, "visit").customers]
+    [('b', 'past the 7.0d limit to reach buy: can no longer advance')]
+    """
+    j, source = as_journey(journey), as_source(events)
+    j.stage(stage)
+    measured = measured or map_of(j, source, _traits(users))
+    with engine_errors(f"stuck customers in {stage!r}", _engine(source)):
+        pos = positions(j, source, _traits(users))
+    return stuck_customers(j, pos, stage, measured.stages)
 
 
 def journey_schema() -> str:

@@ -29,6 +29,8 @@ SETTINGS = (
             ("table", "json", "csv")),
     Setting("spark_master", "local[2]", str,
             "Spark master: local[N], spark://host:7077, yarn, k8s://… (engine spark only)."),
+    Setting("host", "127.0.0.1", str, "Address `journeymap serve` binds (0.0.0.0: every interface)."),
+    Setting("port", 8000, int, "Port `journeymap serve` listens on."),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -20,14 +20,16 @@ import ibis.expr.types as ir
 
 from journeymap import api, settings
 from journeymap._version import __version__
-from journeymap.api import ActualJourney, FunnelResult, JourneyMap, TransitionsResult
+from journeymap.api import (ActualJourney, CustomerJourney, FunnelResult, JourneyMap, StuckCustomers,
+                            TransitionsResult)
 from journeymap.cache import ResultCache, cache_key
 from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey
 from journeymap.store.clustered import clustered_events
-from journeymap.store.engine import connect, engine_errors, engine_name, store_tables
+from journeymap.store.engine import connect, engine_errors, engine_name, resolve_identity, store_tables
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
+from journeymap.store.schema import property_columns
 from journeymap.store.warehouse import parquet_copy, read_table
 
 __all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "read_table",
@@ -100,6 +102,13 @@ class Workspace:
         text = path.read_text(encoding="utf-8")
         return _Read(text, parse_journey(text, str(path)), snapshot)
 
+    def split_options(self) -> list[str]:
+        """What `by` can split on: user traits, then event properties (read on each user's
+        stage-1 entry event), by name."""
+        events, users = self.tables()
+        traits = sorted(c for c in users.columns if c != "user_id") if users is not None else []
+        return traits + sorted(c for c in property_columns(events.columns) if c not in traits)
+
     def _connection(self):
         if self._con is None:
             self._con = connect(self.engine, master=self.master if self.engine == "spark" else None)
@@ -161,14 +170,41 @@ class Workspace:
             return api.validate(read.journey, events, users=users)
 
     def measure(self, *, journey: str | Path | None = None, persona: str | None = None,
-                by: str | None = None, period: str | None = None, cache: bool = True) -> JourneyMap:
+                by: str | None = None, period: str | None = None, cache: bool = True,
+                _read: _Read | None = None) -> JourneyMap:
         """The measured map of the workspace's journey (or of the journey file `journey`,
         e.g. a draft), with its leaks and findings."""
-        read = self._read(journey)
+        read = _read or self._read(journey)
         options = {"persona": persona, "by": by, "period": period}
         return self._answer("measure", read, options,
                             lambda events, users: api.measure(read.journey, events, users=users, **options),
                             cache)
+
+    def _map(self, read: _Read) -> JourneyMap:
+        """The map of all customers on this read (the same cache entry as `measure()`)."""
+        return self.measure(journey=None, cache=True, _read=read)
+
+    def customer(self, user_id: str, *, journey: str | Path | None = None, limit: int = 500
+                 ) -> CustomerJourney:
+        """One customer (a user id, or an anonymous / device id resolved through the
+        identities): current stage, since when, stuck or not, their timeline."""
+        read = self._read(journey)
+        resolved = resolve_identity(read.snapshot, str(user_id))
+        measured = self._map(read)
+        with engine_errors(f"look up customer {user_id!r} in the workspace {self.path}", self.engine):
+            events, users = self.sources(read.snapshot)
+            return api.customer(read.journey, events, resolved, users=users, measured=measured,
+                                limit=limit, looked_up=str(user_id))
+
+    def stuck(self, stage: str, *, journey: str | Path | None = None, cache: bool = True
+              ) -> StuckCustomers:
+        """The customers stuck in `stage` now (see `journeymap.api.stuck`)."""
+        read = self._read(journey)
+        read.journey.stage(stage)
+        measured = self._map(read)
+        return self._answer("stuck", read, {"stage": stage},
+                            lambda events, users: api.stuck(read.journey, events, stage, users=users,
+                                                            measured=measured), cache)
 
     def paths(self, *, journey: str | Path | None = None, cache: bool = True, **options) -> ActualJourney:
         """The actual journey (see `journeymap.paths`) over the workspace's data, against

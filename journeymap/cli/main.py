@@ -317,6 +317,81 @@ def paths(journey, events, tables, users, mapping, persona, stage, start, end, d
         _render(ws.paths(journey=None if events or tables else journey, **options), fmt, section, ws)
 
 
+@cli.command()
+@click.argument("user_id")
+@JOURNEY
+@click.option("--limit", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="How many of the most recent events to show.")
+@FORMAT
+@SECTION
+@WORKSPACE
+def customer(user_id, journey, limit, fmt, section, workspace):
+    """One customer: current stage, since when, stuck or not, their timeline.
+
+    USER_ID is a user id, or an anonymous / device id (resolved through the identities
+    that alias and identify messages recorded)."""
+    ws = _open(workspace)
+    _render(ws.customer(user_id, journey=journey, limit=limit), fmt, section, ws)
+
+
+@cli.command()
+@click.option("--stage", required=True, help="The stage to list stuck customers of.")
+@JOURNEY
+@FORMAT
+@SECTION
+@WORKSPACE
+def stuck(stage, journey, fmt, section, workspace):
+    """The customers stuck in a stage now, longest first (--format csv for a list to act on).
+
+    Stuck: longer in the stage than 90% of those who advanced took to reach the next
+    stage, or past the next stage's time limit (`within`)."""
+    ws = _open(workspace)
+    _render(ws.stuck(stage, journey=journey), fmt, section, ws)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default: the host setting, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port (default: the port setting, 8000).")
+@WORKSPACE
+def serve(host, port, workspace):
+    """The dashboard and JSON API on a workspace (open http://HOST:PORT/)."""
+    import uvicorn
+
+    from journeymap.web.app import create_app
+    ws = _open(workspace)
+    host = settings.resolve("host", host, ws.folder.settings)
+    port = settings.resolve("port", port, ws.folder.settings)
+    click.echo(f"journeymap dashboard for {ws.path} on http://{host}:{port}/ "
+               f"(API: /api/…, OpenAPI: /openapi.json); Ctrl+C stops it", err=True)
+    uvicorn.run(create_app(ws), host=host, port=port, log_level="warning")
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="The file to write, e.g. map.html or map.pdf.")
+@click.option("--persona", default=None, help="Only customers of this persona.")
+@click.option("--period", type=click.Choice(["week", "month"]), default=None,
+              help="Entry cohorts (immature ones left out of rates).")
+@click.option("--format", "fmt", type=click.Choice(["html", "pdf"]), default=None,
+              help="html (one self-contained file) or pdf (printed by headless Chromium); "
+                   "default: from the file name, else html.")
+@WORKSPACE
+def report(output, persona, period, fmt, workspace):
+    """A shareable report: one self-contained HTML file (or PDF) with the map, leaks,
+    findings and the actual journey; opens offline."""
+    from journeymap.web.report import report_html
+    ws = _open(workspace)
+    fmt = fmt or ("pdf" if output.lower().endswith(".pdf") else "html")
+    page = report_html(ws, persona=persona, period=period)
+    if fmt == "pdf":
+        from journeymap.web.pdf import print_pdf
+        print_pdf(page, Path(output))
+    else:
+        Path(output).write_text(page, encoding="utf-8")
+    click.echo(f"{output}: {fmt} report of {ws.path}" + (f", persona {persona}" if persona else ""))
+
+
 def _names(text: str | None) -> list[str] | None:
     return [n.strip() for n in text.split(",") if n.strip()] if text else None
 

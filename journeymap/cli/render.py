@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from journeymap.api import ActualJourney, FunnelResult, JourneyMap
+from journeymap.api import ActualJourney, CustomerJourney, FunnelResult, JourneyMap, StuckCustomers
 from journeymap.results import Result, human_duration
 
 FORMATS = ("table", "json", "csv")
@@ -175,6 +175,48 @@ def _print_actual(console: Console, result: ActualJourney, top: int = 12) -> Non
                                   paths.paths[:top], ["path", "users", "share"]))
 
 
+def _props(props: dict, width: int = 90) -> str | None:
+    text = ", ".join(f"{k}={v}" for k, v in props.items())
+    return (text if len(text) <= width else text[:width - 1] + "…") or None
+
+
+def _print_customer(console: Console, c: CustomerJourney) -> None:
+    who = c.user_id + (f" (looked up as {c.looked_up})" if c.looked_up != c.user_id else "")
+    where = (f"in [bold]{escape(c.stage_name)}[/bold] since {c.since[:10]} "
+             f"({_dur(c.time_in_stage_s)}), owner {escape(c.owner or '–')}" if c.stage else
+             "has not entered the journey")
+    console.print(f"[bold]{escape(who)}[/bold] {where}")
+    console.print(f"status: [bold]{c.status}[/bold]" + (f" — {escape(c.reason)}" if c.reason else "")
+                  + (f"; personas: {escape(', '.join(c.personas))}" if c.personas else "")
+                  + f"; last seen {(c.last_seen or '–')[:10]}, data to {(c.data_end or '–')[:10]}")
+    console.print(_rows_table("Stages", [dict(s, entered_at=(s["entered_at"] or "–")[:19])
+                                         for s in c.stages], ["name", "entered_at", "skipped"]))
+    shown = len(c.timeline)
+    title = (f"Timeline ({shown:,} most recent of {c.events_total:,} events)"
+             if shown < c.events_total else f"Timeline ({shown:,} events)")
+    console.print(_rows_table(title, [dict(e, ts=e["ts"][:19], entered=", ".join(e["entered"]) or None,
+                                           properties=_props(e["properties"])) for e in c.timeline],
+                              ["ts", "event", "entered", "properties"]))
+
+
+def _print_stuck(console: Console, s: StuckCustomers) -> None:
+    rule = [f"p90 time to {s.next_stage} of those who advanced: {_dur(s.p90_time_to_next_s)}"] \
+        if s.p90_time_to_next_s is not None else []
+    rule += [f"time limit: {_dur(s.within_s)}"] if s.within_s is not None else []
+    can = sum(c["can_still_advance"] for c in s.customers)
+    console.print(f"[bold]{len(s.customers):,}[/bold] of {s.in_stage:,} customers in "
+                  f"{escape(s.stage_name)} are stuck, [bold]{can:,}[/bold] of them can still advance "
+                  f"(owner {escape(s.owner or '–')}; {escape('; '.join(rule) or 'no next stage')}; "
+                  f"data to {(s.data_end or '–')[:10]})")
+    rows = [dict(c, entered_at=c["entered_at"][:10], in_stage=_dur(c["time_in_stage_s"]),
+                 last_seen=(c["last_seen"] or "–")[:10], silent=_dur(c["silent_s"]),
+                 personas=", ".join(c["personas"]) or None) for c in s.customers[:50]]
+    console.print(_rows_table("Stuck customers: those who can still advance first, longest in the stage first" + (" (first 50: --format csv for all)"
+                                                                  if len(s.customers) > 50 else ""),
+                              rows, ["user_id", "entered_at", "in_stage", "can_still_advance",
+                                     "last_seen", "silent", "personas", "reason"]))
+
+
 def render(result: Result, fmt: str = "table", out=None, section: str | None = None) -> None:
     """Write a result to `out` (stdout) in the chosen format; CSV writes one `section`
     (the main table when None), JSON the whole result or that one section's rows."""
@@ -192,5 +234,9 @@ def render(result: Result, fmt: str = "table", out=None, section: str | None = N
             _print_funnel(console, result)
         elif isinstance(result, ActualJourney):
             _print_actual(console, result)
+        elif isinstance(result, CustomerJourney):
+            _print_customer(console, result)
+        elif isinstance(result, StuckCustomers):
+            _print_stuck(console, result)
         else:
             console.print(result.to_pandas().to_string(index=False))

@@ -65,11 +65,40 @@ class Leak:
 
 
 @dataclass(frozen=True)
+class OwnedTransition:
+    """The move from one stage to the next as an owned object: who owns it (the
+    declared handoff's owner, else the owner of the stage it leaves) and what it lost.
+
+    `to_dict()`: {"from", "to", "owner", "owner_raci", "declared", "direction",
+    "entered", "lost", "rate"}; `declared` is true when the journey file names a
+    handoff with an owner for this move.
+    """
+
+    from_stage: str
+    to_stage: str
+    owner: str | None
+    owner_raci: dict | None
+    declared: bool
+    direction: str
+    entered: int
+    lost: int
+    rate: float | None
+
+    def to_dict(self) -> dict:
+        return {"from": self.from_stage, "to": self.to_stage, "owner": self.owner,
+                "owner_raci": self.owner_raci, "declared": self.declared,
+                "direction": self.direction, "entered": self.entered, "lost": self.lost,
+                "rate": self.rate}
+
+
+@dataclass(frozen=True)
 class Diagnosis(Result):
-    """Where a measured map leaks and what to say about it: the top leaks and findings."""
+    """Where a measured map leaks and what to say about it: the top leaks, the findings,
+    and every transition between consecutive stages with its owner (`handoffs`)."""
 
     leaks: tuple[Leak, ...]
     findings: tuple[str, ...]
+    handoffs: tuple[OwnedTransition, ...] = ()
     title = "diagnosis"
 
     def rows(self) -> list[dict]:
@@ -77,10 +106,12 @@ class Diagnosis(Result):
 
     def sections(self) -> dict[str, list[dict]]:
         return {"leaks": [flat(r) for r in self.rows()],
-                "findings": [{"finding": f} for f in self.findings]}
+                "findings": [{"finding": f} for f in self.findings],
+                "handoffs": [flat(h.to_dict()) for h in self.handoffs]}
 
     def to_dict(self) -> dict:
-        return {"leaks": self.rows(), "findings": list(self.findings)}
+        return {"leaks": self.rows(), "findings": list(self.findings),
+                "handoffs": [h.to_dict() for h in self.handoffs]}
 
 
 def _lowers(s: StageStats) -> bool:
@@ -304,7 +335,22 @@ def findings(journey: Journey, result: MapResult, top: list[Leak]) -> list[str]:
     return out
 
 
+def handoffs(journey: Journey, result: MapResult) -> list[OwnedTransition]:
+    """Every move between consecutive stages, with its owner and the customers it lost
+    (who did not advance; into a bad outcome, who did)."""
+    out = []
+    for s in result.stages[:-1]:
+        declared = journey.handoff(s.id, s.next)
+        owner = journey.transition_owner(s.id, s.next)
+        out.append(OwnedTransition(s.id, s.next, owner.team if owner else None,
+                                   owner.to_dict() if owner else None,
+                                   declared is not None and declared.owner is not None,
+                                   "lower" if _lowers(s) else "raise", s.entered, _lost(s), s.rate))
+    return out
+
+
 def diagnose(journey: Journey, result: MapResult) -> Diagnosis:
-    """The leaks and findings of a measured map."""
+    """The leaks, findings and owned transitions of a measured map."""
     top = leaks(journey, result)
-    return Diagnosis(tuple(top), tuple(findings(journey, result, top)))
+    return Diagnosis(tuple(top), tuple(findings(journey, result, top)),
+                     tuple(handoffs(journey, result)))

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from journeymap.errors import EngineError
+from journeymap.progress import report
 from journeymap.store._durable import fsync
 from journeymap.store.schema import USER_ORDER
 
@@ -258,5 +259,7 @@ def clustered_events(con, events: ir.Table, folder: Path, fingerprint: str) -> C
     if stamp.get("fingerprint") != fingerprint or \
             not {"events", "rows", "ts_max"} <= set(stamp) or \
             not all((folder / n).is_file() for n in (PARQUET, CORE, USERS)):
+        report("clustering the events by customer and time (once per change of the data)", 0, 1)
         build_clustered(con, events, folder, fingerprint)
+        report("clustering the events by customer and time (once per change of the data)", 1, 1)
     return ClusteredEvents.open(folder, con)

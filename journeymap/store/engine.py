@@ -65,6 +65,17 @@ def stitch(events: ir.Table, identities: ir.Table | None) -> ir.Table:
     return out.select(*events.columns)
 
 
+def resolve_identity(snapshot: Snapshot, any_id: str) -> str:
+    """The user id an id stands for: an anonymous or device id linked by alias / identify
+    resolves to its user (the smallest, as `stitch` does); any other id is itself."""
+    if not snapshot.identities_file:
+        return any_id
+    import pyarrow.parquet as pq
+    links = pq.read_table(snapshot.identities_file, filters=[("anonymous_id", "=", any_id)])
+    targets = [v for v in links.column("user_id").to_pylist() if v is not None]
+    return min(targets) if targets else any_id
+
+
 def store_tables(store: EventStore | Snapshot, con=None, *, cache: bool | None = None
                  ) -> tuple[ir.Table, ir.Table | None]:
     """(events, users) Ibis tables over one snapshot of a workspace's event store (an

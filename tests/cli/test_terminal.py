@@ -219,7 +219,8 @@ def workspace(files):
 
 
 # Every command of `journeymap --help` has a test here; test_help fails when one is added.
-COVERED = {"schema", "init", "validate", "ingest", "measure", "funnel", "paths", "demo"}
+COVERED = {"schema", "init", "validate", "ingest", "measure", "funnel", "paths", "demo", "customer",
+           "stuck", "report", "serve"}
 
 
 def test_help_lists_every_command_and_each_is_covered(tmp_path):
@@ -324,3 +325,73 @@ def test_output_redirected_stays_on_stdout(files, fmt):
         rows = list(csv.DictReader(io.StringIO(run.stdout)))
         assert [(r["id"], r["entered"]) for r in rows] == [("visit", "4"), ("signup", "2"),
                                                           ("purchase", "1")]
+
+
+def test_customer(workspace):
+    run = on_terminal("customer", "u2", "-w", workspace, cwd=workspace).check()
+    run.assert_bar_gone()
+    assert run.screen[0] == "u2 in signup since 2024-01-05 (15.0d), owner growth"
+    assert run.screen[1].startswith("status: stuck — past the 14.0d limit to reach purchase")
+    assert any(line.startswith("Timeline (2 events)") for line in run.screen)
+
+
+def test_stuck(workspace):
+    run = on_terminal("stuck", "--stage", "signup", "-w", workspace, cwd=workspace).check()
+    run.assert_bar_gone()
+    # u4 signs up 18 days after the visit: past the 7-day limit, so u2 is alone in signup
+    assert run.screen[0].startswith("1 of 1 customers in signup are stuck, 0 of them can still advance")
+    assert any(re.match(r"│ u2\s+│ 2024-01-05", line) for line in run.screen), run.screen
+
+
+def test_report(workspace, tmp_path):
+    run = on_terminal("report", "-o", tmp_path / "map.html", "-w", workspace, cwd=workspace).check()
+    run.assert_bar_gone()
+    assert run.screen[-1] == f"{tmp_path / 'map.html'}: html report of {workspace}"
+    assert (tmp_path / "map.html").read_text().startswith("<!doctype html>")
+
+
+def test_serve_answers_until_interrupted(workspace):
+    """`journeymap serve` at a terminal: it says where it listens, answers, and stops cleanly
+    on Ctrl+C (SIGINT)."""
+    import socket
+    import urllib.request
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+    proc = subprocess.Popen([str(EXE), "serve", "-w", str(workspace), "--port", str(port)], cwd=workspace,
+                            env=ENV, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+                            start_new_session=True)
+    os.close(slave)
+    raw = b""
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        body = None
+        while time.monotonic() < deadline and body is None:
+            if select.select([master], [], [], 0.2)[0]:
+                raw += os.read(master, 65536)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/meta", timeout=5) as res:
+                    body = json.loads(res.read())
+            except OSError:
+                continue
+        assert body is not None and body["journey"] == "Shop", CSI.sub("", raw.decode())
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=TIMEOUT)
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = CSI.sub("", raw.decode("utf-8", "replace"))
+    assert "Traceback" not in text and code == 0, text
+    assert f"journeymap dashboard for {workspace} on http://127.0.0.1:{port}/" in text

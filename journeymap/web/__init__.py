@@ -1,0 +1,1 @@
+"""The dashboard: `journeymap serve` (pages, a JSON API with an OpenAPI document)."""
