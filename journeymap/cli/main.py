@@ -169,6 +169,10 @@ def demo(n_users, seed, directory, fmt):
         return
     render(measured, _fmt(fmt))
     render(actual, _fmt(fmt))
+    if _fmt(fmt) == "table":
+        click.echo(f"\nOpen it as a dashboard: journeymap serve -w {directory}   "
+                   "(then http://127.0.0.1:8000/)")
+        click.echo(f"Share it as one file:   journeymap report -o map.html -w {directory}")
 
 
 @cli.command()
