@@ -78,6 +78,7 @@ class Workspace:
         self.master = settings.resolve("spark_master", master, file_settings)
         self.journey_path = self.folder.journey_path  # the journey measured by default
         self._con = None
+        self._open: dict[str, tuple[str, object]] = {}
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r}, engine={self.engine!r})"
@@ -116,7 +117,9 @@ class Workspace:
 
     def tables(self, snapshot: Snapshot | None = None):
         """(events, users) Ibis tables over a snapshot of the store (default: now)."""
-        return store_tables(snapshot or self.folder.store.snapshot(), self._connection())
+        snapshot = snapshot or self.folder.store.snapshot()
+        return self._opened(("tables", snapshot.fingerprint),
+                            lambda: store_tables(snapshot, self._connection()))
 
     def sources(self, snapshot: Snapshot | None = None):
         """(events, users) for measures: on DuckDB the events come from the store's copy
@@ -125,7 +128,15 @@ class Workspace:
         events, users = self.tables(snapshot)
         if engine_name(self._con) != "duckdb":
             return events, users
-        return clustered_events(self._con, events, self.path / CLUSTERED, snapshot.fingerprint), users
+        return self._opened(("sources", snapshot.fingerprint), lambda: (clustered_events(
+            self._con, events, self.path / CLUSTERED, snapshot.fingerprint), users))
+
+    def _opened(self, key: tuple, open_them: Callable):
+        """Tables opened over one state of the store, kept while the store stays in it (a
+        long-lived process, such as the dashboard, opens them once per change)."""
+        if self._open.get(key[0], (None,))[0] != key[1]:
+            self._open[key[0]] = (key[1], open_them())
+        return self._open[key[0]][1]
 
     def _answer(self, kind: str, read: _Read, options: dict, compute: Callable, cache: bool):
         """compute(events, users) over the snapshot, or the cached answer to the same

@@ -50,7 +50,8 @@ def timeline(journey: Journey, source, user_id: str, users: ir.Table | None = No
     one = TableEvents(as_events(rows))
     query = flagged_rows(one, [s.enter for s in journey.stages])
     entries = entries_of(journey, iter_batches(query), 1, source.data_end_us())
-    flags = persona_flags(journey, one.table, users)
+    mine_only = users.filter(users.user_id == user_id) if users is not None else None
+    flags = persona_flags(journey, one.table, mine_only)
     mine = pc.equal(flags.column("user_id"), user_id)  # traits may come for every user
     personas = [p.id for p in journey.personas
                 if any(flags.column(p.id).filter(mine).fill_null(False).to_pylist())]
