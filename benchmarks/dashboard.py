@@ -98,7 +98,8 @@ def run(users: int) -> dict:
     shutil.rmtree(path / ".cache", ignore_errors=True)
     shutil.rmtree(path / ".clustered", ignore_errors=True)  # as after an ingest
     import duckdb
-    n_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}/store/events/*/*.parquet')").fetchone()[0]
+    files = f"{path}/store/events/*/*.parquet"
+    n_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchone()[0]
     proc, url = serve(path)
     try:
         first_s, _, progress = answer(url + "/api/map")

@@ -20,8 +20,14 @@ import ibis.expr.types as ir
 
 from journeymap import api, settings
 from journeymap._version import __version__
-from journeymap.api import (ActualJourney, CustomerJourney, FunnelResult, JourneyMap, StuckCustomers,
-                            TransitionsResult)
+from journeymap.api import (
+    ActualJourney,
+    CustomerJourney,
+    FunnelResult,
+    JourneyMap,
+    StuckCustomers,
+    TransitionsResult,
+)
 from journeymap.cache import ResultCache, cache_key
 from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey

@@ -203,16 +203,16 @@ def _print_stuck(console: Console, s: StuckCustomers) -> None:
     rule = [f"p90 time to {s.next_stage} of those who advanced: {_dur(s.p90_time_to_next_s)}"] \
         if s.p90_time_to_next_s is not None else []
     rule += [f"time limit: {_dur(s.within_s)}"] if s.within_s is not None else []
-    can = sum(c["can_still_advance"] for c in s.customers)
-    console.print(f"[bold]{len(s.customers):,}[/bold] of {s.in_stage:,} customers in "
+    can = s.can_still_advance
+    console.print(f"[bold]{s.stuck:,}[/bold] of {s.in_stage:,} customers in "
                   f"{escape(s.stage_name)} are stuck, [bold]{can:,}[/bold] of them can still advance "
                   f"(owner {escape(s.owner or '–')}; {escape('; '.join(rule) or 'no next stage')}; "
                   f"data to {(s.data_end or '–')[:10]})")
     rows = [dict(c, entered_at=c["entered_at"][:10], in_stage=_dur(c["time_in_stage_s"]),
                  last_seen=(c["last_seen"] or "–")[:10], silent=_dur(c["silent_s"]),
-                 personas=", ".join(c["personas"]) or None) for c in s.customers[:50]]
-    console.print(_rows_table("Stuck customers: those who can still advance first, longest in the stage first" + (" (first 50: --format csv for all)"
-                                                                  if len(s.customers) > 50 else ""),
+                 personas=", ".join(c["personas"]) or None) for c in s.page(0, 50)]
+    title = "Stuck customers: those who can still advance first, longest in the stage first"
+    console.print(_rows_table(title + (" (first 50: --format csv for all)" if s.stuck > 50 else ""),
                               rows, ["user_id", "entered_at", "in_stage", "can_still_advance",
                                      "last_seen", "silent", "personas", "reason"]))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from journeymap.measure.customers.positions import Positions
 from journeymap.measure.customers.timeline import Timeline
@@ -161,7 +162,13 @@ def customer_journey(journey: Journey, tl: Timeline, looked_up: str, stats: list
 @dataclass(frozen=True)
 class StuckCustomers(Result):
     """The customers stuck in one stage now, with why (see the module doc): those who can
-    still advance first, each group longest in the stage first."""
+    still advance first, each group longest in the stage first.
+
+    The list is held as columns (`table`: user_id, entered_us, time_in_stage_s,
+    can_still_advance, last_seen_us, silent_s and a flag per persona), so a stage with
+    a hundred thousand stuck customers stays cheap to keep and to page through;
+    `page(offset, limit)` and `customers` give rows as dicts.
+    """
 
     stage: str
     stage_name: str
@@ -171,8 +178,35 @@ class StuckCustomers(Result):
     p90_time_to_next_s: float | None
     within_s: float | None
     data_end: str | None
-    customers: list[dict]
+    table: pa.Table
+    personas: tuple[str, ...]
+    slow_reason: str | None  # why a customer who can still advance is stuck
+    past_reason: str | None  # why one past the time limit is
     title = "stuck customers"
+
+    @property
+    def stuck(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def can_still_advance(self) -> int:
+        return int(pc.sum(self.table.column("can_still_advance")).as_py() or 0)
+
+    def page(self, offset: int = 0, limit: int | None = None) -> list[dict]:
+        """Rows offset.. (at most `limit`), in list order, as dicts."""
+        part = self.table.slice(offset, limit)
+        cols = {c: part.column(c).to_pylist() for c in part.column_names}
+        return [{"user_id": cols["user_id"][i], "entered_at": iso(cols["entered_us"][i]),
+                 "time_in_stage_s": cols["time_in_stage_s"][i],
+                 "can_still_advance": cols["can_still_advance"][i],
+                 "reason": self.slow_reason if cols["can_still_advance"][i] else self.past_reason,
+                 "last_seen": iso(cols["last_seen_us"][i]), "silent_s": cols["silent_s"][i],
+                 "personas": [p for p in self.personas if cols[f"persona:{p}"][i]]}
+                for i in range(part.num_rows)]
+
+    @property
+    def customers(self) -> list[dict]:
+        return self.page()
 
     def rows(self) -> list[dict]:
         return self.customers
@@ -180,12 +214,13 @@ class StuckCustomers(Result):
     def sections(self) -> dict[str, list[dict]]:
         return {"customers": [flat(c) for c in self.customers]}
 
-    def to_dict(self) -> dict:
+    def to_dict(self, offset: int = 0, limit: int | None = None) -> dict:
+        """The list's facts and its rows (`offset`, `limit`: one page of them)."""
         return {"stage": self.stage, "stage_name": self.stage_name, "owner": self.owner,
-                "next_stage": self.next_stage, "in_stage": self.in_stage, "stuck": len(self.customers),
-                "can_still_advance": sum(c["can_still_advance"] for c in self.customers),
+                "next_stage": self.next_stage, "in_stage": self.in_stage, "stuck": self.stuck,
+                "can_still_advance": self.can_still_advance,
                 "p90_time_to_next_s": self.p90_time_to_next_s, "within_s": self.within_s,
-                "data_end": self.data_end, "customers": self.customers}
+                "data_end": self.data_end, "offset": offset, "customers": self.page(offset, limit)}
 
 
 def stuck_customers(journey: Journey, pos: Positions, stage_id: str, stats: list[StageStats]
@@ -199,28 +234,30 @@ def stuck_customers(journey: Journey, pos: Positions, stage_id: str, stats: list
     since = pos.entries.entry_t[here, k]
     time_in = (pos.data_end - since) / 1e6
     last = k == len(journey.stages) - 1
-    reason = np.full(here.size, None, object)
+    stuck = np.zeros(here.size, bool)
     lapsed = np.zeros(here.size, bool)  # past the time limit: can no longer advance
+    lim = {"slow": None, "past": None}
     if not last and not st.is_bad_outcome:
         lim = _limits(journey, k, stats[k])
         if lim["p90"] is not None:
-            reason[time_in > lim["p90"]] = lim["slow"]
+            stuck |= time_in > lim["p90"]
         if lim["within"] is not None:
             lapsed = time_in > lim["within"]
-            reason[lapsed] = lim["past"]  # the stronger reason wins
-    rows = []
-    # those who can still advance first (slow, within the limit), then those past it
-    for i in np.lexsort((-time_in, lapsed)):
-        if reason[i] is None:
-            continue
-        u, seen = here[i], int(pos.last_seen[here[i]])
-        rows.append({"user_id": pos.entries.users[u].as_py(), "entered_at": iso(int(since[i])),
-                     "time_in_stage_s": float(time_in[i]), "can_still_advance": not bool(lapsed[i]),
-                     "reason": reason[i],
-                     "last_seen": iso(seen),
-                     "silent_s": (pos.data_end - seen) / 1e6 if seen >= 0 else None,
-                     "personas": [p for p, flags in pos.personas.items() if flags[u]]})
+            stuck |= lapsed
+    # those who can still advance first, then those past the limit; longest first in each
+    order = np.lexsort((-time_in, lapsed))
+    order = order[stuck[order]]
+    users, seen = here[order], pos.last_seen[here[order]]
+    columns = {"user_id": pos.entries.users.take(pa.array(users)),
+               "entered_us": pa.array(since[order], pa.int64()),
+               "time_in_stage_s": pa.array(time_in[order], pa.float64()),
+               "can_still_advance": pa.array(~lapsed[order]),
+               "last_seen_us": pa.array(seen, pa.int64()),
+               "silent_s": pa.array(np.where(seen >= 0, (pos.data_end - seen) / 1e6, np.nan),
+                                    pa.float64(), from_pandas=True)}
+    columns |= {f"persona:{p}": pa.array(flags[users]) for p, flags in pos.personas.items()}
     nxt = None if last else journey.stages[k + 1]
     return StuckCustomers(st.id, st.label, st.owner.team if st.owner else None,
                           nxt.id if nxt else None, int(here.size), stats[k].p90_time_to_next_s,
-                          nxt.within if nxt else None, iso(pos.data_end), rows)
+                          nxt.within if nxt else None, iso(pos.data_end), pa.table(columns),
+                          tuple(pos.personas), lim["slow"], lim["past"])

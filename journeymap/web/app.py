@@ -14,7 +14,7 @@ import re
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -81,8 +81,8 @@ class Server:
     def answer(self, key, work):
         """The answer, or a 202 telling the page how far the work has got."""
         ready, value = self.jobs.answer(key, work)
-        if ready:
-            return value
+        if ready:  # dicts serialised as they are (FastAPI's encoder walks every value: slow)
+            return JSONResponse(value) if isinstance(value, dict) else value
         return JSONResponse({"status": "working", "progress": value.progress()}, status_code=202)
 
     def check_stage(self, stage: str) -> None:
@@ -129,8 +129,9 @@ def stage_data(ws, stage: str, *, persona: str | None, by: str | None, period: s
                                                  for g, rows in split.groups.items()]}
     at = ws.paths(persona=persona, stage=stage, exclude=exclude).at_stage
     out["paths"] = {name: p.to_dict() for name, p in at.items()}
-    stuck = ws.stuck(stage).to_dict()
-    out["stuck"] = {k: stuck[k] for k in ("in_stage", "stuck", "can_still_advance")}
+    stuck = ws.stuck(stage)
+    out["stuck"] = {"in_stage": stuck.in_stage, "stuck": stuck.stuck,
+                    "can_still_advance": stuck.can_still_advance}
     return _clean(out)
 
 
@@ -154,7 +155,9 @@ def create_app(workspace) -> FastAPI:
         yield
         server.jobs.close()
 
-    app = FastAPI(title="journeymap", version=__version__, lifespan=lifespan,
+    # no /docs or /redoc: FastAPI's pages load their scripts from a CDN
+    app = FastAPI(title="journeymap", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="The measured customer journey: the map, stages, the actual "
                               "journey and customers, as JSON. Errors: "
                               '{"error": {"status", "code", "message"}}. A 202 answer '
@@ -206,10 +209,12 @@ def create_app(workspace) -> FastAPI:
                 raise
         return server.answer(("customer", user_id, limit), look_up)
 
-    @app.get("/api/stuck", tags=["api"], summary="Customers stuck in a stage now")
-    def stuck(stage: str):
+    @app.get("/api/stuck", tags=["api"],
+             summary="Customers stuck in a stage now: the counts and one page of the list")
+    def stuck(stage: str, offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=100_000)):
         server.check_stage(stage)
-        return server.answer(("stuck", stage), lambda: _dict(ws.stuck(stage)))
+        return server.answer(("stuck", stage, offset, limit),
+                             lambda: _clean(ws.stuck(stage).to_dict(offset, limit)))
 
     @app.get("/api/stuck.csv", tags=["api"], summary="Customers stuck in a stage now, as CSV")
     def stuck_csv(stage: str):

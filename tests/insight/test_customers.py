@@ -11,8 +11,8 @@ import pytest
 
 import journeymap
 from journeymap.api import customer, measure, stuck
-from journeymap.errors import QueryError
 from journeymap.cli.main import main
+from journeymap.errors import QueryError
 
 JOURNEY = """\
 name: shop

@@ -173,6 +173,13 @@ def test_the_customer_lookup_finds_a_customer_and_a_stuck_one(watched, site, ws)
     assert page.locator(".status").first.inner_text() == done.status
     page.select_option("#ctl-stage", "onboarding")
     page.wait_for_selector("#stuck-h", timeout=TIMEOUT_MS)
+    rows = page.locator("#stuck-h ~ div table tbody tr")
+    total = ws.stuck("onboarding").stuck
+    assert rows.count() == min(50, total) and total > 50
+    page.get_by_role("button", name="Show 50 more").click()  # the next page, fetched
+    page.wait_for_function("document.querySelectorAll('#stuck-h ~ div table tbody tr').length > 50",
+                           timeout=TIMEOUT_MS)
+    assert rows.count() == min(100, total)
     first = page.locator("#stuck-h ~ div table tbody tr a").first
     who = first.inner_text()
     assert who == stuck_one(ws)

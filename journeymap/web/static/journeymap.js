@@ -412,9 +412,15 @@
         { label: "properties", cell: (e) => h("span", { class: "props" }, Object.entries(e.properties).map(([k, v]) => `${k}=${v}`).join(", ")) }], c.timeline)));
   }
 
-  function renderStuck(box, s, shown = 25) {
-    const more = s.customers.length > shown
-      ? h("button", { type: "button", class: "quiet", onclick: () => renderStuck(box, s, shown + 100) }, `Show ${Math.min(100, s.customers.length - shown)} more`) : null;
+  const STUCK_PAGE = 50;
+
+  function renderStuck(box, s) {
+    const more = s.customers.length < s.stuck
+      ? h("button", { type: "button", class: "quiet", onclick: async (e) => {
+        e.currentTarget.disabled = true;
+        const next = await api("/api/stuck" + query({ stage: s.stage, offset: String(s.customers.length), limit: String(STUCK_PAGE) }));
+        renderStuck(box, Object.assign(s, { customers: s.customers.concat(next.customers) }));
+      } }, `Show ${Math.min(STUCK_PAGE, s.stuck - s.customers.length)} more`) : null;
     box.replaceChildren(h("section", { class: "panel", "aria-labelledby": "stuck-h" },
       h("h2", { id: "stuck-h" }, `Stuck in ${s.stage_name}: ${count(s.stuck)} of ${count(s.in_stage)}`),
       h("p", { class: "note" }, `${count(s.can_still_advance)} can still advance (slower than the p90 of ${dur(s.p90_time_to_next_s)} of those who advanced` +
@@ -423,7 +429,7 @@
       table([{ label: "customer", cell: (r) => h("a", { href: "/customers" + query({ id: r.user_id, stage: s.stage }) }, r.user_id) }, { label: "entered", cell: (r) => day(r.entered_at) },
         { label: "in stage", n: 1, cell: (r) => dur(r.time_in_stage_s) }, { label: "can still advance", cell: (r) => (r.can_still_advance ? "yes" : "no") },
         { label: "last seen", cell: (r) => day(r.last_seen) }, { label: "personas", cell: (r) => r.personas.join(", ") }, { label: "why", key: "reason" }],
-      s.customers.slice(0, shown), { caption: more ? `${count(shown)} of ${count(s.customers.length)} shown` : null }), more));
+      s.customers, { caption: more ? `${count(s.customers.length)} of ${count(s.stuck)} shown` : null }), more));
   }
 
   // ---- pages -------------------------------------------------------------------------
@@ -516,7 +522,7 @@
     const stuckOf = async (stage) => {
       setParams({ id: params().get("id"), stage });
       if (!stage) { list.replaceChildren(); return; }
-      try { renderStuck(list, await api("/api/stuck" + query({ stage }), working(list, "Finding stuck customers…"))); } catch (err) { failed(list, err); }
+      try { renderStuck(list, await api("/api/stuck" + query({ stage, limit: String(STUCK_PAGE) }), working(list, "Finding stuck customers…"))); } catch (err) { failed(list, err); }
     };
     app.replaceChildren(h("h1", {}, "Customers"),
       h("p", { class: "sub" }, "Where one customer is in the journey, and who is stuck where."),
