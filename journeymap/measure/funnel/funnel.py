@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -58,11 +59,15 @@ class FunnelResult(Result):
         """Per person: counted at step k (1-based)."""
         return self.levels >= k if self.done is None else self.done[:, k - 1]
 
-    @property
+    @cached_property
     def counts(self) -> list[int]:
         """Persons reaching at least each step (an optional step: persons whose counted
         attempt did it)."""
-        return [int(self._reached(k).sum()) for k in range(1, len(self.steps) + 1)]
+        n = len(self.steps)
+        if self.done is not None:
+            return [int(c) for c in self.done.sum(axis=0)]
+        at = np.bincount(np.clip(self.levels, 0, n), minlength=n + 1)  # persons per level, one pass
+        return [int(c) for c in at[::-1].cumsum()[::-1][1:]]
 
     def persons(self, k: int) -> list[str]:
         """Ids of persons reaching at least step k (1-based; an optional step: who did it)."""
