@@ -97,6 +97,11 @@ class JourneyMap(Result):
     def findings(self) -> tuple[str, ...]:
         return self.diagnosis.findings
 
+    @property
+    def experience(self):
+        """How each stage feels (`Experience`), when the journey declares signals."""
+        return self.measured.experience
+
     def rows(self) -> list[dict]:
         return self.measured.rows()
 

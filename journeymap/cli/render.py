@@ -96,6 +96,8 @@ def _print_map(console: Console, result: JourneyMap) -> None:
         console.print(_stage_table(f"{result.by} = {g}", rows))
     if result.cohorts:
         console.print(_cohort_table(result.cohorts))
+    if result.experience is not None:
+        _print_experience(console, result)
     if result.leaks:
         t = Table(title="Top leaks", title_justify="left")
         for col in ("transition", "lost", "rate", "value at stake", "owner", "90-day target"):
@@ -110,6 +112,49 @@ def _print_map(console: Console, result: JourneyMap) -> None:
         console.print("[bold]Findings[/bold]")
         for f in result.findings:
             console.print(f"  • {escape(f)}")
+
+
+def _signed(x, digits=0) -> str:
+    return "–" if x is None else f"{x:+.{digits}f}"
+
+
+def _ci_of(ci, fmt) -> str:
+    return "–" if not ci else f"{fmt(ci[0])} to {fmt(ci[1])}"
+
+
+def _print_experience(console: Console, result: JourneyMap) -> None:
+    """How each stage feels: surveys and tickets attributed to the stage of the moment."""
+    exp = result.experience
+    hurt = {r.stage for r in result.diagnosis.resented}
+    kinds = [k for k in ("nps", "csat", "ces") if any(k in s.surveys for s in exp.stages)]
+    t = Table(title="How each stage feels (answers and tickets in the stage the customer was in)",
+              title_justify="left", caption="NPS in points (95% CI); CSAT: share of 4–5 (Wilson 95% CI); "
+              "CES: mean effort, higher is easier (95% CI); ⚠ resented: progression fine, experience poor",
+              caption_justify="left")
+    for col in ["stage", *(f"{k.upper()} (n)" for k in kinds), "95% CIs", "tickets/100", "median resolve",
+                "top topic", "distinctive terms"]:
+        t.add_column(col)
+    fmts = {"nps": lambda x: f"{x:+.0f}", "csat": lambda x: f"{x:.0%}", "ces": lambda x: f"{x:.1f}"}
+    for s in exp.stages:
+        cells = [escape(s.stage) + (" ⚠" if s.stage in hurt else "")]
+        cis = []
+        for k in kinds:
+            stat = s.surveys.get(k) or {}
+            cells.append("–" if stat.get(k) is None else f"{fmts[k](stat[k])} ({stat['n']:,})")
+            cis.append(_ci_of(stat.get(f"{k}_ci"), fmts[k]))
+        tk = s.tickets or {}
+        topic = next(iter(tk.get("by_topic") or {}), None)
+        cells += [" · ".join(cis), "–" if tk.get("per_100") is None else f"{tk['per_100']:.1f}",
+                  "–" if tk.get("median_resolution_h") is None else f"{tk['median_resolution_h']:.1f}h",
+                  escape(topic or "–"), escape(", ".join(x["term"] for x in s.terms[:4]) or "–")]
+        t.add_row(*cells)
+    console.print(t)
+    for p in exp.problems:
+        ex = p["example"]
+        console.print(f"[bold]signal data left out[/bold]: {p['count'] if p['count'] is not None else 'all'} "
+                      f"{escape(str(p['signal']))} rows: {escape(p['problem'])}"
+                      + (f" (e.g. user {escape(str(ex['user_id']))} at {ex['ts']}: {escape(repr(ex['value']))})"
+                         if ex else ""))
 
 
 def _funnel_rows(t: Table, rows, label=None) -> None:

@@ -92,13 +92,33 @@ class OwnedTransition:
 
 
 @dataclass(frozen=True)
+class ResentedStage:
+    """A stage people pass through but resent: progression fine, experience poor.
+
+    `to_dict()`: {"stage", "owner", "rate", "benchmark", "reasons": [{"signal", "value",
+    "ci", "n", "threshold"}]}."""
+
+    stage: str
+    owner: str | None
+    rate: float | None
+    benchmark: dict | None
+    reasons: tuple[dict, ...]
+
+    def to_dict(self) -> dict:
+        return {"stage": self.stage, "owner": self.owner, "rate": self.rate,
+                "benchmark": self.benchmark, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
 class Diagnosis(Result):
     """Where a measured map leaks and what to say about it: the top leaks, the findings,
-    and every transition between consecutive stages with its owner (`handoffs`)."""
+    every transition between consecutive stages with its owner (`handoffs`), and the
+    stages people pass through but resent."""
 
     leaks: tuple[Leak, ...]
     findings: tuple[str, ...]
     handoffs: tuple[OwnedTransition, ...] = ()
+    resented: tuple[ResentedStage, ...] = ()
     title = "diagnosis"
 
     def rows(self) -> list[dict]:
@@ -107,11 +127,14 @@ class Diagnosis(Result):
     def sections(self) -> dict[str, list[dict]]:
         return {"leaks": [flat(r) for r in self.rows()],
                 "findings": [{"finding": f} for f in self.findings],
-                "handoffs": [flat(h.to_dict()) for h in self.handoffs]}
+                "handoffs": [flat(h.to_dict()) for h in self.handoffs],
+                "resented": [flat({**r.to_dict(), "reasons": ", ".join(x["signal"] for x in r.reasons)})
+                             for r in self.resented]}
 
     def to_dict(self) -> dict:
         return {"leaks": self.rows(), "findings": list(self.findings),
-                "handoffs": [h.to_dict() for h in self.handoffs]}
+                "handoffs": [h.to_dict() for h in self.handoffs],
+                "resented": [r.to_dict() for r in self.resented]}
 
 
 def _lowers(s: StageStats) -> bool:
@@ -349,8 +372,72 @@ def handoffs(journey: Journey, result: MapResult) -> list[OwnedTransition]:
     return out
 
 
+def _progression_fine(journey: Journey, s: StageStats) -> bool:
+    """At or beyond the benchmark's good end; without one, at least the journey's
+    `resented.progression_at_least`."""
+    if s.rate is None:
+        return False
+    if s.verdict is not None:
+        return s.verdict in ("within", "below") if s.lower_is_better else s.verdict in ("within", "above")
+    return s.rate >= journey.signals.resented.progression_at_least
+
+
+def _poor(journey: Journey, feel, entered: int) -> list[dict]:
+    """The experience thresholds a stage misses, each with its value and interval."""
+    rule = journey.signals.resented
+    out = []
+    for kind, limit in (("csat", rule.csat_below), ("nps", rule.nps_below), ("ces", rule.ces_below)):
+        stat = feel.surveys.get(kind)
+        if limit is None or not stat or stat["n"] < rule.min_answers or stat[kind] is None:
+            continue
+        if stat[kind] < limit:
+            out.append({"signal": kind, "value": stat[kind], "ci": stat.get(f"{kind}_ci"), "n": stat["n"],
+                        "threshold": limit})
+    tickets = feel.tickets
+    if rule.tickets_per_100_above is not None and tickets and entered >= rule.min_answers and \
+            tickets["per_100"] is not None and tickets["per_100"] > rule.tickets_per_100_above:
+        out.append({"signal": "tickets_per_100", "value": tickets["per_100"], "ci": None,
+                    "n": tickets["tickets"], "threshold": rule.tickets_per_100_above})
+    return out
+
+
+def resented(journey: Journey, result: MapResult) -> list[ResentedStage]:
+    """Stages with fine progression but poor experience (the journey's `resented` rule),
+    each entered by at least `min_volume` customers."""
+    if result.experience is None:
+        return []
+    out = []
+    for s in result.stages[:-1]:
+        if s.entered < journey.min_volume or not _progression_fine(journey, s):
+            continue
+        reasons = _poor(journey, result.experience.stage(s.id), s.entered)
+        if reasons:
+            out.append(ResentedStage(s.id, s.owner, s.rate, s.benchmark, tuple(reasons)))
+    return out
+
+
+_SIGNAL_PHRASE = {
+    "csat": lambda r: f"only {_pct(r['value'])} of {r['n']:,} CSAT answers are satisfied "
+                      f"(95% CI {_pct(r['ci'][0])}–{_pct(r['ci'][1])})",
+    "nps": lambda r: f"NPS is {r['value']:+.0f} over {r['n']:,} answers "
+                     f"(95% CI {r['ci'][0]:+.0f} to {r['ci'][1]:+.0f})",
+    "ces": lambda r: f"effort scores {r['value']:.1f} of 7 (higher is easier; "
+                     f"95% CI {r['ci'][0]:.1f}–{r['ci'][1]:.1f})",
+    "tickets_per_100": lambda r: f"{r['value']:.1f} tickets per 100 customers",
+}
+
+
+def _resented_sentence(journey: Journey, r: ResentedStage) -> str:
+    st, nxt = journey.stage(r.stage), journey.stages[journey.stage_ids.index(r.stage) + 1]
+    said = "; ".join(_SIGNAL_PHRASE[x["signal"]](x) for x in r.reasons)
+    return (f"{st.label} is resented: {_pct(r.rate)} go on to {nxt.label}, but {said}. "
+            f"Customers pass through it unhappy; owner {r.owner or 'unassigned'}.")
+
+
 def diagnose(journey: Journey, result: MapResult) -> Diagnosis:
-    """The leaks, findings and owned transitions of a measured map."""
+    """The leaks, findings, owned transitions and resented stages of a measured map."""
     top = leaks(journey, result)
-    return Diagnosis(tuple(top), tuple(findings(journey, result, top)),
-                     tuple(handoffs(journey, result)))
+    hurt = resented(journey, result)
+    said = findings(journey, result, top)
+    said[len(top):len(top)] = [_resented_sentence(journey, r) for r in hurt]  # after the leaks
+    return Diagnosis(tuple(top), tuple(said), tuple(handoffs(journey, result)), tuple(hurt))

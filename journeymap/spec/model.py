@@ -18,6 +18,8 @@ NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte")
 MAX_STAGES = 62  # stages of a journey, or steps and exclusions of a funnel: a bit each in int64
 OUTCOMES = ("churn",)  # kinds of bad-outcome stage
 MIN_VOLUME = 30  # default: users a stage needs before a leak or finding is drawn from it
+#: survey kinds and the scale of their scores
+SURVEY_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,79 @@ class Persona:
 
 
 @dataclass(frozen=True)
+class Survey:
+    """Answers to one survey, as events: NPS (0-10), CSAT (1-5) or CES (1-7).
+
+    `score` and `comment` name the event properties holding them; for CES,
+    `higher_is_easier` says which end of the scale is good (7 = easiest by default).
+    """
+
+    kind: str
+    rule: EventRule
+    score: str
+    comment: str | None = None
+    higher_is_easier: bool = True
+    loc: Location = field(default=NOWHERE, compare=False)
+
+    @property
+    def scale(self) -> tuple[int, int]:
+        return SURVEY_SCALES[self.kind]
+
+
+@dataclass(frozen=True)
+class TicketSignal:
+    """Support tickets, as events: their channel, topic and time to resolve (from a
+    property in hours, or from a resolving event with the same ticket id)."""
+
+    rule: EventRule
+    channel: str | None = None
+    topic: str | None = None
+    resolution_hours: str | None = None
+    resolved_event: str | None = None
+    id: str | None = None
+    loc: Location = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Resented:
+    """When a stage is resented: people pass through it (progression at or above its
+    benchmark's low end, or `progression_at_least` without a benchmark) but its
+    experience is poor (any of the thresholds, each on at least `min_answers`)."""
+
+    progression_at_least: float = 0.5
+    csat_below: float | None = 0.6  # share of 4-5 answers
+    nps_below: float | None = 0.0  # promoters - detractors, in points (-100..100)
+    ces_below: float | None = 4.0  # mean effort score, oriented so higher is easier
+    tickets_per_100_above: float | None = None
+    min_answers: int = 30
+
+
+@dataclass(frozen=True)
+class Signals:
+    """How each stage feels: survey answers and tickets, and what counts as resented."""
+
+    surveys: tuple[Survey, ...] = ()
+    tickets: TicketSignal | None = None
+    resented: Resented = Resented()
+
+    def __bool__(self) -> bool:
+        return bool(self.surveys or self.tickets)
+
+    def survey(self, kind: str) -> Survey | None:
+        return next((s for s in self.surveys if s.kind == kind), None)
+
+    @property
+    def rules(self) -> list[tuple[str, EventRule]]:
+        """(name, rule) of every signal event: the surveys, the tickets, resolutions."""
+        out = [(s.kind, s.rule) for s in self.surveys]
+        if self.tickets is not None:
+            out.append(("tickets", self.tickets.rule))
+            if self.tickets.resolved_event:
+                out.append(("resolved", EventRule((self.tickets.resolved_event,))))
+        return out
+
+
+@dataclass(frozen=True)
 class Journey:
     name: str
     stages: tuple[Stage, ...]
@@ -178,6 +253,7 @@ class Journey:
     inactivity: float = 30 * 86400.0  # seconds of silence that count as an exit
     file: str | None = field(default=None, compare=False)
     min_volume: int = MIN_VOLUME  # users a stage needs before a leak or finding is drawn from it
+    signals: Signals = Signals()
 
     def stage(self, stage_id: str) -> Stage:
         for s in self.stages:

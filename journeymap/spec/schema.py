@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from journeymap.spec.durations import UNITS
-from journeymap.spec.model import MAX_STAGES, MIN_VOLUME, NUMERIC_OPERATORS, OUTCOMES
+from journeymap.spec.model import MAX_STAGES, MIN_VOLUME, NUMERIC_OPERATORS, OUTCOMES, SURVEY_SCALES
 
 __all__ = ["JOURNEY_SCHEMA", "schema_json"]
 
@@ -21,6 +21,8 @@ def _obj(properties: dict, required: list[str], description: str) -> dict:
 
 _SCALAR = {"type": ["string", "number", "boolean"]}
 _NUMBER_OR_DATE = {"oneOf": [{"type": "number"}, {"type": "string", "description": "an ISO 8601 date"}]}
+
+_DEFS_RATE = {"type": "number", "minimum": 0, "maximum": 1}
 
 _OPERATORS = {
     "type": "object", "minProperties": 1, "additionalProperties": False,
@@ -89,6 +91,36 @@ _DEFS = {
                      "to": _ref("name", "A later stage id."),
                      "owner": _ref("owner", "Who owns the seam.")},
                     ["from", "to", "owner"], "The seam between two stages, owned in its own right."),
+    "survey": _obj({"event": _ref("name", "The event that records an answer."),
+                    "where": _ref("conditions", "Conditions on the answer event's properties."),
+                    "score": _ref("name", "The property holding the score."),
+                    "comment": _ref("name", "The property holding a free-text comment."),
+                    "higher_is_easier": {"type": "boolean", "description": "CES only: 7 is the "
+                                         "easiest end of the scale (default true)."}},
+                   ["event", "score"], "Survey answers, as events."),
+    "tickets": _obj({"event": _ref("name", "The event that opens a ticket."),
+                     "where": _ref("conditions", "Conditions on the ticket event's properties."),
+                     "channel": _ref("name", "The property naming the channel (chat, email, ...)."),
+                     "topic": _ref("name", "The property naming the topic."),
+                     "resolution_hours": _ref("name", "The property holding hours to resolve."),
+                     "resolved_event": _ref("name", "The event that resolves a ticket (with `id`)."),
+                     "id": _ref("name", "The ticket id property, on both events.")},
+                    ["event"], "Support tickets, as events."),
+    "resented": _obj({"progression_at_least": {**_DEFS_RATE, "description":
+                                               "Progression counted as fine without a benchmark "
+                                               "(default 0.5); with one, its low end."},
+                      "csat_below": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                                     "description": "CSAT (share of 4-5) below this is poor (0.6)."},
+                      "nps_below": {"type": ["number", "null"], "minimum": -100, "maximum": 100,
+                                    "description": "NPS below this is poor (0)."},
+                      "ces_below": {"type": ["number", "null"], "description": "Mean effort "
+                                    "score below this is poor (4, higher = easier)."},
+                      "tickets_per_100_above": {"type": ["number", "null"], "description":
+                                                "Tickets per 100 customers above this are poor "
+                                                "(default: not used)."},
+                      "min_answers": {"type": "integer", "minimum": 1, "description":
+                                      "Answers (or customers) a threshold needs (30)."}},
+                     [], "When a stage is resented: progression fine, experience poor."),
     "persona": _obj({"id": _ref("name", "Unique persona id."), "name": _ref("name", "Display name."),
                      "where": _ref("conditions",
                                    "Conditions on user traits or first-touch event properties.")},
@@ -114,6 +146,12 @@ JOURNEY_SCHEMA: dict = {
         "personas": {"type": "array", "items": _ref("persona")},
         "benchmarks": {"type": "object", "additionalProperties": _ref("benchmark"),
                        "description": "Overrides of the built-in benchmark ranges, keyed by stage id."},
+        "signals": {"type": "object", "additionalProperties": False,
+                    "description": "How each stage feels: surveys and tickets, attributed to the "
+                                   "stage a customer was in when they happened.",
+                    "properties": {**{kind: _ref("survey", f"{kind.upper()} answers, scores "
+                                                 f"{lo}-{hi}.") for kind, (lo, hi) in SURVEY_SCALES.items()},
+                                   "tickets": _ref("tickets"), "resented": _ref("resented")}},
     },
     "$defs": _DEFS,
 }

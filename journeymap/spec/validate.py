@@ -21,6 +21,37 @@ def check_against_data(journey: Journey, *, event_counts: Mapping[str, int],
     traits = set(user_traits) | set(event_properties)
     for persona in journey.personas:
         problems += _condition_problems(persona.where, traits, "trait", f"persona '{persona.id}'")
+    return problems + _signal_problems(journey, event_counts, set(event_properties))
+
+
+def _signal_problems(journey: Journey, event_counts: Mapping[str, int],
+                     properties: set[str]) -> list[SpecError]:
+    """Signal events and properties the data does not have."""
+    seen = [name for name, count in event_counts.items() if count]
+    problems = []
+    sig = journey.signals
+    parts = [(s.kind, s.rule, {"score": s.score, "comment": s.comment}, s.loc) for s in sig.surveys]
+    if sig.tickets is not None:
+        t = sig.tickets
+        parts.append(("tickets", t.rule, {k: getattr(t, k) for k in ("channel", "topic",
+                                                                      "resolution_hours", "id")}, t.loc))
+    for kind, rule, props, loc in parts:
+        for i, name in enumerate(rule.events):
+            if not event_counts.get(name):
+                where = rule.event_locs[i] if i < len(rule.event_locs) else loc
+                problems.append(_error(f"event '{name}' of signal '{kind}' never occurs in the data"
+                                       if name in event_counts else f"unknown event '{name}' of signal "
+                                       f"'{kind}'" + did_you_mean(name, seen), where, name))
+        problems += _condition_problems(rule.where, properties, "event property", f"signal '{kind}'")
+        for key, prop in props.items():
+            if prop and prop not in properties:
+                problems.append(_error(f"unknown event property '{prop}' for the {key} of signal "
+                                       f"'{kind}'" + did_you_mean(prop, properties), loc, prop))
+    if sig.tickets is not None and sig.tickets.resolved_event and \
+            not event_counts.get(sig.tickets.resolved_event):
+        name = sig.tickets.resolved_event
+        problems.append(_error(f"resolved_event '{name}' of signal 'tickets' never occurs in the data"
+                               + did_you_mean(name, seen), sig.tickets.loc, name))
     return problems
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
+from journeymap.measure._feed.batches import Batch, flagged_rows, iter_batches, users_ahead
 from journeymap.measure._feed.gather import Gather
 from journeymap.measure._feed.parallel import over_users
 from journeymap.measure.kernels import NO_ROW
@@ -55,6 +55,87 @@ def stage_entries(journey: Journey, events, *, entry_props: tuple[str, ...] = ()
     query = flagged_rows(events, [s.enter for s in journey.stages], extra=entry_props)
     return entries_of(journey, iter_batches(query, task="stage entries"), users_ahead(query),
                       query.source.data_end_us(), entry_props)
+
+
+@dataclass(frozen=True)
+class SideRows:
+    """Rows the stage pass saw flagged by other rules (e.g. survey answers): whose, when,
+    which of those rules (bit k = rule k), and the columns asked for."""
+
+    users: pa.Array
+    t: np.ndarray
+    bits: np.ndarray
+    columns: dict[str, pa.Array]
+
+    missing: tuple[str, ...] = ()  # columns asked for that the events do not have
+
+    def of(self, k: int) -> np.ndarray:
+        """Indexes of the rows flagged by rule k."""
+        return np.flatnonzero((self.bits >> k) & 1)
+
+    def only(self, keep: np.ndarray) -> SideRows:
+        """The rows where `keep` is true."""
+        rows = pa.array(np.flatnonzero(keep))
+        return SideRows(self.users.take(rows), self.t[keep], self.bits[keep],
+                        {c: v.take(rows) for c, v in self.columns.items()}, self.missing)
+
+    def with_missing(self, names) -> SideRows:
+        """The same rows; `names` columns are absent from the events (all null here)."""
+        nulls = {c: pa.nulls(len(self.t)) for c in names}
+        return SideRows(self.users, self.t, self.bits, {**self.columns, **nulls}, tuple(names))
+
+
+def stage_entries_and(journey: Journey, events, rules, *, entry_props: tuple[str, ...] = (),
+                      columns: tuple[str, ...] = ()) -> tuple[StageEntries, SideRows]:
+    """The stage pass, also collecting the rows that `rules` flag (with `columns`) as it
+    goes: one read of the events, in the same order and with the same tie rules."""
+    n = len(journey.stages)
+    query = flagged_rows(events, [*(s.enter for s in journey.stages), *rules],
+                         extra=tuple(dict.fromkeys([*entry_props, *columns])))
+    side: list[tuple] = []
+    stage_bits = (1 << n) - 1
+
+    def stage_batches():
+        for b in iter_batches(query, task="stage entries"):
+            other = b.mask.astype(np.int64) >> n
+            rows = np.flatnonzero(other)
+            if rows.size:
+                whose = np.searchsorted(b.offsets, rows, side="right") - 1
+                side.append((b.users.take(pa.array(whose)), b.t[rows], other[rows],
+                             {c: b.columns[c].take(pa.array(rows)) for c in columns}))
+                b = Batch(b.users, b.offsets, b.t, b.mask & b.mask.dtype.type(stage_bits), b.columns)
+            yield b
+
+    entries = entries_of(journey, stage_batches(), users_ahead(query), query.source.data_end_us(),
+                         entry_props)
+    return entries, _side_rows(side, columns)
+
+
+def _side_rows(parts: list[tuple], columns: tuple[str, ...]) -> SideRows:
+    if not parts:
+        return SideRows(pa.array([], pa.string()), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                        {c: pa.array([], pa.null()) for c in columns})
+    cols = {c: pa.concat_arrays([_plain(p[3][c]) for p in parts]) for c in columns}
+    return SideRows(pa.concat_arrays([_plain(p[0]) for p in parts]), np.concatenate([p[1] for p in parts]),
+                    np.concatenate([p[2] for p in parts]), cols)
+
+
+def _plain(array: pa.Array) -> pa.Array:
+    """Dictionary-encoded values as plain ones (pieces may hold different dictionaries)."""
+    return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
+
+
+def stage_at(entries: StageEntries, pos: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For rows (a user's position in `entries.users`, -1 for none; a time): the last
+    stage the user had entered at or before that time (the stage engine's entry times,
+    so an event at the very instant of an entry belongs to the stage entered); -1
+    before the journey, and for users who never entered it."""
+    if not len(t) or not entries.n_users:
+        return np.full(len(t), -1, np.int64)
+    entry = entries.entry_t[np.maximum(pos, 0)]
+    reached = (pos[:, None] >= 0) & (entry >= 0) & (entry <= t[:, None])
+    k = reached.shape[1] - 1 - np.argmax(reached[:, ::-1], axis=1)
+    return np.where(reached.any(axis=1), k, -1).astype(np.int64)
 
 
 def entries_of(journey: Journey, batches, capacity: int, data_end: int,

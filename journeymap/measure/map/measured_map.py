@@ -11,7 +11,8 @@ import pandas as pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.parallel import beside_pass
 from journeymap.measure._feed.users import align, persona_flags, trait_values, user_values, values_for
-from journeymap.measure.map.entries import StageEntries, stage_entries
+from journeymap.measure.experience.experience import Experience, experience_of
+from journeymap.measure.map.entries import SideRows, StageEntries, stage_at, stage_entries, stage_entries_and
 from journeymap.measure.map.stage_stats import PERIODS, Cohort, StageStats, maturity, stage_stats_of
 from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
@@ -40,6 +41,7 @@ class MapResult(Result):
     groups: dict[str, list[StageStats]] = field(default_factory=dict)
     cohorts: list[Cohort] = field(default_factory=list)
     value_per_user: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    experience: Experience | None = field(default=None, repr=False)
     title = "measured journey map"
 
     def stage(self, stage_id: str) -> StageStats:
@@ -62,6 +64,13 @@ class MapResult(Result):
                          for g, rows in self.groups.items() for s in rows]
         out["cohorts"] = [flat(c.to_dict()) for c in self.cohorts]
         out["value_per_user"] = [{"stage": k, **v} for k, v in self.value_per_user.items()]
+        if self.experience is not None:
+            out["experience"] = [flat(s.row()) for s in self.experience.stages]
+            out["experience_personas"] = [flat({"persona": p, **s.row()})
+                                          for p, rows in self.experience.personas.items() for s in rows]
+            out["experience_problems"] = [
+                flat({**p, **{f"example_{k}": v for k, v in (p["example"] or {}).items()}})
+                for p in self.experience.problems]
         return out
 
     def to_dict(self) -> dict:
@@ -76,6 +85,8 @@ class MapResult(Result):
             d["cohorts"] = [c.to_dict() for c in self.cohorts]
         if self.value_per_user:
             d["value_per_user"] = self.value_per_user
+        if self.experience is not None:
+            d["experience"] = self.experience.to_dict()
         return d
 
 
@@ -120,12 +131,15 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
     touch = (by,) if by and by != "persona" and by in events.columns and not (
         users is not None and by in users.columns) else ()
     flags_job = beside_pass(source, persona_flags, journey, events, users)
-    entries = stage_entries(journey, source, entry_props=touch)
-    flags = align(flags_job.result(), entries.users)
+    entries, side = _stage_pass(journey, source, touch)
+    flags_all = flags_job.result()
+    flags = align(flags_all, entries.users)
     if persona is not None:
         journey.persona(persona)
         keep = flags[persona].to_numpy()
         entries, flags = entries.subset(keep), flags[keep]
+        if side is not None:
+            side = side.only(values_for(flags_all, side.users, persona).astype(bool))
     mature, cohorts = maturity(journey, entries, period) if period else (None, [])
     sets = {("all", ""): np.ones(entries.n_users, np.bool_)}
     sets |= {("persona", p.id): flags[p.id].to_numpy() for p in journey.personas
@@ -139,8 +153,31 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
     computed_on = {"users": entries.n_users, "persona": persona, "period": period,
                    "data_end": pd.Timestamp(entries.data_end, unit="us", tz="UTC").isoformat(),
                    "immature_cohorts_excluded": bool(period) and any(c.immature for c in cohorts)}
+    experience = None
+    if side is not None:
+        entered = {name or "all": [s.entered for s in rows] for (kind, name), rows in stats.items()
+                   if kind in ("all", "persona")}
+        groups = {name: mask for (kind, name), mask in sets.items() if kind == "persona"}
+        experience = experience_of(journey, entries, side, stage_at, entered, groups)
     return MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
-                     _by_order(of["group"]), cohorts, _value_per_user(journey, entries, events))
+                     _by_order(of["group"]), cohorts, _value_per_user(journey, entries, events),
+                     experience)
+
+
+def _stage_pass(journey: Journey, source, touch: tuple[str, ...]) -> tuple[StageEntries, SideRows | None]:
+    """The stage pass; with signals declared, it also collects the signal rows."""
+    if not journey.signals:
+        return stage_entries(journey, source, entry_props=touch), None
+    present = set(source.table.columns)
+    wanted = [p for s in journey.signals.surveys for p in (s.score, s.comment)]
+    t = journey.signals.tickets
+    if t is not None:
+        wanted += [t.channel, t.topic, t.resolution_hours, t.id]
+    columns = tuple(dict.fromkeys(p for p in wanted if p and p in present))
+    entries, side = stage_entries_and(journey, source, [r for _, r in journey.signals.rules],
+                                      entry_props=touch, columns=columns)
+    missing = sorted({p for p in wanted if p and p not in present})
+    return entries, side.with_missing(missing)
 
 
 def _value_per_user(journey: Journey, entries: StageEntries, events: ir.Table) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 
 from journeymap.measure._feed.traces import event_stream, only_events, stage_stream
 from journeymap.measure._feed.users import persona_flags, positions, values_for
-from journeymap.measure.map.entries import StageEntries, entries_of
+from journeymap.measure.map.entries import StageEntries, entries_of, stage_at
 from journeymap.measure.paths.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
 from journeymap.measure.paths.top_paths import PathsResult, count_paths, path_matrix, top_paths
 from journeymap.measure.paths.transitions import TransitionsResult, edge_table
@@ -64,14 +64,10 @@ class ActualJourney(Result):
 
 
 def stage_at_rows(stream, entries: StageEntries) -> np.ndarray:
-    """For every row of the stream: the furthest stage its user had entered by then (-1)."""
-    if not entries.n_users:
-        return np.full(len(stream.codes), -1, np.int64)
-    pos = positions(entries.users, stream.users)
-    user = stream.user_of_row()
-    entry = np.where(pos[user, None] >= 0, entries.entry_t[np.maximum(pos[user], 0)], -1)
-    reached = (entry >= 0) & (entry <= stream.t[:, None])
-    return reached.sum(axis=1) - 1
+    """For every row of the stream: the last stage its user had entered by then (-1)."""
+    pos = positions(entries.users, stream.users) if entries.n_users else \
+        np.full(stream.n_users, -1, np.int64)
+    return stage_at(entries, pos[stream.user_of_row()], stream.t)
 
 
 def split_paths(stream, entries: StageEntries, k: int, depth: int, top: int) -> dict:

@@ -1,0 +1,1 @@
+"""How each stage feels: survey answers and tickets attributed to stages."""
