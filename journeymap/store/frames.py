@@ -45,9 +45,24 @@ def to_arrow(obj) -> pa.Table:
     except ImportError:  # pragma: no cover
         pd = None
     if pd is not None and isinstance(obj, pd.DataFrame):
-        return pa.Table.from_pandas(obj, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(obj, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a column of mixed kinds of values
+            column = next((c for c in obj.columns if _unconvertible(obj[c])), None)
+            raise IngestError(f"column '{column}' of the DataFrame mixes kinds of values "
+                              f"({exc.args[0].split(':', 1)[0] if exc.args else exc}); give it one "
+                              "type, e.g. df[col].astype(str)" if column is not None else
+                              f"cannot read the DataFrame: {exc}") from exc
     raise IngestError(f"cannot read events from a {type(obj).__name__}: "
                      "pass a pandas/polars DataFrame, an Arrow table or an Ibis table")
+
+
+def _unconvertible(series) -> bool:
+    try:
+        pa.array(series, from_pandas=True)
+        return False
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return True
 
 
 def normalize_events(table: pa.Table) -> pa.Table:
