@@ -15,10 +15,12 @@ from journeymap.api import (  # noqa: E402
     FunnelResult,
     JourneyMap,
     MapResult,
+    RetentionResult,
     TransitionsResult,
     funnel,
     measure,
     paths,
+    retention,
     transitions,
     validate,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "Leak",
     "MapResult",
     "QueryError",
+    "RetentionResult",
     "SpecError",
     "TransitionsResult",
     "Workspace",
@@ -50,6 +53,7 @@ __all__ = [
     "measure",
     "open",
     "paths",
+    "retention",
     "transitions",
     "validate",
 ]

@@ -23,6 +23,8 @@ from journeymap.measure.map.measured_map import MapResult, measure_map
 from journeymap.measure.map.stage_stats import Cohort, StageStats
 from journeymap.measure.paths.actual import ActualJourney, actual_journey
 from journeymap.measure.paths.transitions import TransitionsResult
+from journeymap.measure.retention.retention import RetentionResult, retention_rules
+from journeymap.measure.retention.retention import retention as _retention
 from journeymap.measure.paths.transitions import transitions as _transitions
 from journeymap.results import Result
 from journeymap.spec.load import as_journey
@@ -35,8 +37,8 @@ from journeymap.store.schema import property_columns
 from journeymap.store.sources import as_source
 
 __all__ = ["ActualJourney", "CustomerJourney", "FunnelResult", "JourneyMap", "MapResult",
-           "StuckCustomers", "TransitionsResult", "customer", "funnel", "journey_schema", "measure",
-           "paths", "stuck", "transitions", "validate"]
+           "RetentionResult", "StuckCustomers", "TransitionsResult", "customer", "funnel",
+           "journey_schema", "measure", "paths", "retention", "stuck", "transitions", "validate"]
 
 
 @dataclass(frozen=True)
@@ -177,23 +179,49 @@ def funnel(events, steps, *, window="14d", order: str = "ordered", exclusions=()
                          breakdown=breakdown)
         named = (list(steps) if 0 in result.counts else []) + [e[0] for e in exclusions]
         if named:  # a step nobody did, or an exclusion: say so when its event does not exist
-            _check_step_events(source, named)
+            _check_events(source, [(f"funnel step '{as_rule(s).describe()}'", as_rule(s)) for s in named])
     return result
 
 
-def _check_step_events(source, steps) -> None:
-    """QueryError for a step or exclusion event name the data never has ("did you mean")
-    (a misspelt step reads as silent zeros, a misspelt exclusion as too many conversions)."""
+def _check_events(source, named) -> None:
+    """QueryError for an event name the data never has, with "did you mean" (a misspelt
+    step reads as silent zeros, a misspelt exclusion as too many conversions).
+    `named`: (what it is, its rule) pairs."""
     if source.clustered:
         names = set(source.vocab)
     else:
         table = source.table
         names = set(table.select("event").distinct().to_pyarrow()["event"].to_pylist())
-    for step in steps:
-        for name in as_rule(step).events:
+    for what, rule in named:
+        for name in rule.events:
             if name not in names:
-                raise QueryError(f"unknown event '{name}' in funnel step '{as_rule(step).describe()}'"
-                                 + did_you_mean(name, sorted(names)))
+                raise QueryError(f"unknown event '{name}' in {what}"
+                                 + did_you_mean(name, sorted(n for n in names if n is not None)))
+
+
+def retention(events, start, returning=None, *, period: str = "week", intervals: int = 8,
+              kind: str = "recurring", cumulative: bool = False, min_occurrences: int = 1,
+              week_start: str = "monday", date_to=None) -> RetentionResult:
+    """Retention cohorts with PostHog's semantics: who did `start` in each period (every
+    period for `kind="recurring"`, the first-ever one for `"first_time"`) and who did
+    `returning` (any event when None) in each later period. See the README's
+    "Retention" and `journeymap.measure.retention.retention` for every option.
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["signup", "visit", "signup"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-09", "2024-01-02"])})
+    >>> retention(ev, "signup", period="week", intervals=2, date_to="2024-01-14").counts
+    [[2, 1], [0, None]]
+    """
+    source = as_source(events)
+    with engine_errors("retention", _engine(source)):
+        start_rule, return_rule = retention_rules(start, returning)
+        _check_events(source, [(f"retention start '{start_rule.describe()}'", start_rule)]
+                      + ([(f"retention returning event '{return_rule.describe()}'", return_rule)]
+                         if return_rule else []))
+        return _retention(source, start_rule, return_rule, period=period, intervals=intervals, kind=kind,
+                          cumulative=cumulative, min_occurrences=min_occurrences,
+                          week_start=week_start, date_to=date_to)
 
 
 def paths(journey, events, *, users=None, persona: str | None = None, stage: str | None = None,

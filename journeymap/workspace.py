@@ -238,6 +238,13 @@ class Workspace:
         return self._answer("funnel", read, {"steps": steps, **options},
                             lambda events, _: api.funnel(events, steps, **options), cache)
 
+    def retention(self, start, returning=None, *, cache: bool = True, **options) -> RetentionResult:
+        """Retention cohorts (see `journeymap.retention`) over the workspace's events,
+        identities stitched."""
+        read = self._read(needs_journey=False)
+        return self._answer("retention", read, {"start": start, "returning": returning, **options},
+                            lambda events, _: api.retention(events, start, returning, **options), cache)
+
     def transitions(self, *, cache: bool = True, **options) -> TransitionsResult:
         """Directly-follows transitions (see `journeymap.transitions`) over the workspace's
         events; `level="stage"` against the workspace's journey."""

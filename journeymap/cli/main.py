@@ -322,6 +322,40 @@ def paths(journey, events, tables, users, mapping, persona, stage, start, end, d
 
 
 @cli.command()
+@click.argument("start")
+@click.argument("returning", required=False)
+@EVENTS
+@TABLE
+@MAP
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default="week", show_default=True)
+@click.option("--intervals", type=click.IntRange(1, 400), default=8, show_default=True,
+              help="Periods in the range, and intervals per cohort (0..N-1).")
+@click.option("--kind", type=click.Choice(["recurring", "first_time"]), default="recurring",
+              show_default=True, help="recurring: a cohort for every period with START; first_time: "
+                                      "only the period of a person's first START ever.")
+@click.option("--cumulative", is_flag=True, help="Rolling: retained at k counts at every interval up to k.")
+@click.option("--min-occurrences", type=click.IntRange(1), default=1, show_default=True,
+              help="Returning events a period needs to count.")
+@click.option("--week-start", type=click.Choice(["monday", "sunday"]), default="monday", show_default=True)
+@click.option("--date-to", default=None, help="End of the range, e.g. 2024-03-31 (default: the last event).")
+@FORMAT
+@SECTION
+@WORKSPACE
+def retention(start, returning, events, tables, mapping, period, intervals, kind, cumulative,
+              min_occurrences, week_start, date_to, fmt, section, workspace):
+    """Retention cohorts (PostHog's semantics): of those who did START in a period, who
+    came back (did RETURNING, default any event) in each later period.
+
+    START and RETURNING take the funnel's step syntax, e.g. 'purchase[plan=pro]' or 'a|b'."""
+    options = dict(period=period, intervals=intervals, kind=kind, cumulative=cumulative,
+                   min_occurrences=min_occurrences, week_start=week_start, date_to=date_to)
+    back = parse_step(returning) if returning else None
+    with _data(journey=None, events=events, tables=tables, users=(), mapping=mapping, workspace=workspace,
+               needs_journey=False) as ws:
+        _render(ws.retention(parse_step(start), back, **options), fmt, section, ws)
+
+
+@cli.command()
 @click.argument("user_id")
 @JOURNEY
 @click.option("--limit", type=click.IntRange(1, 100_000), default=500, show_default=True,

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from journeymap.api import ActualJourney, CustomerJourney, FunnelResult, JourneyMap, StuckCustomers
+from journeymap.api import (ActualJourney, CustomerJourney, FunnelResult, JourneyMap, RetentionResult,
+                            StuckCustomers)
 from journeymap.results import Result, human_duration
 
 FORMATS = ("table", "json", "csv")
@@ -262,6 +263,21 @@ def _print_stuck(console: Console, s: StuckCustomers) -> None:
                                      "last_seen", "silent", "personas", "reason"]))
 
 
+def _print_retention(console: Console, r: RetentionResult) -> None:
+    on = r.computed_on
+    n = r.n_intervals
+    console.print(f"{escape(r.title)}: {on['date_from']} to {on['date_to']}, {on['persons']:,} persons")
+    t = Table(caption="interval 0 = the cohort; then the share who came back in "
+              "each later period" + (" or any after it (cumulative)" if on["cumulative"] else "")
+              + "; – = not over yet", caption_justify="left")
+    for col in ["cohort", "size", *(f"{on['period']} {k}" for k in range(n))]:
+        t.add_column(col, justify="left" if col == "cohort" else "right")
+    for c in r.cohorts:
+        t.add_row(c.start, f"{c.size:,}", *(("–" if x is None else f"{x:.1%}") for x in c.rates))
+    t.add_row("mean", "", *(_pct(row["rate"]) for row in r.interval_rows()))
+    console.print(t)
+
+
 def render(result: Result, fmt: str = "table", out=None, section: str | None = None) -> None:
     """Write a result to `out` (stdout) in the chosen format; CSV writes one `section`
     (the main table when None), JSON the whole result or that one section's rows."""
@@ -283,5 +299,7 @@ def render(result: Result, fmt: str = "table", out=None, section: str | None = N
             _print_customer(console, result)
         elif isinstance(result, StuckCustomers):
             _print_stuck(console, result)
+        elif isinstance(result, RetentionResult):
+            _print_retention(console, result)
         else:
             console.print(result.to_pandas().to_string(index=False))

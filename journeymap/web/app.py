@@ -118,7 +118,9 @@ def stage_data(ws, stage: str, *, persona: str | None, by: str | None, period: s
     k = [s.id for s in base.stages].index(stage)
     row = base.stages[k]
     out = {"stage": row.to_dict(), "index": k, "computed_on": base.computed_on, "period": period,
-           "cohorts": [], "breakdown": None, "paths": None, "stuck": None}
+           "cohorts": [], "breakdown": None, "paths": None, "stuck": None,
+           "experience": base.experience.stage(stage).to_dict() if base.experience else None,
+           "resented": any(r.stage == stage for r in base.diagnosis.resented)}
     if row.next is None:
         return _clean(out)
     out["cohorts"] = [c.to_dict() for c in ws.measure(persona=persona, period=period).cohorts

@@ -85,6 +85,9 @@ MEASURES = [
     ["funnel", "visit", "purchase", "--order", "unordered"],
     ["paths"],
     ["paths", "--stage", "visit"],
+    ["retention", "visit", "--period", "day", "--intervals", "6"],
+    ["retention", "signup", "purchase", "--period", "day", "--intervals", "6", "--kind", "first_time",
+     "--cumulative"],
 ]
 
 
@@ -115,7 +118,7 @@ def workspace_of(files, capsys, events: str, users: str | None):
 
 
 def answers(files, capsys, command, *, events, users=None, workspace=None):
-    journey_args = [] if command[0] == "funnel" else ["-j", files / "journey.yml"]
+    journey_args = [] if command[0] in ("funnel", "retention") else ["-j", files / "journey.yml"]
     where = (["-w", workspace] if workspace else
              ["-e", files / events, *(["-u", files / users] if users and journey_args else []),
               *journey_args])

@@ -220,7 +220,7 @@ def workspace(files):
 
 # Every command of `journeymap --help` has a test here; test_help fails when one is added.
 COVERED = {"schema", "init", "validate", "ingest", "measure", "funnel", "paths", "demo", "customer",
-           "stuck", "report", "serve"}
+           "stuck", "report", "serve", "retention"}
 
 
 def test_help_lists_every_command_and_each_is_covered(tmp_path):
@@ -327,6 +327,17 @@ def test_output_redirected_stays_on_stdout(files, fmt):
         rows = list(csv.DictReader(io.StringIO(run.stdout)))
         assert [(r["id"], r["entered"]) for r in rows] == [("visit", "4"), ("signup", "2"),
                                                           ("purchase", "1")]
+
+
+def test_retention(workspace):
+    run = on_terminal("retention", "visit", "--period", "day", "--intervals", "3", "--date-to", "2024-01-03",
+                      "-w", workspace, cwd=workspace).check()
+    run.assert_bar_gone()
+    assert run.screen[0].startswith("retention: visit → any event (recurring, by day)")
+    # by hand: day 1 u1, u2 visit; u1 comes back on days 2 and 3 (signup, purchase); day 2: u3, u4
+    assert any(re.match(r"│ 2024-01-01 │\s+2 │\s+100\.0% │\s+50\.0% │\s+50\.0% │", line)
+               for line in run.screen), run.screen
+    assert any(re.match(r"│ 2024-01-02 │\s+2 │\s+100\.0% │\s+0\.0% │\s+– │", line) for line in run.screen)
 
 
 def test_customer(workspace):

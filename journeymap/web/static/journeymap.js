@@ -142,6 +142,19 @@
   }
 
   // ---- the map -----------------------------------------------------------------------
+  let FEEL = {};  // stage id -> its experience, of the map on show
+  let RESENTED = new Set();
+
+  function feelLine(id) {
+    const f = FEEL[id];
+    if (!f) return null;
+    const bits = [];
+    if (f.nps && f.nps.n) bits.push(`NPS ${f.nps.nps >= 0 ? "+" : ""}${f.nps.nps.toFixed(0)}`);
+    if (f.csat && f.csat.n) bits.push(`CSAT ${pct(f.csat.csat, 0)}`);
+    if (f.tickets && f.tickets.per_100 !== null && f.tickets.tickets) bits.push(`${f.tickets.per_100.toFixed(1)} tickets/100`);
+    return bits.length ? h("span", { class: "feel" }, bits.join(" · ")) : null;
+  }
+
   function stageCard(s, k, link, before) {
     return h(link ? "a" : "div", { class: "stage" + (s.outcome ? " is-outcome" : "") + (before ? " v-" + judged(before) : ""),
       role: "listitem", style: `grid-column: ${2 * k + 1} / span 2`,
@@ -151,6 +164,8 @@
     h("span", { class: "name" }, s.name),
     s.owner ? h("span", { class: "chip owner", title: s.owner }, s.owner) : null,
     s.goal ? h("span", { class: "goal", title: s.goal }, s.goal) : null,
+    RESENTED.has(s.id) ? h("span", { class: "chip resented", title: "progression fine, experience poor" }, "resented") : null,
+    feelLine(s.id),
     h("span", { class: "entered" }, count(s.entered), h("small", {}, "entered")));
   }
 
@@ -260,6 +275,44 @@
     return h("section", { class: "panel" }, chart(`Progression by ${map.by}`, `Heat map: progression rate of each transition for each value of ${map.by} (read on stage-1 entry, or the user's trait); the 20 largest groups.`, fig, data, Math.max(260, 40 + 28 * groups.length)));
   }
 
+  const signed = (x) => (x === null || x === undefined ? "–" : (x >= 0 ? "+" : "") + x.toFixed(0));
+  const span = (c, f) => (c ? `${f(c[0])} to ${f(c[1])}` : "–");
+
+  function experienceTable(rows) {
+    const cell = (kind, f) => (r) => {
+      const s = r[kind];
+      return s && s.n ? `${f(s[kind])} (${count(s.n)})` : "–";
+    };
+    return table([
+      { label: "stage", cell: (r) => [nameOf(r.stage), RESENTED.has(r.stage) ? h("span", { class: "chip resented" }, "resented") : null] },
+      { label: "NPS (answers)", n: 1, cell: cell("nps", signed) }, { label: "NPS 95% CI", n: 1, cell: (r) => (r.nps ? span(r.nps.nps_ci, signed) : "–") },
+      { label: "CSAT (answers)", n: 1, cell: cell("csat", (x) => pct(x, 0)) }, { label: "CSAT 95% CI", n: 1, cell: (r) => (r.csat ? span(r.csat.csat_ci, (x) => pct(x, 0)) : "–") },
+      { label: "CES (answers)", n: 1, cell: cell("ces", (x) => x.toFixed(1)) }, { label: "CES 95% CI", n: 1, cell: (r) => (r.ces ? span(r.ces.ces_ci, (x) => x.toFixed(1)) : "–") },
+      { label: "tickets / 100", n: 1, cell: (r) => (r.tickets && r.tickets.per_100 !== null ? r.tickets.per_100.toFixed(1) : "–") },
+      { label: "median resolve", n: 1, cell: (r) => (r.tickets && r.tickets.median_resolution_h !== null ? r.tickets.median_resolution_h.toFixed(1) + "h" : "–") },
+      { label: "distinctive comment terms", cell: (r) => (r.terms || []).slice(0, 4).map((t) => t.term).join(", ") }], rows);
+  }
+
+  function experiencePanel(map) {
+    if (!map.experience) return null;
+    const rows = map.experience.stages;
+    const stages = rows.filter((r) => NAMES[r.stage] && r.csat && r.csat.n);
+    const fig = stages.length ? {
+      data: [{ type: "bar", x: stages.map((r) => plotText(nameOf(r.stage))), y: stages.map((r) => r.csat.csat),
+        marker: { color: stages.map((r) => (RESENTED.has(r.stage) ? "#b42318" : "#0b6b63")) },
+        error_y: { type: "data", symmetric: false, array: stages.map((r) => r.csat.csat_ci[1] - r.csat.csat),
+          arrayminus: stages.map((r) => r.csat.csat - r.csat.csat_ci[0]) }, hovertemplate: "%{x}: %{y:.0%} satisfied<extra></extra>" }],
+      layout: { yaxis: { tickformat: ".0%", range: [0, 1.05], title: "CSAT (4–5)" } } } : null;
+    const problems = map.experience.problems || [];
+    return h("section", { class: "panel", "aria-labelledby": "feel-h" }, h("h2", { id: "feel-h" }, "How each stage feels"),
+      h("p", { class: "note" }, "Survey answers and tickets, each counted in the stage the customer was in at that moment. Resented: people go on, but the experience is poor."),
+      fig ? chart("Satisfied customers (CSAT) by stage", "Bars: share of CSAT answers of 4 or 5 given in each stage, with Wilson 95% intervals; red: a resented stage.", fig,
+        table([{ label: "stage", cell: (r) => nameOf(r.stage) }, { label: "CSAT", n: 1, cell: (r) => pct(r.csat.csat, 0) },
+          { label: "95% CI", n: 1, cell: (r) => span(r.csat.csat_ci, (x) => pct(x, 0)) }, { label: "answers", n: 1, cell: (r) => count(r.csat.n) }], stages), 260) : null,
+      experienceTable(rows),
+      problems.length ? h("p", { class: "note" }, "Left out as bad data: " + problems.map((p) => `${p.count === null ? "all" : count(p.count)} ${p.signal} rows (${p.problem})`).join("; ")) : null);
+  }
+
   function cohortsPanel(map) {
     if (!map.cohorts || !map.cohorts.length) return null;
     return h("section", { class: "panel" }, h("h2", {}, `Entry cohorts (${map.computed_on.period})`),
@@ -272,6 +325,8 @@
 
   function renderMap(app, map, meta, link = {}) {
     NAMES = Object.fromEntries(map.stages.map((s) => [s.id, s.name]));
+    FEEL = map.experience ? Object.fromEntries(map.experience.stages.map((f) => [f.stage, f])) : {};
+    RESENTED = new Set((map.resented || []).map((r) => r.stage));
     const on = map.computed_on;
     const scope = [on.persona ? "persona " + on.persona : "all customers", on.period ? on.period + "ly cohorts, mature only" : null, map.by ? "by " + map.by : null].filter(Boolean).join(" · ");
     app.replaceChildren(
@@ -281,13 +336,14 @@
         strip(map, link)),
       h("div", { class: "grid2" }, leaksPanel(map), findingsPanel(map)),
       h("section", { class: "panel" }, rateChart(map)),
-      ...[personaChart(map) ? h("section", { class: "panel" }, personaChart(map)) : null,
+      ...[experiencePanel(map), personaChart(map) ? h("section", { class: "panel" }, personaChart(map)) : null,
         groupsPanel(map), cohortsPanel(map)].filter(Boolean));
   }
 
   // ---- one stage ---------------------------------------------------------------------
   function renderStage(app, d) {
     const s = d.stage;
+    RESENTED = new Set(d.resented ? [s.id] : []);
     const kpis = [["entered", count(s.entered)], ["advanced to " + (d.next_name || s.next || "–"), count(s.advanced)],
       ["progression (95% CI)", pct(s.rate) + " (" + ci(s.rate_ci) + ")"], ["median / p90 to next", dur(s.median_time_to_next_s) + " / " + dur(s.p90_time_to_next_s)],
       ["benchmark", s.benchmark ? `${pct(s.benchmark.low, 0)}–${pct(s.benchmark.high, 0)} · ${s.verdict}` : "none"],
@@ -334,6 +390,15 @@
       parts.push(h("div", { class: "grid2" },
         h("section", { class: "panel" }, h("h2", {}, `What those who advanced did (${count(d.paths.advanced.users)})`), pathTable(d.paths.advanced)),
         h("section", { class: "panel" }, h("h2", {}, `What those who dropped did (${count(d.paths.dropped.users)})`), pathTable(d.paths.dropped))));
+    }
+    if (d.experience) {
+      const f = d.experience;
+      const by = (o) => Object.entries(o || {}).map(([k, v]) => ({ k, tickets: v.tickets, per: v.per_100 }));
+      parts.push(h("section", { class: "panel" }, h("h2", {}, "How this stage feels"),
+        experienceTable([f]),
+        f.tickets && f.tickets.tickets ? h("div", { class: "grid2", style: "margin-top:12px" },
+          h("div", {}, h("h3", {}, "Tickets by channel"), table([{ label: "channel", key: "k" }, { label: "tickets", n: 1, cell: (r) => count(r.tickets) }, { label: "per 100", n: 1, cell: (r) => (r.per === null ? "–" : r.per.toFixed(1)) }], by(f.tickets.by_channel))),
+          h("div", {}, h("h3", {}, "Tickets by topic"), table([{ label: "topic", key: "k" }, { label: "tickets", n: 1, cell: (r) => count(r.tickets) }, { label: "per 100", n: 1, cell: (r) => (r.per === null ? "–" : r.per.toFixed(1)) }], by(f.tickets.by_topic)))) : null));
     }
     if (d.stuck && d.stuck.stuck) {
       parts.push(h("section", { class: "panel" }, h("h2", {}, "Customers stuck here now"),
