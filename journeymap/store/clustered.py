@@ -24,6 +24,7 @@ import mmap
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -155,17 +156,30 @@ class ClusteredEvents:
         whole = pa.py_buffer(mapped)
         core = pa.ipc.open_file(whole)
         row0 = released = 0
-        for i in range(core.num_record_batches):
-            rb = core.get_batch(i)
-            more = parquet.read_row_group(i, columns=list(extra)) if parquet else None
-            yield RowGroup(row0, rb.column(0).to_numpy(), rb.column(1).cast(pa.int64()).to_numpy(),
-                        rb.column(2).indices.to_numpy(), more)
-            row0 += rb.num_rows
-            end = max(b.address + b.size for c in rb.columns for b in c.buffers() if b) - whole.address
-            upto = end // mmap.PAGESIZE * mmap.PAGESIZE
-            if hasattr(mapped, "madvise") and upto > released:
-                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
-                released = upto
+        n = core.num_record_batches
+        # the next row group's extra columns are read while the caller works on this one
+        ahead = ThreadPoolExecutor(max_workers=1) if parquet and n > 1 else None
+        read = (lambda i: parquet.read_row_group(i, columns=list(extra))) if parquet else None
+        pending = ahead.submit(read, 0) if ahead else None
+        try:
+            for i in range(n):
+                rb = core.get_batch(i)
+                if ahead:
+                    more = pending.result()
+                    pending = ahead.submit(read, i + 1) if i + 1 < n else None
+                else:
+                    more = read(i) if read else None
+                yield RowGroup(row0, rb.column(0).to_numpy(), rb.column(1).cast(pa.int64()).to_numpy(),
+                               rb.column(2).indices.to_numpy(), more)
+                row0 += rb.num_rows
+                end = max(b.address + b.size for c in rb.columns for b in c.buffers() if b) - whole.address
+                upto = end // mmap.PAGESIZE * mmap.PAGESIZE
+                if hasattr(mapped, "madvise") and upto > released:
+                    mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                    released = upto
+        finally:  # also when the caller stops early
+            if ahead:
+                ahead.shutdown(wait=True, cancel_futures=True)
 
 
 def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:

@@ -85,6 +85,18 @@ def positions(keys: pa.Array | pa.ChunkedArray, users: pa.Array) -> np.ndarray:
     return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def positions_of_rows(keys: pa.Array | pa.ChunkedArray, users: pa.Array) -> np.ndarray:
+    """`positions` for ids that repeat in runs (rows grouped by user, as every pass hands
+    them over): looked up once per run, then repeated."""
+    n = len(users)
+    if n < 2:
+        return positions(keys, users)
+    change = pc.not_equal(users.slice(1), users.slice(0, n - 1)).fill_null(True)
+    starts = np.concatenate(([0], np.flatnonzero(change.to_numpy(zero_copy_only=False)) + 1))
+    found = positions(keys, users.take(pa.array(starts)))
+    return np.repeat(found, np.diff(np.append(starts, n)))
+
+
 def values_for(table: pa.Table, users: pa.Array, column: str, fill=False,
                pos: np.ndarray | None = None) -> np.ndarray:
     """A column of a per-user table (keyed by user_id) in the order of `users`; `fill`

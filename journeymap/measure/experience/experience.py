@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap.measure._feed.users import positions
+from journeymap.measure._feed.users import positions_of_rows
 from journeymap.measure.experience.scores import ces, csat, distinctive_terms, nps
 from journeymap.results import clean
 from journeymap.spec.model import Journey, Survey
@@ -135,11 +135,16 @@ def _bucket_label(journey: Journey, k: int) -> str:
     return BEFORE if k == -1 else AFTER_CHURN if k == -2 else journey.stages[k].id
 
 
+def _distinct(users: np.ndarray) -> int:
+    """Distinct users among rows in user order (runs), without a sort."""
+    return int(np.count_nonzero(np.diff(users)) + 1) if users.size else 0
+
+
 def _survey_stats(kind: str, scores: np.ndarray, users: np.ndarray, entered: int | None) -> dict:
     ok = ~np.isnan(scores)
     stats = SCORERS[kind](scores[ok])
-    respondents = int(np.unique(users[ok]).size)
-    stats["respondents"] = respondents
+    respondents = _distinct(users[ok])
+    stats["respondents"] = respondents if entered is not None else None  # (a bucket: unknown ids)
     stats["response_rate"] = respondents / entered if entered else None
     return stats
 
@@ -150,23 +155,27 @@ def _ticket_stats(sel: np.ndarray, t: dict, entered: int | None) -> dict:
     hours = t["hours"][sel] if t["hours"] is not None else np.zeros(0)
     hours = hours[~np.isnan(hours)]
 
-    def by(values):
-        if values is None:
+    def by(labelled):
+        if labelled is None:
             return {}
-        vals, counts = np.unique(values[sel], return_counts=True)
+        names, codes = labelled
+        counts = np.bincount(codes[sel], minlength=len(names))
         order = np.argsort(-counts, kind="stable")
-        return {str(vals[i]): {"tickets": int(counts[i]), "per_100": per(int(counts[i]))} for i in order}
+        return {str(names[i]): {"tickets": int(counts[i]), "per_100": per(int(counts[i]))}
+                for i in order if counts[i]}
     return {"tickets": n, "per_100": per(n), "by_channel": by(t["channel"]), "by_topic": by(t["topic"]),
             "median_resolution_h": float(np.median(hours)) if hours.size else None,
             "resolved": int(hours.size)}
 
 
-def _labels(raw: pa.Array | None) -> np.ndarray | None:
+def _labels(raw: pa.Array | None) -> tuple[list[str], np.ndarray] | None:
+    """(names, a code per row into them); missing values are "(none)"."""
     if raw is None:
         return None
     if pa.types.is_dictionary(raw.type):
         raw = raw.dictionary_decode()
-    return np.array(["(none)" if v is None else str(v) for v in raw.to_pylist()], dtype=object)
+    coded = raw.cast(pa.string()).fill_null("(none)").dictionary_encode()
+    return coded.dictionary.to_pylist(), coded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _resolution_hours(journey: Journey, side, rows: _Rows, idx: np.ndarray, problems: list
@@ -217,13 +226,14 @@ def experience_of(journey: Journey, entries, side, stage_at, entered: dict[str, 
         problems.append({"signal": used.get(col), "problem": f"no event property '{col}' in the data",
                          "count": None, "example": None})
 
+    every = positions_of_rows(entries.users, side.users) if entries.n_users and len(side.t) else \
+        np.full(len(side.t), -1, np.int64)
+    bucket = stage_at(entries, every, side.t)
+    bucket = np.where((bucket >= 0) & bad_outcome[np.maximum(bucket, 0)], -2, bucket)
+
     def rows_of(k: int) -> tuple[_Rows, np.ndarray]:
         idx = side.of(k)
-        ids = side.users.take(pa.array(idx))
-        pos = positions(entries.users, ids) if entries.n_users else np.full(idx.size, -1, np.int64)
-        b = stage_at(entries, pos, side.t[idx])
-        b = np.where((b >= 0) & bad_outcome[np.maximum(b, 0)], -2, b)
-        return _Rows(pos, ids, side.t[idx], b), idx
+        return _Rows(every[idx], side.users.take(pa.array(idx)), side.t[idx], bucket[idx]), idx
 
     surveys = {}
     for s in sig.surveys:
@@ -247,20 +257,36 @@ def experience_of(journey: Journey, entries, side, stage_at, entered: dict[str, 
             terms.setdefault(b, []).extend(c for c in (comments[i] for i in sel) if isinstance(c, str))
     found = distinctive_terms({b: texts for b, texts in terms.items()}) if terms else {}
 
+    def by_bucket(rows: _Rows) -> dict[int, np.ndarray]:
+        """Row indexes of each bucket (one sort, then slices)."""
+        order = np.argsort(rows.bucket, kind="stable")
+        cuts = np.searchsorted(rows.bucket[order], buckets)
+        ends = np.searchsorted(rows.bucket[order], buckets, side="right")
+        return {b: order[lo:hi] for b, lo, hi in zip(buckets, cuts, ends)}
+
+    survey_parts = {kind: (rows, scores, by_bucket(rows)) for kind, (rows, scores, _) in surveys.items()}
+    ticket_parts = (tickets[0], tickets[1], by_bucket(tickets[0])) if tickets is not None else None
+
     def stages_for(group: str, mask: np.ndarray | None) -> list[StageExperience]:
+        def members(rows: _Rows, idx: np.ndarray) -> np.ndarray:
+            if mask is None:
+                return idx
+            u = rows.users[idx]
+            return idx[(u >= 0) & mask[np.maximum(u, 0)]]
+
         out = []
         for b in buckets:
             n_in = entered[group][b] if b >= 0 else None
-            member = (lambda r: (r.users >= 0) & mask[np.maximum(r.users, 0)]) if mask is not None \
-                else (lambda r: np.ones(r.bucket.size, bool))
             stats = {}
-            for kind, (rows, scores, _) in surveys.items():
-                sel = (rows.bucket == b) & member(rows)
-                stats[kind] = _survey_stats(kind, scores[sel], rows.users[sel], n_in)
+            for kind, (rows, scores, parts) in survey_parts.items():
+                idx = members(rows, parts[b])
+                stats[kind] = _survey_stats(kind, scores[idx], rows.users[idx], n_in)
             tk = None
-            if tickets is not None:
-                rows, t = tickets
-                tk = _ticket_stats((rows.bucket == b) & member(rows), t, n_in)
+            if ticket_parts is not None:
+                rows, t, parts = ticket_parts
+                sel = np.zeros(rows.bucket.size, bool)
+                sel[members(rows, parts[b])] = True
+                tk = _ticket_stats(sel, t, n_in)
             if b < 0 and not any(v["n"] for v in stats.values()) and not (tk and tk["tickets"]):
                 continue  # an empty bucket is not shown
             out.append(StageExperience(_bucket_label(journey, b), n_in, stats, tk,

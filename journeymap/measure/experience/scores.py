@@ -94,7 +94,13 @@ def terms(text: str) -> list[str]:
 def distinctive_terms(comments_by_group: dict[str, list[str]], top: int = TOP_TERMS) -> dict[str, list[dict]]:
     """Per group: the terms most distinctive of its comments against all other groups'
     (see the module doc), as [{"term", "count", "z"}]."""
-    counts = {g: Counter(w for c in texts for w in terms(c)) for g, texts in comments_by_group.items()}
+    counts = {}
+    for g, texts in comments_by_group.items():  # each distinct comment read once
+        mine = Counter()
+        for text, times in Counter(texts).items():
+            for w in terms(text):
+                mine[w] += times
+        counts[g] = mine
     total = Counter()
     for c in counts.values():
         total.update(c)
