@@ -19,6 +19,7 @@ from journeymap.measure.customers.timeline import timeline
 from journeymap.measure.funnel.funnel import FunnelResult
 from journeymap.measure.funnel.funnel import funnel as _funnel
 from journeymap.measure.funnel.steps import as_rule
+from journeymap.measure.kpis.kpis import KpiResult, journey_kpis
 from journeymap.measure.map.measured_map import MapResult, measure_map
 from journeymap.measure.map.stage_stats import Cohort, StageStats
 from journeymap.measure.paths.actual import ActualJourney, actual_journey
@@ -35,10 +36,11 @@ from journeymap.store.engine import engine_errors
 from journeymap.store.frames import as_table
 from journeymap.store.schema import property_columns
 from journeymap.store.sources import as_source
+from journeymap.store.spend import read_spend
 
 __all__ = ["ActualJourney", "CustomerJourney", "FunnelResult", "JourneyMap", "MapResult",
-           "RetentionResult", "StuckCustomers", "TransitionsResult", "customer", "funnel",
-           "journey_schema", "measure", "paths", "retention", "stuck", "transitions", "validate"]
+           "KpiResult", "RetentionResult", "StuckCustomers", "TransitionsResult", "customer", "funnel",
+           "journey_schema", "kpis", "measure", "paths", "retention", "stuck", "transitions", "validate"]
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,39 @@ def stuck(journey, events, stage: str, *, users=None, measured: JourneyMap | Non
     with engine_errors(f"stuck customers in {stage!r}", _engine(source)):
         pos = positions(j, source, _traits(users))
     return stuck_customers(j, pos, stage, measured.stages)
+
+
+def kpis(journey, events, *, users=None, spend=None, lead: str | None = None,
+         conversion: str | None = None, first_value=None, measured: JourneyMap | None = None) -> KpiResult:
+    """The journey KPIs (marketing, conversion, churn, revenue, NRR, CLV, referral, time to
+    first value, help content, tickets), each with its definition; `spend`: a spend file
+    path (date, channel, campaign, cost, impressions, clicks) or None for the journey's
+    `spend`. See the README's "Journey KPIs".
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["visit", "buy", "visit"],
+    ...                    "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"])})
+    >>> yaml = "name: s\\nstages:\\n  - {id: visit, owner: m, enter: {event: visit}}\\n" \\
+    ...        "  - {id: buy, owner: s, enter: {event: buy}}\\n"
+    >>> kpis(yaml, ev).kpi("conversion_rate")["value"]
+    0.5
+    """
+    j, source = as_journey(journey), as_source(events)
+    path = spend if spend is not None else _journey_relative(j, j.spend)
+    with engine_errors("KPIs", _engine(source)):
+        measured = measured or map_of(j, source, _traits(users))
+        return journey_kpis(j, source, _traits(users), read_spend(path) if path else None, measured.stages,
+                            lead=lead, conversion=conversion,
+                            first_value=tuple(first_value) if first_value else None)
+
+
+def _journey_relative(journey: Journey, path: str | None) -> str | None:
+    """A path written in the journey file, relative to that file's folder."""
+    if path is None:
+        return None
+    from pathlib import Path
+    p = Path(path)
+    return str(p if p.is_absolute() or journey.file is None else Path(journey.file).parent / p)
 
 
 def journey_schema() -> str:

@@ -36,6 +36,8 @@ from journeymap.store.engine import connect, engine_errors, engine_name, resolve
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
 from journeymap.store.schema import property_columns
+from journeymap.store.spend import FILE as SPEND_FILE
+from journeymap.store.spend import store_spend
 from journeymap.store.warehouse import parquet_copy, read_table
 
 __all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "read_table",
@@ -237,6 +239,32 @@ class Workspace:
         steps = list(steps)
         return self._answer("funnel", read, {"steps": steps, **options},
                             lambda events, _: api.funnel(events, steps, **options), cache)
+
+    def kpis(self, *, journey: str | Path | None = None, spend: str | Path | None = None,
+             cache: bool = True, **options) -> KpiResult:
+        """The journey KPIs (see `journeymap.api.kpis`) over the workspace's data; the spend
+        table is `spend` or the journey's `spend` file (relative to the journey file), or
+        the workspace's `spend.parquet` (`journeymap ingest --spend`)."""
+        read = self._read(journey)
+        path = Path(spend) if spend is not None else self._spend_file(read.journey)
+        stamp = None if path is None or not path.exists() else [str(path), path.stat().st_mtime_ns,
+                                                                 path.stat().st_size]
+        measured = self._map(read) if journey is None else None
+        return self._answer("kpis", read, {"spend": stamp, **options},
+                            lambda events, users: api.kpis(read.journey, events, users=users, spend=path,
+                                                           measured=measured, **options), cache)
+
+    def _spend_file(self, journey: Journey) -> Path | None:
+        if journey.spend is not None:
+            p = Path(journey.spend)
+            return p if p.is_absolute() else Path(journey.file or self.journey_path).parent / p
+        default = self.path / SPEND_FILE
+        return default if default.exists() else None
+
+    def ingest_spend(self, path, *, format=None):
+        """Merge a spend file (date, channel, campaign, cost, impressions, clicks) into the
+        workspace's spend table; returns the `Spend` read (its problems listed)."""
+        return store_spend(self.path, path, format=format)
 
     def retention(self, start, returning=None, *, cache: bool = True, **options) -> RetentionResult:
         """Retention cohorts (see `journeymap.retention`) over the workspace's events,

@@ -211,18 +211,22 @@ def validate(journey_file, journey, events, tables, users, mapping, workspace):
 @click.option("--users", "users", type=click.Path(exists=True, dir_okay=False), multiple=True,
               help="A users file (user_id + traits; CSV, Parquet or JSON Lines) to load: one row "
                    "per user, later values win. Repeatable.")
+@click.option("--spend", "spends", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help="A spend file (date, channel, campaign, cost, impressions, clicks) to merge into "
+                   "the workspace's spend table: a later row for the same date, channel and "
+                   "campaign wins. Repeatable.")
 @click.option("--map", "mapping", default=None, help="Column mapping, e.g. user_id=customer,ts=time.")
 @click.option("--input-format", type=click.Choice(["csv", "parquet", "jsonl", "segment"]), default=None)
 @click.option("--skip-bad-rows", type=click.Path(dir_okay=False), default=None,
               help="Load the good rows and write every rejected row with its reason here.")
 @WORKSPACE
-def ingest(files, tables, users, mapping, input_format, skip_bad_rows, workspace):
+def ingest(files, tables, users, spends, mapping, input_format, skip_bad_rows, workspace):
     """Load event files or tables (and users files) into the workspace store, each all or
     nothing."""
     from journeymap.progress import report
     from journeymap.workspace import read_table
-    if not files and not tables and not users:
-        raise click.UsageError("give event FILES or --table URL::TABLE to load, or --users FILE")
+    if not files and not tables and not users and not spends:
+        raise click.UsageError("give event FILES or --table URL::TABLE to load, or --users / --spend FILE")
     if input_format == "segment" and users:
         raise click.UsageError("--input-format segment is for event files; a users file is "
                                "CSV, Parquet or JSON Lines")
@@ -237,6 +241,13 @@ def ingest(files, tables, users, mapping, input_format, skip_bad_rows, workspace
     for f in users:
         n = ws.ingest_users(f, mapping=_mapping(mapping), format=input_format)
         click.echo(f"{f}: {n:,} user rows loaded (later values win)")
+    for f in spends:
+        spend = ws.ingest_spend(f)
+        left = sum(p["count"] for p in spend.problems)
+        click.echo(f"{f}: spend table now {spend.rows.num_rows:,} rows"
+                   + (f"; {left:,} rows left out: " + "; ".join(
+                       f"{p['count']:,} with {p['problem']} (e.g. line {p['example']['line']})"
+                       for p in spend.problems) if left else ""))
 
 
 @cli.command()
@@ -319,6 +330,41 @@ def paths(journey, events, tables, users, mapping, persona, stage, start, end, d
     with _data(journey=journey, events=events, tables=tables, users=users, mapping=mapping,
                workspace=workspace) as ws:
         _render(ws.paths(journey=None if events or tables else journey, **options), fmt, section, ws)
+
+
+@cli.command()
+@JOURNEY
+@EVENTS
+@TABLE
+@USERS
+@MAP
+@click.option("--spend", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Spend file (date, channel, campaign, cost, impressions, clicks); default: the "
+                   "journey's `spend`, else the workspace's (journeymap ingest --spend).")
+@click.option("--lead", default=None, help="The stage whose entry is a lead (default: kpis.lead).")
+@click.option("--conversion", default=None, help="The stage whose entry is a conversion "
+                                                 "(default: kpis.conversion, else the last stage).")
+@click.option("--first-value", default=None, metavar="FROM:TO",
+              help="Time to first value between two stages (default: kpis.first_value).")
+@FORMAT
+@SECTION
+@WORKSPACE
+def kpis(journey, events, tables, users, mapping, spend, lead, conversion, first_value, fmt, section,
+         workspace):
+    """Journey KPIs: spend, CTR, cost per lead and conversion by channel and campaign,
+    conversion, churn, revenue, NRR, CLV, referral, time to first value, help content,
+    tickets; each with its definition."""
+    pair = None
+    if first_value:
+        pair = tuple(p.strip() for p in first_value.split(":"))
+        if len(pair) != 2 or not all(pair):
+            raise click.BadParameter("expected FROM:TO stage ids, e.g. signup:first_value",
+                                     param_hint="--first-value")
+    options = {k: v for k, v in (("lead", lead), ("conversion", conversion), ("first_value", pair)) if v}
+    with _data(journey=journey, events=events, tables=tables, users=users, mapping=mapping,
+               workspace=workspace) as ws:
+        _render(ws.kpis(journey=None if events or tables else journey, spend=spend, **options), fmt,
+                section, ws)
 
 
 @cli.command()

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from journeymap.api import (ActualJourney, CustomerJourney, FunnelResult, JourneyMap, RetentionResult,
-                            StuckCustomers)
+from journeymap.api import (ActualJourney, CustomerJourney, FunnelResult, JourneyMap, KpiResult,
+                            RetentionResult, StuckCustomers)
 from journeymap.results import Result, human_duration
 
 FORMATS = ("table", "json", "csv")
@@ -263,6 +263,61 @@ def _print_stuck(console: Console, s: StuckCustomers) -> None:
                                      "last_seen", "silent", "personas", "reason"]))
 
 
+def _kpi_value(k: dict) -> str:
+    v, unit = k["value"], k["unit"]
+    if v is None:
+        return "–"
+    if unit == "share":
+        return f"{v:.1%}"
+    if unit == "money":
+        return f"{v:,.2f}"
+    if unit == "seconds":
+        return _dur(v)
+    return f"{v:,.2f}" if isinstance(v, float) and not float(v).is_integer() else f"{v:,.0f}"
+
+
+def _print_kpis(console: Console, r: KpiResult) -> None:
+    on = r.computed_on
+    t = Table(title=f"Journey KPIs — {on['users']:,} users, data to {on['data_end'][:10]}", title_justify="left")
+    for col in ("KPI", "value", "95% CI", "n", "definition"):
+        t.add_column(col, justify="right" if col in ("value", "n") else "left")
+    for k in r.kpis:
+        ci = k["ci"]
+        t.add_row(escape(k["name"].replace("_", " ")), _kpi_value(k),
+                  _ci(ci) if ci and k["unit"] == "share" else "–", _count(k["n"]), escape(k["definition"]))
+    console.print(t)
+    money = lambda x: "–" if x is None else f"{x:,.2f}"  # noqa: E731
+    for key, rows in (("channel", r.channels), ("campaign", r.campaigns)):
+        if not rows:
+            continue
+        tb = Table(title=f"By {key} (first touch)", title_justify="left")
+        for col in (key, "impressions", "clicks", "CTR", "cost", "leads", "cost/lead", "conversions", "cost/conv."):
+            tb.add_column(col, justify="left" if col == key else "right")
+        for x in rows:
+            tb.add_row(escape(x[key]), _count(x["impressions"]), _count(x["clicks"]), _pct(x["click_through_rate"]),
+                       money(x["cost"]), _count(x["leads"]), money(x["cost_per_lead"]), _count(x["conversions"]),
+                       money(x["cost_per_conversion"]))
+        console.print(tb)
+    if r.periods:
+        tb = Table(title=f"By {on['period']} (incomplete: cut short by the end of the data)", title_justify="left")
+        for col in ("period", "revenue", "paying", "ARPU", "active at start", "churned", "churn rate", "95% CI",
+                    "NRR"):
+            tb.add_column(col, justify="left" if col == "period" else "right")
+        for p in r.periods:
+            tb.add_row(p["period"] + ("" if p["complete"] else " (incomplete)"), money(p["revenue"]),
+                       _count(p["paying_customers"]), money(p["arpu"]), _count(p["active_at_start"]),
+                       _count(p["churned"]), _pct(p["churn_rate"]), _ci(p["churn_rate_ci"]),
+                       _pct(p["net_revenue_retention"]))
+        console.print(tb)
+    if r.tickets:
+        console.print("Tickets by channel: " + ", ".join(f"{escape(x['channel'])} {x['tickets']:,} "
+                                                         f"({_pct(x['share'])})" for x in r.tickets))
+    for p in r.problems:
+        console.print(f"[bold]data left out[/bold]: {escape(p['problem'])}"
+                      + (f" — {p['count']:,} rows" if p.get("count") else "")
+                      + (f", e.g. {escape(str(p['example']))}" if p.get("example") else ""))
+
+
 def _print_retention(console: Console, r: RetentionResult) -> None:
     on = r.computed_on
     n = r.n_intervals
@@ -301,5 +356,7 @@ def render(result: Result, fmt: str = "table", out=None, section: str | None = N
             _print_stuck(console, result)
         elif isinstance(result, RetentionResult):
             _print_retention(console, result)
+        elif isinstance(result, KpiResult):
+            _print_kpis(console, result)
         else:
             console.print(result.to_pandas().to_string(index=False))

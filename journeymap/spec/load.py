@@ -14,6 +14,7 @@ from ruamel.yaml.reader import ReaderError
 from journeymap.errors import SpecError, did_you_mean
 from journeymap.spec._parts import read_benchmark, read_count, read_duration, read_owner, read_where
 from journeymap.spec._reader import TEXT_FILE, Reader, combine, describe
+from journeymap.spec._kpis import read_kpis, read_money
 from journeymap.spec._signals import read_signals
 from journeymap.spec._stages import read_stages
 from journeymap.spec._yaml import MAX_JOURNEY_BYTES, LimitError, load_yaml, too_large_at
@@ -21,7 +22,8 @@ from journeymap.spec.model import MIN_VOLUME, Benchmark, Condition, Handoff, Jou
 
 __all__ = ["as_journey", "load_journey", "parse_journey", "parse_where"]
 
-TOP_KEYS = ("name", "inactivity", "min_volume", "stages", "handoffs", "personas", "benchmarks", "signals")
+TOP_KEYS = ("name", "inactivity", "min_volume", "stages", "handoffs", "personas", "benchmarks", "signals",
+            "revenue", "churn", "help", "referral", "spend", "kpis")
 HANDOFF_KEYS = ("from", "to", "owner")
 PERSONA_KEYS = ("id", "name", "where")
 DEFAULT_INACTIVITY = 30 * 86400.0
@@ -162,10 +164,12 @@ def _journey(r: Reader, data: object, path: str | None) -> Journey | None:
     personas = _personas(r, data)
     benchmarks = _benchmarks(r, data, order)
     signals = read_signals(r, data)
+    money = read_money(r, data)
+    kpis = read_kpis(r, data, order)
     if r.problems or name is None:
         return None
     return Journey(name, tuple(stages), tuple(handoffs), tuple(personas), benchmarks, inactivity, path,
-                   min_volume, signals)
+                   min_volume, signals, kpis=kpis, **money)
 
 
 def _items(r: Reader, data: Mapping, key: str) -> list[tuple[Mapping, int]]:

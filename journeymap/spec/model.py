@@ -244,6 +244,32 @@ class Signals:
 
 
 @dataclass(frozen=True)
+class Revenue:
+    """Revenue, as events: which events carry it and the property holding the amount."""
+
+    rule: EventRule
+    amount: str
+    loc: Location = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class KpiSettings:
+    """What the journey KPIs count: a lead and a conversion are entries into stages; time
+    to first value runs between two stages; a user's channel and campaign are their
+    first-touch properties; churn and revenue are counted per `period`; sessions split
+    at `session_gap` seconds of inactivity (or by `session_id` when events carry it)."""
+
+    lead: str | None = None
+    conversion: str | None = None
+    first_value: tuple[str, str] | None = None
+    channel: str = "channel"
+    campaign: str = "campaign"
+    period: str = "month"
+    session_gap: float = 1800.0
+    loc: Location = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
 class Journey:
     name: str
     stages: tuple[Stage, ...]
@@ -254,6 +280,12 @@ class Journey:
     file: str | None = field(default=None, compare=False)
     min_volume: int = MIN_VOLUME  # users a stage needs before a leak or finding is drawn from it
     signals: Signals = Signals()
+    revenue: Revenue | None = None
+    churn: EventRule | None = None
+    help: EventRule | None = None
+    referral: EventRule | None = None
+    spend: str | None = None  # a spend file, relative to the journey file's folder
+    kpis: KpiSettings = KpiSettings()
 
     def stage(self, stage_id: str) -> Stage:
         for s in self.stages:

@@ -121,6 +121,8 @@ _DEFS = {
                       "min_answers": {"type": "integer", "minimum": 1, "description":
                                       "Answers (or customers) a threshold needs (30)."}},
                      [], "When a stage is resented: progression fine, experience poor."),
+    "event_rule": _obj({"event": _ref("events"), "where": _ref("conditions")}, ["event"],
+                       "An event (or any of several), with conditions on its properties."),
     "persona": _obj({"id": _ref("name", "Unique persona id."), "name": _ref("name", "Display name."),
                      "where": _ref("conditions",
                                    "Conditions on user traits or first-touch event properties.")},
@@ -146,6 +148,24 @@ JOURNEY_SCHEMA: dict = {
         "personas": {"type": "array", "items": _ref("persona")},
         "benchmarks": {"type": "object", "additionalProperties": _ref("benchmark"),
                        "description": "Overrides of the built-in benchmark ranges, keyed by stage id."},
+        "revenue": _obj({"event": _ref("events"), "where": _ref("conditions"),
+                         "amount": _ref("name", "The property holding the amount.")},
+                        ["event", "amount"], "Revenue, as events carrying an amount."),
+        "churn": _ref("event_rule", "The event that ends a customer's subscription."),
+        "help": _ref("event_rule", "Help-content page views (e.g. $pageview where path contains /help)."),
+        "referral": _ref("event_rule", "The event of a customer referring someone."),
+        "spend": _ref("name", "A spend file (date, channel, campaign, cost, impressions, clicks), "
+                              "relative to the journey file."),
+        "kpis": _obj({"lead": _ref("name", "The stage whose entry is a lead."),
+                      "conversion": _ref("name", "The stage whose entry is a conversion."),
+                      "first_value": {"type": "array", "items": _ref("name"), "minItems": 2, "maxItems": 2,
+                                      "description": "[from, to] stages of time to first value."},
+                      "channel": _ref("name", "The first-touch property naming the channel."),
+                      "campaign": _ref("name", "The first-touch property naming the campaign."),
+                      "period": {"enum": ["week", "month"], "description": "Churn, revenue and NRR "
+                                 "are counted per period (default month)."},
+                      "session_gap": _ref("duration", "Inactivity that ends a session (default 30m).")},
+                     [], "What the journey KPIs count."),
         "signals": {"type": "object", "additionalProperties": False,
                     "description": "How each stage feels: surveys and tickets, attributed to the "
                                    "stage a customer was in when they happened.",

@@ -21,7 +21,31 @@ def check_against_data(journey: Journey, *, event_counts: Mapping[str, int],
     traits = set(user_traits) | set(event_properties)
     for persona in journey.personas:
         problems += _condition_problems(persona.where, traits, "trait", f"persona '{persona.id}'")
-    return problems + _signal_problems(journey, event_counts, set(event_properties))
+    return problems + _signal_problems(journey, event_counts, set(event_properties)) + \
+        _money_problems(journey, event_counts, set(event_properties))
+
+
+def _money_problems(journey: Journey, event_counts: Mapping[str, int], properties: set[str]) -> list[SpecError]:
+    """Revenue, churn, help and referral events and properties the data does not have."""
+    seen = [name for name, count in event_counts.items() if count]
+    problems = []
+    rules = [(k, getattr(journey, k)) for k in ("churn", "help", "referral")]
+    rules += [("revenue", journey.revenue.rule)] if journey.revenue else []
+    for key, rule in rules:
+        if rule is None:
+            continue
+        for i, name in enumerate(rule.events):
+            if not event_counts.get(name):
+                where = rule.event_locs[i] if i < len(rule.event_locs) else rule.loc
+                problems.append(_error(f"unknown event '{name}' of '{key}'" + did_you_mean(name, seen)
+                                       if name not in event_counts else
+                                       f"event '{name}' of '{key}' never occurs in the data", where, name))
+        problems += _condition_problems(rule.where, properties, "event property", f"'{key}'")
+    if journey.revenue and journey.revenue.amount not in properties:
+        problems.append(_error(f"unknown event property '{journey.revenue.amount}' for the amount of "
+                               "'revenue'" + did_you_mean(journey.revenue.amount, properties),
+                               journey.revenue.loc, journey.revenue.amount))
+    return problems
 
 
 def _signal_problems(journey: Journey, event_counts: Mapping[str, int],

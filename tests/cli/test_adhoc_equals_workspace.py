@@ -85,6 +85,8 @@ MEASURES = [
     ["funnel", "visit", "purchase", "--order", "unordered"],
     ["paths"],
     ["paths", "--stage", "visit"],
+    ["kpis"],
+    ["kpis", "--lead", "signup", "--first-value", "visit:purchase"],
     ["retention", "visit", "--period", "day", "--intervals", "6"],
     ["retention", "signup", "purchase", "--period", "day", "--intervals", "6", "--kind", "first_time",
      "--cumulative"],

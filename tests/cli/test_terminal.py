@@ -220,7 +220,7 @@ def workspace(files):
 
 # Every command of `journeymap --help` has a test here; test_help fails when one is added.
 COVERED = {"schema", "init", "validate", "ingest", "measure", "funnel", "paths", "demo", "customer",
-           "stuck", "report", "serve", "retention"}
+           "stuck", "report", "serve", "retention", "kpis"}
 
 
 def test_help_lists_every_command_and_each_is_covered(tmp_path):
@@ -338,6 +338,14 @@ def test_retention(workspace):
     assert any(re.match(r"│ 2024-01-01 │\s+2 │\s+100\.0% │\s+50\.0% │\s+50\.0% │", line)
                for line in run.screen), run.screen
     assert any(re.match(r"│ 2024-01-02 │\s+2 │\s+100\.0% │\s+0\.0% │\s+– │", line) for line in run.screen)
+
+
+def test_kpis(workspace):
+    run = on_terminal("kpis", "-w", workspace, cwd=workspace).check()
+    run.assert_bar_drawn("stage entries")
+    _table_intact(run, "Journey KPIs — 4 users, data to 2024-01-20", "└")
+    # by hand: 1 of the 4 who visited purchased
+    assert any(re.match(r"│ conversion rate\s+│\s+25\.0% │", line) for line in run.screen), run.screen
 
 
 def test_customer(workspace):

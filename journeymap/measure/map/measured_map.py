@@ -110,9 +110,16 @@ def _by_labels(entries: StageEntries, events: ir.Table, users, by: str, flags: p
         for pid in reversed(list(flags.columns)):
             first[flags[pid].to_numpy()] = pid
         return first
-    if by in entries.entry_props:
-        return _labels(entries.entry_props[by])
-    return _labels(values_for(trait_values(events, users, by), entries.users, by, fill=None))
+    return entry_labels(entries, events, users, by)
+
+
+def entry_labels(entries: StageEntries, events: ir.Table, users, prop: str) -> np.ndarray:
+    """Per user of `entries`: `prop` as a user trait, else as the property on the event
+    that put them in the first stage (read by the stage pass when asked for), as group
+    labels ((none), the 20 largest, (other))."""
+    if prop in entries.entry_props:
+        return _labels(entries.entry_props[prop])
+    return _labels(values_for(trait_values(events, users, prop), entries.users, prop, fill=None))
 
 
 def _by_order(groups: dict[str, list[StageStats]]) -> dict[str, list[StageStats]]:

@@ -1,0 +1,1 @@
+"""The journey KPIs: marketing, conversion, money, retention, help content, tickets."""
