@@ -199,6 +199,10 @@ def create_app(workspace) -> FastAPI:
                              lambda: _dict(ws.paths(persona=persona, exclude=hide, depth=depth,
                                                     top=top)))
 
+    @app.get("/api/kpis", tags=["api"], summary="The journey KPIs, each with its definition")
+    def journey_kpis():
+        return server.answer(("kpis",), lambda: _dict(ws.kpis()))
+
     @app.get("/api/customer/{user_id}", tags=["api"],
              summary="One customer (user id, or anonymous id): stage, stuck or not, timeline")
     def customer(user_id: str, limit: int = Query(500, ge=1, le=100_000)):
@@ -250,6 +254,10 @@ def create_app(workspace) -> FastAPI:
     @app.get("/paths", response_class=HTMLResponse, include_in_schema=False)
     def paths_page():
         return pages.page("paths")
+
+    @app.get("/kpis", response_class=HTMLResponse, include_in_schema=False)
+    def kpis_page():
+        return pages.page("kpis")
 
     @app.get("/customers", response_class=HTMLResponse, include_in_schema=False)
     def customers_page():

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from journeymap.errors import EngineError
 
-NAV = (("map", "/", "Map"), ("paths", "/paths", "Paths"), ("customers", "/customers", "Customers"))
-TITLES = {"map": "Map", "stage": "Stage", "paths": "Actual journey", "customers": "Customers",
+NAV = (("map", "/", "Map"), ("paths", "/paths", "Paths"), ("kpis", "/kpis", "KPIs"),
+       ("customers", "/customers", "Customers"))
+TITLES = {"map": "Map", "stage": "Stage", "paths": "Actual journey", "kpis": "KPIs", "customers": "Customers",
           "report": "Report"}
 STATIC = files("journeymap.web").joinpath("static")
 # an inline icon: no request for /favicon.ico

@@ -104,6 +104,13 @@ def test_paths_and_customers(client, ws):
     assert 'filename="stuck-onboarding.csv"' in res.headers["content-disposition"]
 
 
+def test_kpis_are_the_workspace_kpis(client, ws):
+    got = answered(client, "/api/kpis").json()
+    assert got == json.loads(ws.kpis().to_json())
+    names = {k["name"] for k in got["kpis"]}
+    assert {"cost_per_conversion", "churn_rate_per_month", "clv_projected", "help_bounce_rate"} <= names
+
+
 def test_one_error_shape_for_everything(client):
     assert "unknown stage 'onbording'" in error_of(answered(client, "/api/stage/onbording"), 404, "not_found")
     assert "did you mean 'onboarding'" in error_of(answered(client, "/api/stuck", params={"stage": "onbording"}),
@@ -128,13 +135,13 @@ def test_a_bad_split_is_a_query_error_naming_the_property(client):
 def test_openapi_documents_every_api_route(client):
     doc = answered(client, "/openapi.json").json()
     assert doc["info"]["title"] == "journeymap"
-    assert {"/api/meta", "/api/map", "/api/stage/{stage}", "/api/paths", "/api/customer/{user_id}",
+    assert {"/api/meta", "/api/map", "/api/stage/{stage}", "/api/paths", "/api/kpis", "/api/customer/{user_id}",
             "/api/stuck", "/api/stuck.csv", "/report.html"} <= set(doc["paths"])
     assert not any(p.startswith("/static") or p in ("/", "/paths") for p in doc["paths"])
 
 
 def test_pages_and_assets_come_from_the_server_only(client):
-    for page in ("/", "/stage/onboarding", "/paths", "/customers"):
+    for page in ("/", "/stage/onboarding", "/paths", "/kpis", "/customers"):
         res = answered(client, page)
         assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
         assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", res.text)  # no CDN, no remote asset

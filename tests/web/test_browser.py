@@ -120,7 +120,8 @@ def stuck_one(ws) -> str:
 
 def test_every_page_loads_with_no_error_and_no_failed_request(watched, site, ws):
     for path in ("/", "/?persona=team&period=week&by=channel", "/stage/onboarding?by=persona",
-                 "/stage/advocacy", "/paths?exclude=%24pageview", f"/customers?id={stuck_one(ws)}&stage=onboarding"):
+                 "/stage/advocacy", "/paths?exclude=%24pageview", "/kpis",
+                 f"/customers?id={stuck_one(ws)}&stage=onboarding"):
         page = watched.open(site + path)
         assert page.locator(".error").count() == 0, (path, page.locator(".error").all_inner_texts())
         assert page.locator("h1").count() >= 1
@@ -201,7 +202,7 @@ def test_the_customer_lookup_finds_a_customer_and_a_stuck_one(watched, site, ws)
 FOCUSABLE = "a[href], select, input, button, [tabindex]:not([tabindex='-1'])"
 
 
-@pytest.mark.parametrize("path", ["/", "/stage/onboarding", "/paths", "/customers?stage=onboarding"])
+@pytest.mark.parametrize("path", ["/", "/stage/onboarding", "/paths", "/kpis", "/customers?stage=onboarding"])
 def test_the_keyboard_reaches_every_control(watched, site, path):
     page = watched.open(site + path)
     page.wait_for_timeout(300)
@@ -302,7 +303,7 @@ min_volume: 1
 
 
 def test_screenshots_of_every_page(watched, site, ws, tmp_path):
-    shots = {"map": "/", "stage": "/stage/onboarding?by=persona&exclude=%24pageview,session_start",
+    shots = {"map": "/", "kpis": "/kpis", "stage": "/stage/onboarding?by=persona&exclude=%24pageview,session_start",
              "paths": "/paths?exclude=%24pageview,session_start,help_article_view",
              "customer": f"/customers?id={stuck_one(ws)}&stage=onboarding"}
     out = Path(os.environ["JOURNEYMAP_SCREENSHOTS"]) if os.environ.get("JOURNEYMAP_SCREENSHOTS") else None

@@ -457,6 +457,60 @@
           table(pathCols, c.deviating_traces))));
   }
 
+  // ---- KPIs --------------------------------------------------------------------------
+  function kpiValue(k) {
+    const v = k.value;
+    if (v === null || v === undefined) return "–";
+    if (k.unit === "share") return pct(v);
+    if (k.unit === "money") return Number(v).toLocaleString("en-US", { maximumFractionDigits: 2 });
+    if (k.unit === "seconds") return dur(v);
+    return Number(v).toLocaleString("en-US", { maximumFractionDigits: 2 });
+  }
+
+  function renderKpis(app, r) {
+    const money = (x) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en-US", { maximumFractionDigits: 2 }));
+    const headline = ["conversion_rate", "cost_per_conversion", "churn_rate_per_month", "net_revenue_retention_per_month",
+      "clv_projected", "time_to_first_value"].map((n) => r.kpis.find((k) => k.name === n)).filter(Boolean);
+    const byChannel = (key, rows) => rows.length ? h("section", { class: "panel" }, h("h2", {}, `By ${key} (first touch)`),
+      table([{ label: key, key }, { label: "impressions", n: 1, cell: (x) => count(x.impressions) }, { label: "clicks", n: 1, cell: (x) => count(x.clicks) },
+        { label: "CTR", n: 1, cell: (x) => pct(x.click_through_rate) }, { label: "cost", n: 1, cell: (x) => money(x.cost) },
+        { label: "leads", n: 1, cell: (x) => count(x.leads) }, { label: "cost / lead", n: 1, cell: (x) => money(x.cost_per_lead) },
+        { label: "conversions", n: 1, cell: (x) => count(x.conversions) }, { label: "cost / conversion", n: 1, cell: (x) => money(x.cost_per_conversion) }], rows)) : null;
+    const periods = r.periods.filter((p) => p.churn_rate !== null);
+    const churnFig = periods.length ? chart(`Churn rate per ${r.computed_on.period}`, `Line: customers who churned in each ${r.computed_on.period} ÷ customers active at its start, with Wilson 95% intervals; the last, incomplete period is drawn hollow.`,
+      { data: [{ type: "scatter", mode: "lines+markers", x: periods.map((p) => p.period), y: periods.map((p) => p.churn_rate),
+        marker: { color: "#1f2a44", size: 8, symbol: periods.map((p) => (p.complete ? "circle" : "circle-open")) }, line: { color: "#1f2a44" },
+        error_y: { type: "data", symmetric: false, array: periods.map((p) => p.churn_rate_ci[1] - p.churn_rate), arrayminus: periods.map((p) => p.churn_rate - p.churn_rate_ci[0]) },
+        hovertemplate: "%{x}: %{y:.1%}<extra></extra>" }], layout: { yaxis: { tickformat: ".0%", rangemode: "tozero" } } },
+      table([{ label: r.computed_on.period, cell: (p) => p.period + (p.complete ? "" : " (incomplete)") }, { label: "active at start", n: 1, cell: (p) => count(p.active_at_start) },
+        { label: "churned", n: 1, cell: (p) => count(p.churned) }, { label: "churn rate", n: 1, cell: (p) => pct(p.churn_rate) }, { label: "95% CI", n: 1, cell: (p) => ci(p.churn_rate_ci) }], periods), 280) : null;
+    app.replaceChildren(...[
+      h("h1", {}, "Journey KPIs"),
+      h("p", { class: "sub" }, `${count(r.computed_on.users)} customers in the journey · data to ${day(r.computed_on.data_end)} · lead: ${r.computed_on.lead || "–"} · conversion: ${r.computed_on.conversion}`),
+      h("div", { class: "kpis" }, headline.map((k) => h("div", { class: "kpi" }, h("div", { class: "v" }, kpiValue(k)), h("div", { class: "l" }, k.name.replace(/_/g, " "))))),
+      h("section", { class: "panel" }, h("h2", {}, "Every KPI, with what it counts"),
+        table([{ label: "KPI", cell: (k) => k.name.replace(/_/g, " ") }, { label: "value", n: 1, cell: kpiValue },
+          { label: "95% CI", n: 1, cell: (k) => (k.ci && k.unit === "share" ? ci(k.ci) : "–") }, { label: "n", n: 1, cell: (k) => count(k.n) },
+          { label: "definition", key: "definition" }], r.kpis)),
+      byChannel("channel", r.channels), byChannel("campaign", r.campaigns),
+      churnFig ? h("section", { class: "panel" }, churnFig) : null,
+      r.periods.length ? h("section", { class: "panel" }, h("h2", {}, `Revenue by ${r.computed_on.period}`),
+        table([{ label: r.computed_on.period, cell: (p) => p.period + (p.complete ? "" : " (incomplete)") }, { label: "revenue", n: 1, cell: (p) => money(p.revenue) },
+          { label: "paying", n: 1, cell: (p) => count(p.paying_customers) }, { label: "ARPU", n: 1, cell: (p) => money(p.arpu) },
+          { label: "net revenue retention", n: 1, cell: (p) => pct(p.net_revenue_retention) }], r.periods)) : null,
+      r.tickets.length ? h("section", { class: "panel" }, h("h2", {}, "Tickets by channel"),
+        table([{ label: "channel", key: "channel" }, { label: "tickets", n: 1, cell: (t) => count(t.tickets) }, { label: "share", n: 1, cell: (t) => pct(t.share) }], r.tickets)) : null,
+      r.problems.length ? h("section", { class: "panel" }, h("h2", {}, "Data left out"),
+        h("ul", {}, r.problems.map((p) => h("li", {}, p.problem + (p.count ? ` — ${count(p.count)} rows` : "") + (p.example && p.example.line ? ` (e.g. line ${p.example.line} of ${p.example.file})` : ""))))) : null,
+    ].filter(Boolean));
+  }
+
+  async function kpisPage(app) {
+    const body = h("div", {});
+    app.replaceChildren(body);
+    try { renderKpis(body, await api("/api/kpis", working(body, "Computing the KPIs…"))); } catch (err) { failed(body, err); }
+  }
+
   // ---- customers ---------------------------------------------------------------------
   function statusBadge(status) {
     return h("span", { class: "status " + status.replace(" ", "-") }, status);
@@ -614,7 +668,7 @@
     app.appendChild(paths);
   }
 
-  const PAGES = { map: mapPage, stage: stagePage, paths: pathsPage, customers: customersPage, report: reportPage };
+  const PAGES = { map: mapPage, stage: stagePage, paths: pathsPage, kpis: kpisPage, customers: customersPage, report: reportPage };
 
   async function boot() {
     const app = document.getElementById("app");
@@ -625,7 +679,7 @@
     app.setAttribute("aria-busy", "false");
   }
 
-  window.journeymap = { h, renderMap, renderStage, renderPaths, renderCustomer, renderStuck };
+  window.journeymap = { h, renderMap, renderStage, renderPaths, renderKpis, renderCustomer, renderStuck };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
   else boot();
 })();
