@@ -222,6 +222,12 @@ def experience_of(journey: Journey, entries, side, stage_at, entered: dict[str, 
     if sig.tickets is not None:
         t = sig.tickets
         used |= {p: "tickets" for p in (t.channel, t.topic, t.resolution_hours, t.id) if p}
+    counts = {name: int(((side.bits >> k) & 1).sum()) for k, name in enumerate(names)}
+    for s in [*sig.surveys, *([sig.tickets] if sig.tickets is not None else [])]:
+        kind = getattr(s, "kind", "tickets")
+        if not counts.get(kind):
+            problems.append({"signal": kind, "problem": f"no '{' or '.join(s.rule.events)}' events in the "
+                             "data: nothing to attribute", "count": 0, "example": None})
     for col in getattr(side, "missing", ()):
         problems.append({"signal": used.get(col), "problem": f"no event property '{col}' in the data",
                          "count": None, "example": None})

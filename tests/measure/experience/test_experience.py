@@ -228,3 +228,10 @@ def test_a_dataframe_column_of_mixed_kinds_is_a_clear_error():
     events = frame(ROWS + [("u1", "csat", at(4.5), "great")])
     with pytest.raises(IngestError, match="column 'score' of the DataFrame mixes kinds of values"):
         measure(BASE, events)
+
+
+def test_a_signal_event_that_never_occurs_is_reported():
+    exp = measure(BASE, frame([r for r in ROWS if r[1] != "ces"])).experience
+    assert {"signal": "ces", "problem": "no 'ces' events in the data: nothing to attribute", "count": 0,
+            "example": None} in exp.problems
+    assert stats(exp, "visit").surveys["ces"]["n"] == 0
