@@ -266,11 +266,17 @@ def test_the_limits_leave_room_for_real_sharing():
 
 # -- size and nesting --------------------------------------------------------------
 
+def _hashes(size: int, pad: str) -> int:
+    """How many '#' open the padding comment, so that whole `pad`s fill the rest exactly."""
+    room = size - len(DEMO.encode("utf-8")) - len("#\n")
+    return 1 + room % len(pad.encode("utf-8"))
+
+
 def padded(size: int, pad: str = "#") -> str:
     """The demo journey with a comment line making it exactly `size` bytes of UTF-8."""
-    room = size - len(DEMO.encode("utf-8")) - len("#\n")
-    assert room % len(pad.encode("utf-8")) == 0
-    return DEMO + "#" + pad * (room // len(pad.encode("utf-8"))) + "\n"
+    hashes = _hashes(size, pad)
+    room = size - len(DEMO.encode("utf-8")) - hashes - len("\n")
+    return DEMO + "#" * hashes + pad * (room // len(pad.encode("utf-8"))) + "\n"
 
 
 def test_a_journey_of_exactly_the_limit_loads():
@@ -292,8 +298,9 @@ def test_the_limit_counts_bytes_not_characters(tmp_path):
     text = padded(MAX_JOURNEY_BYTES + 2, pad="é")  # fewer characters than the limit, more bytes
     assert len(text) < MAX_JOURNEY_BYTES
     line, col, _ = only(text)
-    whole = (MAX_JOURNEY_BYTES - len(DEMO.encode("utf-8")) - 1) // 2  # the é that fit after the '#'
-    assert (line, col) == (DEMO.count("\n") + 1, 1 + whole + 1)
+    hashes = _hashes(MAX_JOURNEY_BYTES + 2, "é")
+    whole = (MAX_JOURNEY_BYTES - len(DEMO.encode("utf-8")) - hashes) // 2  # the é that fit after the '#'s
+    assert (line, col) == (DEMO.count("\n") + 1, hashes + whole + 1)
     path = tmp_path / "big.yml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SpecError) as info:

@@ -10,7 +10,9 @@ journey)"; answers after entering a bad-outcome stage, "(after churn)".
 Per stage: NPS, CSAT and CES with 95% intervals, answers, respondents and the
 response rate (respondents / customers who entered the stage); tickets per 100
 customers who entered the stage, by channel and topic, and the median hours to
-resolve; the most distinctive comment terms (see `scores`). Bad values (scores
+resolve; the most distinctive comment terms (see `scores`). With a period, the
+same per entry cohort of each stage (the answers of the customers who entered
+the stage in that week or month). Bad values (scores
 that are not numbers, not whole numbers or outside the scale; negative or
 unreadable resolution times) are left out of the numbers and reported, counted
 with an example, never dropped silently.
@@ -21,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -72,14 +75,18 @@ class Experience:
     personas: dict[str, list[StageExperience]]
     problems: list[dict]
     computed_on: dict
+    cohorts: list[dict] = field(default_factory=list)  # per stage and entry cohort (with a period)
 
     def stage(self, stage_id: str) -> StageExperience:
         return next(s for s in self.stages if s.stage == stage_id)
 
     def to_dict(self) -> dict:
-        return {"computed_on": self.computed_on, "stages": [s.to_dict() for s in self.stages],
-                "personas": {p: [s.to_dict() for s in rows] for p, rows in self.personas.items()},
-                "problems": self.problems}
+        out = {"computed_on": self.computed_on, "stages": [s.to_dict() for s in self.stages],
+               "personas": {p: [s.to_dict() for s in rows] for p, rows in self.personas.items()},
+               "problems": self.problems}
+        if self.cohorts:
+            out["cohorts"] = clean(self.cohorts)
+        return out
 
 
 @dataclass(frozen=True)
@@ -208,8 +215,37 @@ def _resolution_hours(journey: Journey, side, rows: _Rows, idx: np.ndarray, prob
     return None
 
 
+def _cohort_rows(journey: Journey, entries, survey_parts: dict, ticket_parts, cohort_of) -> list[dict]:
+    """Per stage and entry cohort of that stage: each survey's statistic and tickets per
+    100 customers of the cohort (answers of customers who entered the stage then)."""
+    out = []
+    for k, st in enumerate(journey.stages):
+        entered = entries.entry_t[:, k]
+        who = np.flatnonzero(entered >= 0)
+        if not who.size:
+            continue
+        label = np.full(entries.n_users, None, object)
+        label[who] = cohort_of(entered[who])
+        sizes = pd.Series(label[who]).value_counts()
+        for cohort in sorted(sizes.index):
+            n_in = int(sizes[cohort])
+            row = {"stage": st.id, "cohort": cohort, "customers": n_in}
+            for kind, (rows, scores, parts) in survey_parts.items():
+                idx = parts[k]
+                idx = idx[(rows.users[idx] >= 0) & (label[np.maximum(rows.users[idx], 0)] == cohort)]
+                stat = _survey_stats(kind, scores[idx], rows.users[idx], n_in)
+                row |= {kind: stat.get(kind), f"{kind}_ci": stat.get(f"{kind}_ci"), f"{kind}_answers": stat["n"]}
+            if ticket_parts is not None:
+                rows, _, parts = ticket_parts
+                idx = parts[k]
+                n = int(np.sum((rows.users[idx] >= 0) & (label[np.maximum(rows.users[idx], 0)] == cohort)))
+                row |= {"tickets": n, "tickets_per_100": 100 * n / n_in}
+            out.append(row)
+    return out
+
+
 def experience_of(journey: Journey, entries, side, stage_at, entered: dict[str, list[int]],
-                  groups: dict[str, np.ndarray]) -> Experience:
+                  groups: dict[str, np.ndarray], cohort_of=None) -> Experience:
     """Experience of every stage for each group of customers (`groups`: name -> mask
     over the map's customers, "all" first; `entered`: name -> customers per stage).
     `entries` and `side` are the stage pass's entries and the signal rows it saw;
@@ -302,6 +338,7 @@ def experience_of(journey: Journey, entries, side, stage_at, entered: dict[str, 
     computed_on = {"signals": names, "answers": {k: int(np.sum(~np.isnan(v[1]))) for k, v in surveys.items()},
                    "tickets": int(tickets[0].bucket.size) if tickets else 0,
                    "attribution": "the last stage entered at or before the answer or ticket"}
+    cohorts = _cohort_rows(journey, entries, survey_parts, ticket_parts, cohort_of) if cohort_of else []
     return Experience(stages_for("all", None),
                       {g: stages_for(g, m) for g, m in groups.items() if g != "all"},
-                      problems, computed_on)
+                      problems, computed_on, cohorts)

@@ -13,7 +13,8 @@ from journeymap.measure._feed.parallel import beside_pass
 from journeymap.measure._feed.users import align, persona_flags, trait_values, user_values, values_for
 from journeymap.measure.experience.experience import Experience, experience_of
 from journeymap.measure.map.entries import SideRows, StageEntries, stage_at, stage_entries, stage_entries_and
-from journeymap.measure.map.stage_stats import PERIODS, Cohort, StageStats, maturity, stage_stats_of
+from journeymap.measure.map.stage_stats import (PERIODS, Cohort, StageStats, cohort_labels, maturity,
+                                                stage_stats_of)
 from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source
@@ -68,6 +69,7 @@ class MapResult(Result):
             out["experience"] = [flat(s.row()) for s in self.experience.stages]
             out["experience_personas"] = [flat({"persona": p, **s.row()})
                                           for p, rows in self.experience.personas.items() for s in rows]
+            out["experience_cohorts"] = [flat(c) for c in self.experience.cohorts]
             out["experience_problems"] = [
                 flat({**p, **{f"example_{k}": v for k, v in (p["example"] or {}).items()}})
                 for p in self.experience.problems]
@@ -165,7 +167,8 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
         entered = {name or "all": [s.entered for s in rows] for (kind, name), rows in stats.items()
                    if kind in ("all", "persona")}
         groups = {name: mask for (kind, name), mask in sets.items() if kind == "persona"}
-        experience = experience_of(journey, entries, side, stage_at, entered, groups)
+        experience = experience_of(journey, entries, side, stage_at, entered, groups,
+                                   cohort_of=cohort_labels(period) if period else None)
     return MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
                      _by_order(of["group"]), cohorts, _value_per_user(journey, entries, events),
                      experience)

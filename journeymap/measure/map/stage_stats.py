@@ -137,6 +137,11 @@ def _period_starts(us: np.ndarray, period: str) -> pd.PeriodIndex:
     return stamps.to_period(PERIODS[period])
 
 
+def cohort_labels(period: str):
+    """µs entry times -> their cohort's label (as the cohort table names them)."""
+    return lambda us: np.asarray(_period_starts(us, period).astype(str), dtype=object)
+
+
 def maturity(journey: Journey, entries: StageEntries, period: str) -> tuple[np.ndarray, list[Cohort]]:
     """Per user and stage: is the entry cohort mature? Plus the cohort table."""
     within = within_us(journey)

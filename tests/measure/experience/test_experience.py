@@ -235,3 +235,17 @@ def test_a_signal_event_that_never_occurs_is_reported():
     assert {"signal": "ces", "problem": "no 'ces' events in the data: nothing to attribute", "count": 0,
             "example": None} in exp.problems
     assert stats(exp, "visit").surveys["ces"]["n"] == 0
+
+
+def test_per_entry_cohort_with_a_period():
+    rows = ROWS + [("u5", "visit", at(24 * 8)), ("u5", "csat", at(24 * 8 + 1), 1)]
+    m = measure(BASE, frame(rows), period="week")
+    visit = {c["cohort"]: c for c in m.experience.cohorts if c["stage"] == "visit"}
+    # u1 and u2 entered visit in the week of 2024-03-01 (u1's 5 counts), u5 a week later (a 1)
+    assert list(visit) == ["2024-02-26/2024-03-03", "2024-03-04/2024-03-10"]
+    first, second = visit.values()
+    assert (first["customers"], first["csat"], first["csat_answers"]) == (2, 1.0, 1)
+    assert (second["customers"], second["csat"], second["csat_answers"]) == (1, 0.0, 1)
+    assert first["tickets"] == 1 and first["tickets_per_100"] == 50.0
+    assert [c.cohort for c in m.cohorts if c.stage == "visit"] == list(visit)  # the map's own cohorts
+    assert "experience_cohorts" in m.sections()
