@@ -340,6 +340,25 @@ STEPS = (_population, _funnel_top, _setup_story, _first_value_story, _paid_story
          _moments_story, _onboarding_steps, _checkout_story, _subscription_story, _experience_story, _noise)
 
 
+def _monthly_churn(w: World, day0: dt.date) -> dict:
+    """The churn the subscription story drew, per calendar month (UTC): customers active
+    at the month's start (subscribed before it, not cancelled before it) and those who
+    cancelled within it; the rate's mean over complete months with anyone active."""
+    paid = w.entered(5)
+    start, cancel = w.E[5, paid], w.cancel[paid]
+    first = dt.date(day0.year, day0.month, 1)
+    rows = []
+    while (first - day0).days * DAY < w.end:
+        nxt = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        lo, hi = (first - day0).days * DAY, (nxt - day0).days * DAY
+        active = (start < lo) & (cancel >= lo)
+        rows.append({"month": first.strftime("%Y-%m"), "active_at_start": int(active.sum()),
+                     "churned": int((active & (cancel < hi)).sum()), "complete": bool(hi <= w.end)})
+        first = nxt
+    rates = [r["churned"] / r["active_at_start"] for r in rows if r["complete"] and r["active_at_start"]]
+    return {"by_month": rows, "mean_rate": float(np.mean(rates)) if rates else None}
+
+
 def generate(users: int = 200_000, seed: int = 7, start: str = "2026-01-05") -> DemoData:
     """Generate Tempo's demo data: `users` people arriving over 26 weeks from `start`.
 
@@ -360,6 +379,7 @@ def generate(users: int = 200_000, seed: int = 7, start: str = "2026-01-05") -> 
                    arrivals_end=(day0 + dt.timedelta(weeks=stories["arrival_weeks"])).isoformat(),
                    data_end=(day0 + dt.timedelta(seconds=w.end)).isoformat() + "T00:00:00+00:00",
                    counts={"users": users, "events": events.num_rows})
+    stories["retention"]["monthly_churn"] = _monthly_churn(w, day0)
     for change in stories["interventions"]:
         change["from"] = (day0 + dt.timedelta(days=change["from_day"])).isoformat()
     text = resources.files("journeymap.demo").joinpath("journey.yaml").read_text(encoding="utf-8")

@@ -62,3 +62,19 @@ def test_monthly_churn_equals_an_independent_count(result, demo):
         checked += 1
     assert checked >= 4
     assert 0.05 < result.kpi("churn_rate_per_month")["value"] < 0.4
+
+
+def test_the_planted_monthly_churn(result, demo):
+    """The generator records the churn its subscription story drew, month by month; the
+    KPI counts the same customers and cancellations from the events alone."""
+    planted = demo.stories["retention"]["monthly_churn"]
+    ours = {p["period"]: p for p in result.periods}
+    compared = 0
+    for month in planted["by_month"]:
+        p = ours.get(month["month"])
+        if p is None or not (p["complete"] and month["complete"]):
+            continue
+        assert (p["active_at_start"], p["churned"]) == (month["active_at_start"], month["churned"]), month
+        compared += 1
+    assert compared >= 4
+    assert result.kpi("churn_rate_per_month")["value"] == pytest.approx(planted["mean_rate"], abs=0.005)

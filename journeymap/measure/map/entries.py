@@ -120,8 +120,12 @@ def _side_rows(parts: list[tuple], columns: tuple[str, ...]) -> SideRows:
                     np.concatenate([p[2] for p in parts]), cols)
 
 
-def _plain(array: pa.Array) -> pa.Array:
-    """Dictionary-encoded values as plain ones (pieces may hold different dictionaries)."""
+def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array, dictionary-encoded values as plain ones (pieces may hold different
+    dictionaries)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = pa.concat_arrays([_plain(c) for c in array.chunks]) if array.num_chunks else \
+            pa.array([], array.type.value_type if pa.types.is_dictionary(array.type) else array.type)
     return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
 
 
