@@ -50,6 +50,13 @@ JOURNEY = click.option("--journey", "-j", type=click.Path(exists=True, dir_okay=
                        help="Journey file (default: the workspace's journey.yml).")
 
 
+def data_options(command):
+    """--journey, --events, --table, --users and --map: where a command's data come from."""
+    for option in reversed((JOURNEY, EVENTS, TABLE, USERS, MAP)):
+        command = option(command)
+    return command
+
+
 def _mapping(text: str | None) -> dict | None:
     """`user_id=customer,ts=time` -> {'user_id': 'customer', 'ts': 'time'}."""
     if not text:
@@ -251,11 +258,7 @@ def ingest(files, tables, users, spends, mapping, input_format, skip_bad_rows, w
 
 
 @cli.command()
-@JOURNEY
-@EVENTS
-@TABLE
-@USERS
-@MAP
+@data_options
 @click.option("--persona", default=None, help="Only users of this persona.")
 @click.option("--by", default=None, help="Split by a user trait, event property, or 'persona'.")
 @click.option("--period", type=click.Choice(["week", "month"]), default=None,
@@ -305,11 +308,7 @@ def funnel(steps, events, tables, mapping, window, order, exclusions, breakdown,
 
 
 @cli.command()
-@JOURNEY
-@EVENTS
-@TABLE
-@USERS
-@MAP
+@data_options
 @click.option("--persona", default=None, help="Only users of this persona.")
 @click.option("--stage", default=None, help="Compare paths of users who advanced from this stage "
                                             "with those who dropped.")
@@ -333,11 +332,7 @@ def paths(journey, events, tables, users, mapping, persona, stage, start, end, d
 
 
 @cli.command()
-@JOURNEY
-@EVENTS
-@TABLE
-@USERS
-@MAP
+@data_options
 @click.option("--spend", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Spend file (date, channel, campaign, cost, impressions, clicks); default: the "
                    "journey's `spend`, else the workspace's (journeymap ingest --spend).")
