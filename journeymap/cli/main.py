@@ -180,6 +180,7 @@ def demo(n_users, seed, directory, fmt):
         click.echo(f"\nOpen it as a dashboard: journeymap serve -w {directory}   "
                    "(then http://127.0.0.1:8000/)")
         click.echo(f"Share it as one file:   journeymap report -o map.html -w {directory}")
+        click.echo(f"Its KPIs:               journeymap kpis -w {directory}")
 
 
 @cli.command()

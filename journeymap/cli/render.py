@@ -135,7 +135,7 @@ def _print_experience(console: Console, result: JourneyMap) -> None:
     for col in ["stage", *(f"{k.upper()} (n)" for k in kinds), "95% CIs", "tickets/100", "median resolve",
                 "top topic", "distinctive terms"]:
         t.add_column(col)
-    fmts = {"nps": lambda x: f"{x:+.0f}", "csat": lambda x: f"{x:.0%}", "ces": lambda x: f"{x:.1f}"}
+    fmts = {"nps": lambda x: f"{x:+.0f}", "csat": lambda x: f"{x:.0%}", "ces": lambda x: f"{x:.2f}"}
     for s in exp.stages:
         cells = [escape(s.stage) + (" ⚠" if s.stage in hurt else "")]
         cis = []

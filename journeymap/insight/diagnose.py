@@ -421,8 +421,8 @@ _SIGNAL_PHRASE = {
                       f"(95% CI {_pct(r['ci'][0])}–{_pct(r['ci'][1])})",
     "nps": lambda r: f"NPS is {r['value']:+.0f} over {r['n']:,} answers "
                      f"(95% CI {r['ci'][0]:+.0f} to {r['ci'][1]:+.0f})",
-    "ces": lambda r: f"effort scores {r['value']:.1f} of 7 (higher is easier; "
-                     f"95% CI {r['ci'][0]:.1f}–{r['ci'][1]:.1f})",
+    "ces": lambda r: f"effort scores {r['value']:.2f} of 7 (higher is easier; "
+                     f"95% CI {r['ci'][0]:.2f}–{r['ci'][1]:.2f})",
     "tickets_per_100": lambda r: f"{r['value']:.1f} tickets per 100 customers",
 }
 

@@ -305,9 +305,10 @@ def test_demo(tmp_path):
     assert re.fullmatch(rf"storing [\d,]+ events in {re.escape(str(tmp_path / 'demo'))}…", run.screen[1])
     assert run.screen[2] == "measuring the journey…"
     assert run.screen[3].startswith("Tempo self-serve SaaS — 100 users")
-    assert run.screen[-4].startswith("└"), run.screen[-5:]  # the last table's bottom border
-    assert run.screen[-2].startswith(f"Open it as a dashboard: journeymap serve -w {tmp_path / 'demo'}")
-    assert run.screen[-1] == f"Share it as one file:   journeymap report -o map.html -w {tmp_path / 'demo'}"
+    assert run.screen[-5].startswith("└"), run.screen[-6:]  # the last table's bottom border
+    assert run.screen[-3].startswith(f"Open it as a dashboard: journeymap serve -w {tmp_path / 'demo'}")
+    assert run.screen[-2] == f"Share it as one file:   journeymap report -o map.html -w {tmp_path / 'demo'}"
+    assert run.screen[-1] == f"Its KPIs:               journeymap kpis -w {tmp_path / 'demo'}"
     assert any(line.startswith("Top paths") for line in run.screen)
 
 
