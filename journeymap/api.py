@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.insight.customers import CustomerJourney, StuckCustomers, customer_journey, stuck_customers
-from journeymap.insight.diagnose import Diagnosis, Leak, diagnose
+from journeymap.insight.diagnose import Diagnosis, Leak, diagnose, with_leak_drivers
 from journeymap.measure.customers.positions import positions
 from journeymap.measure.customers.timeline import timeline
 from journeymap.measure.funnel.funnel import FunnelResult
 from journeymap.measure.funnel.funnel import funnel as _funnel
 from journeymap.measure.funnel.steps import as_rule
+from journeymap.measure.drivers.drivers import (ActivationResult, DriversResult, activation_moments,
+                                                leak_drivers, transition_drivers)
 from journeymap.measure.kpis.kpis import KpiResult, journey_kpis
 from journeymap.measure.map.measured_map import MapResult, measure_map
 from journeymap.measure.map.stage_stats import Cohort, StageStats
@@ -39,8 +41,9 @@ from journeymap.store.sources import as_source
 from journeymap.store.spend import read_spend
 
 __all__ = ["ActualJourney", "CustomerJourney", "FunnelResult", "JourneyMap", "MapResult",
-           "KpiResult", "RetentionResult", "StuckCustomers", "TransitionsResult", "customer", "funnel",
-           "journey_schema", "kpis", "measure", "paths", "retention", "stuck", "transitions", "validate"]
+           "ActivationResult", "DriversResult", "KpiResult", "RetentionResult", "StuckCustomers",
+           "TransitionsResult", "activation", "customer", "drivers", "funnel", "journey_schema", "kpis",
+           "measure", "paths", "retention", "stuck", "transitions", "validate"]
 
 
 @dataclass(frozen=True)
@@ -123,10 +126,15 @@ class JourneyMap(Result):
 
 
 def map_of(journey: Journey, source, users=None, **options) -> JourneyMap:
-    """Measure a journey over an event source and diagnose it: the one composition."""
+    """Measure a journey over an event source and diagnose it: the one composition. The
+    top driver of each top leak (7 days) is named in the findings."""
     with engine_errors(f"measure {journey.name!r}", _engine(source)):
         measured = measure_map(journey, source, users, **options)
-    return JourneyMap(measured, diagnose(journey, measured))
+        diagnosis = diagnose(journey, measured)
+        raising = [(lk.from_stage, lk.to_stage) for lk in diagnosis.leaks if lk.direction == "raise"]
+        if raising and options.get("persona") is None:
+            diagnosis = with_leak_drivers(journey, diagnosis, leak_drivers(journey, source, users, raising))
+    return JourneyMap(measured, diagnosis)
 
 
 def _engine(source) -> str | None:
@@ -339,6 +347,43 @@ def kpis(journey, events, *, users=None, spend=None, lead: str | None = None,
         return journey_kpis(j, source, _traits(users), read_spend(path) if path else None, measured.stages,
                             lead=lead, conversion=conversion,
                             first_value=tuple(first_value) if first_value else None)
+
+
+def drivers(journey, events, *, from_stage: str, to_stage: str | None = None, users=None,
+            persona: str | None = None, horizon="7d", min_support: int | None = None) -> DriversResult:
+    """What the customers who advanced from `from_stage` (to the next stage, or `to_stage`)
+    did within `horizon` (or each of several horizons) that the others did not: drivers
+    and blockers with lift, odds ratio, 95% interval, BH-adjusted p-values and the
+    Mantel–Haenszel odds ratio across personas; no look-ahead (see the README's
+    "Drivers").
+
+    >>> import pandas as pd
+    >>> rows = [(f"u{i}", e, pd.Timestamp("2024-01-01") + pd.Timedelta(hours=h))
+    ...         for i in range(40) for e, h in [("signup", 0)] + ([("tour", 1), ("buy", 2)] if i < 20
+    ...                                                            else [("buy", 3)] if i < 24 else [])]
+    >>> rows.append(("u39", "ping", pd.Timestamp("2024-01-05")))  # the data run past every horizon
+    >>> ev = pd.DataFrame(rows, columns=["user_id", "event", "ts"])
+    >>> yaml = "name: s\\nstages:\\n  - {id: signup, owner: g, enter: {event: signup}}\\n" \\
+    ...        "  - {id: buy, owner: s, enter: {event: buy}}\\nmin_volume: 10\\n"
+    >>> top = drivers(yaml, ev, from_stage="signup", horizon="1d").drivers[0]
+    >>> top["behaviour"], round(top["lift"], 2)
+    ('tour', 5.0)
+    """
+    j, source = as_journey(journey), as_source(events)
+    hs = (horizon,) if isinstance(horizon, str | int | float) else tuple(horizon)
+    with engine_errors("drivers", _engine(source)):
+        return transition_drivers(j, source, _traits(users), from_stage=from_stage, to_stage=to_stage,
+                                  persona=persona, horizons=hs, min_support=min_support)
+
+
+def activation(journey, events, *, from_stage: str, to_stage: str, users=None, horizon="7d"
+               ) -> ActivationResult:
+    """Each persona's activation moment: the behaviour within `horizon` of entering
+    `from_stage` that best separates who reached `to_stage` from who did not."""
+    j, source = as_journey(journey), as_source(events)
+    with engine_errors("activation moments", _engine(source)):
+        return activation_moments(j, source, _traits(users), from_stage=from_stage, to_stage=to_stage,
+                                  horizon=horizon)
 
 
 def _journey_relative(journey: Journey, path: str | None) -> str | None:

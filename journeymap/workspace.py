@@ -266,6 +266,27 @@ class Workspace:
         workspace's spend table; returns the `Spend` read (its problems listed)."""
         return store_spend(self.path, path, format=format)
 
+    def drivers(self, from_stage: str, to_stage: str | None = None, *, journey: str | Path | None = None,
+                cache: bool = True, **options) -> DriversResult:
+        """Drivers and blockers of a transition (see `journeymap.drivers`)."""
+        read = self._read(journey)
+        options = {"horizon": f"{read.journey.drivers.horizon / 86400:g}d", **options}
+        opts = {**options, "horizon": list(options["horizon"]) if isinstance(options["horizon"], (list, tuple))
+                else options["horizon"]}
+        return self._answer("drivers", read, {"from": from_stage, "to": to_stage, **opts},
+                            lambda events, users: api.drivers(read.journey, events, from_stage=from_stage,
+                                                              to_stage=to_stage, users=users, **options), cache)
+
+    def activation(self, from_stage: str, to_stage: str, *, journey: str | Path | None = None,
+                   cache: bool = True, horizon: str | None = None) -> ActivationResult:
+        """Each persona's activation moment (see `journeymap.api.activation`)."""
+        read = self._read(journey)
+        horizon = horizon or f"{read.journey.drivers.horizon / 86400:g}d"
+        return self._answer("activation", read, {"from": from_stage, "to": to_stage, "horizon": horizon},
+                            lambda events, users: api.activation(read.journey, events, from_stage=from_stage,
+                                                                 to_stage=to_stage, users=users,
+                                                                 horizon=horizon), cache)
+
     def retention(self, start, returning=None, *, cache: bool = True, **options) -> RetentionResult:
         """Retention cohorts (see `journeymap.retention`) over the workspace's events,
         identities stitched."""

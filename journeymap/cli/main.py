@@ -364,6 +364,49 @@ def kpis(journey, events, tables, users, mapping, spend, lead, conversion, first
 
 
 @cli.command()
+@data_options
+@click.option("--from", "from_stage", required=True, help="The stage the customers entered.")
+@click.option("--to", "to_stage", default=None, help="The stage to advance to (default: the next one).")
+@click.option("--persona", default=None, help="Only customers of this persona.")
+@click.option("--horizon", "horizons", multiple=True,
+              help="Behaviours within this long after entering --from (default: drivers.horizon, 7d). "
+                   "Repeat to compare horizons.")
+@FORMAT
+@SECTION
+@WORKSPACE
+def drivers(journey, events, tables, users, mapping, from_stage, to_stage, persona, horizons, fmt, section,
+            workspace):
+    """What customers who advanced did that the others did not: drivers and blockers of a
+    transition, with lift, odds ratio and interval, adjusted p-values, and the odds ratio
+    within personas (Mantel-Haenszel). Associations, not causes."""
+    options = {"persona": persona}
+    if horizons:
+        options["horizon"] = horizons[0] if len(horizons) == 1 else list(horizons)
+    with _data(journey=journey, events=events, tables=tables, users=users, mapping=mapping,
+               workspace=workspace) as ws:
+        _render(ws.drivers(from_stage, to_stage, journey=None if events or tables else journey, **options),
+                fmt, section, ws)
+
+
+@cli.command()
+@data_options
+@click.option("--from", "from_stage", required=True, help="The stage the moment is counted from.")
+@click.option("--to", "to_stage", required=True, help="The stage that shows activation, e.g. regular_use.")
+@click.option("--horizon", default=None, help="Behaviours within this long after entering --from (7d).")
+@FORMAT
+@SECTION
+@WORKSPACE
+def activation(journey, events, tables, users, mapping, from_stage, to_stage, horizon, fmt, section,
+               workspace):
+    """Each persona's activation moment: the behaviour that best separates who reached
+    --to from who did not, with lift and coverage, side by side."""
+    with _data(journey=journey, events=events, tables=tables, users=users, mapping=mapping,
+               workspace=workspace) as ws:
+        _render(ws.activation(from_stage, to_stage, journey=None if events or tables else journey,
+                              horizon=horizon), fmt, section, ws)
+
+
+@cli.command()
 @click.argument("start")
 @click.argument("returning", required=False)
 @EVENTS

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from journeymap.api import (ActualJourney, CustomerJourney, FunnelResult, JourneyMap, KpiResult,
-                            RetentionResult, StuckCustomers)
+from journeymap.api import (ActivationResult, ActualJourney, CustomerJourney, DriversResult, FunnelResult,
+                            JourneyMap, KpiResult, RetentionResult, StuckCustomers)
 from journeymap.results import Result, human_duration
 
 FORMATS = ("table", "json", "csv")
@@ -318,6 +318,44 @@ def _print_kpis(console: Console, r: KpiResult) -> None:
                       + (f", e.g. {escape(str(p['example']))}" if p.get("example") else ""))
 
 
+def _odds(x) -> str:
+    return "–" if x is None else f"{x:.2f}" if x < 10 else f"{x:,.0f}"
+
+
+def _print_drivers(console: Console, r: DriversResult) -> None:
+    for h, p in r.horizons.items():
+        console.print(f"[bold]{escape(r.from_stage)} → {escape(r.to_stage)}[/bold], behaviours within {h}"
+                      + (f", persona {escape(r.persona)}" if r.persona else "")
+                      + f": {p.eligible:,} customers ({p.left_out:,} left out: their horizon or time to "
+                      f"advance not over), {_pct(p.base_rate)} advanced")
+    for title, rows in (("Drivers (more likely to advance)", r.drivers),
+                        ("Blockers (less likely to advance)", r.blockers)):
+        t = Table(title=title, title_justify="left")
+        for col in ("behaviour", "horizon", "did", "share", "advanced if did", "if not", "lift", "odds ratio",
+                    "95% CI", "within personas (MH)", "q (BH)"):
+            t.add_column(col, justify="left" if col in ("behaviour", "horizon") else "right")
+        for d in rows[:15]:
+            t.add_row(escape(d["behaviour"]), d["horizon"], _count(d["did"]), _pct(d["share"]),
+                      _pct(d["rate_did"]), _pct(d["rate_not"]), "–" if d["lift"] is None else f"{d['lift']:.2f}×",
+                      _odds(d["odds_ratio"]), f"{_odds(d['odds_ratio_ci'][0])}–{_odds(d['odds_ratio_ci'][1])}",
+                      _odds(d["mh_odds_ratio"]), f"{d['q_value']:.2g}")
+        console.print(t)
+    console.print(escape(r.caution))
+
+
+def _print_activation(console: Console, r: ActivationResult) -> None:
+    t = Table(title=f"Activation moments: {r.from_stage} → {r.to_stage}, behaviours within {r.horizon}",
+              title_justify="left")
+    for col in ("persona", "customers", "reached", "moment", "coverage", "reached if did", "if not", "lift"):
+        t.add_column(col, justify="left" if col in ("persona", "moment") else "right")
+    for m in r.moments:
+        t.add_row(escape(m["name"]), _count(m["customers"]), _pct(m["base_rate"]), escape(m["behaviour"] or "–"),
+                  _pct(m["coverage"]), _pct(m["rate_did"]), _pct(m["rate_not"]),
+                  "–" if m["lift"] is None else f"{m['lift']:.2f}×")
+    console.print(t)
+    console.print(escape(r.caution))
+
+
 def _print_retention(console: Console, r: RetentionResult) -> None:
     on = r.computed_on
     n = r.n_intervals
@@ -358,5 +396,9 @@ def render(result: Result, fmt: str = "table", out=None, section: str | None = N
             _print_retention(console, result)
         elif isinstance(result, KpiResult):
             _print_kpis(console, result)
+        elif isinstance(result, DriversResult):
+            _print_drivers(console, result)
+        elif isinstance(result, ActivationResult):
+            _print_activation(console, result)
         else:
             console.print(result.to_pandas().to_string(index=False))

@@ -119,6 +119,7 @@ class Diagnosis(Result):
     findings: tuple[str, ...]
     handoffs: tuple[OwnedTransition, ...] = ()
     resented: tuple[ResentedStage, ...] = ()
+    leak_drivers: tuple[dict, ...] = ()  # {"from", "to", "driver"}: the top driver of each top leak
     title = "diagnosis"
 
     def rows(self) -> list[dict]:
@@ -134,7 +135,8 @@ class Diagnosis(Result):
     def to_dict(self) -> dict:
         return {"leaks": self.rows(), "findings": list(self.findings),
                 "handoffs": [h.to_dict() for h in self.handoffs],
-                "resented": [r.to_dict() for r in self.resented]}
+                "resented": [r.to_dict() for r in self.resented],
+                "leak_drivers": list(self.leak_drivers)}
 
 
 def _lowers(s: StageStats) -> bool:
@@ -441,3 +443,24 @@ def diagnose(journey: Journey, result: MapResult) -> Diagnosis:
     said = findings(journey, result, top)
     said[len(top):len(top)] = [_resented_sentence(journey, r) for r in hurt]  # after the leaks
     return Diagnosis(tuple(top), tuple(said), tuple(handoffs(journey, result)), tuple(hurt))
+
+
+def _driver_sentence(journey: Journey, frm: str, to: str, d: dict) -> str:
+    lo, hi = d["odds_ratio_ci"]
+    times = f"{d['lift']:.1f}× the rate of the others" if d["lift"] else "a higher rate than the others"
+    return (f"Of those who reached {journey.stage(frm).label}, customers who did {d['behaviour']} within "
+            f"{d['horizon']} went on to {journey.stage(to).label} at {times} ({_pct(d['rate_did'])} vs "
+            f"{_pct(d['rate_not'])}; odds ratio {d['odds_ratio']:.1f}, 95% CI {lo:.1f}–{hi:.1f}): an "
+            "association, worth testing with an experiment.")
+
+
+def with_leak_drivers(journey: Journey, diagnosis: Diagnosis, found: dict) -> Diagnosis:
+    """The diagnosis with the top driver of each top leak named: (from, to) -> driver row."""
+    kept = [(a, b, d) for (a, b), d in found.items() if d is not None]
+    if not kept:
+        return diagnosis
+    said = list(diagnosis.findings)
+    at = len(diagnosis.leaks)
+    said[at:at] = [_driver_sentence(journey, a, b, d) for a, b, d in kept]
+    return Diagnosis(diagnosis.leaks, tuple(said), diagnosis.handoffs, diagnosis.resented,
+                     tuple({"from": a, "to": b, "driver": d} for a, b, d in kept))

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from journeymap.errors import did_you_mean
 from journeymap.spec._parts import read_duration, read_where
 from journeymap.spec._reader import Reader, describe
-from journeymap.spec.model import EventRule, KpiSettings, Revenue
+from journeymap.spec.model import DriverSettings, EventRule, KpiSettings, Revenue
 
 EVENT_KEYS = ("event", "where")
 KPI_KEYS = ("lead", "conversion", "first_value", "channel", "campaign", "period", "session_gap")
@@ -102,3 +102,19 @@ def _known(r: Reader, m: Mapping, key: str, sid: str, order: dict[str, int]) -> 
 def _stage(r: Reader, m: Mapping, key: str, order: dict[str, int]) -> str | None:
     sid = r.text(m, key, "'kpis'")
     return sid if sid is not None and _known(r, m, key, sid, order) else None
+
+
+DRIVER_KEYS = ("exclude_events", "horizon")
+
+
+def read_drivers(r: Reader, data: Mapping) -> DriverSettings:
+    """The `drivers` settings: `exclude_events` (names) and the default `horizon`."""
+    m = data.get("drivers")
+    if m is None or not r.is_mapping(m, r.value(data, "drivers"), "'drivers'"):
+        return DriverSettings()
+    r.check_keys(m, DRIVER_KEYS, "'drivers'")
+    values = {"exclude_events": r.texts(m, "exclude_events", "'drivers'")}
+    horizon = read_duration(r, m, "horizon", "'drivers'")
+    if horizon is not None:
+        values["horizon"] = horizon
+    return DriverSettings(**values, loc=r.node(m))

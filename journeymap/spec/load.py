@@ -14,7 +14,7 @@ from ruamel.yaml.reader import ReaderError
 from journeymap.errors import SpecError, did_you_mean
 from journeymap.spec._parts import read_benchmark, read_count, read_duration, read_owner, read_where
 from journeymap.spec._reader import TEXT_FILE, Reader, combine, describe
-from journeymap.spec._kpis import read_kpis, read_money
+from journeymap.spec._kpis import read_drivers, read_kpis, read_money
 from journeymap.spec._signals import read_signals
 from journeymap.spec._stages import read_stages
 from journeymap.spec._yaml import MAX_JOURNEY_BYTES, LimitError, load_yaml, too_large_at
@@ -23,7 +23,7 @@ from journeymap.spec.model import MIN_VOLUME, Benchmark, Condition, Handoff, Jou
 __all__ = ["as_journey", "load_journey", "parse_journey", "parse_where"]
 
 TOP_KEYS = ("name", "inactivity", "min_volume", "stages", "handoffs", "personas", "benchmarks", "signals",
-            "revenue", "churn", "help", "referral", "spend", "kpis")
+            "revenue", "churn", "help", "referral", "spend", "kpis", "drivers")
 HANDOFF_KEYS = ("from", "to", "owner")
 PERSONA_KEYS = ("id", "name", "where")
 DEFAULT_INACTIVITY = 30 * 86400.0
@@ -166,10 +166,11 @@ def _journey(r: Reader, data: object, path: str | None) -> Journey | None:
     signals = read_signals(r, data)
     money = read_money(r, data)
     kpis = read_kpis(r, data, order)
+    drivers = read_drivers(r, data)
     if r.problems or name is None:
         return None
     return Journey(name, tuple(stages), tuple(handoffs), tuple(personas), benchmarks, inactivity, path,
-                   min_volume, signals, kpis=kpis, **money)
+                   min_volume, signals, kpis=kpis, drivers=drivers, **money)
 
 
 def _items(r: Reader, data: Mapping, key: str) -> list[tuple[Mapping, int]]:

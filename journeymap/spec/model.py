@@ -270,6 +270,16 @@ class KpiSettings:
 
 
 @dataclass(frozen=True)
+class DriverSettings:
+    """What drivers look at: events left out of the candidates (e.g. sessions and page
+    views, which happen around every move) and the default horizon."""
+
+    exclude_events: tuple[str, ...] = ()
+    horizon: float = 7 * 86400.0
+    loc: Location = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
 class Journey:
     name: str
     stages: tuple[Stage, ...]
@@ -286,6 +296,7 @@ class Journey:
     referral: EventRule | None = None
     spend: str | None = None  # a spend file, relative to the journey file's folder
     kpis: KpiSettings = KpiSettings()
+    drivers: DriverSettings = DriverSettings()
 
     def stage(self, stage_id: str) -> Stage:
         for s in self.stages:

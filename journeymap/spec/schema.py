@@ -166,6 +166,10 @@ JOURNEY_SCHEMA: dict = {
                                  "are counted per period (default month)."},
                       "session_gap": _ref("duration", "Inactivity that ends a session (default 30m).")},
                      [], "What the journey KPIs count."),
+        "drivers": _obj({"exclude_events": _ref("names", "Events never taken as candidate behaviours "
+                                                         "(e.g. sessions, page views)."),
+                         "horizon": _ref("duration", "Default horizon after entering a stage (7d).")},
+                        [], "What drivers look at."),
         "signals": {"type": "object", "additionalProperties": False,
                     "description": "How each stage feels: surveys and tickets, attributed to the "
                                    "stage a customer was in when they happened.",

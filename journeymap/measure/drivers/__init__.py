@@ -1,0 +1,1 @@
+"""Why customers advance: leading behaviours of a transition, per persona."""

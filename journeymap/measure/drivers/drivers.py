@@ -1,0 +1,353 @@
+"""What the customers who advance did that the others did not: leading behaviours.
+
+For a transition (entering stage `from` → entering stage `to`, by the map's stage
+engine) over the customers who entered `from`: every candidate behaviour — doing an
+event at least n times (n = 1, 2, 3) within a horizon after entering `from` — is
+compared between those who did it and those who did not:
+
+- conversion with and without it, the lift (ratio) and the difference;
+- the odds ratio with a 95% Wald interval on the log scale (0.5 added to every cell
+  of a table with an empty cell), the two-sided p-value of the same test, and the
+  p-value adjusted across every candidate tested (Benjamini–Hochberg);
+- support: customers who did it, and their share;
+- per persona (each customer in the first persona whose rule they meet, the rest in
+  "(none)"): the Mantel–Haenszel odds ratio pooled over the personas beside the crude
+  one, so that a behaviour that is merely common in a persona that converts well is
+  seen for what it is.
+
+**No look-ahead.** A behaviour counts only when it happened at or after entering
+`from`, within the horizon, and strictly before the customer advanced. Customers
+whose horizon, or the time the journey's `within` limits give them to advance, had
+not passed by the end of the data are left out; the result says how many.
+
+**Score** (the ranking): the odds ratio's 95% bound nearest to 1, as a distance on
+the log scale (0 when the interval holds 1), times the square root of the share of
+customers who did it: large, certain and common effects first. Behaviours whose
+odds ratio is above 1 are drivers; below 1, blockers (they predict dropping off).
+A candidate needs `min_support` customers (the journey's `min_volume`) on each side.
+The transition's own events (the entry events of its stages, from `from` to `to`)
+are never candidates, nor the journey's `drivers.exclude_events` (events such as
+session starts and page views, which surround every move and so "predict" all of
+them).
+
+These are associations, not causes: the result says so, and suggests the drivers
+worth testing with an experiment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from journeymap.errors import QueryError
+from journeymap.measure._feed.traces import event_stream
+from journeymap.measure._feed.users import persona_flags, positions, values_for
+from journeymap.measure.map.entries import StageEntries, entries_of
+from journeymap.measure.stats import Z95, rate
+from journeymap.results import Result, clean, flat
+from journeymap.spec.durations import parse_duration
+from journeymap.spec.model import Journey
+from journeymap.store.sources import as_source
+
+COUNTS = (1, 2, 3)
+NONE = "(none)"
+CAUTION = ("Associations, not causes: customers who do these things may differ in other ways. "
+           "Test the top drivers with an experiment before acting on them.")
+
+
+@dataclass(frozen=True)
+class Population:
+    """Who a transition's drivers were computed on."""
+
+    entered: int  # entered `from`
+    eligible: int  # with their horizon and outcome window over by the end of the data
+    left_out: int
+    advanced: int  # eligible customers who entered `to`
+    base_rate: float | None
+
+
+@dataclass(frozen=True)
+class DriversResult(Result):
+    """Drivers and blockers of one transition for each horizon (see the module doc)."""
+
+    from_stage: str
+    to_stage: str
+    persona: str | None
+    horizons: dict[str, Population]
+    drivers: list[dict]
+    blockers: list[dict]
+    computed_on: dict = field(default_factory=dict)
+    caution: str = CAUTION
+    title = "drivers"
+
+    def rows(self) -> list[dict]:
+        return self.drivers
+
+    def sections(self) -> dict[str, list[dict]]:
+        return {"drivers": [flat(r) for r in self.drivers], "blockers": [flat(r) for r in self.blockers],
+                "population": [{"horizon": h, **vars(p)} for h, p in self.horizons.items()]}
+
+    def top(self, horizon: str | None = None) -> dict | None:
+        """The best-scored significant driver (q < 0.05), for one horizon or any."""
+        rows = [r for r in self.drivers if r["q_value"] < 0.05 and (horizon is None or r["horizon"] == horizon)]
+        return rows[0] if rows else None
+
+    def to_dict(self) -> dict:
+        worth = [f"{r['behaviour']} within {r['horizon']}" for r in self.drivers if r["q_value"] < 0.05][:3]
+        return clean({"from": self.from_stage, "to": self.to_stage, "persona": self.persona,
+                      "computed_on": self.computed_on,
+                      "population": {h: vars(p) for h, p in self.horizons.items()},
+                      "drivers": self.drivers, "blockers": self.blockers, "caution": self.caution,
+                      "worth_an_experiment": worth})
+
+
+def table_stats(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[str, np.ndarray]:
+    """Per 2×2 table (a = did & advanced, b = did & not, c = not & advanced, d = not &
+    not): odds ratio, its 95% Wald interval on the log scale and the two-sided p-value
+    (0.5 added to every cell of a table holding a zero)."""
+    a, b, c, d = (np.asarray(x, float) for x in (a, b, c, d))
+    shift = np.where((a == 0) | (b == 0) | (c == 0) | (d == 0), 0.5, 0.0)
+    a, b, c, d = a + shift, b + shift, c + shift, d + shift
+    log_or = np.log(a * d / (b * c))
+    se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    z = np.abs(log_or) / se
+    p = np.array([math.erfc(x / math.sqrt(2)) for x in z])
+    return {"odds_ratio": np.exp(log_or), "low": np.exp(log_or - Z95 * se), "high": np.exp(log_or + Z95 * se),
+            "p": p}
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values), in the order given."""
+    p = np.asarray(p, float)
+    n = p.size
+    if not n:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * n / np.arange(1, n + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(n)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def mantel_haenszel(a, b, c, d) -> float | None:
+    """The Mantel–Haenszel odds ratio pooled over strata (arrays of cells per stratum)."""
+    a, b, c, d = (np.asarray(x, float) for x in (a, b, c, d))
+    n = a + b + c + d
+    ok = n > 0
+    num, den = np.sum(a[ok] * d[ok] / n[ok]), np.sum(b[ok] * c[ok] / n[ok])
+    return float(num / den) if den > 0 else None
+
+
+def _horizon_s(h) -> float:
+    try:
+        return parse_duration(h)
+    except ValueError as exc:
+        raise QueryError(f"bad horizon {h!r}: {exc}") from None
+
+
+def _outcome_limit(journey: Journey, k_from: int, k_to: int) -> float | None:
+    """Longest time from entering `from` to entering `to` the stage rules allow (None: no limit)."""
+    limits = [s.within for s in journey.stages[k_from + 1:k_to + 1]]
+    return None if any(w is None for w in limits) else float(sum(limits))
+
+
+def _strata(journey: Journey, table, users, ids: pa.Array) -> np.ndarray:
+    """Each customer's persona (the first whose rule they meet; "(none)" otherwise)."""
+    labels = np.full(len(ids), NONE, object)
+    if not journey.personas:
+        return labels
+    flags = persona_flags(journey, table, users)
+    for p in reversed(journey.personas):
+        labels[values_for(flags, ids, p.id).astype(bool)] = p.id
+    return labels
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One read of the events: the coded stream, stage entries and each customer's persona."""
+
+    stream: object
+    entries: StageEntries
+    strata: np.ndarray
+
+
+def _read(journey: Journey, source, users, persona: str | None) -> _Pass:
+    table = source.table
+    keep_ids = None
+    if persona is not None:
+        journey.persona(persona)
+        flags = persona_flags(journey, table, users)
+        keep_ids = flags.filter(flags.column(persona).fill_null(False)).column("user_id")
+    stream = event_stream(source, journey=journey, users=None if keep_ids is None else keep_ids.to_pylist())
+    entries = entries_of(journey, [stream.as_batch()], stream.n_users, source.data_end_us())
+    return _Pass(stream, entries, _strata(journey, table, users, entries.users))
+
+
+def _transition(journey: Journey, from_stage: str, to_stage: str | None) -> tuple[int, int]:
+    k_from = journey.stage_ids.index(journey.stage(from_stage).id)
+    k_to = k_from + 1 if to_stage is None else journey.stage_ids.index(journey.stage(to_stage).id)
+    if k_to <= k_from or k_to >= len(journey.stages):
+        raise QueryError(f"drivers need a later stage to advance to: '{to_stage or from_stage}' is not after "
+                         f"'{from_stage}'")
+    return k_from, k_to
+
+
+def transition_drivers(journey: Journey, source, users=None, *, from_stage: str, to_stage: str | None = None,
+                       persona: str | None = None, horizons=("7d",), min_support: int | None = None,
+                       top: int = 25) -> DriversResult:
+    """Drivers and blockers of the move from `from_stage` to `to_stage` (default: the next
+    stage), for each horizon, in one pass over the events (see the module doc)."""
+    k_from, k_to = _transition(journey, from_stage, to_stage)
+    source = as_source(source)
+    return _drivers(journey, _read(journey, source, users, persona), k_from, k_to, persona, horizons,
+                    min_support, top)
+
+
+def leak_drivers(journey: Journey, source, users, transitions, horizon=None) -> dict:
+    """(from, to) -> the top significant driver of each transition, from one read."""
+    source = as_source(source)
+    ctx = _read(journey, source, users, None)
+    out = {}
+    for a, b in transitions:
+        k_from, k_to = _transition(journey, a, b)
+        h = horizon or f"{journey.drivers.horizon / 86400:g}d"
+        out[(a, b)] = _drivers(journey, ctx, k_from, k_to, None, (h,), None, 5).top()
+    return out
+
+
+def _drivers(journey: Journey, ctx: _Pass, k_from: int, k_to: int, persona, horizons, min_support,
+             top: int) -> DriversResult:
+    own = {n for k in range(k_from, k_to + 1) for n in journey.stages[k].enter.events}
+    own |= set(journey.drivers.exclude_events)
+    support = min_support if min_support is not None else journey.min_volume
+    pops, rows = {}, []
+    for h in horizons:
+        pop, cand = _candidates(journey, ctx.stream, ctx.entries, k_from, k_to, _horizon_s(h), own, ctx.strata,
+                                support)
+        pops[str(h)] = pop
+        rows += [{"horizon": str(h), **r} for r in cand]
+    if rows:
+        q = benjamini_hochberg(np.array([r["p_value"] for r in rows]))
+        for r, qv in zip(rows, q):
+            r["q_value"] = float(qv)
+    rows.sort(key=lambda r: (-r["score"], r["behaviour"], r["horizon"]))
+    drivers = [r for r in rows if r["odds_ratio"] > 1][:top]
+    blockers = [r for r in rows if r["odds_ratio"] < 1][:top]
+    computed_on = {"from": journey.stage_ids[k_from], "to": journey.stage_ids[k_to], "persona": persona,
+                   "horizons": [str(h) for h in horizons], "candidates": len(rows), "min_support": support,
+                   "counts": list(COUNTS), "excluded_events": sorted(own),
+                   "no_look_ahead": "behaviours at or after entering the stage, within the horizon, "
+                                    "strictly before advancing"}
+    return DriversResult(journey.stage_ids[k_from], journey.stage_ids[k_to], persona, pops, drivers, blockers,
+                         computed_on)
+
+
+def _candidates(journey: Journey, stream, entries: StageEntries, k_from: int, k_to: int, horizon: float,
+                own: set[str], strata: np.ndarray, support: int) -> tuple[Population, list[dict]]:
+    start = entries.entry_t[:, k_from]
+    adv = entries.entry_t[:, k_to]
+    entered = start >= 0
+    limit = _outcome_limit(journey, k_from, k_to)
+    h_us = int(round(horizon * 1e6))
+    wait = max(h_us, int(round(limit * 1e6))) if limit is not None else h_us
+    eligible = entered & (start + wait <= entries.data_end)
+    advanced = eligible & (adv >= 0)
+    n, n_adv = int(eligible.sum()), int(advanced.sum())
+    pop = Population(int(entered.sum()), n, int(entered.sum()) - n, n_adv, rate(n_adv, n))
+    if not n:
+        return pop, []
+    # rows in a customer's window: at or after entering `from`, within the horizon, before advancing
+    pos = positions(entries.users, stream.users)
+    user = pos[stream.user_of_row()]
+    ok = user >= 0
+    u = np.where(ok, user, 0)
+    stop = np.minimum(start[u] + h_us, np.where(adv[u] >= 0, adv[u] - 1, np.iinfo(np.int64).max))
+    keep = ok & eligible[u] & (stream.t >= start[u]) & (stream.t <= stop)
+    skip = np.array([name in own for name in stream.vocab], bool)
+    keep &= ~skip[stream.codes]
+    v = len(stream.vocab)
+    key = u[keep].astype(np.int64) * v + stream.codes[keep]
+    pairs, counts = np.unique(key, return_counts=True)
+    who, code = pairs // v, pairs % v
+    labels, stratum = np.unique(strata, return_inverse=True)
+    n_s = len(labels)
+    # per stratum: eligible customers who advanced and who did not (cells of "everyone")
+    cell = stratum * 2 + advanced.astype(np.int64)
+    total = np.bincount(cell[eligible], minlength=2 * n_s).reshape(n_s, 2)
+    out = []
+    for c in np.unique(code):
+        sel = code == c
+        for m in COUNTS:
+            did_users = who[sel][counts[sel] >= m]
+            did_users = did_users[eligible[did_users]]
+            k = int(did_users.size)
+            if k < support or n - k < support:
+                continue
+            did = np.bincount(cell[did_users], minlength=2 * n_s).reshape(n_s, 2)
+            out.append(_row(stream.vocab[c] + (f" ×{m}+" if m > 1 else ""), stream.vocab[c], m, did, total, n))
+    if not out:
+        return pop, []
+    st = table_stats(*(np.array([r.pop(x) for r in out]) for x in "abcd"))
+    for i, r in enumerate(out):
+        lo, hi = float(st["low"][i]), float(st["high"][i])
+        r |= {"odds_ratio": float(st["odds_ratio"][i]), "odds_ratio_ci": [lo, hi], "p_value": float(st["p"][i])}
+        nearest = math.log(lo) if lo > 1 else -math.log(hi) if hi < 1 else 0.0
+        r["score"] = nearest * math.sqrt(r["share"])
+    return pop, out
+
+
+def _row(name: str, event: str, times: int, did: np.ndarray, total: np.ndarray, n: int) -> dict:
+    """One candidate's numbers from its per-stratum cells (column 1: advanced)."""
+    rest = total - did
+    a, b = int(did[:, 1].sum()), int(did[:, 0].sum())
+    c, d = int(rest[:, 1].sum()), int(rest[:, 0].sum())
+    r_did, r_not = rate(a, a + b), rate(c, c + d)
+    return {"behaviour": name, "event": event, "at_least": times, "did": a + b, "share": (a + b) / n,
+            "rate_did": r_did, "rate_not": r_not,
+            "lift": r_did / r_not if r_not else None, "difference": r_did - r_not,
+            "mh_odds_ratio": mantel_haenszel(did[:, 1], did[:, 0], rest[:, 1], rest[:, 0]),
+            "a": a, "b": b, "c": c, "d": d}
+
+
+@dataclass(frozen=True)
+class ActivationResult(Result):
+    """Each persona's activation moment: the behaviour within the horizon after entering
+    `from` that best separates who reached `to` from who did not (the drivers' score,
+    among behaviours at least `min_share` of the persona did)."""
+
+    from_stage: str
+    to_stage: str
+    horizon: str
+    moments: list[dict]
+    caution: str = CAUTION
+    title = "activation moments"
+
+    def rows(self) -> list[dict]:
+        return self.moments
+
+    def to_dict(self) -> dict:
+        return clean({"from": self.from_stage, "to": self.to_stage, "horizon": self.horizon,
+                      "moments": self.moments, "caution": self.caution})
+
+
+def activation_moments(journey: Journey, source, users=None, *, from_stage: str, to_stage: str,
+                       horizon="7d", min_share: float = 0.05) -> ActivationResult:
+    """For every persona: its top driver of `from_stage` → `to_stage` within `horizon`,
+    with its lift and coverage, side by side (see `ActivationResult`)."""
+    out = []
+    for p in journey.personas:
+        r = transition_drivers(journey, source, users, from_stage=from_stage, to_stage=to_stage,
+                               persona=p.id, horizons=(horizon,))
+        best = next((d for d in r.drivers if d["share"] >= min_share and d["q_value"] < 0.05), None)
+        pop = r.horizons[str(horizon)]
+        out.append({"persona": p.id, "name": p.label, "customers": pop.eligible, "base_rate": pop.base_rate,
+                    "behaviour": best["behaviour"] if best else None,
+                    "lift": best["lift"] if best else None, "coverage": best["share"] if best else None,
+                    "rate_did": best["rate_did"] if best else None, "rate_not": best["rate_not"] if best else None,
+                    "odds_ratio": best["odds_ratio"] if best else None,
+                    "q_value": best["q_value"] if best else None})
+    return ActivationResult(journey.stage(from_stage).id, journey.stage(to_stage).id, str(horizon), out)
