@@ -131,6 +131,7 @@ def stage_data(ws, stage: str, *, persona: str | None, by: str | None, period: s
                                                  for g, rows in split.groups.items()]}
     at = ws.paths(persona=persona, stage=stage, exclude=exclude).at_stage
     out["paths"] = {name: p.to_dict() for name, p in at.items()}
+    out["drivers"] = _clean(ws.drivers(stage, persona=persona).to_dict())
     stuck = ws.stuck(stage)
     out["stuck"] = {"in_stage": stuck.in_stage, "stuck": stuck.stuck,
                     "can_still_advance": stuck.can_still_advance}

@@ -86,6 +86,8 @@ MEASURES = [
     ["paths"],
     ["paths", "--stage", "visit"],
     ["kpis"],
+    ["drivers", "--from", "visit", "--horizon", "1d", "--horizon", "7d"],
+    ["activation", "--from", "visit", "--to", "purchase"],
     ["kpis", "--lead", "signup", "--first-value", "visit:purchase"],
     ["retention", "visit", "--period", "day", "--intervals", "6"],
     ["retention", "signup", "purchase", "--period", "day", "--intervals", "6", "--kind", "first_time",

@@ -220,7 +220,7 @@ def workspace(files):
 
 # Every command of `journeymap --help` has a test here; test_help fails when one is added.
 COVERED = {"schema", "init", "validate", "ingest", "measure", "funnel", "paths", "demo", "customer",
-           "stuck", "report", "serve", "retention", "kpis"}
+           "stuck", "report", "serve", "retention", "kpis", "drivers", "activation"}
 
 
 def test_help_lists_every_command_and_each_is_covered(tmp_path):
@@ -347,6 +347,15 @@ def test_kpis(workspace):
     _table_intact(run, "Journey KPIs — 4 users, data to 2024-01-20", "└")
     # by hand: 1 of the 4 who visited purchased
     assert any(re.match(r"│ conversion rate\s+│\s+25\.0% │", line) for line in run.screen), run.screen
+
+
+def test_drivers_and_activation(workspace):
+    run = on_terminal("drivers", "--from", "visit", "--horizon", "1d", "-w", workspace, cwd=workspace).check()
+    run.assert_bar_drawn("sequences")
+    assert run.screen[0].startswith("visit → signup, behaviours within 1d:")
+    assert run.screen[-1].startswith("Associations, not causes")
+    run = on_terminal("activation", "--from", "visit", "--to", "purchase", "-w", workspace, cwd=workspace).check()
+    assert run.screen[0].startswith("Activation moments: visit → purchase, behaviours within 7d")
 
 
 def test_customer(workspace):

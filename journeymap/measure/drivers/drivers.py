@@ -291,7 +291,7 @@ def _candidates(journey: Journey, stream, entries: StageEntries, k_from: int, k_
             out.append(_row(stream.vocab[c] + (f" ×{m}+" if m > 1 else ""), stream.vocab[c], m, did, total, n))
     if not out:
         return pop, []
-    st = table_stats(*(np.array([r.pop(x) for r in out]) for x in "abcd"))
+    st = table_stats(*(np.array([r[x] for r in out]) for x in "abcd"))
     for i, r in enumerate(out):
         lo, hi = float(st["low"][i]), float(st["high"][i])
         r |= {"odds_ratio": float(st["odds_ratio"][i]), "odds_ratio_ci": [lo, hi], "p_value": float(st["p"][i])}

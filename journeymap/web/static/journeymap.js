@@ -400,6 +400,21 @@
           h("div", {}, h("h3", {}, "Tickets by channel"), table([{ label: "channel", key: "k" }, { label: "tickets", n: 1, cell: (r) => count(r.tickets) }, { label: "per 100", n: 1, cell: (r) => (r.per === null ? "–" : r.per.toFixed(1)) }], by(f.tickets.by_channel))),
           h("div", {}, h("h3", {}, "Tickets by topic"), table([{ label: "topic", key: "k" }, { label: "tickets", n: 1, cell: (r) => count(r.tickets) }, { label: "per 100", n: 1, cell: (r) => (r.per === null ? "–" : r.per.toFixed(1)) }], by(f.tickets.by_topic)))) : null));
     }
+    if (d.drivers && (d.drivers.drivers.length || d.drivers.blockers.length)) {
+      const dr = d.drivers;
+      const pop = Object.entries(dr.population)[0];
+      const odds = (x) => (x === null || x === undefined ? "–" : x < 10 ? x.toFixed(2) : Math.round(x).toLocaleString("en-US"));
+      const cols = [{ label: "behaviour", key: "behaviour" }, { label: "did", n: 1, cell: (r) => `${count(r.did)} (${pct(r.share, 0)})` },
+        { label: `reached ${d.next_name} if did`, n: 1, cell: (r) => pct(r.rate_did) }, { label: "if not", n: 1, cell: (r) => pct(r.rate_not) },
+        { label: "lift", n: 1, cell: (r) => (r.lift ? r.lift.toFixed(2) + "×" : "–") },
+        { label: "odds ratio (95% CI)", n: 1, cell: (r) => `${odds(r.odds_ratio)} (${odds(r.odds_ratio_ci[0])}–${odds(r.odds_ratio_ci[1])})` },
+        { label: "within personas", n: 1, cell: (r) => odds(r.mh_odds_ratio) }, { label: "q", n: 1, cell: (r) => r.q_value.toPrecision(2) }];
+      parts.push(h("section", { class: "panel", "aria-labelledby": "drivers-h" }, h("h2", { id: "drivers-h" }, `What those who went on did first (within ${pop[0]})`),
+        h("p", { class: "note" }, `${count(pop[1].eligible)} customers whose window is over; ${count(pop[1].left_out)} more are too recent. Behaviours counted after entering ${s.name} and before advancing. ${dr.caution}`),
+        h("h3", {}, "Drivers: more likely to go on"), table(cols, dr.drivers.slice(0, 8)),
+        h("h3", { style: "margin-top:14px" }, "Blockers: less likely to go on"),
+        dr.blockers.length ? table(cols, dr.blockers.slice(0, 8)) : h("p", { class: "note" }, "None found at this support.")));
+    }
     if (d.stuck && d.stuck.stuck) {
       parts.push(h("section", { class: "panel" }, h("h2", {}, "Customers stuck here now"),
         h("p", {}, `${count(d.stuck.stuck)} of ${count(d.stuck.in_stage)} customers in ${s.name} are stuck; ${count(d.stuck.can_still_advance)} of them can still advance. `,

@@ -1,0 +1,1 @@
+"""Funnel correlation: which events and properties go with converting, as PostHog ranks them."""
