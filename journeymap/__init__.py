@@ -11,13 +11,19 @@ from journeymap._version import __version__  # noqa: F401 - journeymap.__version
 memory.tune()
 
 from journeymap.api import (  # noqa: E402
+    ActivationResult,
     ActualJourney,
+    CorrelationResult,
+    DriversResult,
     FunnelResult,
     JourneyMap,
     KpiResult,
     MapResult,
     RetentionResult,
     TransitionsResult,
+    activation,
+    correlation,
+    drivers,
     funnel,
     kpis,
     measure,
@@ -34,8 +40,11 @@ from journeymap.workspace import Workspace  # noqa: E402
 from journeymap.workspace import open_workspace as open  # noqa: E402,A001 - journeymap.open(dir)
 
 __all__ = [
+    "ActivationResult",
     "ActualJourney",
+    "CorrelationResult",
     "Diagnosis",
+    "DriversResult",
     "EngineError",
     "FunnelResult",
     "IngestError",
@@ -51,6 +60,9 @@ __all__ = [
     "TransitionsResult",
     "Workspace",
     "WorkspaceError",
+    "activation",
+    "correlation",
+    "drivers",
     "funnel",
     "kpis",
     "load_journey",

@@ -19,10 +19,12 @@ from journeymap.measure.customers.timeline import timeline
 from journeymap.measure.funnel.funnel import FunnelResult
 from journeymap.measure.funnel.funnel import funnel as _funnel
 from journeymap.measure.funnel.steps import as_rule
+from journeymap.measure.correlation.correlation import CorrelationResult
+from journeymap.measure.correlation.correlation import correlation as _correlation
 from journeymap.measure.drivers.drivers import (ActivationResult, DriversResult, activation_moments,
                                                 leak_drivers, transition_drivers)
 from journeymap.measure.kpis.kpis import KpiResult, journey_kpis
-from journeymap.measure.map.measured_map import MapResult, measure_map
+from journeymap.measure.map.measured_map import MapResult, measure_map_pass
 from journeymap.measure.map.stage_stats import Cohort, StageStats
 from journeymap.measure.paths.actual import ActualJourney, actual_journey
 from journeymap.measure.paths.transitions import TransitionsResult
@@ -41,8 +43,9 @@ from journeymap.store.sources import as_source
 from journeymap.store.spend import read_spend
 
 __all__ = ["ActualJourney", "CustomerJourney", "FunnelResult", "JourneyMap", "MapResult",
-           "ActivationResult", "DriversResult", "KpiResult", "RetentionResult", "StuckCustomers",
-           "TransitionsResult", "activation", "customer", "drivers", "funnel", "journey_schema", "kpis",
+           "ActivationResult", "CorrelationResult", "DriversResult", "KpiResult", "RetentionResult",
+           "StuckCustomers", "TransitionsResult", "activation", "correlation", "customer", "drivers", "funnel",
+           "journey_schema", "kpis",
            "measure", "paths", "retention", "stuck", "transitions", "validate"]
 
 
@@ -129,11 +132,12 @@ def map_of(journey: Journey, source, users=None, **options) -> JourneyMap:
     """Measure a journey over an event source and diagnose it: the one composition. The
     top driver of each top leak (7 days) is named in the findings."""
     with engine_errors(f"measure {journey.name!r}", _engine(source)):
-        measured = measure_map(journey, source, users, **options)
+        measured, done = measure_map_pass(journey, source, users, **options)
         diagnosis = diagnose(journey, measured)
         raising = [(lk.from_stage, lk.to_stage) for lk in diagnosis.leaks if lk.direction == "raise"]
         if raising and options.get("persona") is None:
-            diagnosis = with_leak_drivers(journey, diagnosis, leak_drivers(journey, source, users, raising))
+            found = leak_drivers(journey, source, users, raising, known=done)
+            diagnosis = with_leak_drivers(journey, diagnosis, found)
     return JourneyMap(measured, diagnosis)
 
 
@@ -374,6 +378,29 @@ def drivers(journey, events, *, from_stage: str, to_stage: str | None = None, us
     with engine_errors("drivers", _engine(source)):
         return transition_drivers(j, source, _traits(users), from_stage=from_stage, to_stage=to_stage,
                                   persona=persona, horizons=hs, min_support=min_support)
+
+
+def correlation(events, steps, *, window="14d", order: str = "ordered", kind: str = "events",
+                exclude_events=(), exclude_properties=(), min_persons: int | None = None,
+                min_share: float | None = None, properties=None, users=None) -> CorrelationResult:
+    """PostHog's funnel correlation: for each event (or event property value, or person
+    property value), persons who did it among those who converted through the funnel
+    and those who did not, the odds ratio with a +1 prior on every cell, success or
+    failure; PostHog's significance filter (see the README's "Funnel correlation").
+
+    >>> import pandas as pd
+    >>> rows = [(f"u{i}", e, pd.Timestamp("2024-01-01") + pd.Timedelta(hours=h)) for i in range(40)
+    ...         for e, h in [("signup", 0)] + ([("tour", 1), ("pay", 2)] if i < 20 else [("browse", 1)])]
+    >>> ev = pd.DataFrame(rows, columns=["user_id", "event", "ts"])
+    >>> [(d.event, d.correlation_type) for d in correlation(ev, ["signup", "pay"]).dimensions]
+    [('tour', 'success'), ('browse', 'failure')]
+    """
+    source = as_source(events)
+    with engine_errors("correlation", _engine(source)):
+        _check_events(source, [(f"funnel step '{as_rule(s).describe()}'", as_rule(s)) for s in steps])
+        return _correlation(source, steps, window=window, order=order, kind=kind, exclude_events=exclude_events,
+                            exclude_properties=exclude_properties, min_persons=min_persons, min_share=min_share,
+                            properties=properties, users=_traits(users))
 
 
 def activation(journey, events, *, from_stage: str, to_stage: str, users=None, horizon="7d"

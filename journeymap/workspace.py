@@ -277,6 +277,14 @@ class Workspace:
                             lambda events, users: api.drivers(read.journey, events, from_stage=from_stage,
                                                               to_stage=to_stage, users=users, **options), cache)
 
+    def correlation(self, steps, *, cache: bool = True, **options):
+        """PostHog's funnel correlation (see `journeymap.correlation`) over the workspace's
+        events (identities stitched; traits from the workspace's users)."""
+        read = self._read(needs_journey=False)
+        steps = list(steps)
+        return self._answer("correlation", read, {"steps": steps, **options},
+                            lambda events, users: api.correlation(events, steps, users=users, **options), cache)
+
     def activation(self, from_stage: str, to_stage: str, *, journey: str | Path | None = None,
                    cache: bool = True, horizon: str | None = None) -> ActivationResult:
         """Each persona's activation moment (see `journeymap.api.activation`)."""

@@ -28,9 +28,9 @@ def _events():
 
 def test_all_is_explicit_and_importable():
     assert sorted(journeymap.__all__) == sorted([
-        "ActualJourney", "Diagnosis", "EngineError", "FunnelResult", "IngestError", "Journey",
+        "ActivationResult", "ActualJourney", "CorrelationResult", "Diagnosis", "DriversResult", "EngineError", "FunnelResult", "IngestError", "Journey",
         "JourneyError", "JourneyMap", "KpiResult", "Leak", "MapResult", "QueryError", "RetentionResult", "SpecError",
-        "TransitionsResult", "Workspace", "WorkspaceError", "funnel", "kpis", "load_journey", "measure",
+        "TransitionsResult", "Workspace", "WorkspaceError", "activation", "correlation", "drivers", "funnel", "kpis", "load_journey", "measure",
         "open", "paths", "retention", "transitions", "validate"])
     for name in journeymap.__all__:
         assert getattr(journeymap, name) is not None

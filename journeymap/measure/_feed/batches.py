@@ -175,7 +175,11 @@ def _user_starts(table: pa.Table) -> np.ndarray:
     if not n:
         return np.zeros(0, np.int64)
     users = table["user_id"].combine_chunks()
-    change = pc.not_equal(users.slice(1), users.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    a, b = users.slice(1), users.slice(0, n - 1)
+    # a change of user: different ids, or an id next to a missing one (missing ids, which
+    # sort together, are one nameless user, as in the clustered copy)
+    same = pc.or_(pc.equal(a, b).fill_null(False), pc.and_(pc.is_null(a), pc.is_null(b)))
+    change = pc.invert(same).to_numpy(zero_copy_only=False)
     return np.concatenate(([0], np.flatnonzero(change) + 1)).astype(np.int64)
 
 

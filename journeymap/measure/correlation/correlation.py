@@ -12,7 +12,7 @@ What PostHog does, and where it says so (read in the PostHog repository, files u
   the number of steps; the totals row `TOTAL_IDENTIFIER` counts the same over all funnel
   actors). Success = the person's counted (best) attempt reached the last step. Here the
   funnel engine (`journeymap.measure.funnel.funnel`) decides both, so windows, orders,
-  ties and optional steps are the funnel's own (with optional steps: all required steps).
+  ties and optional steps are the funnel's own (an optional last step: done or not).
 - **Which events count** (`_get_events_join_query`): a person's events strictly after the
   first step of their counted attempt and strictly before `coalesce(final_timestamp,
   first_timestamp + window)`; the two timestamps come from the actors query
@@ -67,7 +67,10 @@ What PostHog does, and where it says so (read in the PostHog repository, files u
 Differences, on purpose: PostHog's event-property kind names *events* and reads all their
 properties; here `properties` names the property keys (or `"$all"`) and every non-step
 event in the attempts is read. PostHog reads events inside the insight's date range;
-here the funnel has none, so all events count. Values are made text by the engine's cast.
+here the funnel has none, so all events count. Values become text by the engine's cast,
+a whole number in a floating column (pandas makes integers with gaps float) as the integer.
+Not implemented: groups (PostHog's aggregation by group), autocapture element chains, the
+funnel's exclusions and breakdowns.
 
 One Ibis query per call (events joined to each person's attempt bounds, grouped per
 dimension and outcome; only the counts come back) after the funnel's own pass.
@@ -232,22 +235,23 @@ def _named_persons(events):
 # --------------------------------------------------------------------------- attempts
 def _attempts(result: FunnelResult, window: int, ts_type) -> tuple[pa.Table, int]:
     """Per person who did step 1: the attempt's first instant (exclusive lower bound), the
-    conversion instant or first instant + window (exclusive upper bound), converted or not
-    (all required steps reached); and the number converted."""
+    conversion instant or first instant + window (exclusive upper bound), and whether the
+    counted attempt did the last step (PostHog's steps = target_step); and how many did."""
     n = len(result.steps)
+    times = result.times.reshape(-1, n)
     required = [k for k in range(n) if not (result.optional and result.optional[k])]
-    times = result.times[:, required] if len(result.times) else np.zeros((0, len(required)), np.int64)
-    reached = times >= 0
-    won = reached.all(axis=1)
-    first = np.where(reached, times, np.iinfo(np.int64).max).min(axis=1, initial=np.iinfo(np.int64).max)
-    last = np.where(reached, times, -1).max(axis=1, initial=-1)
+    won = result.levels >= n if result.done is None else result.done[:, n - 1].copy()
+    big = np.iinfo(np.int64).max
+    req = times[:, required]
+    first = np.where(req >= 0, req, big).min(axis=1, initial=big)  # step 1 (unordered: the earliest)
+    last = np.where(times >= 0, times, -1).max(axis=1, initial=-1)  # the conversion, when won
     end = np.where(won, last, first + window)
     unit = pa.timestamp("us", tz="UTC" if ts_type.timezone else None)  # the events' ts type
     table = pa.table({_U: result.users.cast(pa.string()),
                       _LO: pa.array(first, pa.int64()).cast(unit),
                       _HI: pa.array(end, pa.int64()).cast(unit),
-                      _WON: pa.array(won, pa.bool_())})
-    return table, int(won.sum())
+                      _WON: pa.array(np.asarray(won, bool), pa.bool_())})
+    return table, int(np.count_nonzero(won))
 
 
 def _in_attempts(events: ir.Table, bounds: ir.Table) -> ir.Table:
@@ -399,10 +403,12 @@ def correlation(events, steps: Sequence, *, window="14d", order: str = "ordered"
     dimension per event name), "event_properties" (per event, property and value, for the
     keys in `properties`), "properties" (per person property and value, for the keys in
     `properties`: the `users` table's trait, else the property on the attempt's first
-    step event); `properties="$all"` reads every key. Events count only inside each
-    person's attempt: after its first step, before its conversion (successes) or the end
-    of its window (failures). A dimension needs at least min(`min_persons`, `min_share` ×
-    persons) persons (PostHog's 25 and 2% when None).
+    step event; `users` is read for this kind only); `properties="$all"` reads every key
+    (event properties; for persons, the traits and event properties) but, unlike a named
+    key, skips a person's missing values (a named key reads them as ""). Events count only
+    inside each person's attempt: after its first step, before its conversion (successes)
+    or the end of its window (failures). A dimension needs at least min(`min_persons`,
+    `min_share` × persons) persons (PostHog's 25 and 2% when None).
 
     >>> import pandas as pd
     >>> ev = pd.DataFrame({"user_id": list("aaabbbccdd"),

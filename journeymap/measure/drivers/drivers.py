@@ -45,6 +45,7 @@ import pyarrow as pa
 from journeymap.errors import QueryError
 from journeymap.measure._feed.traces import event_stream
 from journeymap.measure._feed.users import persona_flags, positions, values_for
+from journeymap.measure.kernels.windows import window_counts
 from journeymap.measure.map.entries import StageEntries, entries_of
 from journeymap.measure.stats import Z95, rate
 from journeymap.results import Result, clean, flat
@@ -155,12 +156,12 @@ def _outcome_limit(journey: Journey, k_from: int, k_to: int) -> float | None:
     return None if any(w is None for w in limits) else float(sum(limits))
 
 
-def _strata(journey: Journey, table, users, ids: pa.Array) -> np.ndarray:
+def _strata(journey: Journey, table, users, ids: pa.Array, flags: pa.Table | None = None) -> np.ndarray:
     """Each customer's persona (the first whose rule they meet; "(none)" otherwise)."""
     labels = np.full(len(ids), NONE, object)
     if not journey.personas:
         return labels
-    flags = persona_flags(journey, table, users)
+    flags = flags if flags is not None else persona_flags(journey, table, users)
     for p in reversed(journey.personas):
         labels[values_for(flags, ids, p.id).astype(bool)] = p.id
     return labels
@@ -207,10 +208,16 @@ def transition_drivers(journey: Journey, source, users=None, *, from_stage: str,
                     min_support, top)
 
 
-def leak_drivers(journey: Journey, source, users, transitions, horizon=None) -> dict:
-    """(from, to) -> the top significant driver of each transition, from one read."""
+def leak_drivers(journey: Journey, source, users, transitions, horizon=None, known=None) -> dict:
+    """(from, to) -> the top significant driver of each transition, from one read; `known`:
+    the map's pass (its entries and persona flags), so only the events are read again."""
     source = as_source(source)
-    ctx = _read(journey, source, users, None)
+    if known is None:
+        ctx = _read(journey, source, users, None)
+    else:
+        stream = event_stream(source, journey=journey)
+        ctx = _Pass(stream, known.entries, _strata(journey, source.table, users, known.entries.users,
+                                                   known.flags))
     out = {}
     for a, b in transitions:
         k_from, k_to = _transition(journey, a, b)
@@ -260,32 +267,33 @@ def _candidates(journey: Journey, stream, entries: StageEntries, k_from: int, k_
     pop = Population(int(entered.sum()), n, int(entered.sum()) - n, n_adv, rate(n_adv, n))
     if not n:
         return pop, []
-    # rows in a customer's window: at or after entering `from`, within the horizon, before advancing
+    # rows in a customer's window: at or after entering `from`, within the horizon, before
+    # advancing; counted per (customer, event) in one compiled pass over the rows in order
     pos = positions(entries.users, stream.users)
-    user = pos[stream.user_of_row()]
-    ok = user >= 0
-    u = np.where(ok, user, 0)
-    stop = np.minimum(start[u] + h_us, np.where(adv[u] >= 0, adv[u] - 1, np.iinfo(np.int64).max))
-    keep = ok & eligible[u] & (stream.t >= start[u]) & (stream.t <= stop)
-    skip = np.array([name in own for name in stream.vocab], bool)
-    keep &= ~skip[stream.codes]
-    v = len(stream.vocab)
-    key = u[keep].astype(np.int64) * v + stream.codes[keep]
-    pairs, counts = np.unique(key, return_counts=True)
-    who, code = pairs // v, pairs % v
+    inside = (pos >= 0) & eligible[np.maximum(pos, 0)]
+    p = np.maximum(pos, 0)
+    lo = np.where(inside, start[p], -1)
+    hi = np.minimum(start[p] + h_us, np.where(adv[p] >= 0, adv[p] - 1, np.iinfo(np.int64).max))
+    skip = np.array([name in own for name in stream.vocab], np.bool_)
+    n_rows = len(stream.t)
+    who_s, code, counts = (np.empty(n_rows, np.int64) for _ in range(3))
+    k = window_counts(stream.offsets, stream.t, stream.codes, lo, hi, skip, max(len(stream.vocab), 1),
+                      who_s, code, counts)
+    who, code, counts = pos[who_s[:k]], code[:k].astype(np.int16), counts[:k]
     labels, stratum = np.unique(strata, return_inverse=True)
     n_s = len(labels)
     # per stratum: eligible customers who advanced and who did not (cells of "everyone")
     cell = stratum * 2 + advanced.astype(np.int64)
     total = np.bincount(cell[eligible], minlength=2 * n_s).reshape(n_s, 2)
+    order = np.argsort(code, kind="stable")  # a radix sort: codes are small integers
+    bounds = np.flatnonzero(np.diff(code[order])) + 1
     out = []
-    for c in np.unique(code):
-        sel = code == c
+    for group in np.split(order, bounds) if k else []:
+        c = int(code[group[0]])
         for m in COUNTS:
-            did_users = who[sel][counts[sel] >= m]
-            did_users = did_users[eligible[did_users]]
-            k = int(did_users.size)
-            if k < support or n - k < support:
+            did_users = who[group][counts[group] >= m]
+            n_did = int(did_users.size)
+            if n_did < support or n - n_did < support:
                 continue
             did = np.bincount(cell[did_users], minlength=2 * n_s).reshape(n_s, 2)
             out.append(_row(stream.vocab[c] + (f" ×{m}+" if m > 1 else ""), stream.vocab[c], m, did, total, n))

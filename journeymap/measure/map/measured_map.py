@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from journeymap.errors import QueryError
 from journeymap.measure._feed.parallel import beside_pass
@@ -129,10 +130,24 @@ def _by_order(groups: dict[str, list[StageStats]]) -> dict[str, list[StageStats]
     return dict(sorted(groups.items(), key=lambda kv: -kv[1][0].entered))
 
 
-def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
-                persona: str | None = None, by: str | None = None, period: str | None = None
-                ) -> MapResult:
+@dataclass(frozen=True)
+class MapPass:
+    """What the map's pass over the events left behind, for measures that build on it
+    (the drivers of its leaks): stage entries per customer and the persona flags."""
+
+    entries: StageEntries
+    flags: pa.Table
+
+
+def measure_map(journey: Journey, source, users: ir.Table | None = None, **options) -> MapResult:
     """Measure every stage (and per persona / `by` group / entry cohort)."""
+    return measure_map_pass(journey, source, users, **options)[0]
+
+
+def measure_map_pass(journey: Journey, source, users: ir.Table | None = None, *,
+                persona: str | None = None, by: str | None = None, period: str | None = None
+                     ) -> tuple[MapResult, MapPass]:
+    """The map and its pass (see `MapPass`)."""
     if period is not None and period not in PERIODS:
         raise QueryError(f"unknown period '{period}': use week or month")
     source = as_source(source)
@@ -171,7 +186,7 @@ def measure_map(journey: Journey, source, users: ir.Table | None = None, *,
                                    cohort_of=cohort_labels(period) if period else None)
     return MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
                      _by_order(of["group"]), cohorts, _value_per_user(journey, entries, events),
-                     experience)
+                     experience), MapPass(entries, flags_all)
 
 
 def _stage_pass(journey: Journey, source, touch: tuple[str, ...]) -> tuple[StageEntries, SideRows | None]:

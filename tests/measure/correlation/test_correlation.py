@@ -30,7 +30,12 @@ import pytest
 
 from journeymap.errors import QueryError
 from journeymap.measure.correlation.correlation import (
-    MIN_PERSONS, MIN_SHARE, PRIOR, CorrelationResult, correlation)
+    MIN_PERSONS,
+    MIN_SHARE,
+    PRIOR,
+    CorrelationResult,
+    correlation,
+)
 from journeymap.measure.funnel.funnel import funnel
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -190,7 +195,8 @@ def test_event_property_triples_are_their_own_dimensions():
     r = correlation(frame(rows), STEPS, kind="event_properties", properties=["source", "size"])
     # view::source::web: s=3, f=0 -> (4)(4)/((1)(1)) = 16; view::size::3 the same (value as text)
     # view::source::app: s=1, f=3 -> (2)(1)/((3)(4)) = 1/6
-    assert table(r) == [("view::size::3", 3, 0, 16.0, "success"), ("view::source::web", 3, 0, 16.0, "success"),
+    assert table(r) == [("view::size::3", 3, 0, 16.0, "success"),
+                        ("view::source::web", 3, 0, 16.0, "success"),
                         ("view::source::app", 1, 3, round(1 / 6, 6), "failure")]
     assert r.rows()[0]["event"] == "view" and r.rows()[0]["key"] == "size" and r.rows()[0]["value"] == "3"
     # the plain event kind sees one dimension "view"
@@ -199,9 +205,8 @@ def test_event_property_triples_are_their_own_dimensions():
 
 def test_person_properties_from_traits_else_the_first_step_event():
     # S = 2 (a, b), F = 2 (c, d). The users table has "tier" (not for d); "plan" is read on
-    # the counted attempt's signup: c's first signup (plan free) is not its counted attempt
-    # (the one at 100 h reaches further... both reach signup only, the first counts), and
-    # b's counted attempt is the second signup (the first never paid within 1 d).
+    # the counted attempt's signup: b's counted attempt is its second signup (the first
+    # never paid within 1 d); c's two attempts both stop at signup, so the first counts.
     rows = [("a", "signup", 0, {"plan": "pro"}), ("a", "pay", 1),
             ("b", "signup", 0, {"plan": "free"}), ("b", "signup", 100, {"plan": "pro"}), ("b", "pay", 101),
             ("c", "signup", 0, {"plan": "free"}), ("c", "signup", 100, {"plan": "pro"}),
@@ -223,6 +228,11 @@ def test_person_properties_from_traits_else_the_first_step_event():
     # "$all" reads only keys a person has: no "tier::" (d)
     r = correlation(frame(rows), STEPS, window="1d", kind="properties", properties="$all", users=users)
     assert "tier::" not in {d.name for d in r.dimensions} and "tier::gold" in {d.name for d in r.dimensions}
+    # two first-step rows at one instant: one value per person, whatever the row order
+    tied = frame(rows + [("d", "signup", 0, {"plan": "pro"})])
+    got = {tuple(table(correlation(tied.sample(frac=1, random_state=k), STEPS, window="1d",
+                                   kind="properties", properties=["plan"]))) for k in range(4)}
+    assert len(got) == 1 and sum(row[1] + row[2] for row in next(iter(got))) == 4
 
 
 def test_significance_filter_defaults_are_posthogs_and_apply_the_smaller_bar():
@@ -260,8 +270,10 @@ def test_exclude_events_and_exclude_properties():
     r = correlation(frame(rows), STEPS, exclude_events=["chat"])
     assert [d.name for d in r.dimensions] == ["help"]
     assert discarded(r, "exclude_events") == 1
-    assert r.dimensions[0].odds_ratio == pytest.approx((0 + 1) * (3 - 3 + 1) / ((3 + 1) * (3 + 1)))  # totals kept
-    r = correlation(frame(rows), STEPS, kind="event_properties", properties="$all", exclude_properties=["lang"])
+    # the totals keep chat's persons: (0 + 1)(3 - 3 + 1) / ((3 + 1)(3 + 1))
+    assert r.dimensions[0].odds_ratio == pytest.approx(1 / 16)
+    r = correlation(frame(rows), STEPS, kind="event_properties", properties="$all",
+                    exclude_properties=["lang"])
     assert {d.name for d in r.dimensions} == {"chat::topic::price", "help::topic::bug"}
     assert discarded(r, "exclude_properties") == 2  # chat::lang::en and help::lang::en
     r = correlation(frame(rows), STEPS, kind="event_properties", properties="$all", exclude_events=["help"])
@@ -275,7 +287,7 @@ def test_shuffled_rows_and_ties_give_the_same_answer():
         u = f"u{i}"
         rows.append((u, "signup", 0, {"plan": "pro" if i % 3 else "free"}))
         rows.append((u, "noise", 0))  # at the very instant of the first step: never counts
-        for k in range(int(rng.integers(0, 4))):
+        for _ in range(int(rng.integers(0, 4))):
             rows.append((u, str(rng.choice(["a", "b", "c"])), int(rng.integers(0, 30)),
                          {"plan": str(rng.choice(["x", "y"]))}))
         if rng.random() < 0.5:
@@ -298,7 +310,8 @@ def test_no_contrast_and_skew():
     r = correlation(frame(rows), STEPS)
     assert r.dimensions == () and r.skewed and discarded(r, "no contrast") == 1
     # 1 success, 11 failures: 11 > 10 -> skewed, dimensions still computed
-    rows = [("a", "signup", 0), ("a", "pay", 2), ("a", "chat", 1)] + [(f"f{i}", "signup", 0) for i in range(11)]
+    rows = [("a", "signup", 0), ("a", "pay", 2), ("a", "chat", 1)]
+    rows += [(f"f{i}", "signup", 0) for i in range(11)]
     r = correlation(frame(rows), STEPS)
     assert r.skewed and [d.name for d in r.dimensions] == ["chat"]
     rows = rows[:-1]  # 1 : 10 is not skewed
@@ -435,14 +448,16 @@ def test_port_no_divide_by_zero_errors():
     # PostHog: test_no_divide_by_zero_errors
     rows = []
     for i in range(2):
-        rows += [(f"user_{i}", "user signed up", 24), (f"user_{i}", "positive", 48), (f"user_{i}", "paid", 72)]
+        u = f"user_{i}"
+        rows += [(u, "user signed up", 24), (u, "positive", 48), (u, "paid", 72)]
     for i in range(2, 4):
         rows += [(f"user_{i}", "user signed up", 24)]
         if i % 2 == 0:
             rows += [(f"user_{i}", "negatively_related", 48)]
     r = correlation(frame(rows), PH_STEPS)
     assert not r.skewed
-    assert table(r) == [("positive", 2, 0, 9.0, "success"), ("negatively_related", 0, 1, round(1 / 3, 6), "failure")]
+    assert table(r) == [("positive", 2, 0, 9.0, "success"),
+                        ("negatively_related", 0, 1, round(1 / 3, 6), "failure")]
 
 
 def test_port_correlation_with_properties_raises_validation_error():
@@ -462,16 +477,19 @@ def test_port_correlation_with_multiple_properties():
         rows.append((u, "user signed up", 24))
         if i < 15:
             rows.append((u, "paid", 72))
-        browser, nice = ("Positive", "very") if i < 5 else ("Positive", "not") if i < 15 else ("Negative", "smh")
+        browser, nice = (("Positive", "very") if i < 5 else ("Positive", "not") if i < 15
+                         else ("Negative", "smh"))
         traits.append({"user_id": u, "$browser": browser, "$nice": nice})
-    rows += [("user_fail", "user signed up", 24), ("user_succ", "user signed up", 24), ("user_succ", "paid", 72)]
+    rows += [("user_fail", "user signed up", 24), ("user_succ", "user signed up", 24),
+             ("user_succ", "paid", 72)]
     traits += [{"user_id": "user_fail", "$browser": "Positive", "$nice": None},
                {"user_id": "user_succ", "$browser": "Negative", "$nice": None}]
     users = pd.DataFrame(traits)
     r = correlation(frame(rows), PH_STEPS, kind="properties", properties=["$browser", "$nice"], users=users)
     expected = [("$browser::Positive", 15, 1, 24.0, "success"), ("$nice::not", 10, 0, 11.0, "success"),
                 ("$nice::very", 5, 0, 3.5, "success"), ("$nice::smh", 0, 5, round(2 / 102, 6), "failure"),
-                ("$browser::Negative", 1, 5, round(4 / 96, 6), "failure"), ("$nice::", 1, 1, 0.375, "failure")]
+                ("$browser::Negative", 1, 5, round(4 / 96, 6), "failure"),
+                ("$nice::", 1, 1, 0.375, "failure")]
     assert table(r) == expected
     # "$all": no "$nice::" (a key a person lacks is not read)
     r = correlation(frame(rows), PH_STEPS, kind="properties", properties="$all", users=users)

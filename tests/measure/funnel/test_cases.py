@@ -751,3 +751,14 @@ def test_too_many_stages_in_a_journey():
                                            for i in range(63))
     with pytest.raises(SpecError, match=r"<journey>:65:5: 63 stages: a journey has at most 62"):
         load_journey(text)
+
+
+def test_a_row_without_a_user_is_never_counted_for_the_user_before_it():
+    """Sorted by user, rows with no user id come last: they once joined the last named
+    user's rows (user b, who only signed up, was counted as paying)."""
+    import journeymap
+    ev = pd.DataFrame({"user_id": ["a", "a", "b", None],
+                       "event": ["s", "p", "s", "p"],
+                       "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-02"], utc=True)})
+    result = journeymap.funnel(ev, ["s", "p"])
+    assert result.persons(2) == ["a"]
