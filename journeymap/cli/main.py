@@ -389,6 +389,36 @@ def drivers(journey, events, tables, users, mapping, from_stage, to_stage, perso
 
 
 @cli.command()
+@click.argument("steps", nargs=-1, required=True)
+@EVENTS
+@TABLE
+@USERS
+@MAP
+@click.option("--window", default="14d", show_default=True)
+@click.option("--order", type=click.Choice(["ordered", "strict", "unordered"]), default="ordered",
+              show_default=True)
+@click.option("--kind", type=click.Choice(["events", "event_properties", "properties"]), default="events",
+              show_default=True, help="Dimensions: events, (event, property, value) or person properties.")
+@click.option("--property", "properties", multiple=True, help="Property keys for the property kinds "
+                                                                "($all: every one). Repeatable.")
+@click.option("--exclude-event", "exclude_events", multiple=True, help="An event to leave out. Repeatable.")
+@click.option("--exclude-property", "exclude_properties", multiple=True,
+              help="A property key to leave out. Repeatable.")
+@FORMAT
+@SECTION
+@WORKSPACE
+def correlation(steps, events, tables, users, mapping, window, order, kind, properties, exclude_events,
+                exclude_properties, fmt, section, workspace):
+    """Funnel correlation as PostHog computes it: what converting persons did (or are)
+    more or less than the others, with +1-prior odds ratios. Steps as for `funnel`."""
+    options = dict(window=window, order=order, kind=kind, properties=list(properties) or None,
+                   exclude_events=list(exclude_events), exclude_properties=list(exclude_properties))
+    with _data(journey=None, events=events, tables=tables, users=users, mapping=mapping, workspace=workspace,
+               needs_journey=False) as ws:
+        _render(ws.correlation([parse_step(x) for x in steps], **options), fmt, section, ws)
+
+
+@cli.command()
 @data_options
 @click.option("--from", "from_stage", required=True, help="The stage the moment is counted from.")
 @click.option("--to", "to_stage", required=True, help="The stage that shows activation, e.g. regular_use.")

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from journeymap.api import (ActivationResult, ActualJourney, CustomerJourney, DriversResult, FunnelResult,
-                            JourneyMap, KpiResult, RetentionResult, StuckCustomers)
+from journeymap.api import (ActivationResult, ActualJourney, CorrelationResult, CustomerJourney, DriversResult,
+                            FunnelResult, JourneyMap, KpiResult, RetentionResult, StuckCustomers)
 from journeymap.results import Result, human_duration
 
 FORMATS = ("table", "json", "csv")
@@ -343,6 +343,22 @@ def _print_drivers(console: Console, r: DriversResult) -> None:
     console.print(escape(r.caution))
 
 
+def _print_correlation(console: Console, r: CorrelationResult) -> None:
+    on = r.computed_on
+    console.print(f"Funnel correlation ({escape(on['kind'])}): {on['persons']:,} persons, {on['successes']:,} "
+                  f"converted, {on['failures']:,} did not" + (" — skewed: one side is over 10× the other"
+                                                             if r.skewed else ""))
+    t = Table(title="Dimensions by odds ratio (+1 prior on every cell); PostHog shows the first 10 of each",
+              title_justify="left")
+    for col in ("dimension", "type", "odds ratio", "converted with it", "did not", "conversion with",
+                "without"):
+        t.add_column(col, justify="left" if col in ("dimension", "type") else "right")
+    for d in r.dimensions[:30]:
+        t.add_row(escape(d.name), d.correlation_type, _odds(d.odds_ratio), _count(d.success_count),
+                  _count(d.failure_count), _pct(d.with_conversion_rate), _pct(d.without_conversion_rate))
+    console.print(t)
+
+
 def _print_activation(console: Console, r: ActivationResult) -> None:
     t = Table(title=f"Activation moments: {r.from_stage} → {r.to_stage}, behaviours within {r.horizon}",
               title_justify="left")
@@ -400,5 +416,7 @@ def render(result: Result, fmt: str = "table", out=None, section: str | None = N
             _print_drivers(console, result)
         elif isinstance(result, ActivationResult):
             _print_activation(console, result)
+        elif isinstance(result, CorrelationResult):
+            _print_correlation(console, result)
         else:
             console.print(result.to_pandas().to_string(index=False))

@@ -88,6 +88,7 @@ MEASURES = [
     ["kpis"],
     ["drivers", "--from", "visit", "--horizon", "1d", "--horizon", "7d"],
     ["activation", "--from", "visit", "--to", "purchase"],
+    ["correlation", "visit", "purchase", "--kind", "events"],
     ["kpis", "--lead", "signup", "--first-value", "visit:purchase"],
     ["retention", "visit", "--period", "day", "--intervals", "6"],
     ["retention", "signup", "purchase", "--period", "day", "--intervals", "6", "--kind", "first_time",
@@ -122,7 +123,7 @@ def workspace_of(files, capsys, events: str, users: str | None):
 
 
 def answers(files, capsys, command, *, events, users=None, workspace=None):
-    journey_args = [] if command[0] in ("funnel", "retention") else ["-j", files / "journey.yml"]
+    journey_args = [] if command[0] in ("funnel", "retention", "correlation") else ["-j", files / "journey.yml"]
     where = (["-w", workspace] if workspace else
              ["-e", files / events, *(["-u", files / users] if users and journey_args else []),
               *journey_args])

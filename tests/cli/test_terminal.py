@@ -220,7 +220,7 @@ def workspace(files):
 
 # Every command of `journeymap --help` has a test here; test_help fails when one is added.
 COVERED = {"schema", "init", "validate", "ingest", "measure", "funnel", "paths", "demo", "customer",
-           "stuck", "report", "serve", "retention", "kpis", "drivers", "activation"}
+           "stuck", "report", "serve", "retention", "kpis", "drivers", "activation", "correlation"}
 
 
 def test_help_lists_every_command_and_each_is_covered(tmp_path):
@@ -356,6 +356,12 @@ def test_drivers_and_activation(workspace):
     assert run.screen[-1].startswith("Associations, not causes")
     run = on_terminal("activation", "--from", "visit", "--to", "purchase", "-w", workspace, cwd=workspace).check()
     assert run.screen[0].startswith("Activation moments: visit → purchase, behaviours within 7d")
+
+
+def test_correlation(workspace):
+    run = on_terminal("correlation", "visit", "purchase", "--kind", "properties", "--property", "plan",
+                      "-w", workspace, cwd=workspace).check()
+    assert run.screen[0].startswith("Funnel correlation (properties): 4 persons, 1 converted, 3 did not")
 
 
 def test_customer(workspace):

@@ -156,24 +156,37 @@ def _outcome_limit(journey: Journey, k_from: int, k_to: int) -> float | None:
     return None if any(w is None for w in limits) else float(sum(limits))
 
 
-def _strata(journey: Journey, table, users, ids: pa.Array, flags: pa.Table | None = None) -> np.ndarray:
-    """Each customer's persona (the first whose rule they meet; "(none)" otherwise)."""
-    labels = np.full(len(ids), NONE, object)
+def _strata(journey: Journey, table, users, ids: pa.Array, flags: pa.Table | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's persona (the first whose rule they meet; "(none)" otherwise), as
+    codes into the labels returned beside them."""
+    labels = np.array([p.id for p in journey.personas] + [NONE], object)
+    codes = np.full(len(ids), len(labels) - 1, np.int64)
     if not journey.personas:
-        return labels
+        return codes, labels
     flags = flags if flags is not None else persona_flags(journey, table, users)
-    for p in reversed(journey.personas):
-        labels[values_for(flags, ids, p.id).astype(bool)] = p.id
-    return labels
+    pos = positions(flags.column("user_id"), ids)
+    for k in range(len(journey.personas) - 1, -1, -1):
+        codes[values_for(flags, ids, journey.personas[k].id, pos=pos).astype(bool)] = k
+    return codes, labels
 
 
 @dataclass(frozen=True)
 class _Pass:
-    """One read of the events: the coded stream, stage entries and each customer's persona."""
+    """One read of the events: the coded stream, stage entries, each customer's persona
+    (as codes into `labels`) and where each stream user sits in the entries."""
 
     stream: object
     entries: StageEntries
     strata: np.ndarray
+    labels: np.ndarray
+    pos: np.ndarray
+
+    @classmethod
+    def of(cls, stream, entries: StageEntries, strata: tuple[np.ndarray, np.ndarray]) -> _Pass:
+        pos = positions(entries.users, stream.users) if entries.n_users else \
+            np.full(stream.n_users, -1, np.int64)
+        return cls(stream, entries, strata[0], strata[1], pos)
 
 
 def _read(journey: Journey, source, users, persona: str | None) -> _Pass:
@@ -185,7 +198,7 @@ def _read(journey: Journey, source, users, persona: str | None) -> _Pass:
         keep_ids = flags.filter(flags.column(persona).fill_null(False)).column("user_id")
     stream = event_stream(source, journey=journey, users=None if keep_ids is None else keep_ids.to_pylist())
     entries = entries_of(journey, [stream.as_batch()], stream.n_users, source.data_end_us())
-    return _Pass(stream, entries, _strata(journey, table, users, entries.users))
+    return _Pass.of(stream, entries, _strata(journey, table, users, entries.users))
 
 
 def _transition(journey: Journey, from_stage: str, to_stage: str | None) -> tuple[int, int]:
@@ -216,8 +229,8 @@ def leak_drivers(journey: Journey, source, users, transitions, horizon=None, kno
         ctx = _read(journey, source, users, None)
     else:
         stream = event_stream(source, journey=journey)
-        ctx = _Pass(stream, known.entries, _strata(journey, source.table, users, known.entries.users,
-                                                   known.flags))
+        ctx = _Pass.of(stream, known.entries, _strata(journey, source.table, users, known.entries.users,
+                                                      known.flags))
     out = {}
     for a, b in transitions:
         k_from, k_to = _transition(journey, a, b)
@@ -233,8 +246,7 @@ def _drivers(journey: Journey, ctx: _Pass, k_from: int, k_to: int, persona, hori
     support = min_support if min_support is not None else journey.min_volume
     pops, rows = {}, []
     for h in horizons:
-        pop, cand = _candidates(journey, ctx.stream, ctx.entries, k_from, k_to, _horizon_s(h), own, ctx.strata,
-                                support)
+        pop, cand = _candidates(journey, ctx, k_from, k_to, _horizon_s(h), own, support)
         pops[str(h)] = pop
         rows += [{"horizon": str(h), **r} for r in cand]
     if rows:
@@ -253,8 +265,9 @@ def _drivers(journey: Journey, ctx: _Pass, k_from: int, k_to: int, persona, hori
                          computed_on)
 
 
-def _candidates(journey: Journey, stream, entries: StageEntries, k_from: int, k_to: int, horizon: float,
-                own: set[str], strata: np.ndarray, support: int) -> tuple[Population, list[dict]]:
+def _candidates(journey: Journey, ctx: _Pass, k_from: int, k_to: int, horizon: float, own: set[str],
+                support: int) -> tuple[Population, list[dict]]:
+    stream, entries = ctx.stream, ctx.entries
     start = entries.entry_t[:, k_from]
     adv = entries.entry_t[:, k_to]
     entered = start >= 0
@@ -269,7 +282,7 @@ def _candidates(journey: Journey, stream, entries: StageEntries, k_from: int, k_
         return pop, []
     # rows in a customer's window: at or after entering `from`, within the horizon, before
     # advancing; counted per (customer, event) in one compiled pass over the rows in order
-    pos = positions(entries.users, stream.users)
+    pos = ctx.pos
     inside = (pos >= 0) & eligible[np.maximum(pos, 0)]
     p = np.maximum(pos, 0)
     lo = np.where(inside, start[p], -1)
@@ -280,8 +293,7 @@ def _candidates(journey: Journey, stream, entries: StageEntries, k_from: int, k_
     k = window_counts(stream.offsets, stream.t, stream.codes, lo, hi, skip, max(len(stream.vocab), 1),
                       who_s, code, counts)
     who, code, counts = pos[who_s[:k]], code[:k].astype(np.int16), counts[:k]
-    labels, stratum = np.unique(strata, return_inverse=True)
-    n_s = len(labels)
+    stratum, n_s = ctx.strata, len(ctx.labels)
     # per stratum: eligible customers who advanced and who did not (cells of "everyone")
     cell = stratum * 2 + advanced.astype(np.int64)
     total = np.bincount(cell[eligible], minlength=2 * n_s).reshape(n_s, 2)
