@@ -2,7 +2,7 @@
 
 >>> import journeymap
 >>> sorted(journeymap.__all__)[:3]
-['ActualJourney', 'Diagnosis', 'EngineError']
+['ActivationResult', 'ActualJourney', 'CorrelationResult']
 """
 
 from journeymap import memory
