@@ -22,7 +22,7 @@ from journeymap.measure.funnel.steps import as_rule
 from journeymap.measure.correlation.correlation import CorrelationResult
 from journeymap.measure.correlation.correlation import correlation as _correlation
 from journeymap.measure.drivers.drivers import (ActivationResult, DriversResult, activation_moments,
-                                                leak_drivers, transition_drivers)
+                                                leak_drivers, step_drivers, transition_drivers)
 from journeymap.measure.kpis.kpis import KpiResult, journey_kpis
 from journeymap.measure.map.measured_map import MapResult, measure_map_pass
 from journeymap.measure.map.stage_stats import Cohort, StageStats
@@ -45,6 +45,7 @@ from journeymap.store.spend import read_spend
 __all__ = ["ActualJourney", "CustomerJourney", "FunnelResult", "JourneyMap", "MapResult",
            "ActivationResult", "CorrelationResult", "DriversResult", "KpiResult", "RetentionResult",
            "StuckCustomers", "TransitionsResult", "activation", "correlation", "customer", "drivers", "funnel",
+           "funnel_drivers",
            "journey_schema", "kpis",
            "measure", "paths", "retention", "stuck", "transitions", "validate"]
 
@@ -353,8 +354,22 @@ def kpis(journey, events, *, users=None, spend=None, lead: str | None = None,
                             first_value=tuple(first_value) if first_value else None)
 
 
+def funnel_drivers(events, steps, *, from_step: int = 1, to_step: int | None = None, window="14d",
+                   order: str = "ordered", horizon="7d", min_support: int = 30) -> DriversResult:
+    """Drivers between two steps of a funnel (1-based; default step 1 to the last): what
+    the persons who reached `to_step` did after `from_step` that the others did not, no
+    look-ahead (see `journeymap.measure.drivers.drivers.step_drivers`)."""
+    source = as_source(events)
+    hs = (horizon,) if isinstance(horizon, str | int | float) else tuple(horizon)
+    with engine_errors("funnel drivers", _engine(source)):
+        _check_events(source, [(f"funnel step '{as_rule(s).describe()}'", as_rule(s)) for s in steps])
+        return step_drivers(source, steps, from_step=from_step, to_step=to_step, window=window, order=order,
+                            horizons=hs, min_support=min_support)
+
+
 def drivers(journey, events, *, from_stage: str, to_stage: str | None = None, users=None,
-            persona: str | None = None, horizon="7d", min_support: int | None = None) -> DriversResult:
+            persona: str | None = None, horizon="7d", min_support: int | None = None, properties=(),
+            traits=()) -> DriversResult:
     """What the customers who advanced from `from_stage` (to the next stage, or `to_stage`)
     did within `horizon` (or each of several horizons) that the others did not: drivers
     and blockers with lift, odds ratio, 95% interval, BH-adjusted p-values and the
@@ -377,7 +392,8 @@ def drivers(journey, events, *, from_stage: str, to_stage: str | None = None, us
     hs = (horizon,) if isinstance(horizon, str | int | float) else tuple(horizon)
     with engine_errors("drivers", _engine(source)):
         return transition_drivers(j, source, _traits(users), from_stage=from_stage, to_stage=to_stage,
-                                  persona=persona, horizons=hs, min_support=min_support)
+                                  persona=persona, horizons=hs, min_support=min_support,
+                                  properties=properties, traits=traits)
 
 
 def correlation(events, steps, *, window="14d", order: str = "ordered", kind: str = "events",

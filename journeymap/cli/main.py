@@ -371,15 +371,18 @@ def kpis(journey, events, tables, users, mapping, spend, lead, conversion, first
 @click.option("--horizon", "horizons", multiple=True,
               help="Behaviours within this long after entering --from (default: drivers.horizon, 7d). "
                    "Repeat to compare horizons.")
+@click.option("--property", "properties", multiple=True,
+              help="Also an event with each value of this property, as a behaviour. Repeatable.")
+@click.option("--trait", "traits", multiple=True, help="Also each value of this user trait. Repeatable.")
 @FORMAT
 @SECTION
 @WORKSPACE
-def drivers(journey, events, tables, users, mapping, from_stage, to_stage, persona, horizons, fmt, section,
-            workspace):
+def drivers(journey, events, tables, users, mapping, from_stage, to_stage, persona, horizons, properties,
+            traits, fmt, section, workspace):
     """What customers who advanced did that the others did not: drivers and blockers of a
     transition, with lift, odds ratio and interval, adjusted p-values, and the odds ratio
     within personas (Mantel-Haenszel). Associations, not causes."""
-    options = {"persona": persona}
+    options = {"persona": persona, "properties": list(properties), "traits": list(traits)}
     if horizons:
         options["horizon"] = horizons[0] if len(horizons) == 1 else list(horizons)
     with _data(journey=journey, events=events, tables=tables, users=users, mapping=mapping,

@@ -212,13 +212,17 @@ def _transition(journey: Journey, from_stage: str, to_stage: str | None) -> tupl
 
 def transition_drivers(journey: Journey, source, users=None, *, from_stage: str, to_stage: str | None = None,
                        persona: str | None = None, horizons=("7d",), min_support: int | None = None,
-                       top: int = 25) -> DriversResult:
+                       top: int = 25, properties=(), traits=()) -> DriversResult:
     """Drivers and blockers of the move from `from_stage` to `to_stage` (default: the next
-    stage), for each horizon, in one pass over the events (see the module doc)."""
+    stage), for each horizon, in one pass over the events (see the module doc); on
+    request also events with a value of each of `properties` and user `traits` values."""
     k_from, k_to = _transition(journey, from_stage, to_stage)
     source = as_source(source)
-    return _drivers(journey, _read(journey, source, users, persona), k_from, k_to, persona, horizons,
-                    min_support, top)
+    ctx = _read(journey, source, users, persona)
+    own = {n for k in range(k_from, k_to + 1) for n in journey.stages[k].enter.events}
+    more = _more_candidates(source.table, users, ctx.entries, own, list(properties), list(traits)) \
+        if properties or traits else None
+    return _drivers(journey, ctx, k_from, k_to, persona, horizons, min_support, top, more)
 
 
 def leak_drivers(journey: Journey, source, users, transitions, horizon=None, known=None) -> dict:
@@ -240,22 +244,16 @@ def leak_drivers(journey: Journey, source, users, transitions, horizon=None, kno
 
 
 def _drivers(journey: Journey, ctx: _Pass, k_from: int, k_to: int, persona, horizons, min_support,
-             top: int) -> DriversResult:
+             top: int, more=None) -> DriversResult:
     own = {n for k in range(k_from, k_to + 1) for n in journey.stages[k].enter.events}
     own |= set(journey.drivers.exclude_events)
     support = min_support if min_support is not None else journey.min_volume
     pops, rows = {}, []
     for h in horizons:
-        pop, cand = _candidates(journey, ctx, k_from, k_to, _horizon_s(h), own, support)
+        pop, cand = _candidates(journey, ctx, k_from, k_to, _horizon_s(h), own, support, more)
         pops[str(h)] = pop
         rows += [{"horizon": str(h), **r} for r in cand]
-    if rows:
-        q = benjamini_hochberg(np.array([r["p_value"] for r in rows]))
-        for r, qv in zip(rows, q):
-            r["q_value"] = float(qv)
-    rows.sort(key=lambda r: (-r["score"], r["behaviour"], r["horizon"]))
-    drivers = [r for r in rows if r["odds_ratio"] > 1][:top]
-    blockers = [r for r in rows if r["odds_ratio"] < 1][:top]
+    drivers, blockers = _ranked(rows, top)
     computed_on = {"from": journey.stage_ids[k_from], "to": journey.stage_ids[k_to], "persona": persona,
                    "horizons": [str(h) for h in horizons], "candidates": len(rows), "min_support": support,
                    "counts": list(COUNTS), "excluded_events": sorted(own),
@@ -265,16 +263,72 @@ def _drivers(journey: Journey, ctx: _Pass, k_from: int, k_to: int, persona, hori
                          computed_on)
 
 
-def _candidates(journey: Journey, ctx: _Pass, k_from: int, k_to: int, horizon: float, own: set[str],
-                support: int) -> tuple[Population, list[dict]]:
-    stream, entries = ctx.stream, ctx.entries
-    start = entries.entry_t[:, k_from]
-    adv = entries.entry_t[:, k_to]
-    entered = start >= 0
+def _stage_windows(journey: Journey, entries: StageEntries, k_from: int, k_to: int, h_us: int):
+    """(start, advanced-at, eligible) per customer of the map, for a stage transition:
+    eligible once their horizon and the stages' time to advance are over."""
+    start, adv = entries.entry_t[:, k_from], entries.entry_t[:, k_to]
     limit = _outcome_limit(journey, k_from, k_to)
-    h_us = int(round(horizon * 1e6))
     wait = max(h_us, int(round(limit * 1e6))) if limit is not None else h_us
-    eligible = entered & (start + wait <= entries.data_end)
+    return start, adv, (start >= 0) & (start + wait <= entries.data_end)
+
+
+def _candidates(journey: Journey, ctx: _Pass, k_from: int, k_to: int, horizon: float, own: set[str],
+                support: int, more=None) -> tuple[Population, list[dict]]:
+    h_us = int(round(horizon * 1e6))
+    start, adv, eligible = _stage_windows(journey, ctx.entries, k_from, k_to, h_us)
+    return _counted(ctx, start, adv, eligible, h_us, own, support, more)
+
+
+def _more_candidates(table, users, entries: StageEntries, own: set[str], properties, traits):
+    """Candidates on request: an event with a property value, inside the window
+    (`properties`), and a user trait value (`traits`), as `_counted`'s `more`."""
+    rows = None
+    if properties:
+        missing = [p for p in properties if p not in table.columns]
+        if missing:
+            from journeymap.errors import did_you_mean
+            raise QueryError(f"unknown event property '{missing[0]}'" + did_you_mean(missing[0], table.columns))
+        cols = [table[p].cast("string").name(p) for p in properties]
+        got = table.filter(table.event.notin(sorted(own)) if own else True).select(
+            "user_id", "ts", "event", *cols).to_pyarrow()
+        rows = got
+    trait_rows = {}
+    for t in traits or ():
+        from journeymap.measure._feed.users import trait_values
+        vals = trait_values(table, users, t)
+        trait_rows[t] = values_for(vals, entries.users, t, fill=None)
+
+    def more(eligible, lo, hi):
+        out = []
+        if rows is not None and rows.num_rows:
+            pos = positions(entries.users, rows.column("user_id").combine_chunks().cast(pa.string()))
+            t = rows.column("ts").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+            p = np.maximum(pos, 0)
+            inside = (pos >= 0) & eligible[p] & (t >= lo[p]) & (t <= hi[p]) & (lo[p] >= 0)
+            ev = np.asarray(rows.column("event").to_pylist(), object)
+            for prop in properties:
+                val = np.asarray(rows.column(prop).to_pylist(), object)
+                ok = inside & np.array([v is not None for v in val], bool)
+                frame = {}
+                for i in np.flatnonzero(ok):
+                    frame.setdefault((ev[i], val[i]), set()).add(int(pos[i]))
+                for (e, v), members in frame.items():
+                    out.append((f"{e}[{prop}={v}]", e, np.fromiter(members, np.int64)))
+        for t, values in trait_rows.items():
+            labels = np.array([None if v is None or v != v else str(v) for v in values], object)
+            for v in sorted({x for x in labels if x is not None}):
+                out.append((f"{t}={v} (trait)", None, np.flatnonzero(labels == v)))
+        return out
+    return more
+
+
+def _counted(ctx: _Pass, start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, h_us: int, own: set[str],
+             support: int, more=None) -> tuple[Population, list[dict]]:
+    """Every candidate of a population (per member: window start, advance time or -1, and
+    eligibility), from the events of `ctx.stream`; `more(eligible, lo, hi)`: further
+    candidates as (name, event, did members) triples."""
+    stream = ctx.stream
+    entered = start >= 0
     advanced = eligible & (adv >= 0)
     n, n_adv = int(eligible.sum()), int(advanced.sum())
     pop = Population(int(entered.sum()), n, int(entered.sum()) - n, n_adv, rate(n_adv, n))
@@ -309,15 +363,74 @@ def _candidates(journey: Journey, ctx: _Pass, k_from: int, k_to: int, horizon: f
                 continue
             did = np.bincount(cell[did_users], minlength=2 * n_s).reshape(n_s, 2)
             out.append(_row(stream.vocab[c] + (f" ×{m}+" if m > 1 else ""), stream.vocab[c], m, did, total, n))
+    if more is not None:
+        for name, event, members in more(eligible, start, np.minimum(
+                start + h_us, np.where(adv >= 0, adv - 1, np.iinfo(np.int64).max))):
+            members = members[eligible[members]]
+            if support <= members.size <= n - support:
+                did = np.bincount(cell[members], minlength=2 * n_s).reshape(n_s, 2)
+                out.append(_row(name, event, 1, did, total, n))
     if not out:
         return pop, []
     st = table_stats(*(np.array([r[x] for r in out]) for x in "abcd"))
     for i, r in enumerate(out):
-        lo, hi = float(st["low"][i]), float(st["high"][i])
-        r |= {"odds_ratio": float(st["odds_ratio"][i]), "odds_ratio_ci": [lo, hi], "p_value": float(st["p"][i])}
-        nearest = math.log(lo) if lo > 1 else -math.log(hi) if hi < 1 else 0.0
+        lo_, hi_ = float(st["low"][i]), float(st["high"][i])
+        r |= {"odds_ratio": float(st["odds_ratio"][i]), "odds_ratio_ci": [lo_, hi_], "p_value": float(st["p"][i])}
+        nearest = math.log(lo_) if lo_ > 1 else -math.log(hi_) if hi_ < 1 else 0.0
         r["score"] = nearest * math.sqrt(r["share"])
     return pop, out
+
+
+def _ranked(rows: list[dict], top: int) -> tuple[list[dict], list[dict]]:
+    """BH q-values over every candidate; drivers and blockers, best score first."""
+    if rows:
+        q = benjamini_hochberg(np.array([r["p_value"] for r in rows]))
+        for r, qv in zip(rows, q):
+            r["q_value"] = float(qv)
+    rows.sort(key=lambda r: (-r["score"], r["behaviour"], r["horizon"]))
+    return [r for r in rows if r["odds_ratio"] > 1][:top], [r for r in rows if r["odds_ratio"] < 1][:top]
+
+
+def step_drivers(source, steps, *, from_step: int = 1, to_step: int | None = None, window="14d",
+                 order: str = "ordered", horizons=("7d",), min_support: int = 30, top: int = 25
+                 ) -> DriversResult:
+    """Drivers and blockers between two funnel steps (1-based; default: step 1 to the
+    last): over the persons whose counted attempt reached `from_step`, behaviours within
+    the horizon after it and strictly before they reached `to_step` (within the funnel's
+    window). Persons whose horizon or window was not over by the end of the data are left
+    out. The funnel's own step events are never candidates."""
+    from journeymap.measure.funnel.funnel import funnel
+    from journeymap.measure.funnel.steps import as_rule, window_us
+    source = as_source(source)
+    n_steps = len(steps)
+    to_step = n_steps if to_step is None else to_step
+    if not 1 <= from_step < to_step <= n_steps:
+        raise QueryError(f"steps {from_step} → {to_step}: need 1 <= from < to <= {n_steps}")
+    result = funnel(source, steps, window=window, order=order)
+    stream = event_stream(source)
+    times = result.times
+    start, adv = times[:, from_step - 1], times[:, to_step - 1]
+    end = source.data_end_us()
+    pos = positions(result.users, stream.users) if len(result.users) else np.full(stream.n_users, -1, np.int64)
+    ctx = _Pass(stream, None, np.zeros(len(result.users), np.int64), np.array(["(all)"], object), pos)
+    own = {n for s in steps for n in as_rule(s).events}
+    pops, rows = {}, []
+    for h in horizons:
+        h_us = int(round(_horizon_s(h) * 1e6))
+        eligible = (start >= 0) & (start + max(h_us, window_us(window)) <= end)
+        pop, cand = _counted(ctx, start, adv, eligible, h_us, own, min_support)
+        pops[str(h)] = pop
+        rows += [{"horizon": str(h), **r} for r in cand]
+    drivers, blockers = _ranked(rows, top)
+    names = [as_rule(s).describe() for s in steps]
+    for r in drivers + blockers:
+        r["mh_odds_ratio"] = None  # no personas without a journey
+    computed_on = {"steps": names, "from_step": from_step, "to_step": to_step, "window": str(window),
+                   "horizons": [str(h) for h in horizons], "candidates": len(rows), "min_support": min_support,
+                   "counts": list(COUNTS), "excluded_events": sorted(own),
+                   "no_look_ahead": "behaviours at or after the step, within the horizon, strictly before "
+                                    "reaching the next step considered"}
+    return DriversResult(names[from_step - 1], names[to_step - 1], None, pops, drivers, blockers, computed_on)
 
 
 def _row(name: str, event: str, times: int, did: np.ndarray, total: np.ndarray, n: int) -> dict:

@@ -153,3 +153,31 @@ def test_cli(tmp_path, capsys):
     assert out["worth_an_experiment"][0].startswith("tour within")
     code = main(["drivers", "--from", "buy", "-j", str(tmp_path / "journey.yml"), "-e", str(tmp_path / "events.csv")])
     assert code == 1 and "is not after 'buy'" in capsys.readouterr().err
+
+
+def test_drivers_between_funnel_steps():
+    from journeymap.api import funnel_drivers
+    ev = events([(15, [("tour", 1), ("buy", 5)], "big"), (5, [("tour", 1)], "big"),
+                 (5, [("buy", 5)], "small"), (25, [("browse", 2)], "small")])
+    ev = ev.assign(event=ev["event"].replace({"buy": "pay"}))
+    r = funnel_drivers(ev, ["signup", "pay"], window="10d", horizon="1d", min_support=5)
+    tour = next(x for x in r.drivers if x["behaviour"] == "tour")
+    assert (tour["a"], tour["b"], tour["c"], tour["d"]) == (15, 5, 5, 25)
+    assert all(x["event"] not in ("signup", "pay") for x in r.drivers + r.blockers)
+    assert r.computed_on["steps"] == ["signup", "pay"] and r.horizons["1d"].eligible == 50
+    # look-ahead: a behaviour only after paying is never a driver
+    late = events([(20, [("pay", 5), ("review", 6)], "big"), (30, [("browse", 1)], "small")])
+    assert all(x["event"] != "review" for x in funnel_drivers(late, ["signup", "pay"], min_support=5).drivers)
+
+
+def test_property_values_and_traits_on_request():
+    ev = events([(15, [("tour", 1), ("buy", 5)], "big"), (5, [("tour", 1)], "big"),
+                 (5, [("buy", 5)], "small"), (25, [("tour", 2)], "small")])
+    ev["kind"] = None
+    ev.loc[(ev["event"] == "tour") & (ev["user_id"] < "u0020"), "kind"] = "guided"
+    r = drivers(JOURNEY, ev, from_stage="signup", horizon="1d", properties=["kind"], traits=["size"])
+    names = {x["behaviour"]: x for x in r.drivers + r.blockers}
+    guided = names["tour[kind=guided]"]
+    assert (guided["a"], guided["b"], guided["c"], guided["d"]) == (15, 5, 5, 25)
+    big = names["size=big (trait)"]  # size is read on the first event: 20 big (15 bought), 30 small (5)
+    assert (big["a"], big["b"], big["c"], big["d"]) == (15, 5, 5, 25)
