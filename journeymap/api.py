@@ -143,7 +143,10 @@ def map_of(journey: Journey, source, users=None, **options) -> JourneyMap:
 
 
 def _engine(source) -> str | None:
-    """The engine holding a source's events, for error messages."""
+    """The engine holding a source's events, for error messages (a clustered copy is
+    read by DuckDB; asking its table would open a connection the measure may not need)."""
+    if source.clustered:
+        return "duckdb"
     try:
         return source.table._find_backend().name
     except Exception:  # noqa: BLE001 - only a label: an unbound table has no backend

@@ -16,15 +16,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import ibis.expr.types as ir
-
 from journeymap import api, settings
+from journeymap._deferred import ir
 from journeymap._version import __version__
 from journeymap.api import (
+    ActivationResult,
     ActualJourney,
     CustomerJourney,
+    DriversResult,
     FunnelResult,
     JourneyMap,
+    KpiResult,
+    RetentionResult,
     StuckCustomers,
     TransitionsResult,
 )
@@ -32,7 +35,7 @@ from journeymap.cache import ResultCache, cache_key
 from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey
 from journeymap.store.clustered import clustered_events
-from journeymap.store.engine import connect, engine_errors, engine_name, resolve_identity, store_tables
+from journeymap.store.engine import connect, engine_errors, resolve_identity, store_tables
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
 from journeymap.store.schema import property_columns
@@ -129,15 +132,19 @@ class Workspace:
         return self._opened(("tables", snapshot.fingerprint),
                             lambda: store_tables(snapshot, self._connection()))
 
-    def sources(self, snapshot: Snapshot | None = None):
+    def sources(self, snapshot: Snapshot | None = None, *, users: bool = True):
         """(events, users) for measures: on DuckDB the events come from the store's copy
-        clustered by user and time (rebuilt when the data change), so no measure sorts."""
+        clustered by user and time (rebuilt when the data change), so no measure sorts,
+        and the Ibis connection opens only when a measure reads through it; users None
+        when not asked for."""
         snapshot = snapshot or self.folder.store.snapshot()
-        events, users = self.tables(snapshot)
-        if engine_name(self._con) != "duckdb":
-            return events, users
-        return self._opened(("sources", snapshot.fingerprint), lambda: (clustered_events(
-            self._con, events, self.path / CLUSTERED, snapshot.fingerprint), users))
+        if self.engine != "duckdb":
+            events, users_table = self.tables(snapshot)
+            return events, users_table if users else None
+        events = self._opened(("sources", snapshot.fingerprint), lambda: clustered_events(
+            self._connection, lambda: self.tables(snapshot)[0], self.path / CLUSTERED,
+            snapshot.fingerprint))
+        return events, self.tables(snapshot)[1] if users else None
 
     def _opened(self, key: tuple, open_them: Callable):
         """Tables opened over one state of the store, kept while the store stays in it (a
@@ -146,9 +153,10 @@ class Workspace:
             self._open[key[0]] = (key[1], open_them())
         return self._open[key[0]][1]
 
-    def _answer(self, kind: str, read: _Read, options: dict, compute: Callable, cache: bool):
+    def _answer(self, kind: str, read: _Read, options: dict, compute: Callable, cache: bool,
+                users: bool = True):
         """compute(events, users) over the snapshot, or the cached answer to the same
-        question on the same data and journey."""
+        question on the same data and journey (users None when `users` is False)."""
         key = cache_key(kind, __version__, self.engine, read.snapshot.fingerprint, read.text,
                         sorted(options.items()))
         store = ResultCache(self.path / CACHE)
@@ -156,7 +164,7 @@ class Workspace:
         if hit is not None:
             return hit
         with engine_errors(f"{kind} over the workspace {self.path}", self.engine):
-            result = compute(*self.sources(read.snapshot))
+            result = compute(*self.sources(read.snapshot, users=users))
         store.put(key, result)
         return result
 
@@ -238,7 +246,8 @@ class Workspace:
         read = self._read(needs_journey=False)
         steps = list(steps)
         return self._answer("funnel", read, {"steps": steps, **options},
-                            lambda events, _: api.funnel(events, steps, **options), cache)
+                            lambda events, _: api.funnel(events, steps, **options), cache,
+                            users=False)
 
     def kpis(self, *, journey: str | Path | None = None, spend: str | Path | None = None,
              cache: bool = True, **options) -> KpiResult:
@@ -300,7 +309,8 @@ class Workspace:
         identities stitched."""
         read = self._read(needs_journey=False)
         return self._answer("retention", read, {"start": start, "returning": returning, **options},
-                            lambda events, _: api.retention(events, start, returning, **options), cache)
+                            lambda events, _: api.retention(events, start, returning, **options), cache,
+                            users=False)
 
     def transitions(self, *, cache: bool = True, **options) -> TransitionsResult:
         """Directly-follows transitions (see `journeymap.transitions`) over the workspace's
@@ -308,7 +318,8 @@ class Workspace:
         read = self._read(needs_journey=options.get("level") == "stage")
         journey = read.journey
         return self._answer("transitions", read, options,
-                            lambda events, _: api.transitions(events, journey=journey, **options), cache)
+                            lambda events, _: api.transitions(events, journey=journey, **options), cache,
+                            users=False)
 
 
 def open_workspace(path: str | Path = ".", *, engine: str | None = None,

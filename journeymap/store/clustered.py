@@ -23,19 +23,18 @@ import json
 import mmap
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from journeymap._deferred import ibis, ir
 from journeymap.errors import EngineError
 from journeymap.progress import report
 from journeymap.store._durable import fsync
@@ -79,7 +78,9 @@ class ClusteredEvents:
     """A clustered copy of events (see the module doc) and an Ibis view of it."""
 
     folder: Path
-    con: object = None  # the Ibis connection for `table`; a new DuckDB one when None
+    #: the Ibis connection for `table`, or a function returning it (called on first use);
+    #: a new DuckDB connection when None
+    con: object = None
 
     clustered = True  # capability flags of an event source (see store.sources)
     passes_use_engine = False
@@ -99,7 +100,7 @@ class ClusteredEvents:
     @cached_property
     def table(self) -> ir.Table:
         """An Ibis view of the Parquet copy (made on first use: the fast path needs none)."""
-        con = self.con or ibis.duckdb.connect()
+        con = self.con() if callable(self.con) else self.con or ibis.duckdb.connect()
         return con.read_parquet(str(self.folder / PARQUET)).drop("_uid")
 
     @property
@@ -266,14 +267,17 @@ def _read_stamp(folder: Path) -> dict:
         return {}
 
 
-def clustered_events(con, events: ir.Table, folder: Path, fingerprint: str) -> ClusteredEvents:
-    """The clustered copy of `events` in `folder`, (re)built if `fingerprint` changed."""
+def clustered_events(con, events: Callable[[], ir.Table], folder: Path, fingerprint: str
+                     ) -> ClusteredEvents:
+    """The clustered copy of the events (`events()` gives them) in `folder`, (re)built if
+    `fingerprint` changed; `con`: the connection, or a function returning it (see
+    `ClusteredEvents.con`). A copy that is current needs neither called."""
     folder = Path(folder)
     stamp = _read_stamp(folder)
     if stamp.get("fingerprint") != fingerprint or \
             not {"events", "rows", "ts_max"} <= set(stamp) or \
             not all((folder / n).is_file() for n in (PARQUET, CORE, USERS)):
         report("clustering the events by customer and time (once per change of the data)", 0, 1)
-        build_clustered(con, events, folder, fingerprint)
+        build_clustered(con() if callable(con) else con, events(), folder, fingerprint)
         report("clustering the events by customer and time (once per change of the data)", 1, 1)
     return ClusteredEvents.open(folder, con)

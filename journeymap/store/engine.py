@@ -9,16 +9,19 @@ users) that every measure runs on. Spark (`engine="spark"`) needs the
 from __future__ import annotations
 
 import contextlib
+from functools import cache
 
-import ibis
-import ibis.expr.datatypes as dt
-import ibis.expr.types as ir
-
+from journeymap._deferred import dt, ibis, ir
 from journeymap.errors import EngineError, JourneyError, WorkspaceError
 from journeymap.store.eventstore import EventStore, Snapshot
 
 ENGINES = ("duckdb", "spark")
-UTC_TS = dt.Timestamp(timezone="UTC", scale=6)
+
+
+@cache
+def utc_ts():
+    """The Ibis type of the store's `ts`: UTC-aware microseconds."""
+    return dt.Timestamp(timezone="UTC", scale=6)
 
 
 def connect(engine: str = "duckdb", master: str | None = None):
@@ -98,10 +101,10 @@ def store_tables(store: EventStore | Snapshot, con=None, *, cache: bool | None =
         # no hive `date` column from the events/date=... folders: only the stored columns
         events = con.read_parquet(files, union_by_name=True, hive_partitioning=False)
         read = con.read_parquet
-    if events.ts.type() != UTC_TS:
+    if events.ts.type() != utc_ts():
         # Spark's TIMESTAMP is an instant but Ibis types it without a zone: say UTC, so
         # values come back as UTC-aware microseconds like DuckDB's TIMESTAMPTZ.
-        events = events.mutate(ts=events.ts.cast(UTC_TS))
+        events = events.mutate(ts=events.ts.cast(utc_ts()))
     identities = read(snap.identities_file) if snap.identities_file else None
     users = read(snap.users_file) if snap.users_file else None
     return stitch(events, identities), users

@@ -14,12 +14,10 @@ content-hash event id first), and only one path can promise the same numbers.
 
 from __future__ import annotations
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
-from ibis.common.exceptions import IbisError, OperationNotDefinedError
 
+from journeymap._deferred import ibis, ibis_errors, ir
 from journeymap.errors import EngineError, IngestError
 from journeymap.store import _normalize as norm
 
@@ -121,7 +119,7 @@ def engine_of(table: ir.Table) -> str:
     duckdb); EngineError for an expression over tables of several backends."""
     try:
         return table._find_backend(use_default=True).name
-    except IbisError as exc:
+    except ibis_errors.IbisError as exc:
         raise EngineError(f"one table's expression reads from several engines ({exc}); "
                           "read the tables into one engine first") from None
 
@@ -136,7 +134,7 @@ def fetch(table: ir.Table, what: str = "events") -> pa.Table:
         lines = str(exc).strip().splitlines()
         first = lines[0] if lines else ""
         why = (f"{name} cannot run an operation of the table's expression ({first})"
-               if isinstance(exc, OperationNotDefinedError) else f"{type(exc).__name__}: {first}")
+               if isinstance(exc, ibis_errors.OperationNotDefinedError) else f"{type(exc).__name__}: {first}")
         raise EngineError(f"reading the {what} from {name} failed: {why}"[:500]) from exc
 
 

@@ -27,13 +27,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol, runtime_checkable
 
-import ibis.expr.types as ir
-
+from journeymap._deferred import ir
 from journeymap.store.frames import as_events
 
 __all__ = ["EventSource", "TableEvents", "as_source"]
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+#: what makes a class an event source; checked on the class, since `isinstance` against
+#: the runtime protocol reads every member, and reading `table` may open a connection
+MEMBERS = ("clustered", "passes_use_engine", "table", "user_count", "data_end_us")
 
 
 @runtime_checkable
@@ -78,6 +80,6 @@ class TableEvents:
 def as_source(obj) -> EventSource:
     """An event source from any accepted form: a source stays itself; a DataFrame, an
     Arrow table, a list of dicts or an Ibis table becomes `TableEvents`."""
-    if isinstance(obj, EventSource):
+    if isinstance(obj, TableEvents) or all(hasattr(type(obj), name) for name in MEMBERS):
         return obj
     return TableEvents(as_events(obj))

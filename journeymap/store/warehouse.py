@@ -20,14 +20,16 @@ import warnings
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import ibis
-import ibis.expr.types as ir
 import pyarrow.parquet as pq
-from ibis.backends import BaseBackend
 
+from journeymap._deferred import ibis, ir
 from journeymap.errors import EngineError, IngestError, JourneyError, did_you_mean
 from journeymap.store.frames import engine_of
+
+if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
 
 __all__ = ["read_table", "parquet_copy", "SEPARATOR"]
 

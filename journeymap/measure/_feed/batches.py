@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-import ibis
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap._deferred import ibis
 from journeymap.errors import QueryError
 from journeymap.measure._feed.predicates import bitmask, rule
 from journeymap.progress import report

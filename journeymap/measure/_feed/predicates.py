@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import ibis
-import ibis.expr.types as ir
-
+from journeymap._deferred import ibis, ir
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.spec.model import Condition, EventRule
 

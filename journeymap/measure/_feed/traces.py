@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap._deferred import ibis, ir
 from journeymap.measure._feed.batches import Batch, flagged_rows, iter_batches
 from journeymap.measure._feed.users import positions
 from journeymap.spec.model import ActivityRule, Journey

@@ -6,13 +6,12 @@ trait, else from the user's first event (first touch). Computed in the engine.
 
 from __future__ import annotations
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap._deferred import ibis, ir
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure._feed.predicates import all_of
 from journeymap.measure.kernels import strings as kernels

@@ -81,11 +81,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
+from journeymap._deferred import ibis, ir
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure._feed.predicates import rule
 from journeymap.measure.funnel.funnel import FunnelResult, funnel

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
+from journeymap._deferred import ir
 from journeymap.measure._feed.users import persona_flags, values_for
 from journeymap.measure.map.entries import StageEntries, stage_entries
 from journeymap.spec.model import Journey

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap._deferred import ir
 from journeymap.measure._feed.batches import flagged_rows, iter_batches
 from journeymap.measure._feed.users import persona_flags
 from journeymap.measure.map.entries import StageEntries, entries_of

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from journeymap._deferred import ir
 from journeymap.errors import QueryError
 from journeymap.measure._feed.parallel import beside_pass
 from journeymap.measure._feed.users import align, persona_flags, trait_values, user_values, values_for

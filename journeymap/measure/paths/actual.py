@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ibis.expr.types as ir
 import numpy as np
 
+from journeymap._deferred import ir
 from journeymap.measure._feed.traces import event_stream, only_events, stage_stream
 from journeymap.measure._feed.users import persona_flags, positions, values_for
 from journeymap.measure.map.entries import StageEntries, entries_of, stage_at

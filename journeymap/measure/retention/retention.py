@@ -66,9 +66,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import ibis
-import ibis.expr.types as ir
-
+from journeymap._deferred import ibis, ir
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure._feed.predicates import rule
 from journeymap.measure.funnel.steps import as_rule

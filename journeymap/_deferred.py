@@ -1,0 +1,35 @@
+"""Heavy libraries imported on first use, not when journeymap is imported.
+
+Ibis with its DuckDB backend and SQL compilers takes about 0.5 s to import and
+connect, more than a funnel on ten million events takes to answer from the
+workspace's clustered copy, which needs no Ibis. Modules name them through these stand-ins, so a
+command that never touches them does not pay for them:
+
+>>> from journeymap._deferred import ibis
+>>> ibis.literal(1).type()
+Int8(nullable=True)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+
+class Deferred:
+    """A module, imported the first time one of its attributes is read."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<deferred module {self._name!r}>"
+
+
+ibis = Deferred("ibis")
+ir = Deferred("ibis.expr.types")
+dt = Deferred("ibis.expr.datatypes")
+ibis_errors = Deferred("ibis.common.exceptions")
+ibis_backends = Deferred("ibis.backends")
