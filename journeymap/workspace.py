@@ -34,10 +34,11 @@ from journeymap.api import (
 from journeymap.cache import ResultCache, cache_key
 from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey
-from journeymap.store.clustered import clustered_events
 from journeymap.store.engine import connect, engine_errors, resolve_identity, store_tables
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
+from journeymap.store.runs import Runs, open_runs
+from journeymap.store.runs import refresh as refresh_runs
 from journeymap.store.schema import property_columns
 from journeymap.store.spend import FILE as SPEND_FILE
 from journeymap.store.spend import store_spend
@@ -46,7 +47,7 @@ from journeymap.store.warehouse import parquet_copy, read_table
 __all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "read_table",
            "scratch_workspace"]
 
-CLUSTERED = ".clustered"  # the store's events clustered by user and time (store/clustered.py)
+CLUSTERED = ".clustered"  # the store's events clustered by user and time, as runs (store/runs.py)
 CACHE = ".cache"
 
 
@@ -133,18 +134,24 @@ class Workspace:
                             lambda: store_tables(snapshot, self._connection()))
 
     def sources(self, snapshot: Snapshot | None = None, *, users: bool = True):
-        """(events, users) for measures: on DuckDB the events come from the store's copy
-        clustered by user and time (rebuilt when the data change), so no measure sorts,
-        and the Ibis connection opens only when a measure reads through it; users None
-        when not asked for."""
+        """(events, users) for measures: on DuckDB the events come from the store's runs
+        clustered by user and time (see `store.runs`), so no measure sorts, and the Ibis
+        connection opens only when a measure reads through it; users None when not asked
+        for."""
         snapshot = snapshot or self.folder.store.snapshot()
         if self.engine != "duckdb":
             events, users_table = self.tables(snapshot)
             return events, users_table if users else None
-        events = self._opened(("sources", snapshot.fingerprint), lambda: clustered_events(
-            self._connection, lambda: self.tables(snapshot)[0], self.path / CLUSTERED,
-            snapshot.fingerprint))
+        events = self._opened(("sources", snapshot.fingerprint),
+                              lambda: open_runs(self.path / CLUSTERED, self._clustered(snapshot),
+                                                self._connection))
         return events, self.tables(snapshot)[1] if users else None
+
+    def _clustered(self, snapshot: Snapshot) -> Runs:
+        """The store's runs clustered by user and time, brought up to `snapshot`: a run
+        for new event files, merged with others as they pile up."""
+        return refresh_runs(self.path / CLUSTERED, snapshot, self._connection,
+                            lambda part: store_tables(part, self._connection())[0])
 
     def _opened(self, key: tuple, open_them: Callable):
         """Tables opened over one state of the store, kept while the store stays in it (a
@@ -176,8 +183,12 @@ class Workspace:
         if isinstance(path, ir.Table):
             with parquet_copy(path) as copy:
                 return self.ingest(copy, mapping=mapping, format="parquet", skip_bad_rows=skip_bad_rows)
-        return self.folder.store.ingest(path, mapping=mapping, format=format,
-                                        skip_bad_rows=skip_bad_rows)
+        stats = self.folder.store.ingest(path, mapping=mapping, format=format,
+                                         skip_bad_rows=skip_bad_rows)
+        if stats.added and self.engine == "duckdb":  # the new events clustered now, not at the
+            with engine_errors(f"clustering the events of {self.path}", self.engine):  # next read
+                self._clustered(self.folder.store.snapshot())
+        return stats
 
     def ingest_users(self, path, *, mapping=None, format=None) -> int:
         """Load a users file (user_id + traits), or an Ibis table of them, into the store:

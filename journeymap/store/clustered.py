@@ -2,8 +2,8 @@
 
 Every per-user measure walks each user's events in (user_id, ts, event,
 event_id) order. Sorting 10M rows costs far more than the walk itself, so the
-workspace keeps a copy of its (identity-stitched) events already in that
-order, rebuilt whenever the store's fingerprint changes. The copy is a folder:
+workspace keeps its (identity-stitched) events already in that order, as one or
+more such copies of parts of the store (runs, see `store.runs`). A copy is a folder:
 
 - `part-0.parquet`: every column, in (user, time) order, with a dense user number
   `_uid` (0.. in user_id order); properties are read from here.
@@ -23,7 +23,7 @@ import json
 import mmap
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,7 +36,6 @@ import pyarrow.parquet as pq
 
 from journeymap._deferred import ibis, ir
 from journeymap.errors import EngineError
-from journeymap.progress import report
 from journeymap.store._durable import fsync
 from journeymap.store.schema import USER_ORDER
 
@@ -265,19 +264,3 @@ def _read_stamp(folder: Path) -> dict:
         return json.loads((folder / STAMP).read_text())
     except (OSError, ValueError):
         return {}
-
-
-def clustered_events(con, events: Callable[[], ir.Table], folder: Path, fingerprint: str
-                     ) -> ClusteredEvents:
-    """The clustered copy of the events (`events()` gives them) in `folder`, (re)built if
-    `fingerprint` changed; `con`: the connection, or a function returning it (see
-    `ClusteredEvents.con`). A copy that is current needs neither called."""
-    folder = Path(folder)
-    stamp = _read_stamp(folder)
-    if stamp.get("fingerprint") != fingerprint or \
-            not {"events", "rows", "ts_max"} <= set(stamp) or \
-            not all((folder / n).is_file() for n in (PARQUET, CORE, USERS)):
-        report("clustering the events by customer and time (once per change of the data)", 0, 1)
-        build_clustered(con() if callable(con) else con, events(), folder, fingerprint)
-        report("clustering the events by customer and time (once per change of the data)", 1, 1)
-    return ClusteredEvents.open(folder, con)

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 
 from journeymap.errors import IngestError
 from journeymap.store import _normalize as norm
-from journeymap.store._durable import fsync
+from journeymap.store._durable import exclusive, fsync
 from journeymap.store._idset import IdSet, hash_ids
 from journeymap.store._tabular import lit, q
 from journeymap.store.readers import EventFile, checked_chunks, read_users
@@ -204,7 +204,7 @@ class EventStore:
         written as they come and committed together; if anything fails, nothing is.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock():
+        with exclusive(self.root / ".lock"):
             m = self.manifest()
             self._sweep(m)
             batch = _Batch(self, m)
@@ -230,21 +230,6 @@ class EventStore:
         if any(new[k] != m[k] for k in new):
             self._commit({**m, **new, "version": m["version"] + 1, "rows": m["rows"] + batch.added,
                           "columns": batch.columns})
-
-    @contextlib.contextmanager
-    def _lock(self):
-        """Serialize writers with an advisory lock on root/.lock (where supported)."""
-        with open(self.root / ".lock", "a+") as fh:
-            try:
-                import fcntl
-            except ImportError:  # pragma: no cover - Windows
-                yield
-                return
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _sweep(self, m: dict) -> None:
         """Delete files a crashed or superseded append left behind."""

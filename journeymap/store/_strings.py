@@ -1,4 +1,5 @@
-"""Byte-wise string kernels on Arrow buffers: order checks and sorted merges of user ids.
+"""Byte-wise string kernels on Arrow buffers: order checks and sorted merges of user ids
+(strings given as (offsets, bytes), see `store.frames.string_buffers`).
 """
 
 from __future__ import annotations
@@ -52,3 +53,27 @@ def sorted_positions(k_off, k_data, u_off, u_data):
             return None
     return out
 
+
+
+@njit(cache=True, nogil=True)
+def sorted_union(a_off, a_data, b_off, b_data):
+    """The union of two strictly increasing string lists, as one merge: (where each union
+    entry comes from, as an index into a then b; where each string of a lands; where each
+    string of b lands)."""
+    n_a, n_b = a_off.shape[0] - 1, b_off.shape[0] - 1
+    source = np.empty(n_a + n_b, np.int64)
+    at_a, at_b = np.empty(n_a, np.int64), np.empty(n_b, np.int64)
+    i = j = k = 0
+    while i < n_a or j < n_b:
+        c = -1 if j == n_b else 1 if i == n_a else _cmp(a_off, a_data, i, b_off, b_data, j)
+        if c <= 0:
+            source[k] = i
+            at_a[i] = k
+            i += 1
+        else:
+            source[k] = n_a + j
+        if c >= 0:
+            at_b[j] = k
+            j += 1
+        k += 1
+    return source[:k], at_a, at_b
