@@ -48,7 +48,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 DATA = Path(__file__).resolve().parent / "data"
-SIZES = {"1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
+SIZES = {"1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000,
+         # skewed, realistic data (benchmarks/skewed.py): Zipf users, 300 names, properties, ties
+         "skew-1m": 1_000_000, "skew-10m": 10_000_000}
+SKEW = "skew-"
 SEED = 20240301
 EVENTS = ["visit", "signup", "activate", "invite", "purchase", "support"]
 STEPS = EVENTS[:5]  # the funnel: visit -> signup -> activate -> invite -> purchase
@@ -65,6 +68,9 @@ EVENT_DICT = pa.array(EVENTS)
 
 
 def paths(size: str) -> dict[str, Path]:
+    if size.startswith(SKEW):
+        from benchmarks import skewed
+        return skewed.paths(size[len(SKEW):])
     return {"events": DATA / f"events-{size}.parquet", "users": DATA / f"users-{size}.parquet",
             "csv": DATA / f"events-{size}.csv", "meta": DATA / f"meta-{size}.json",
             "clustered": DATA / f"events-clustered-{size}"}
@@ -119,16 +125,8 @@ def chunk(n_events: int, k: int, lo: int, counts: np.ndarray, first_row: int) ->
     b_user = np.repeat(local, counts - kept)
     b_sec = rng.integers(0, SPAN, len(b_user))
     b_event = rng.choice(len(EVENTS), len(b_user), p=BACKGROUND_P)
-    user = np.concatenate([j_user, b_user]).astype(np.int64)
-    sec = np.concatenate([j_sec, b_sec]).astype(np.int64)
-    event = np.concatenate([j_event, b_event]).astype(np.int32)
-    order = np.lexsort((event, sec, user))
-    user, sec, event = user[order], sec[order], event[order]
-    # tie-free: push a repeated second one past its predecessor (running max of key - rank)
-    key = user * 10**8 + sec
-    r = np.arange(len(key), dtype=np.int64)
-    key = np.maximum.accumulate(key - r) + r
-    sec = key - user * 10**8
+    user, sec, event, key = ordered_untied((j_user, b_user), (j_sec, b_sec), (j_event, b_event))
+    r = np.arange(len(user), dtype=np.int64)
     assert len(user) == counts.sum() and (np.diff(key) > 0).all()
     return pa.table({
         "user_id": _user_ids(lo + user),
@@ -146,6 +144,12 @@ def users_chunk(n_events: int, k: int, lo: int, n: int) -> pa.Table:
 
 def generate(size: str, *, csv: bool | None = None, force: bool = False, log=print) -> dict:
     """Write the files of one size (skipped when present unless force); returns the meta."""
+    if size.startswith(SKEW):
+        from benchmarks import skewed
+        p = paths(size)
+        if not force and p["meta"].exists() and p["events"].exists():
+            return ensure_clustered(size, json.loads(p["meta"].read_text()), force=False)
+        return skewed.generate(size[len(SKEW):], csv=csv, force=force, log=log)
     n_events = SIZES[size]
     p = paths(size)
     csv = n_events <= 10_000_000 if csv is None else csv
@@ -216,7 +220,7 @@ def ensure_clustered(size: str, meta: dict, *, force: bool) -> dict:
     t0 = time.perf_counter()
     con = ibis.duckdb.connect()
     clustered.build_clustered(con, con.read_parquet(str(p["events"])), folder,
-                              fingerprint=f"benchmarks {size} seed {SEED}")
+                              fingerprint=f"benchmarks {size}")
     con.disconnect()
     build_s = time.perf_counter() - t0
     if former.is_dir():  # written by an older journeymap (ordered.json): superseded
@@ -241,6 +245,21 @@ def _is_clustered_copy(folder: Path) -> bool:
     except EngineError:
         return False
     return True
+
+
+def ordered_untied(users, secs, events):
+    """The concatenated (user, second, event) rows in (user, second, event) order, each
+    repeated second of a user pushed one past its predecessor (running max of
+    key - rank): no two events of a user share a second. Returns user, sec, event, key."""
+    user = np.concatenate(users).astype(np.int64)
+    sec = np.concatenate(secs).astype(np.int64)
+    event = np.concatenate(events).astype(np.int32)
+    order = np.lexsort((event, sec, user))
+    user, sec, event = user[order], sec[order], event[order]
+    key = user * 10**8 + sec
+    r = np.arange(len(key), dtype=np.int64)
+    key = np.maximum.accumulate(key - r) + r
+    return user, key - user * 10**8, event, key
 
 
 def main(argv=None) -> None:
