@@ -14,13 +14,12 @@ written to a temporary file, fsynced and `os.replace`d — that replace is the
 commit. Readers use only files listed in the manifest (`event_files()`), so a
 crash leaves the old state; files not listed are swept at the next append.
 
-De-duplication is by event_id, first kept. Within one append (which may arrive
-in chunks, see `ingest`) every id is checked against all earlier ids through
-64-bit keys, confirmed on the ids themselves. To keep appends fast on a large
-store, a batch is checked against the stored files of the UTC dates it covers
-(reading only their event_id column): content-hash ids include the time, so
-this is exact for them; a source id (Segment messageId) re-sent with a
-different date is kept twice.
+De-duplication is by event_id, first kept, against everything stored: within one
+append (which may arrive in chunks, see `ingest`) every id is checked against all
+earlier ids through 64-bit keys, and against the store through its id index
+(``ids/keys-*.npy``, see `_idindex`): sorted keys, each pointing at the file that
+holds the id, confirmed on the ids themselves. A Segment messageId re-sent with
+another timestamp, on another day, is still caught.
 
 Read everything with DuckDB: ``SELECT * FROM {store.scan_sql()}`` (union by
 name, since appends may add property columns; `hive_partitioning=false`, or
@@ -48,6 +47,7 @@ import pyarrow.parquet as pq
 from journeymap.errors import IngestError
 from journeymap.store import _normalize as norm
 from journeymap.store._durable import exclusive, fsync
+from journeymap.store._idindex import IdIndex
 from journeymap.store._idset import IdSet, hash_ids
 from journeymap.store._tabular import lit, q
 from journeymap.store.readers import EventFile, checked_chunks, read_users
@@ -126,7 +126,7 @@ class EventStore:
             return json.loads((self.root / MANIFEST).read_text())
         except FileNotFoundError:
             return {"format": 1, "version": 0, "events": [], "users": None, "identities": None,
-                    "columns": {}, "rows": 0}
+                    "columns": {}, "rows": 0, "ids": []}
         except ValueError as exc:
             raise IngestError(f"the store manifest is unreadable: {exc}",
                               file=str(self.root / MANIFEST)) from None
@@ -228,15 +228,19 @@ class EventStore:
                "identities": self._write_identities(identities, m["identities"])}
         batch.files += [f for k in ("users", "identities") if new[k] != m[k] for f in [new[k]]]
         if any(new[k] != m[k] for k in new):
+            new["ids"] = batch.indexed()
             self._commit({**m, **new, "version": m["version"] + 1, "rows": m["rows"] + batch.added,
                           "columns": batch.columns})
+            for rel in set(IdIndex.of(self.root, m).files) - {e["keys"] for e in new["ids"]}:
+                (self.root / rel).unlink(missing_ok=True)  # merged away; only writers read them
 
     def _sweep(self, m: dict) -> None:
         """Delete files a crashed or superseded append left behind."""
-        keep = {self.root / p for p in [*m["events"], m["users"], m["identities"]] if p}
+        keep = {self.root / p for p in [*m["events"], m["users"], m["identities"],
+                                        *IdIndex.of(self.root, m).files] if p}
         candidates = [*self.root.glob("events/date=*/part-*.parquet"), *self.root.glob("events/*/.*.tmp"),
                       *self.root.glob("users-*.parquet"), *self.root.glob("identities-*.parquet"),
-                      *self.root.glob(".*.tmp")]
+                      *self.root.glob(".*.tmp"), *self.root.glob("ids/keys-*.npy"), *self.root.glob("ids/.*.tmp")]
         for path in candidates:
             if path not in keep:
                 path.unlink(missing_ok=True)
@@ -248,42 +252,24 @@ class EventStore:
             with contextlib.suppress(OSError):
                 part.rmdir()  # only succeeds when empty
 
-    def _unknown(self, events: pa.Table, m: dict) -> pa.Table:
-        """`events` without the ids already stored on their UTC dates (a semi-join in DuckDB)."""
-        files = self._same_days(events, m) if events.num_rows else []
-        if not files:
-            return events
-        con = connect()
-        try:  # hashes the batch, streams only event_id of stored files; row numbers come back
-            con.register("batch", pa.table({"event_id": events.column("event_id"),
-                                            "__r": np.arange(events.num_rows, dtype=np.int64)}))
-            known = con.sql(f"SELECT DISTINCT b.__r FROM {_scan(files, union=False)} AS s "
-                            "JOIN batch AS b ON s.event_id = b.event_id").fetchnumpy()["__r"]
-        finally:
-            con.close()
-        if not len(known):
-            return events
-        keep = np.ones(events.num_rows, np.bool_)
-        keep[np.asarray(known, np.int64)] = False
-        return events.filter(keep)
-
-    def _same_days(self, events: pa.Table, m: dict) -> list[str]:
-        """Stored event files of the UTC dates present in `events`."""
-        days = {_day(int(d)) for d in np.unique(_days(events))}
-        return [str(self.root / p) for p in m["events"] if p.split("/")[1][5:] in days]
-
-    def _write_events(self, events: pa.Table) -> list[str]:
-        """Write one file per UTC date present, rows in input order."""
+    def _write_events(self, events: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Write one file per UTC date present, rows in input order; returns the files and,
+        for each row, the index of its file among them and its row there."""
         if not events.num_rows:
-            return []
+            return [], np.empty(0, np.uint32), np.empty(0, np.uint32)
         days = _days(events)
+        order = None
         if (days[1:] < days[:-1]).any():
             order = np.argsort(days, kind="stable")
             events, days = events.take(order), days[order]
         cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
         jobs = [(events.slice(lo, hi - lo), _part_name(int(days[lo]))) for lo, hi in zip(cuts[:-1], cuts[1:])]
+        file_of = np.repeat(np.arange(len(jobs), dtype=np.uint32), np.diff(cuts))
+        row_in = (np.arange(len(days)) - np.repeat(cuts[:-1], np.diff(cuts))).astype(np.uint32)
+        if order is not None:
+            file_of[order], row_in[order] = file_of.copy(), row_in.copy()
         with ThreadPoolExecutor(max_workers=min(len(jobs), 2 * (os.cpu_count() or 1))) as pool:
-            return list(pool.map(lambda job: self._write_file(*job), jobs))
+            return list(pool.map(lambda job: self._write_file(*job), jobs)), file_of, row_in
 
     def _write_users(self, users: pa.Table | None, current: str | None) -> str | None:
         """Upsert users by user_id (new non-null traits win); returns the users file name."""
@@ -349,17 +335,36 @@ class _Batch:
         self.columns: dict[str, str] = dict(m["columns"])
         self.files: list[str] = []  # written, not yet committed
         self.ids = IdSet()
+        self.index = IdIndex.of(store.root, m)
+        self.index.cover(m["events"])
+        self.keys: list[np.ndarray] = []
+        self.file_of: list[np.ndarray] = []
+        self.row_in: list[np.ndarray] = []
         self.rows = self.added = 0
 
     def add(self, chunk: pa.Table) -> None:
         """De-duplicate and write one chunk."""
         events, columns = norm.unify(norm.events(chunk), self.columns, "event property")
         self.rows += events.num_rows
-        fresh = self.store._unknown(self._first(events), self.m)
+        events, keys = self._first(events)
+        stored = self.index.stored(events.column("event_id"), keys)
+        fresh = events.filter(~stored) if stored.any() else events
         if fresh.num_rows:
             self.columns = columns
             self.added += fresh.num_rows
-            self.files += self.store._write_events(fresh)
+            files, file_of, row_in = self.store._write_events(fresh)
+            self.keys.append(keys[~stored])
+            self.file_of.append(file_of + np.uint32(len(self.files)))
+            self.row_in.append(row_in)
+            self.files += files
+
+    def indexed(self) -> list[dict]:
+        """The id index with this batch's events added (its key file written)."""
+        events = [f for f in self.files if f.startswith("events/")]
+        if self.keys:
+            self.index.add(np.concatenate(self.keys), np.concatenate(self.file_of),
+                           np.concatenate(self.row_in), events)
+        return self.index.entries
 
     def discard(self) -> None:
         """Delete the files written so far (the append failed)."""
@@ -367,12 +372,12 @@ class _Batch:
             (self.store.root / rel).unlink(missing_ok=True)
         self.store._prune()
 
-    def _first(self, events: pa.Table) -> pa.Table:
-        """`events` without ids seen before in this batch (first kept)."""
+    def _first(self, events: pa.Table) -> tuple[pa.Table, np.ndarray]:
+        """`events` without ids seen before in this batch (first kept), and their keys."""
         keys = hash_ids(events.column("event_id"))
         seen = self.ids.add(keys)
         if not seen.any():
-            return events
+            return events, keys
         hit = np.unique(keys[seen])
         cand = np.flatnonzero(np.isin(keys, hit))  # rows whose key was seen: confirm on the ids
         ids = events.column("event_id").take(cand)
@@ -382,7 +387,7 @@ class _Batch:
             repeat |= pc.is_in(ids, earlier).to_numpy(zero_copy_only=False)
         keep = np.ones(events.num_rows, np.bool_)
         keep[cand[repeat]] = False
-        return events.filter(keep)
+        return events.filter(keep), keys[keep]
 
     def _written_ids(self, keys: np.ndarray) -> pa.Array:
         """Ids with one of `keys` in the files this batch has written."""

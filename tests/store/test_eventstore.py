@@ -136,6 +136,7 @@ def test_crash_before_the_manifest_commit_keeps_the_old_state(store, monkeypatch
     assert orphans        # the half-done append left files behind...
     assert store.append(events(3, day=2)) == AppendStats(added=3, duplicates=0)
     listed = {Path(f).relative_to(store.root).as_posix() for f in [*store.event_files(), store.users_file()]}
+    listed |= {e["keys"] for e in store.manifest()["ids"]}  # the id index
     assert files_on_disk(store.root) == listed | {"manifest.json"}   # ...which the next append swept
     assert scan(store).num_rows == 5
 
