@@ -31,6 +31,10 @@ SETTINGS = (
             "Spark master: local[N], spark://host:7077, yarn, k8s://… (engine spark only)."),
     Setting("host", "127.0.0.1", str, "Address `journeymap serve` binds (0.0.0.0: every interface)."),
     Setting("port", 8000, int, "Port `journeymap serve` listens on."),
+    Setting("token", "", str, "Access token of the dashboard and JSON API (required when "
+            "`serve` binds another address than loopback); best given as JOURNEYMAP_TOKEN."),
+    Setting("flush_every", 1.0, float, "Seconds between the collector's moves of received "
+            "events into the store (how soon they are visible to measures)."),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -34,9 +34,11 @@ from journeymap.api import (
 from journeymap.cache import ResultCache, cache_key
 from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey
+from journeymap.store.collector import Collector
 from journeymap.store.engine import connect, engine_errors, resolve_identity, store_tables
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
+from journeymap.store.keys import KeyRing
 from journeymap.store.runs import Runs, open_runs
 from journeymap.store.runs import refresh as refresh_runs
 from journeymap.store.schema import property_columns
@@ -49,6 +51,8 @@ __all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "r
 
 CLUSTERED = ".clustered"  # the store's events clustered by user and time, as runs (store/runs.py)
 CACHE = ".cache"
+COLLECTOR = ".collector"  # the live collector's journal and refused rows (store/collector.py)
+KEYS = "keys.json"  # write keys, as hashes (store/keys.py)
 
 
 PLACEHOLDER_JOURNEY = ("name: (no journey)\nstages:\n"
@@ -189,6 +193,16 @@ class Workspace:
             with engine_errors(f"clustering the events of {self.path}", self.engine):  # next read
                 self._clustered(self.folder.store.snapshot())
         return stats
+
+    @property
+    def keys(self) -> KeyRing:
+        """The collector's write keys (created, listed and revoked; kept as hashes)."""
+        return KeyRing(self.path / KEYS)
+
+    def collector(self, *, flush_every: float = 1.0) -> Collector:
+        """A collector of Segment messages into this workspace's store (not started:
+        `.start()` moves what an earlier run left in its journal and flushes on)."""
+        return Collector(self.folder.store, self.path / COLLECTOR, flush_every=flush_every)
 
     def ingest_users(self, path, *, mapping=None, format=None) -> int:
         """Load a users file (user_id + traits), or an Ibis table of them, into the store:

@@ -509,18 +509,62 @@ def stuck(stage, journey, fmt, section, workspace):
 @click.option("--host", default=None, help="Address to bind (default: the host setting, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Port (default: the port setting, 8000).")
+@click.option("--token", default=None,
+              help="Access token readers need (required beyond loopback; better: JOURNEYMAP_TOKEN).")
 @WORKSPACE
-def serve(host, port, workspace):
-    """The dashboard and JSON API on a workspace (open http://HOST:PORT/)."""
+def serve(host, port, token, workspace):
+    """The dashboard, the JSON API and the Segment collector on a workspace (open
+    http://HOST:PORT/; events in at /v1/batch with a write key)."""
     import uvicorn
 
+    from journeymap.web.access import check_bind
     from journeymap.web.app import create_app
     ws = _open(workspace)
     host = settings.resolve("host", host, ws.folder.settings)
     port = settings.resolve("port", port, ws.folder.settings)
+    token = settings.resolve("token", token, ws.folder.settings)
+    check_bind(host, token)
     click.echo(f"journeymap dashboard for {ws.path} on http://{host}:{port}/ "
-               f"(API: /api/…, OpenAPI: /openapi.json); Ctrl+C stops it", err=True)
-    uvicorn.run(create_app(ws), host=host, port=port, log_level="warning")
+               f"(API: /api/…, OpenAPI: /openapi.json; collector: /v1/batch"
+               f"{'; readers need the access token' if token else ''}); Ctrl+C stops it", err=True)
+    uvicorn.run(create_app(ws, token=token), host=host, port=port, log_level="warning")
+
+
+@cli.group()
+def keys():
+    """Write keys for the collector (/v1/…): create, list, revoke. Kept as hashes."""
+
+
+@keys.command("create")
+@click.option("--name", default="", help="What the key is for, e.g. the app sending with it.")
+@WORKSPACE
+def keys_create(name, workspace):
+    """A new write key, printed once: store it in the sending app's configuration."""
+    key, secret = _open(workspace).keys.create(name)
+    click.echo(secret)
+    click.echo(f"{key.id}{' (' + name + ')' if name else ''}: shown this once; journeymap keeps "
+               "only its hash", err=True)
+
+
+@keys.command("list")
+@WORKSPACE
+def keys_list(workspace):
+    """The write keys: id, name, prefix, created, revoked."""
+    rows = _open(workspace).keys.list()
+    if not rows:
+        click.echo("no write keys yet: `journeymap keys create --name APP`", err=True)
+    for k in rows:
+        state = f"revoked {k.revoked}" if k.revoked else "live"
+        click.echo(f"{k.id}  {k.prefix}…  created {k.created}  {state}  {k.name}".rstrip())
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@WORKSPACE
+def keys_revoke(key_id, workspace):
+    """Revoke a key (by id or prefix): the collector refuses it from its next request."""
+    key = _open(workspace).keys.revoke(key_id)
+    click.echo(f"{key.id} revoked {key.revoked}")
 
 
 @cli.command()

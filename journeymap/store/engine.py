@@ -92,7 +92,8 @@ def store_tables(store: EventStore | Snapshot, con=None, *, cache: bool | None =
     snap = store.snapshot() if isinstance(store, EventStore) else store
     files = snap.event_files
     if not files:
-        raise WorkspaceError(f"the event store at {snap.root} is empty: run `journeymap ingest FILE`")
+        raise WorkspaceError(f"the event store at {snap.root} is empty: run `journeymap ingest FILE`, "
+                             "or send events to the collector (`journeymap serve`, POST /v1/batch)")
     if engine_name(con) == "spark":
         from journeymap.store import spark
         events = spark.store_events(con, snap, cache=cache is not False)

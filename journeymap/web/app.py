@@ -19,10 +19,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from journeymap import settings
 from journeymap._version import __version__
 from journeymap.errors import JourneyError, QueryError
 from journeymap.results import clean as _clean
-from journeymap.web import pages
+from journeymap.web import collect, pages
+from journeymap.web.access import Access
 from journeymap.web.jobs import Jobs
 
 STATIC = files("journeymap.web").joinpath("static")
@@ -148,15 +150,25 @@ def _meta(ws) -> dict:
             "by": ["persona"] + ws.split_options(), "periods": list(PERIODS)}
 
 
-def create_app(workspace) -> FastAPI:
-    """The dashboard and API over an open `Workspace`."""
+def create_app(workspace, *, token: str = "", collecting: bool = True,
+               flush_every: float | None = None) -> FastAPI:
+    """The dashboard and API over an open `Workspace`; with `collecting`, the Segment
+    collector (/v1/…) writing into it. `token`: readers need it (see `web.access`)."""
     server = Server(workspace)
     ws = workspace
+    collector = None
+    if collecting:
+        every = settings.resolve("flush_every", flush_every, ws.folder.settings)
+        collector = ws.collector(flush_every=every)
 
     @contextlib.asynccontextmanager
     async def lifespan(_):
+        if collector is not None:
+            collector.start()
         yield
         server.jobs.close()
+        if collector is not None:
+            collector.close()
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN
     app = FastAPI(title="journeymap", version=__version__, lifespan=lifespan, docs_url=None,
@@ -167,6 +179,10 @@ def create_app(workspace) -> FastAPI:
                               '({"status": "working", "progress": …}) means: ask again shortly.')
     _install_errors(app)
     app.state.server = server
+    app.state.collector = collector
+    app.add_middleware(Access, token=token, keys=ws.keys)
+    if collector is not None:
+        collect.install(app, collector)
 
     # ---- the JSON API --------------------------------------------------------------
     @app.get("/api/meta", tags=["api"], summary="Journey, stages, personas, split options")

@@ -220,7 +220,8 @@ def workspace(files):
 
 # Every command of `journeymap --help` has a test here; test_help fails when one is added.
 COVERED = {"schema", "init", "validate", "ingest", "measure", "funnel", "paths", "demo", "customer",
-           "stuck", "report", "serve", "retention", "kpis", "drivers", "activation", "correlation"}
+           "stuck", "report", "serve", "retention", "kpis", "drivers", "activation", "correlation",
+           "keys"}
 
 
 def test_help_lists_every_command_and_each_is_covered(tmp_path):
@@ -385,6 +386,17 @@ def test_report(workspace, tmp_path):
     run.assert_bar_gone()
     assert run.screen[-1] == f"{tmp_path / 'map.html'}: html report of {workspace}"
     assert (tmp_path / "map.html").read_text().startswith("<!doctype html>")
+
+
+def test_keys(workspace):
+    made = on_terminal("keys", "create", "--name", "web app", "-w", workspace, cwd=workspace).check()
+    secret = made.screen[0]
+    assert secret.startswith("jmw_") and made.screen[1].endswith("shown this once; journeymap keeps only its hash")
+    listed = on_terminal("keys", "list", "-w", workspace, cwd=workspace).check()
+    row = next(line for line in listed.screen if "web app" in line)
+    assert "live" in row and secret not in listed.text and secret[:8] in row
+    gone = on_terminal("keys", "revoke", row.split()[0], "-w", workspace, cwd=workspace).check()
+    assert gone.screen[0].startswith(f"{row.split()[0]} revoked ")
 
 
 def test_serve_answers_until_interrupted(workspace):

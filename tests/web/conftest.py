@@ -1,8 +1,14 @@
-"""One demo workspace for the web tests, and the app over it (in-process HTTP)."""
+"""One demo workspace for the web tests, the app over it (in-process HTTP), and a real
+HTTP server (uvicorn in a thread) over any workspace."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 import journeymap
@@ -38,3 +44,26 @@ def answered(client, path: str, params=None, timeout: float = 120.0):
         if res.status_code != 202 or time.monotonic() > deadline:
             return res
         time.sleep(0.05)
+
+
+class Serving:
+    """A real HTTP server (uvicorn) over a workspace, in a thread; `create_app` options as given."""
+
+    def __init__(self, ws, **options):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.app = create_app(ws, **options)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

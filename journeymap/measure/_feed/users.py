@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 from journeymap._deferred import ibis, ir
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure._feed.predicates import all_of
-from journeymap.store import _strings as kernels
 from journeymap.spec.model import Journey
+from journeymap.store import _strings as kernels
 from journeymap.store.frames import string_buffers
 from journeymap.store.schema import EVENT_ORDER
 
