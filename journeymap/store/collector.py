@@ -18,7 +18,9 @@ one append.
 Limits are Segment's: 500 KB a request (the server's job), 32 KB a message, 2,500
 messages a batch. Rows the store's own checks refuse after all (rare: e.g. a
 timestamp Python reads but the store does not) are kept in ``rejected/`` as CSV
-with their reason, never lost silently.
+with their reason; a message the store refuses as a whole (a property whose type
+conflicts with the stored column) is found by halving the flush and kept in
+``rejected/quarantine.jsonl`` with the reason. Nothing acknowledged is lost silently.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import threading
 import time
 import uuid
@@ -140,7 +143,7 @@ class Collector:
         self._flush_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self.last_error: str | None = None
-        self.stored = self.duplicates = 0
+        self.stored = self.duplicates = self.quarantined = 0
 
     # ---- in ----------------------------------------------------------------------------
     def accept(self, body: bytes, kind: str | None = None) -> Receipt:
@@ -151,16 +154,22 @@ class Collector:
         for i, msg in enumerate(messages):
             why = check_message(msg, kind)
             if why is None:
-                msg.setdefault("messageId", str(uuid.uuid4()))
+                if msg.get("messageId") in (None, ""):
+                    msg["messageId"] = str(uuid.uuid4())
                 msg["receivedAt"] = received
                 line = json.dumps(msg, separators=(",", ":"), ensure_ascii=False) + "\n"
-                if len(line.encode()) > LIMITS["message_bytes"]:
+                try:
+                    size = len(line.encode("utf-8"))
+                except UnicodeEncodeError:
+                    why, size = "text that is not valid Unicode (a lone surrogate \\ud800–\\udfff)", 0
+                if size > LIMITS["message_bytes"]:
                     why = f"message is over the {LIMITS['message_bytes'] // 1024} KB limit"
             if why is None:
                 lines.append(line)
             else:
                 mid = msg.get("messageId") if isinstance(msg, dict) else None
-                receipt.rejected.append({"index": i, "messageId": mid if isinstance(mid, str) else None,
+                mid = str(mid)[:_ID_MAX] if isinstance(mid, str | int) and not isinstance(mid, bool) else None
+                receipt.rejected.append({"index": i, "messageId": mid,
                                          "reason": why})
         if lines:
             self.journal.append("".join(lines).encode())
@@ -207,14 +216,50 @@ class Collector:
             return 0
         if len(data) != seg.stat().st_size:  # a torn last record (never acknowledged)
             seg.write_bytes(data)
-        rejected = self.folder / "rejected" / f"{seg.stem}.csv"
-        stats = self.store.ingest(seg, format="segment", skip_bad_rows=rejected)
+        added = self._ingest(seg, seg.stem)
+        seg.unlink()
+        return added
+
+    def _ingest(self, path: Path, name: str) -> int:
+        """Ingest a file of messages. Rows the store refuses go to rejected/NAME.csv; a file
+        the store refuses whole (a property whose type conflicts with the stored one, say)
+        is halved until the refused messages stand alone, each kept in
+        rejected/quarantine.jsonl with the reason, so one bad message never holds back
+        the others."""
+        rejected = self.folder / "rejected" / f"{name}.csv"
+        try:
+            stats = self.store.ingest(path, format="segment", skip_bad_rows=rejected)
+        except IngestError as exc:
+            lines = complete_lines(path).splitlines(keepends=True)
+            if len(lines) <= 1:
+                self._quarantine(lines, exc)
+                return 0
+            added = 0
+            for half, part in enumerate((lines[:len(lines) // 2], lines[len(lines) // 2:])):
+                piece = self.folder / f".{name}-{half}.jsonl"
+                piece.write_bytes(b"".join(part))
+                try:
+                    added += self._ingest(piece, f"{name}-{half}")
+                finally:
+                    piece.unlink(missing_ok=True)
+            return added
         if rejected.exists() and rejected.read_text(encoding="utf-8").count("\n") <= 1:
             rejected.unlink()  # the header only: nothing refused
         self.stored += stats.added
         self.duplicates += stats.duplicates
-        seg.unlink()
         return stats.added
+
+    def _quarantine(self, lines: list[bytes], exc: IngestError) -> None:
+        folder = self.folder / "rejected"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "quarantine.jsonl", "ab") as fh:
+            for line in lines:
+                fh.write(json.dumps({"reason": exc.message, "message": line.decode("utf-8", "replace").rstrip("\n")},
+                                    ensure_ascii=False).encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.quarantined += len(lines)
+        self.last_error = f"quarantined {len(lines)} message(s): {exc.message}"
 
     def start(self) -> Collector:
         """Move what a previous run left in the journal, then flush every `flush_every` s."""
@@ -242,5 +287,5 @@ class Collector:
 
     def status(self) -> dict:
         return {"pending_segments": len(segments(self.journal.folder)), "stored": self.stored,
-                "duplicates": self.duplicates, "flush_every_s": self.flush_every,
+                "duplicates": self.duplicates, "quarantined": self.quarantined, "flush_every_s": self.flush_every,
                 "last_error": self.last_error, "checked_at": time.time()}

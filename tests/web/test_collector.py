@@ -297,3 +297,38 @@ def test_keys_on_the_command_line(ws):
     assert "revoked" in jm("list").stdout
     wrong = jm("revoke", "key_nope")
     assert wrong.returncode != 0 and "no write key 'key_nope'" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_message_the_store_refuses_whole_is_quarantined_alone(ws):
+    """A property whose type conflicts with the stored column: the flush is halved until
+    the refused message stands alone; its neighbours are stored."""
+    collector = ws.collector(flush_every=60)
+    try:
+        first = {"batch": [track("u1", "visit", messageId="a", properties={"plan": "pro"})]}
+        collector.accept(json.dumps(first).encode())
+        assert collector.flush() == 1
+        mixed = {"batch": [track(f"u{i}", "visit", messageId=f"m{i}", properties={"seats": i})
+                           for i in range(7)]}
+        mixed["batch"][4]["properties"] = {"plan": 3}  # the only plan in this flush: a number
+        assert collector.accept(json.dumps(mixed).encode()).accepted == 7
+        assert collector.flush() == 6
+        kept = [json.loads(line) for line in (ws.path / ".collector" / "rejected" / "quarantine.jsonl")
+                .read_text().splitlines()]
+        assert len(kept) == 1 and json.loads(kept[0]["message"])["messageId"] == "m4"
+        assert "'plan'" in kept[0]["reason"]
+        assert collector.status()["quarantined"] == 1
+        assert sorted(r["event_id"] for r in stored(ws)) == ["a", *(f"m{i}" for i in range(7) if i != 4)]
+    finally:
+        collector.close()
+
+
+def test_text_that_is_not_unicode_is_refused_at_the_door(ws):
+    collector = ws.collector(flush_every=60)
+    try:
+        body = b'{"batch": [{"type": "track", "userId": "u1", "event": "bad \\ud800 name"},' \
+               b' {"type": "track", "userId": "u1", "event": "fine"}]}'
+        receipt = collector.accept(body)
+        assert receipt.accepted == 1 and "not valid Unicode" in receipt.rejected[0]["reason"]
+        assert collector.flush() == 1
+    finally:
+        collector.close()
