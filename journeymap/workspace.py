@@ -199,10 +199,12 @@ class Workspace:
         """The collector's write keys (created, listed and revoked; kept as hashes)."""
         return KeyRing(self.path / KEYS)
 
-    def collector(self, *, flush_every: float = 1.0) -> Collector:
+    def collector(self, *, flush_every: float = 1.0, separate_process: bool = False) -> Collector:
         """A collector of Segment messages into this workspace's store (not started:
-        `.start()` moves what an earlier run left in its journal and flushes on)."""
-        return Collector(self.folder.store, self.path / COLLECTOR, flush_every=flush_every)
+        `.start()` moves what an earlier run left in its journal and flushes on; with
+        `separate_process` the moves run in a worker process, as `serve` does)."""
+        return Collector(self.folder.store, self.path / COLLECTOR, flush_every=flush_every,
+                         separate_process=separate_process)
 
     def ingest_users(self, path, *, mapping=None, format=None) -> int:
         """Load a users file (user_id + traits), or an Ibis table of them, into the store:

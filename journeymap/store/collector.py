@@ -28,10 +28,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import multiprocessing
 import os
 import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,10 +137,13 @@ def check_message(msg, kind: str | None) -> str | None:
 class Collector:
     """Checks, journals and stores Segment messages for one event store."""
 
-    def __init__(self, store: EventStore, folder: str | Path, *, flush_every: float = 1.0):
+    def __init__(self, store: EventStore, folder: str | Path, *, flush_every: float = 1.0,
+                 separate_process: bool = False):
         self.store = store
         self.folder = Path(folder)
         self.flush_every = flush_every
+        self.separate_process = separate_process
+        self._workers: ProcessPoolExecutor | None = None
         self.journal = Journal(self.folder / "journal")
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
@@ -200,70 +206,56 @@ class Collector:
         return batch
 
     # ---- on to the store ----------------------------------------------------------------
-    def flush(self) -> int:
+    def flush(self, *, here: bool = False) -> int:
         """Move every closed journal segment (and the open one) into the store; returns
-        the events added. Safe to call from any thread; one flush runs at a time."""
+        the events added. Safe to call from any thread; one flush runs at a time. With
+        `separate_process`, the moving (parsing, checking, writing Parquet) runs in a
+        worker process, so it never holds this process's GIL while requests wait (`here`:
+        in this process all the same, as before the server answers anything)."""
         with self._flush_lock:
             added = 0
             for seg in self.journal.rotate():
-                added += self._move(seg)
+                args = (str(self.store.root), str(self.folder), str(seg))
+                counts = None
+                if self.separate_process and not here:
+                    try:
+                        counts = self._pool().submit(move_segment, *args).result()
+                    except BrokenProcessPool:  # the worker died (killed): move it here instead
+                        self._workers = None
+                counts = counts or move_segment(*args)
+                added += counts["added"]
+                self.stored += counts["added"]
+                self.duplicates += counts["duplicates"]
+                self.quarantined += counts["quarantined"]
+                if counts["quarantined"]:
+                    self.last_error = f"quarantined {counts['quarantined']} message(s): {counts['reason']}"
             return added
 
-    def _move(self, seg: Path) -> int:
-        data = complete_lines(seg)
-        if not data.strip():
-            seg.unlink()
-            return 0
-        if len(data) != seg.stat().st_size:  # a torn last record (never acknowledged)
-            seg.write_bytes(data)
-        added = self._ingest(seg, seg.stem)
-        seg.unlink()
-        return added
-
-    def _ingest(self, path: Path, name: str) -> int:
-        """Ingest a file of messages. Rows the store refuses go to rejected/NAME.csv; a file
-        the store refuses whole (a property whose type conflicts with the stored one, say)
-        is halved until the refused messages stand alone, each kept in
-        rejected/quarantine.jsonl with the reason, so one bad message never holds back
-        the others."""
-        rejected = self.folder / "rejected" / f"{name}.csv"
+    def _spawn(self) -> None:
+        """Start the worker ignoring Ctrl+C from its first instruction (a SIGINT to the
+        process group while it starts would kill it; the server stops it after a last
+        flush), where signals can be set: in the main thread."""
+        import signal
+        if threading.current_thread() is not threading.main_thread():
+            self._pool().submit(int)
+            return
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the new process
         try:
-            stats = self.store.ingest(path, format="segment", skip_bad_rows=rejected)
-        except IngestError as exc:
-            lines = complete_lines(path).splitlines(keepends=True)
-            if len(lines) <= 1:
-                self._quarantine(lines, exc)
-                return 0
-            added = 0
-            for half, part in enumerate((lines[:len(lines) // 2], lines[len(lines) // 2:])):
-                piece = self.folder / f".{name}-{half}.jsonl"
-                piece.write_bytes(b"".join(part))
-                try:
-                    added += self._ingest(piece, f"{name}-{half}")
-                finally:
-                    piece.unlink(missing_ok=True)
-            return added
-        if rejected.exists() and rejected.read_text(encoding="utf-8").count("\n") <= 1:
-            rejected.unlink()  # the header only: nothing refused
-        self.stored += stats.added
-        self.duplicates += stats.duplicates
-        return stats.added
+            self._pool().submit(int)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
-    def _quarantine(self, lines: list[bytes], exc: IngestError) -> None:
-        folder = self.folder / "rejected"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "quarantine.jsonl", "ab") as fh:
-            for line in lines:
-                fh.write(json.dumps({"reason": exc.message, "message": line.decode("utf-8", "replace").rstrip("\n")},
-                                    ensure_ascii=False).encode() + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.quarantined += len(lines)
-        self.last_error = f"quarantined {len(lines)} message(s): {exc.message}"
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._workers is None:
+            self._workers = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_ignore_interrupts)
+        return self._workers
 
     def start(self) -> Collector:
         """Move what a previous run left in the journal, then flush every `flush_every` s."""
-        self.flush()
+        self.flush(here=True)
+        if self.separate_process:  # the worker starts now (in the background), not at the first flush
+            self._spawn()
         self._flusher = threading.Thread(target=self._run, name="collector-flusher", daemon=True)
         self._flusher.start()
         return self
@@ -284,8 +276,78 @@ class Collector:
         with contextlib.suppress(Exception):  # whatever stays in the journal moves at the next start
             self.flush()
         self.journal.close()
+        if self._workers is not None:
+            self._workers.shutdown()
 
     def status(self) -> dict:
         return {"pending_segments": len(segments(self.journal.folder)), "stored": self.stored,
                 "duplicates": self.duplicates, "quarantined": self.quarantined, "flush_every_s": self.flush_every,
                 "last_error": self.last_error, "checked_at": time.time()}
+
+
+def _ignore_interrupts() -> None:
+    """The worker leaves Ctrl+C to the server, which stops it after a last flush."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def move_segment(store_root: str, folder: str, seg: str) -> dict:
+    """Move one closed journal segment into the store, then delete it; returns counts.
+    (A module-level function: it runs in the collector's worker process.)"""
+    mover = _Mover(EventStore(store_root), Path(folder))
+    path = Path(seg)
+    if not path.exists():  # moved by a worker that died before it could answer
+        return mover.counts
+    data = complete_lines(path)
+    if data.strip():
+        if len(data) != path.stat().st_size:  # a torn last record (never acknowledged)
+            path.write_bytes(data)
+        mover.ingest(path, path.stem)
+    path.unlink()
+    return mover.counts
+
+
+class _Mover:
+    """Ingests files of messages, halving a file the store refuses whole."""
+
+    def __init__(self, store: EventStore, folder: Path):
+        self.store, self.folder = store, folder
+        self.counts = {"added": 0, "duplicates": 0, "quarantined": 0, "reason": None}
+
+    def ingest(self, path: Path, name: str) -> None:
+        """Rows the store refuses go to rejected/NAME.csv; a file the store refuses whole (a
+        property whose type conflicts with the stored one, say) is halved until the
+        refused messages stand alone, each kept in rejected/quarantine.jsonl with the
+        reason, so one bad message never holds back the others."""
+        rejected = self.folder / "rejected" / f"{name}.csv"
+        try:
+            stats = self.store.ingest(path, format="segment", skip_bad_rows=rejected)
+        except IngestError as exc:
+            lines = complete_lines(path).splitlines(keepends=True)
+            if len(lines) <= 1:
+                self._quarantine(lines, exc)
+                return
+            for half, part in enumerate((lines[:len(lines) // 2], lines[len(lines) // 2:])):
+                piece = self.folder / f".{name}-{half}.jsonl"
+                piece.write_bytes(b"".join(part))
+                try:
+                    self.ingest(piece, f"{name}-{half}")
+                finally:
+                    piece.unlink(missing_ok=True)
+            return
+        if rejected.exists() and rejected.read_text(encoding="utf-8").count("\n") <= 1:
+            rejected.unlink()  # the header only: nothing refused
+        self.counts["added"] += stats.added
+        self.counts["duplicates"] += stats.duplicates
+
+    def _quarantine(self, lines: list[bytes], exc: IngestError) -> None:
+        folder = self.folder / "rejected"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "quarantine.jsonl", "ab") as fh:
+            for line in lines:
+                fh.write(json.dumps({"reason": exc.message, "message": line.decode("utf-8", "replace").rstrip("\n")},
+                                    ensure_ascii=False).encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.counts["quarantined"] += len(lines)
+        self.counts["reason"] = exc.message

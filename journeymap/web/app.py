@@ -159,7 +159,7 @@ def create_app(workspace, *, token: str = "", collecting: bool = True,
     collector = None
     if collecting:
         every = settings.resolve("flush_every", flush_every, ws.folder.settings)
-        collector = ws.collector(flush_every=every)
+        collector = ws.collector(flush_every=every, separate_process=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(_):
