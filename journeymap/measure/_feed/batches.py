@@ -71,14 +71,24 @@ def users_ahead(q: FlagQuery) -> int:
     return q.source.user_count or 1 << 16
 
 
-def _ibis_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
-    """Portable path: the engine flags, filters and sorts."""
+def flag_rows(q: FlagQuery):
+    """The engine's query of the flagged rows, in no order: `_mask`, the columns of
+    USER_ORDER the events have (`user_order`), and the extra columns."""
     events = q.source.table
     rows = events.mutate(_mask=bitmask([rule(events, r) for r in q.rules]))
     if not q.keep_all:
         rows = rows.filter(rows._mask != 0)
-    order = [c for c in USER_ORDER if c in events.columns]
-    query = rows.order_by(order).select("user_id", "ts", "_mask", *q.extra)
+    return rows.select(*dict.fromkeys([*user_order(q), "_mask", *q.extra]))
+
+
+def user_order(q: FlagQuery) -> list[str]:
+    """The columns of USER_ORDER the events have: every engine sorts users' rows by them."""
+    return [c for c in USER_ORDER if c in q.source.table.columns]
+
+
+def _ibis_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
+    """Portable path: the engine flags, filters and sorts."""
+    query = flag_rows(q).order_by(user_order(q)).select("user_id", "ts", "_mask", *q.extra)
     for rb in query.to_pyarrow_batches(chunk_size=batch_rows):
         yield pa.Table.from_batches([rb])
 
@@ -207,23 +217,42 @@ def iter_batches(query: FlagQuery, *, batch_rows: int | None = None, task: str =
     if query.source.clustered:
         yield from _ordered_batches(query, task)
         return
-    tables = _ibis_tables(query, batch_rows)
+    yield from user_batches(_counted(_ibis_tables(query, batch_rows), task), query.extra,
+                            batch_rows)
+
+
+def _counted(tables: Iterator[pa.Table], task: str) -> Iterator[pa.Table]:
+    done = 0
+    for table in tables:
+        done += table.num_rows
+        report(task, done)
+        yield table
+
+
+def _last_user(users: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Rows of the last row's user (missing ids, sorted together, are one nameless user)."""
+    last = users[-1]
+    return pc.is_null(users) if not last.is_valid else pc.equal(users, last).fill_null(False)
+
+
+def user_batches(tables: Iterator[pa.Table], extra: Sequence[str], batch_rows: int
+                 ) -> Iterator[Batch]:
+    """Tables of rows in user order (`user_id`, `ts`, `_mask`, the `extra` columns) as
+    batches of whole users, of about `batch_rows` rows (a user's rows are never split)."""
     pending: list[pa.Table] = []
-    pending_rows = done = 0
+    pending_rows = 0
     for table in tables:
         if table.num_rows == 0:
             continue
         pending.append(table)
         pending_rows += table.num_rows
-        done += table.num_rows
-        report(task, done)
         if pending_rows < batch_rows:
             continue
         table = pa.concat_tables(pending)
-        keep = pc.equal(table["user_id"], table["user_id"][-1])
+        keep = _last_user(table["user_id"])
         head, tail = table.filter(pc.invert(keep)), table.filter(keep)
         pending, pending_rows = [tail], tail.num_rows
         if head.num_rows:
-            yield _to_batch(head, query.extra)
+            yield _to_batch(head, extra)
     if pending_rows:
-        yield _to_batch(pa.concat_tables(pending), query.extra)
+        yield _to_batch(pa.concat_tables(pending), extra)

@@ -23,17 +23,13 @@ import pyarrow as pa
 
 from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
-from journeymap.measure._feed.gather import Gather
-from journeymap.measure._feed.parallel import over_ranges, user_ranges
+from journeymap.measure._feed.executors import in_executors
+from journeymap.measure.funnel.batch import ORDERS, Plan, gather, objects, run
+from journeymap.measure.funnel.executors import on_executors
 from journeymap.measure.funnel.steps import as_rule, as_step, covers, window_us
-from journeymap.measure.kernels import NO_ROW
-from journeymap.measure.kernels import funnel as kernels
 from journeymap.measure.stats import rate, time_summary, wilson_ci
 from journeymap.results import Result, flat
 from journeymap.store.sources import as_source
-
-ORDERS = {"ordered": kernels.funnel_ordered, "strict": kernels.funnel_strict,
-          "unordered": kernels.funnel_unordered}
 
 
 @dataclass(frozen=True)
@@ -253,102 +249,18 @@ def funnel(events, steps: Sequence, *, window="14d", order: str = "ordered",
     query = flagged_rows(source,
                          rules + [as_rule(e[0]) for e in exclusions],
                          keep_all=(order == "strict"), extra=extra)
-    n = len(rules)
     names = tuple(r.describe() for r in rules)
-    if any(optional):
-        out = Gather(users_ahead(query), levels=((), np.int64), times=((n,), np.int64),
-                     done=((n,), np.bool_))
-        values = [_run_optional_batch(b, order, optional, win, exclusions, breakdown, out)
-                  for b in iter_batches(query, task="funnel")]
-        users, cols = out.result()
-        values = (np.concatenate(values) if values else np.zeros(0, object)) if breakdown else None
-        return FunnelResult(names, users, cols["levels"], cols["times"], order, win / 1e6,
-                            breakdown, values, optional=optional, done=cols["done"])
-    out = Gather(users_ahead(query), levels=((), np.int64), times=((n,), np.int64))
-    values = [_run_batch(b, ORDERS[order], n, win, exclusions, breakdown, out)
-              for b in iter_batches(query, task="funnel")]
+    plan = Plan(order, optional, win, tuple(exclusions), breakdown)
+    users, cols, values = (on_executors if in_executors(query) else _on_driver)(plan, query)
+    return FunnelResult(names, users, cols["levels"], cols["times"], order, win / 1e6,
+                        breakdown, values, optional=optional if plan.marked else (),
+                        done=cols.get("done"))
+
+
+def _on_driver(plan: Plan, query) -> tuple[pa.Array, dict[str, np.ndarray], np.ndarray | None]:
+    """The flagged rows streamed here in batches of whole users, the kernels run here:
+    the kept users, their columns (see `batch.gather`) and breakdown values."""
+    out = gather(plan, users_ahead(query))
+    values = [run(plan, b, out) for b in iter_batches(query, task="funnel")]
     users, cols = out.result()
-    values = (np.concatenate(values) if values else np.zeros(0, object)) if breakdown else None
-    return FunnelResult(names, users, cols["levels"], cols["times"],
-                        order, win / 1e6, breakdown, values)
-
-
-def _run_batch(batch, kernel, n, win, exclusions, breakdown, out: Gather):
-    """The funnel over one batch; its users who reached step 1 go to `out`; returns their
-    breakdown values (None without a breakdown)."""
-    row_type = np.int32 if len(batch.t) < 2**31 else np.int64  # half the memory to touch
-    rows = np.full((batch.n_users, n), NO_ROW, row_type)
-    ex_bits = np.arange(n, n + len(exclusions), dtype=np.int64)
-    ex_from = np.array([e[1] for e in exclusions], np.int64)
-    ex_to = np.array([e[2] for e in exclusions], np.int64)
-    o, t, mask = batch.offsets, batch.t, batch.mask
-
-    def run(u0, u1):
-        levels = kernel(o[u0:u1 + 1], t, mask, n, win, rows[u0:u1])
-        if exclusions:
-            levels = kernels.apply_exclusions(o[u0:u1 + 1], t, mask, levels, rows[u0:u1], win,
-                                              ex_bits, ex_from, ex_to)
-        return levels
-
-    ranges = user_ranges(o)
-    levels = np.concatenate(over_ranges(ranges, run))
-    keep = levels > 0
-    got = out.add(batch.users, keep, levels=levels)
-    over_ranges(ranges, lambda u0, u1: kernels.kept_row_times(  # kept users' step times, each
-        rows[u0:u1], keep[u0:u1], t, got["times"][np.count_nonzero(keep[:u0]):]))  # range after the last
-    if not breakdown:
-        return None
-    first_rows = pa.array(np.compress(keep, rows[:, 0]))
-    return np.array(batch.columns[breakdown].take(first_rows).to_pylist(), object)
-
-
-def _run_optional_batch(batch, order, optional, win, exclusions, breakdown, out: Gather):
-    """_run_batch for a funnel with optional steps: the attempt over the required steps
-    (strict: with the optional ones in the run), exclusions between required steps,
-    then the optional steps the attempt did."""
-    n = len(optional)
-    req = np.array([k for k in range(n) if not optional[k]], np.int64)
-    opt = np.array([k for k in range(n) if optional[k]], np.int64)
-    gap = np.searchsorted(req, opt).astype(np.int64)  # required steps before each optional one
-    index = {int(k): i for i, k in enumerate(req)}  # step -> its rank among the required
-    row_type = np.int32 if len(batch.t) < 2**31 else np.int64
-    rows = np.full((batch.n_users, n), NO_ROW, row_type)  # every step, as the result reads them
-    ex_bits = np.arange(n, n + len(exclusions), dtype=np.int64)
-    ex_from = np.array([index[e[1]] for e in exclusions], np.int64)
-    ex_to = np.array([index[e[2]] for e in exclusions], np.int64)
-    o, t, mask = batch.offsets, batch.t, batch.mask
-    if order != "strict":
-        packed = np.empty_like(mask)
-        req_rows = np.full((batch.n_users, len(req)), NO_ROW, row_type)
-    required = np.array([not x for x in optional], np.int64)
-
-    def run(u0, u1):
-        offs = o[u0:u1 + 1]
-        if order == "strict":
-            levels = kernels.funnel_strict_optional(offs, t, mask, required, win, rows[u0:u1])
-            mine = np.ascontiguousarray(rows[u0:u1][:, req])
-        else:
-            kernels.pack_bits(mask[o[u0]:o[u1]], req, packed[o[u0]:o[u1]])
-            mine = req_rows[u0:u1]
-            levels = ORDERS[order](offs, t, packed, len(req), win, mine)
-        if exclusions:
-            levels = kernels.apply_exclusions(offs, t, mask, levels, mine, win,
-                                              ex_bits, ex_from, ex_to)
-        if order == "ordered":
-            kernels.optional_ordered(offs, t, mask, levels, mine, req, opt, gap, win, rows[u0:u1])
-        elif order == "unordered":
-            kernels.optional_unordered(offs, t, mask, levels, mine, req, opt, gap, win,
-                                        rows[u0:u1])
-        return levels
-
-    ranges = user_ranges(o)
-    reached = np.concatenate(over_ranges(ranges, run))  # required steps reached
-    keep = reached > 0
-    levels = np.where(keep, req[np.maximum(reached, 1) - 1] + 1, 0)  # the furthest, 1-based
-    got = out.add(batch.users, keep, levels=levels, done=rows != NO_ROW)
-    over_ranges(ranges, lambda u0, u1: kernels.kept_row_times(
-        rows[u0:u1], keep[u0:u1], t, got["times"][np.count_nonzero(keep[:u0]):]))
-    if not breakdown:
-        return None
-    first_rows = pa.array(np.compress(keep, rows[:, 0]))
-    return np.array(batch.columns[breakdown].take(first_rows).to_pylist(), object)
+    return users, cols, objects(values) if plan.breakdown else None

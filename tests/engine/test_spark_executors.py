@@ -1,0 +1,195 @@
+"""The funnel's kernels run inside Spark's executors: rows repartitioned by user and
+sorted within partitions, the same kernels over each partition's users, and only a
+row per kept user collected. Same answers as DuckDB, in local mode and on a real
+standalone cluster (a master and two workers, reading the store from the shared file
+system); the event rows never reach the driver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import journeymap
+from journeymap.measure._feed import batches
+from journeymap.measure._feed.batches import flagged_rows
+from journeymap.measure._feed.executors import in_executors
+from journeymap.measure.funnel.funnel import funnel
+from journeymap.store import spark_executors
+from journeymap.store.engine import store_tables
+from journeymap.store.eventstore import EventStore
+
+pytestmark = pytest.mark.slow
+
+FUNNEL = ["landing_view", "pricing_view", "signup", "onboarding_completed", "first_booking"]
+OPTIONAL = ["landing_view", {"event": "pricing_view", "optional": True}, "signup",
+            {"event": "onboarding_completed", "optional": True}, "first_booking"]
+CASES = [
+    {"order": "ordered"},
+    {"order": "strict", "breakdown": "channel"},
+    {"order": "unordered", "window": "2d"},
+    {"order": "ordered", "exclusions": [("help_article_view", 1, 2)]},
+    {"order": "ordered", "steps": OPTIONAL, "breakdown": "channel"},
+    {"order": "strict", "steps": OPTIONAL},
+    {"order": "unordered", "steps": OPTIONAL},
+]
+
+
+def _ids(case: dict) -> str:
+    return "-".join(k if k in ("exclusions", "steps") else str(v) for k, v in case.items())
+
+
+def _run(events, case: dict):
+    case = dict(case)
+    return funnel(events, case.pop("steps", FUNNEL), **case)
+
+
+def assert_same(duck, spark) -> None:
+    """Every per-user figure, not only the counts."""
+    assert duck.users.to_pylist() == spark.users.to_pylist()
+    np.testing.assert_array_equal(duck.levels, spark.levels)
+    np.testing.assert_array_equal(duck.times, spark.times)
+    assert (duck.done is None) == (spark.done is None)
+    if duck.done is not None:
+        np.testing.assert_array_equal(duck.done, spark.done)
+    if duck.breakdown_values is not None:
+        assert duck.breakdown_values.tolist() == spark.breakdown_values.tolist()
+    assert duck.to_dict() == spark.to_dict()
+
+
+@pytest.fixture
+def collected(monkeypatch) -> list[pa.Table]:
+    """What the driver collects from the executors; the driver path (rows streamed to
+    this process) fails if taken."""
+    seen: list[pa.Table] = []
+    real, stream = spark_executors.map_partitions, batches._ibis_tables
+
+    def spy(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    def streamed(query, *args, **kwargs):
+        if query.source.table._find_backend().name == "pyspark":
+            raise AssertionError("Spark's flagged rows were streamed to the driver")
+        return stream(query, *args, **kwargs)
+
+    monkeypatch.setattr(spark_executors, "map_partitions", spy)
+    monkeypatch.setattr(batches, "_ibis_tables", streamed)
+    return seen
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_funnel_in_executors_equals_duckdb(demo_tables, case, collected):
+    duck = _run(demo_tables["duckdb"][0], case)
+    spark = _run(demo_tables["spark"][0], case)
+    assert duck.counts[0] > 1000
+    assert_same(duck, spark)
+    assert len(collected) == 1
+
+
+def test_only_a_row_per_kept_user_reaches_the_driver(demo_tables, collected):
+    events = demo_tables["spark"][0]
+    query = flagged_rows(events, [])
+    assert in_executors(query)
+    result = _run(events, {"order": "strict"})  # strict: the kernels read every event
+    [table] = collected
+    n = len(FUNNEL)
+    assert table.column_names == ["user_id", "level", *[f"t{k}" for k in range(n)]]
+    assert table.num_rows == len(result.users) == result.counts[0]  # one row per kept user
+    rows = events.count().to_pyarrow().as_py()
+    assert table.num_rows * 5 < rows  # far fewer than the rows the kernels read (~10 a user)
+
+
+def test_duckdb_and_memory_tables_stay_on_the_driver(demo_tables):
+    assert not in_executors(flagged_rows(demo_tables["duckdb"][0], []))
+    assert not in_executors(flagged_rows(pa.table({
+        "user_id": ["a"], "event": ["s"],
+        "ts": pa.array([dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)])}), []))
+
+
+def test_ties_and_ids_break_as_on_the_driver(tmp_path, cons, collected):
+    """Same-instant rows reach the kernels in (ts, event, event_id) order in each
+    partition, as DuckDB sorts them: a strict funnel reads that order."""
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    users = [f"u{i:03d}" for i in range(60)] + ["é", "Z", "ä"]
+    rows = []
+    for i, u in enumerate(users):
+        for j, ev in enumerate(["c", "a", "b", "a", "c", "b"]):
+            rows.append((f"{u}-{(7 * j + i) % 6}", u, ev, t0 + dt.timedelta(seconds=(i % 3) * (j // 3))))
+    store = EventStore(tmp_path / "store")
+    store.append(pa.table({"event_id": [r[0] for r in rows], "user_id": [r[1] for r in rows],
+                           "event": [r[2] for r in rows],
+                           "ts": pa.array([r[3] for r in rows], pa.timestamp("us", tz="UTC"))}))
+    for case in ({"order": "strict"}, {"order": "ordered"}, {"order": "unordered"}):
+        got = [funnel(store_tables(store, cons[e])[0], ["a", "b", "c"], **case) for e in ("duckdb", "spark")]
+        assert_same(*got)
+    assert len(collected) == 3
+
+
+# ---- a real standalone cluster ----------------------------------------------------------
+
+_DRIVER = textwrap.dedent("""
+    import json, sys
+    from journeymap.store.spark import spark_session
+    master, conf, path, cases = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+    session = spark_session(master, conf)  # the cluster's driver settings, before journeymap opens it
+    import journeymap
+    from journeymap.measure._feed import batches
+    from journeymap.store import spark_executors
+    def streamed(*args, **kwargs):
+        raise AssertionError("the flagged rows were streamed to the driver")
+    batches._ibis_tables = streamed
+    real, collected = spark_executors.map_partitions, []
+    def spy(*args, **kwargs):
+        table = real(*args, **kwargs)
+        collected.append(table.num_rows)
+        return table
+    spark_executors.map_partitions = spy
+    ws = journeymap.open(path, engine="spark", master=master)
+    out = []
+    for case in cases:
+        steps = case.pop("steps")
+        r = ws.funnel(steps, cache=False, **case)
+        out.append({"users": r.users.to_pylist(), "levels": r.levels.tolist(),
+                    "times": r.times.tolist(), "dict": json.loads(json.dumps(r.to_dict(), default=str))})
+    executors = session.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
+    print(json.dumps({"results": out, "collected": collected, "executors": executors,
+                      "master": session.sparkContext.master}))
+""")
+
+
+def test_funnel_on_a_standalone_cluster(demo_workspace, tmp_path):
+    from tests.spark_cluster import standalone_cluster
+    path = tmp_path / "workspace"
+    shutil.copytree(demo_workspace.path, path)
+    cases = [{"steps": FUNNEL, "order": "ordered"},
+             {"steps": FUNNEL, "order": "strict", "breakdown": "channel"},
+             {"steps": OPTIONAL, "order": "ordered", "exclusions": [["help_article_view", 0, 2]]}]
+    with standalone_cluster() as cluster:
+        env = {**os.environ, **cluster.driver_env}
+        env.pop("JOURNEYMAP_SPARK_MASTER", None)
+        proc = subprocess.run(
+            [sys.executable, "-c", _DRIVER, cluster, json.dumps(cluster.driver_conf), str(path),
+             json.dumps(cases)],
+            capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, f"{proc.stderr[-4000:]}\n{cluster.tails()}"
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["master"] == cluster and got["executors"] == 2
+    duck = journeymap.open(path, engine="duckdb")
+    for case, spark in zip(cases, got["results"]):
+        case = dict(case)
+        d = duck.funnel(case.pop("steps"), cache=False, **case)
+        assert spark["users"] == d.users.to_pylist()
+        assert spark["levels"] == d.levels.tolist()
+        assert spark["times"] == d.times.tolist()
+        assert spark["dict"] == json.loads(json.dumps(d.to_dict(), default=str))
+    # the driver collected one row per kept user, per funnel: no event rows
+    assert got["collected"] == [len(r["users"]) for r in got["results"]]
