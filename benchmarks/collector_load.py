@@ -96,9 +96,24 @@ def spread(seconds: list[float]) -> dict:
 
 
 def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads, waited-for children) of process `pid`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICK  # utime stime cutime cstime
+    """CPU seconds (user + system, all threads, waited-for children) of process `pid` and
+    of its live descendants (the collector's worker process moves the journal into the
+    store: its CPU is the server's)."""
+    total, children = 0.0, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append((int(stat.parent.name), fields))
+    todo = [pid]
+    own = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total += sum(int(x) for x in own[11:15]) / TICK  # utime stime cutime cstime
+    while todo:
+        for child, fields in children.get(todo.pop(), []):
+            total += sum(int(x) for x in fields[11:15]) / TICK
+            todo.append(child)
+    return total
 
 
 def proc_peak_rss_mib(pid: int) -> float | None:

@@ -329,7 +329,23 @@ def write_report(results: dict, path: Path) -> None:
             "on the machine; load avg = the 1-minute load average before → after the run "
             "(above ~2 on this 2-core machine means other work competed for the CPUs).",
             ""]
+    out += _other_reports(path.parent)
     path.write_text("\n".join(out) + "\n")
+
+
+#: reports other scripts write, included whole (their latest run), headings one level down
+OTHER_REPORTS = (("COLLECTOR.md", "benchmarks/collector_load.py"), ("DASHBOARD.md", "benchmarks/dashboard.py"),
+                 ("MEASURES.md", "benchmarks/measures.py"))
+
+
+def _other_reports(folder: Path) -> list[str]:
+    out = []
+    for name, script in OTHER_REPORTS:
+        if (folder / name).exists():
+            text = (folder / name).read_text().strip().splitlines()
+            out += ["", f"<!-- from {name}, written by {script} -->"]
+            out += [f"#{line}" if line.startswith("#") else line for line in text]
+    return out
 
 
 def _vs_fastest(jm, refs: dict) -> str:
