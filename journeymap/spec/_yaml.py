@@ -118,6 +118,10 @@ class _Composer(Composer):
             raise LimitError(None, None, f"the data nest deeper than {MAX_DEPTH} levels "
                              "(the limit for a journey file)", event.start_mark)
         _check_tag(event)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None and anchor in self.anchors:  # ruamel only warns: an alias would be ambiguous
+            raise ComposerError(None, None, f"anchor &{anchor} is defined twice (first at line "
+                                f"{self.anchors[anchor].start_mark.line + 1})", event.start_mark)
         start = self._expanded
         self._expanded += 1
         node = super().compose_node(parent, index)

@@ -16,7 +16,16 @@ import pyarrow.compute as pc
 
 from journeymap.errors import IngestError, did_you_mean
 from journeymap.store._normalize import missing_column
-from journeymap.store.schema import EVENT_CORE, EVENT_OPTIONAL, TS_ALIASES, TS_TYPE, safe_property_name
+from journeymap.store.schema import (
+    EVENT_CORE,
+    EVENT_OPTIONAL,
+    TS_ALIASES,
+    TS_MAX_US,
+    TS_MIN_US,
+    TS_RANGE_TEXT,
+    TS_TYPE,
+    safe_property_name,
+)
 from journeymap.store.timestamps import epoch_us_sql
 
 ROW = "__jm_row"
@@ -87,6 +96,9 @@ def _nz(expr: str | None) -> str:
     return f"CASE WHEN {blank} THEN NULL ELSE {v} END"
 
 
+_IN_RANGE = f"(__t >= {TS_MIN_US} AND __t < {TS_MAX_US})"
+
+
 def _reasons(canon: dict[str, str]) -> str:
     """SQL for the `; `-joined reject reasons of a bad row."""
     def named(c: str) -> str:
@@ -98,6 +110,8 @@ def _reasons(canon: dict[str, str]) -> str:
             f"CASE WHEN __e IS NULL THEN {lit('missing ' + named('event'))} END, "
             f"CASE WHEN __tr IS NULL THEN {lit('missing ' + named('ts'))} "
             f"WHEN __t IS NULL THEN {lit('unparseable ' + named('ts') + ' ')} || "
+            "to_json(left(CAST(__tr AS VARCHAR), 60)) "
+            f"WHEN NOT {_IN_RANGE} THEN {lit(named('ts') + ' out of range (' + TS_RANGE_TEXT + ') ')} || "
             "to_json(left(CAST(__tr AS VARCHAR), 60)) END)")
 
 
@@ -133,7 +147,7 @@ def canonical_sql(con: duckdb.DuckDBPyConnection, stage: str, mapping: dict[str,
     outer = [f"coalesce(__i, {_hash_sql(hashed)}) AS event_id",
              "coalesce(__u, __a) AS user_id", "__e AS event", "__t AS ts",
              *[f"{alias[o]} AS {o}" for o in optional], *[f"{c} AS {q(n)}" for n, c in props],
-             f"CASE WHEN (__u IS NULL AND __a IS NULL) OR __e IS NULL OR __t IS NULL "
+             f"CASE WHEN (__u IS NULL AND __a IS NULL) OR __e IS NULL OR __t IS NULL OR NOT {_IN_RANGE} "
              f"THEN {_reasons(canon)} END AS {REASON}"]
     return f"WITH c AS (SELECT {inner} FROM {stage}) SELECT {', '.join(outer)} FROM c", [n for n, _ in props]
 

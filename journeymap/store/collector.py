@@ -41,12 +41,15 @@ from pathlib import Path
 from journeymap.errors import IngestError, did_you_mean
 from journeymap.store.eventstore import EventStore
 from journeymap.store.journal import Journal, complete_lines, segments
+from journeymap.store.schema import TS_MAX_US, TS_MIN_US, TS_RANGE_TEXT
 
 __all__ = ["Collector", "Receipt", "LIMITS", "KINDS"]
 
 KINDS = ("track", "identify", "page", "screen", "alias", "group")
 LIMITS = {"request_bytes": 500 * 1024, "message_bytes": 32 * 1024, "batch_messages": 2500}
 _ID_MAX = 256  # characters of messageId, userId, anonymousId
+MAX_DEPTH = 32  # levels of objects and lists in one message (properties nest as JSON text)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class BodyError(IngestError):
@@ -80,9 +83,25 @@ def _timestamp_error(value) -> str | None:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
     except ValueError:
         return f"timestamp {value[:40]!r} is not an ISO 8601 time"
-    if not 1970 <= parsed.year <= 9999:
-        return f"timestamp {value[:40]!r} is out of range"
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)  # no offset: UTC, as the store reads it
+    try:
+        us = (parsed - _EPOCH) // dt.timedelta(microseconds=1)
+    except OverflowError:
+        us = TS_MAX_US
+    if not TS_MIN_US <= us < TS_MAX_US:
+        return f"timestamp {value[:40]!r} is out of range ({TS_RANGE_TEXT})"
     return None
+
+
+def _depth(value, limit: int) -> int:
+    """How deep `value` nests, counting up to `limit` (lists and objects)."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        level = [v for x in level for v in (x.values() if isinstance(x, dict) else x if isinstance(x, list) else ())
+                 if isinstance(v, dict | list)]
+        depth += 1
+    return depth
 
 
 def _id(msg: dict, key: str) -> tuple[str | None, str | None]:
@@ -102,6 +121,8 @@ def check_message(msg, kind: str | None) -> str | None:
     """Why one message cannot be accepted (None when it can). Fills in type."""
     if not isinstance(msg, dict):
         return "not a JSON object"
+    if _depth(msg, MAX_DEPTH) > MAX_DEPTH:
+        return f"nested more than {MAX_DEPTH} levels deep"
     mtype = msg.get("type", kind)
     if kind and msg.get("type") not in (None, kind):
         return f"type {msg.get('type')!r} sent to /v1/{kind}"
@@ -322,7 +343,9 @@ class _Mover:
         rejected = self.folder / "rejected" / f"{name}.csv"
         try:
             stats = self.store.ingest(path, format="segment", skip_bad_rows=rejected)
-        except IngestError as exc:
+        except OSError:  # the disk, not the data: the segment stays and is tried again
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the data made fail: halve, quarantine
             lines = complete_lines(path).splitlines(keepends=True)
             if len(lines) <= 1:
                 self._quarantine(lines, exc)
@@ -340,14 +363,15 @@ class _Mover:
         self.counts["added"] += stats.added
         self.counts["duplicates"] += stats.duplicates
 
-    def _quarantine(self, lines: list[bytes], exc: IngestError) -> None:
+    def _quarantine(self, lines: list[bytes], exc: Exception) -> None:
+        reason = exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
         folder = self.folder / "rejected"
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "quarantine.jsonl", "ab") as fh:
             for line in lines:
-                fh.write(json.dumps({"reason": exc.message, "message": line.decode("utf-8", "replace").rstrip("\n")},
+                fh.write(json.dumps({"reason": reason, "message": line.decode("utf-8", "replace").rstrip("\n")},
                                     ensure_ascii=False).encode() + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
         self.counts["quarantined"] += len(lines)
-        self.counts["reason"] = exc.message
+        self.counts["reason"] = reason

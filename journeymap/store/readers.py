@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from journeymap.errors import IngestError, did_you_mean
@@ -282,8 +283,29 @@ def _line_key(r: Rejected) -> int:
     return int(re.search(r"(\d+)$", r.location)[1])
 
 
+#: JSON nested deeper than this is refused before DuckDB reads it (its JSON reader
+#: crashes the process on some documents nested about 10^5 deep)
+MAX_JSON_DEPTH = 10_000
+
+
+def _check_depth(path: Path, file: str) -> None:
+    """IngestError if brackets nest deeper than MAX_JSON_DEPTH anywhere in the file (brackets
+    inside strings count too: only an absurd value could trip it)."""
+    depth = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            b = np.frombuffer(chunk, np.uint8)
+            step = ((b == 0x5B) | (b == 0x7B)).astype(np.int64) - ((b == 0x5D) | (b == 0x7D))
+            run = np.cumsum(step) + depth
+            if len(run) and run.max() > MAX_JSON_DEPTH:
+                raise IngestError(f"JSON nested more than {MAX_JSON_DEPTH:,} levels deep; nothing was loaded",
+                                  file=file)
+            depth = int(run[-1]) if len(run) else depth
+
+
 def _read_jsonl(con, path: Path, mapping, file: str) -> _Source:
     """JSONL via DuckDB read_json: keys from every line, types from every value."""
+    _check_depth(path, file)
     src = f"{lit(file)}, format='newline_delimited', ignore_errors=true"
     lists = con.sql(f"SELECT DISTINCT json_keys(json) FROM read_json_objects({src})").fetchall()
     keys = list(dict.fromkeys(k for (ks,) in lists for k in ks or []))

@@ -11,6 +11,11 @@ from __future__ import annotations
 import pyarrow as pa
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
+#: the times journeymap keeps, [1678-01-01, 2262-01-01) UTC in microseconds: every
+#: tool a measure hands times to (pandas' nanosecond timestamps end in April 2262) can
+#: hold them; a row outside is a bad row, never stored
+TS_MIN_US, TS_MAX_US = -9_214_560_000_000_000, 9_214_646_400_000_000
+TS_RANGE_TEXT = "1678-01-01 to 2261-12-31 UTC"
 
 EVENT_CORE = {
     "event_id": pa.string(),

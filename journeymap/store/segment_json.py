@@ -48,7 +48,7 @@ def sniff(path: Path, default: str) -> str:
         return "segment"
     try:
         first = json.loads(head.split("\n", 1)[0])
-    except ValueError:
+    except (ValueError, RecursionError):
         return default
     if not isinstance(first, dict):
         return default
@@ -74,7 +74,7 @@ def _messages(text: str) -> Iterator[tuple[int, object, str, str | None]]:
     if text.startswith(("[", "{"), start):
         try:
             doc, end = _DEC.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deep for one document: read it by lines
             doc, end = None, -1
         if end >= 0 and not text[end:].strip():
             if isinstance(doc, dict) and isinstance(doc.get("batch"), list):
@@ -97,6 +97,8 @@ def _jsonl(text: str) -> Iterator[tuple[int, object, str, str | None]]:
             yield n, json.loads(line), line, None
         except ValueError as exc:
             yield n, None, line, f"malformed JSON line: {exc.msg}"
+        except RecursionError:
+            yield n, None, line[:200], "JSON nested too deeply"
 
 
 def _batch_start(text: str, start: int) -> int:

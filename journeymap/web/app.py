@@ -31,6 +31,20 @@ STATIC = files("journeymap.web").joinpath("static")
 PERIODS = ("week", "month")
 
 
+ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["status", "code", "message"],
+    "properties": {"status": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}
+#: every answer the API gives besides its 200, as documented in /openapi.json
+ERRORS = {status: {"description": what, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+          for status, what in ((400, "A parameter is invalid"), (401, "The access token is needed"),
+                               (403, "A write key cannot read"), (404, "No such stage, persona or customer"),
+                               (422, "The workspace cannot answer (e.g. no events yet)"),
+                               (500, "The engine failed"))}
+API = {"responses": {**ERRORS, 202: {"description": "Still working: ask again shortly", "content": {
+    "application/json": {"schema": {"type": "object", "properties": {
+        "status": {"type": "string"}, "progress": {"type": "object"}}}}}}}}
+
+
 class NotFound(Exception):
     """A stage, persona or customer the workspace does not have (HTTP 404)."""
 
@@ -185,18 +199,18 @@ def create_app(workspace, *, token: str = "", collecting: bool = True,
         collect.install(app, collector)
 
     # ---- the JSON API --------------------------------------------------------------
-    @app.get("/api/meta", tags=["api"], summary="Journey, stages, personas, split options")
+    @app.get(**API, path="/api/meta", tags=["api"], summary="Journey, stages, personas, split options")
     def meta():
         return server.answer(("meta",), lambda: _meta(ws))
 
-    @app.get("/api/map", tags=["api"], summary="The measured map with leaks, findings, handoffs")
+    @app.get(**API, path="/api/map", tags=["api"], summary="The measured map with leaks, findings, handoffs")
     def measured_map(persona: str | None = None, period: str | None = Query(None, pattern="^(week|month)$"),
                      by: str | None = None):
         server.check_persona(persona)
         return server.answer(("map", persona, period, by),
                              lambda: _dict(ws.measure(persona=persona, period=period, by=by)))
 
-    @app.get("/api/stage/{stage}", tags=["api"],
+    @app.get(**API, path="/api/stage/{stage}", tags=["api"],
              summary="One stage: cohort trend, time to next, a breakdown, paths advanced vs dropped")
     def stage_detail(stage: str, persona: str | None = None, by: str | None = None,
                      period: str = Query("week", pattern="^(week|month)$"), exclude: str | None = None):
@@ -207,7 +221,7 @@ def create_app(workspace, *, token: str = "", collecting: bool = True,
                              lambda: stage_data(ws, stage, persona=persona, by=by, period=period,
                                                 exclude=hide))
 
-    @app.get("/api/paths", tags=["api"], summary="The actual journey: Sankey, paths, loops, exits")
+    @app.get(**API, path="/api/paths", tags=["api"], summary="The actual journey: Sankey, paths, loops, exits")
     def actual(persona: str | None = None, exclude: str | None = None, depth: int = Query(6, ge=1, le=20),
                top: int = Query(20, ge=1, le=200)):
         server.check_persona(persona)
@@ -216,11 +230,11 @@ def create_app(workspace, *, token: str = "", collecting: bool = True,
                              lambda: _dict(ws.paths(persona=persona, exclude=hide, depth=depth,
                                                     top=top)))
 
-    @app.get("/api/kpis", tags=["api"], summary="The journey KPIs, each with its definition")
+    @app.get(**API, path="/api/kpis", tags=["api"], summary="The journey KPIs, each with its definition")
     def journey_kpis():
         return server.answer(("kpis",), lambda: _dict(ws.kpis()))
 
-    @app.get("/api/customer/{user_id}", tags=["api"],
+    @app.get(**API, path="/api/customer/{user_id}", tags=["api"],
              summary="One customer (user id, or anonymous id): stage, stuck or not, timeline")
     def customer(user_id: str, limit: int = Query(500, ge=1, le=100_000)):
         def look_up():
@@ -232,14 +246,16 @@ def create_app(workspace, *, token: str = "", collecting: bool = True,
                 raise
         return server.answer(("customer", user_id, limit), look_up)
 
-    @app.get("/api/stuck", tags=["api"],
+    @app.get(**API, path="/api/stuck", tags=["api"],
              summary="Customers stuck in a stage now: the counts and one page of the list")
     def stuck(stage: str, offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=100_000)):
         server.check_stage(stage)
         return server.answer(("stuck", stage, offset, limit),
                              lambda: _clean(ws.stuck(stage).to_dict(offset, limit)))
 
-    @app.get("/api/stuck.csv", tags=["api"], summary="Customers stuck in a stage now, as CSV")
+    @app.get(path="/api/stuck.csv", tags=["api"], summary="Customers stuck in a stage now, as CSV",
+             response_class=Response,
+             responses={**API["responses"], 200: {"content": {"text/csv": {}}, "description": "CSV"}})
     def stuck_csv(stage: str):
         server.check_stage(stage)
         ready = server.answer(("stuck-csv", stage), lambda: ws.stuck(stage).to_csv())
@@ -248,7 +264,8 @@ def create_app(workspace, *, token: str = "", collecting: bool = True,
         return Response(ready, media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="stuck-{stage}.csv"'})
 
-    @app.get("/report.html", tags=["report"], summary="The self-contained HTML report")
+    @app.get("/report.html", tags=["report"], summary="The self-contained HTML report",
+             response_class=HTMLResponse, **API)
     def report(persona: str | None = None, period: str | None = Query(None, pattern="^(week|month)$")):
         server.check_persona(persona)
         from journeymap.web.report import report_html
