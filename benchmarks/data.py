@@ -69,7 +69,10 @@ EVENT_DICT = pa.array(EVENTS)
 
 def paths(size: str) -> dict[str, Path]:
     if size.startswith(SKEW):
-        from benchmarks import skewed
+        try:
+            from benchmarks import skewed
+        except ImportError:  # run as a script: this folder is first on sys.path
+            import skewed
         return skewed.paths(size[len(SKEW):])
     return {"events": DATA / f"events-{size}.parquet", "users": DATA / f"users-{size}.parquet",
             "csv": DATA / f"events-{size}.csv", "meta": DATA / f"meta-{size}.json",
@@ -145,7 +148,10 @@ def users_chunk(n_events: int, k: int, lo: int, n: int) -> pa.Table:
 def generate(size: str, *, csv: bool | None = None, force: bool = False, log=print) -> dict:
     """Write the files of one size (skipped when present unless force); returns the meta."""
     if size.startswith(SKEW):
-        from benchmarks import skewed
+        try:
+            from benchmarks import skewed
+        except ImportError:  # run as a script: this folder is first on sys.path
+            import skewed
         p = paths(size)
         if not force and p["meta"].exists() and p["events"].exists():
             return ensure_clustered(size, json.loads(p["meta"].read_text()), force=False)
