@@ -158,6 +158,8 @@ def check_message(msg, kind: str | None) -> str | None:
 class Collector:
     """Checks, journals and stores Segment messages for one event store."""
 
+    KINDS, LIMITS = KINDS, LIMITS
+
     def __init__(self, store: EventStore, folder: str | Path, *, flush_every: float = 1.0,
                  separate_process: bool = False):
         self.store = store

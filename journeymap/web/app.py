@@ -24,7 +24,7 @@ from journeymap._version import __version__
 from journeymap.errors import JourneyError, QueryError
 from journeymap.results import clean as _clean
 from journeymap.web import collect, pages
-from journeymap.web.access import Access
+from journeymap.web.access import Access, error
 from journeymap.web.jobs import Jobs
 
 STATIC = files("journeymap.web").joinpath("static")
@@ -49,11 +49,6 @@ class NotFound(Exception):
     """A stage, persona or customer the workspace does not have (HTTP 404)."""
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "code": code, "message": message}},
-                        status_code=status)
-
-
 def _code(exc: JourneyError) -> str:
     """QueryError -> query_error."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
@@ -64,27 +59,27 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(NotFound)
     async def not_found(_, exc: NotFound):
-        return _error(404, "not_found", str(exc))
+        return error(404, "not_found", str(exc))
 
     @app.exception_handler(JourneyError)
-    async def journey_error(_, exc: JourneyError):
+    async def journeyerror(_, exc: JourneyError):
         status = 400 if isinstance(exc, QueryError) else 500 if _code(exc) == "engine_error" else 422
-        return _error(status, _code(exc), str(exc))
+        return error(status, _code(exc), str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(_, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
-        return _error(400, "invalid_parameter", f"{where}: {first.get('msg', 'invalid')}".strip(": "))
+        return error(400, "invalid_parameter", f"{where}: {first.get('msg', 'invalid')}".strip(": "))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_, exc: HTTPException):
+    async def httperror(_, exc: HTTPException):
         code = "not_found" if exc.status_code == 404 else "http_error"
-        return _error(exc.status_code, code, str(exc.detail))
+        return error(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def internal(_, exc: Exception):
-        return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        return error(500, "internal_error", f"{type(exc).__name__}: {exc}")
 
 
 class Server:

@@ -18,9 +18,6 @@ from fastapi.responses import JSONResponse
 from journeymap.errors import IngestError
 from journeymap.web.access import error
 
-REQUEST_LIMIT = 500 * 1024
-KINDS = ("track", "identify", "page", "screen", "alias", "group")
-
 _BODY = {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}
 _ANSWER = {
     200: {"description": "Accepted (durably stored); rejected messages listed with their reason"},
@@ -34,28 +31,30 @@ class TooLarge(Exception):
     pass
 
 
-async def _body(request: Request) -> bytes:
+async def _body(request: Request, limit: int) -> bytes:
     """The body, refused as soon as it passes the request limit (never read whole)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > REQUEST_LIMIT:
+    if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(int(declared))
     parts, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > REQUEST_LIMIT:
+        if size > limit:
             raise TooLarge(size)
         parts.append(chunk)
     return b"".join(parts)
 
 
 def install(app: FastAPI, collector) -> None:
-    """Add the /v1 routes, writing through `collector` (a started `store.collector.Collector`)."""
+    """Add the /v1 routes, writing through `collector` (a started `store.collector.Collector`,
+    whose KINDS and LIMITS the routes follow)."""
+    limit = collector.LIMITS["request_bytes"]
 
     async def receive(request: Request, kind: str | None) -> JSONResponse:
         try:
-            body = await _body(request)
+            body = await _body(request, limit)
         except TooLarge as big:
-            return error(413, "too_large", f"the request is over {REQUEST_LIMIT // 1024} KB "
+            return error(413, "too_large", f"the request is over {limit // 1024} KB "
                          f"({big.args[0]} bytes or more): send smaller batches")
         try:
             receipt = await anyio.to_thread.run_sync(collector.accept, body, kind)
@@ -76,7 +75,7 @@ def install(app: FastAPI, collector) -> None:
     async def batch(request: Request):
         return await receive(request, None)
 
-    for kind in KINDS:
+    for kind in collector.KINDS:
         def route(kind=kind):
             async def one(request: Request):
                 return await receive(request, kind)
