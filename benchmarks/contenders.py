@@ -59,6 +59,29 @@ def jm_funnel(size: str) -> dict:
     return {"counts": res.counts}
 
 
+def jm_funnel_by_time(size: str) -> dict:
+    """The ad-hoc funnel on a Parquet file in time order (not in user order: the engine sorts)."""
+    import ibis
+
+    import journeymap
+    events = ibis.duckdb.connect().read_parquet(str(paths(size)["by_time"]))
+    return {"counts": journeymap.funnel(events, STEPS, window="14d").counts}
+
+
+_FRAMES: dict = {}
+
+
+def jm_funnel_frame(size: str) -> dict:
+    """The funnel on a pandas DataFrame in user order (cold: pd.read_parquet included,
+    then the DataFrame stays in memory for the warm runs)."""
+    import pandas as pd
+
+    import journeymap
+    if size not in _FRAMES:
+        _FRAMES[size] = pd.read_parquet(paths(size)["events"])
+    return {"counts": journeymap.funnel(_FRAMES[size], STEPS, window="14d").counts}
+
+
 def jm_measure(size: str) -> dict:
     import ibis
 
@@ -475,6 +498,7 @@ def _chdb_source(size: str, form: str = "events") -> tuple[str, str]:
     (by user_id), or the clustered folder's Arrow core or Parquet copy (by `_uid`)."""
     clustered = paths(size)["clustered"]
     return {"events": (f"file('{paths(size)['events']}', Parquet)", "user_id"),
+            "by_time": (f"file('{paths(size)['by_time']}', Parquet)", "user_id"),
             "core": (f"file('{clustered / 'core.arrow'}', Arrow)", "_uid"),
             "clustered_parquet": (f"file('{clustered / 'part-0.parquet'}', Parquet)", "_uid")}[form]
 
@@ -496,6 +520,10 @@ def _chdb_levels(size: str, window_s: int, form: str = "events") -> dict:
 
 def chdb_funnel(size: str) -> dict:
     return _chdb_levels(size, WINDOW_S)
+
+
+def chdb_funnel_by_time(size: str) -> dict:
+    return _chdb_levels(size, WINDOW_S, "by_time")
 
 
 def chdb_funnel_open(size: str) -> dict:
@@ -618,6 +646,13 @@ class Contender:
 CONTENDERS = [
     Contender("jm_funnel", "funnel14d", jm_setup, jm_funnel, "journeymap.funnel (Ibis/DuckDB + numba)"),
     Contender("chdb_funnel", "funnel14d", chdb_setup, chdb_funnel, "chdb windowFunnel"),
+    Contender("jm_funnel_frame", "funnel14d", jm_setup, jm_funnel_frame,
+              "journeymap.funnel on a pandas DataFrame in user order (cold: read included)",
+              max_size=10_000_000),
+    Contender("jm_funnel_by_time", "funnel14d_by_time", jm_setup, jm_funnel_by_time,
+              "journeymap.funnel (Ibis/DuckDB) on the Parquet file in time order"),
+    Contender("chdb_funnel_by_time", "funnel14d_by_time", chdb_setup, chdb_funnel_by_time,
+              "chdb windowFunnel on the Parquet file in time order"),
     Contender("duckdb_funnel", "funnel14d", duckdb_setup, duckdb_funnel, "DuckDB SQL (ASOF chain)"),
     Contender("pandas_funnel", "funnel14d", pandas_setup, pandas_funnel, "pandas merge_asof chain",
               max_size=10_000_000, timeout_s=1200, repeatable=False,
@@ -795,7 +830,7 @@ FAST_PHASES = {  # internals of one version or another: a missing one is not wra
              "use: the engine's name for error messages)",
     "read": "core.arrow read: ClusteredEvents.row_groups (IPC record batch -> numpy _uid, ts, codes)",
     "users": "users.arrow read (user_id and start row per _uid; once, on first use)",
-    "lut": "_name_bits (rule bits per event name, once)",
+    "lut": "name_bits (rule bits per event name, once)",
     "whole_users": "_whole_users (row groups cut at user starts; a user across two joined)",
     "batches": "_ordered_batches rest (batch assembly at user boundaries)",
     "batch": "_ordered_batch rest (step flags, users and offsets of the batch)",
@@ -819,7 +854,7 @@ def _profiled_fast_funnel(size: str) -> dict:
         "read": ph.wrap(ClusteredEvents, "row_groups", "read", generator=True),
         "users": ph.wrap(ClusteredEvents.__dict__["_users"], "func", "users"),  # a cached_property
         "table": ph.wrap(ClusteredEvents.__dict__["table"], "func", "table"),  # a cached_property
-        "lut": ph.wrap(sq, "_name_bits", "lut"),
+        "lut": ph.wrap(sq, "name_bits", "lut"),
         "whole_users": ph.wrap(sq, "_whole_users", "whole_users", generator=True),
         "batches": ph.wrap(sq, "_ordered_batches", "batches", generator=True),
         "batch": ph.wrap(sq, "_ordered_batch", "batch"),
@@ -885,10 +920,10 @@ def _numba_startup() -> dict:
 def _replay_fast_path(size: str) -> dict:
     """Reading core.arrow alone (every chunk to numpy), then the funnel's step flags
     alone (its rule bits per event name, looked up by each row's event code)."""
-    from journeymap.measure._feed.batches import _name_bits
+    from journeymap.measure._feed.predicates import name_bits
     from journeymap.measure.funnel.steps import as_rule
     src = _clustered_src(size)
-    lut = _name_bits([as_rule(s) for s in STEPS], list(src.vocab))
+    lut = name_bits([as_rule(s) for s in STEPS], list(src.vocab))
     t0 = time.perf_counter()
     chunks = list(src.row_groups())
     t1 = time.perf_counter()

@@ -22,6 +22,8 @@ What is generated (same seed -> byte-identical content):
   sorted by user_id, ts, event, event_id, plus ``_uid`` int32), ``core.arrow``
   (uncompressed Arrow IPC: ``_uid``, ``ts``, ``event`` as dictionary codes),
   ``users.arrow`` (user_id and first row per ``_uid``) and ``clustered.json``.
+- ``events-<size>-by-time.parquet``: the same events in time order (ts, user_id),
+  as an event log is appended: the ad-hoc funnel's other common file shape.
 - ``meta-<size>.json``: counts, the time generation took, and the clustered
   copy's build time and file sizes (``clustered``; a meta written before the
   rename has ``ordered`` instead, and its copy is built again).
@@ -76,7 +78,8 @@ def paths(size: str) -> dict[str, Path]:
         return skewed.paths(size[len(SKEW):])
     return {"events": DATA / f"events-{size}.parquet", "users": DATA / f"users-{size}.parquet",
             "csv": DATA / f"events-{size}.csv", "meta": DATA / f"meta-{size}.json",
-            "clustered": DATA / f"events-clustered-{size}"}
+            "clustered": DATA / f"events-clustered-{size}",
+            "by_time": DATA / f"events-{size}-by-time.parquet"}
 
 
 def user_counts(n_events: int) -> np.ndarray:
@@ -161,6 +164,7 @@ def generate(size: str, *, csv: bool | None = None, force: bool = False, log=pri
     csv = n_events <= 10_000_000 if csv is None else csv
     if not force and p["meta"].exists() and p["events"].exists() and p["users"].exists() \
             and (not csv or p["csv"].exists()):
+        ensure_by_time(size, force=False)
         return ensure_clustered(size, json.loads(p["meta"].read_text()), force=False)
     DATA.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -206,7 +210,23 @@ def generate(size: str, *, csv: bool | None = None, force: bool = False, log=pri
             "generate_parquet_s": round(t_parquet, 2),
             "generate_csv_s": round(t_csv, 2) if t_csv is not None else None}
     p["meta"].write_text(json.dumps(meta, indent=2) + "\n")
+    ensure_by_time(size, force=True)
     return ensure_clustered(size, meta, force=True)
+
+
+def ensure_by_time(size: str, *, force: bool) -> None:
+    """events-<size>-by-time.parquet: the same events in time order (ts, user_id), as an
+    event log is appended (row groups and compression as the user-ordered file)."""
+    p = paths(size)
+    if p["by_time"].exists() and not force:
+        return
+    import duckdb
+    tmp = p["by_time"].with_suffix(".parquet.tmp")
+    con = duckdb.connect(config={"enable_progress_bar": False})
+    con.execute(f"""COPY (SELECT * FROM read_parquet('{p["events"]}') ORDER BY ts, user_id)
+                    TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})""")
+    con.close()
+    tmp.replace(p["by_time"])
 
 
 def ensure_clustered(size: str, meta: dict, *, force: bool) -> dict:

@@ -85,11 +85,20 @@ def as_events(obj) -> ir.Table:
 
     Without an `event_id` column, one is derived from each row's content.
     """
+    return with_ids(typed_events(obj))
+
+
+def typed_events(obj) -> ir.Table:
+    """`as_events` but for the event ids: the table as typed, `event_id` only if it had one."""
     if isinstance(obj, ir.Table):
         norm.require(obj.columns, REQUIRED)
         in_place = engine_of(obj) in IN_PLACE and obj.ts.type().is_timestamp()
         obj = typed_in_place(obj) if in_place else fetch(obj, "events")
-    table = obj if isinstance(obj, ir.Table) else ibis.memtable(normalize_events(to_arrow(obj)))
+    return obj if isinstance(obj, ir.Table) else ibis.memtable(normalize_events(to_arrow(obj)))
+
+
+def with_ids(table: ir.Table) -> ir.Table:
+    """The table with an `event_id`: its own, or one derived from each row's content."""
     return table if "event_id" in table.columns else with_content_ids(table)
 
 

@@ -25,10 +25,14 @@ workspace's clustered copy (`store.clustered.ClusteredEvents`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
+import pyarrow as pa
+
 from journeymap._deferred import ir
-from journeymap.store.frames import as_events
+from journeymap.store import scan
+from journeymap.store.frames import typed_events, with_ids
 
 __all__ = ["EventSource", "TableEvents", "as_source"]
 
@@ -61,8 +65,16 @@ class TableEvents:
     passes_use_engine = True
     user_count = None
 
-    def __init__(self, table: ir.Table):
+    def __init__(self, table: ir.Table, typed: ir.Table | None = None):
         self.table = table
+        #: the table before content-derived event ids were added (the same when it had ids)
+        self.typed = table if typed is None else typed
+
+    def pieces(self, columns: Sequence[str], coded: Sequence[str] = ()
+               ) -> Iterator[pa.Table] | None:
+        """The columns read without the engine, where they lie (see `store.scan`), or None;
+        `event_id` only when the events came with one."""
+        return scan.pieces(self.typed, columns, coded=coded)
 
     def __repr__(self) -> str:
         return f"TableEvents({self.table.get_name() if hasattr(self.table, 'get_name') else '…'})"
@@ -82,4 +94,5 @@ def as_source(obj) -> EventSource:
     Arrow table, a list of dicts or an Ibis table becomes `TableEvents`."""
     if isinstance(obj, TableEvents) or all(hasattr(type(obj), name) for name in MEMBERS):
         return obj
-    return TableEvents(as_events(obj))
+    typed = typed_events(obj)
+    return TableEvents(with_ids(typed), typed)

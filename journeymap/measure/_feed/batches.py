@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 
 from journeymap._deferred import ibis
 from journeymap.errors import QueryError
-from journeymap.measure._feed.predicates import bitmask, rule
+from journeymap.measure._feed.predicates import bitmask, name_bits, rule
+from journeymap.measure._feed.presorted import InOrder, read_in_order
 from journeymap.progress import report
 from journeymap.spec.model import MAX_STAGES, EventRule
 from journeymap.store.clustered import ClusteredEvents, RowGroup
@@ -93,22 +94,6 @@ def _ibis_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([rb])
 
 
-def mask_type(n_rules: int) -> type:
-    """The narrowest signed integer holding a bit per rule (less memory to stream)."""
-    return next(t for t in (np.int8, np.int16, np.int32, np.int64)
-                if n_rules < np.iinfo(t).bits)
-
-
-def _name_bits(rules: Sequence[EventRule], names: list) -> np.ndarray:
-    """Per dictionary entry: the bits of the rules naming that event."""
-    lut = np.zeros(len(names) + 1, mask_type(len(rules)))
-    for k, r in enumerate(rules):
-        for i, name in enumerate(names):
-            if r.matches_name(name):
-                lut[i] |= 1 << k
-    return lut
-
-
 def _condition_bits(table: pa.Table, mask: np.ndarray, rules: Sequence[EventRule]) -> np.ndarray:
     """Clear the bits of rows that have a rule's event but fail its `where` conditions."""
     for k, r in enumerate(rules):
@@ -172,12 +157,45 @@ def _ordered_batches(q: FlagQuery, task: str) -> Iterator[Batch]:
     src: ClusteredEvents = q.source
     props = sorted({c.prop for r in q.rules for c in r.where})
     columns = [c for c in dict.fromkeys([*props, *q.extra]) if c != "event"]
-    lut = _name_bits(q.rules, list(src.vocab))
+    lut = name_bits(q.rules, list(src.vocab))
     done = 0
     for piece in _whole_users(src, src.row_groups(columns)):
         yield _ordered_batch(src, piece, q, lut)
         done += len(piece.t)
         report(task, done)
+
+
+def _in_order(q: FlagQuery) -> InOrder | None:
+    """The rows, when they can be read and stand in user order without the engine."""
+    props = sorted({c.prop for r in q.rules for c in r.where})
+    carried = [c for c in dict.fromkeys([*props, *q.extra]) if c != "event"]
+    return read_in_order(q.source, q.rules, keep_all=q.keep_all, carried=carried,
+                         by_id=bool(carried) or any(r.where for r in q.rules))
+
+
+def _in_order_batches(q: FlagQuery, rows: InOrder, batch_rows: int, task: str
+                      ) -> Iterator[Batch]:
+    """Batches of whole users, of about `batch_rows` rows, from rows in user order."""
+    vocab = pa.array(rows.vocab, pa.string())
+    where = any(r.where for r in q.rules)
+    offsets, n_users, u0 = rows.offsets, len(rows.offsets) - 1, 0
+    while u0 < n_users:
+        r0 = int(offsets[u0])
+        u1 = min(max(int(np.searchsorted(offsets, r0 + batch_rows, "right")) - 1, u0 + 1),
+                 n_users)
+        r1 = int(offsets[u1])
+        cols = {c: v.slice(r0, r1 - r0) for c, v in rows.carried.items()}
+        events = pa.DictionaryArray.from_arrays(pa.array(rows.codes[r0:r1]), vocab) \
+            if where or "event" in q.extra else None
+        mask = rows.mask[r0:r1]
+        if where:
+            mask = _condition_bits(pa.table({**cols, "event": events}), mask.copy(), q.rules)
+        extra = {c: cols[c] for c in q.extra if c != "event"}
+        extra |= {"event": events} if "event" in q.extra else {}
+        yield Batch(users=rows.users.slice(u0, u1 - u0), offsets=offsets[u0:u1 + 1] - r0,
+                    t=rows.t[r0:r1], mask=mask, columns=extra)
+        report(task, r1)
+        u0 = u1
 
 
 def _user_starts(table: pa.Table) -> np.ndarray:
@@ -211,11 +229,16 @@ def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
 
 def iter_batches(query: FlagQuery, *, batch_rows: int | None = None, task: str = "events"
                  ) -> Iterator[Batch]:
-    """Stream flagged rows as user-aligned batches (progress: rows read): from an engine,
-    of about `batch_rows` (default BATCH_ROWS) rows; from the clustered copy, a row group each."""
+    """Stream flagged rows as user-aligned batches (progress: rows read): from an engine or
+    from rows already in user order (`presorted`), of about `batch_rows` (default
+    BATCH_ROWS) rows; from the clustered copy, a row group each."""
     batch_rows = batch_rows or BATCH_ROWS
     if query.source.clustered:
         yield from _ordered_batches(query, task)
+        return
+    rows = _in_order(query)
+    if rows is not None:
+        yield from _in_order_batches(query, rows, batch_rows, task)
         return
     yield from user_batches(_counted(_ibis_tables(query, batch_rows), task), query.extra,
                             batch_rows)

@@ -6,7 +6,9 @@ users with first-touch properties) and funnel step conditions, on any engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from journeymap._deferred import ibis, ir
 from journeymap.errors import QueryError, did_you_mean
@@ -86,3 +88,19 @@ def bitmask(flags: list[ir.BooleanValue]) -> ir.IntegerValue:
         total = total + f.fill_null(False).ifelse(ibis.literal(1 << k, "int64"),
                                                   ibis.literal(0, "int64"))
     return total
+
+
+def mask_type(n_rules: int) -> type:
+    """The narrowest signed integer holding a bit per rule (less memory to stream)."""
+    return next(t for t in (np.int8, np.int16, np.int32, np.int64)
+                if n_rules < np.iinfo(t).bits)
+
+
+def name_bits(rules: Sequence[EventRule], names: list) -> np.ndarray:
+    """Per dictionary entry: the bits of the rules naming that event."""
+    lut = np.zeros(len(names) + 1, mask_type(len(rules)))
+    for k, r in enumerate(rules):
+        for i, name in enumerate(names):
+            if r.matches_name(name):
+                lut[i] |= 1 << k
+    return lut

@@ -14,7 +14,7 @@ from journeymap.demo.generator import generate
 from journeymap.errors import EngineError
 from journeymap.insight.diagnose import diagnose
 from journeymap.measure._feed import batches as sequences
-from journeymap.measure._feed import parallel
+from journeymap.measure._feed import parallel, predicates
 from journeymap.measure.funnel.funnel import funnel
 from journeymap.measure.map.measured_map import measure_map
 from journeymap.measure.paths.actual import actual_journey
@@ -78,7 +78,7 @@ def test_long_funnels_are_identical(both, n_steps, order):
 
 
 def test_step_bits_use_the_narrowest_integer():
-    assert [sequences.mask_type(n) for n in (1, 7, 8, 15, 16, 31, 32, 62)] == \
+    assert [predicates.mask_type(n) for n in (1, 7, 8, 15, 16, 31, 32, 62)] == \
         [np.int8, np.int8, np.int16, np.int16, np.int32, np.int32, np.int64, np.int64]
 
 

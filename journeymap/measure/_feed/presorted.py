@@ -1,0 +1,238 @@
+"""Events that already stand in user order, read without an engine sort.
+
+Events are often written in (user_id, ts) order: a warehouse export clustered by
+user, a DataFrame sorted before, a file journeymap wrote. When the events are a
+table held in memory or a DuckDB view over Parquet files (`store.scan`), their
+rows are read straight into Arrow, flagged by event name, and their order is
+checked, not trusted: user ids never go down (in text order, as every engine
+sorts them) and no user's time goes back. Rows of one user at one instant are
+put in (event, event_id) order here when they are not.
+
+Anything else (a missing id, time or name, a time finer than a microsecond,
+rows out of order, a table only the engine can read) gives None before a row is handed
+on, and the engine flags and sorts as always: the same rows in the same order,
+so the same numbers either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeymap.measure._feed.parallel import over_items
+from journeymap.measure._feed.predicates import mask_type, name_bits
+from journeymap.measure.kernels.order import (
+    IN_ORDER,
+    OUT_OF_ORDER,
+    TIES_OUT_OF_ORDER,
+    keep_flagged,
+    order_of_rows,
+)
+from journeymap.spec.model import EventRule
+
+#: text columns read dictionary-coded from Parquet: user order and names come from codes
+CODED = ("user_id", "event")
+
+
+@dataclass(frozen=True)
+class InOrder:
+    """The (flagged) rows of every user in user order: ids, starts, times, names, bits."""
+
+    users: pa.Array  # the user ids, sorted
+    offsets: np.ndarray  # row where each user starts, plus the end
+    t: np.ndarray  # int64 µs
+    codes: np.ndarray  # int32 into vocab
+    vocab: tuple[str, ...]
+    mask: np.ndarray  # bit k = rules[k] matched the name
+    carried: dict[str, pa.Array]  # other columns asked for, row for row
+
+
+def read_in_order(source, rules: Sequence[EventRule], *, keep_all: bool,
+                  carried: Sequence[str], by_id: bool) -> InOrder | None:
+    """The rows of `source` in user order, flagged by event name, each row with the
+    `carried` columns (only rows with a bit unless keep_all); None when they cannot be
+    read without the engine or do not stand in user order. `by_id`: rows of one user,
+    instant and name differ (they carry columns or conditions), so `event_id` orders
+    them as well."""
+    pieces = getattr(source, "pieces", None)
+    if pieces is None:
+        return None
+    columns = list(dict.fromkeys(["user_id", "ts", "event", *(["event_id"] if by_id else []),
+                                  *carried]))
+    read = pieces(columns, coded=CODED)
+    if read is None:
+        return None
+    rows = _Reader(rules, keep_all, columns, carried)
+    for piece in read:
+        chunks = [rows.prepare(c) for c in piece.to_batches() if c.num_rows]
+        if any(c is None for c in chunks):
+            return None
+        for part in over_items(chunks, rows.flag):
+            if part is None or not rows.join(part):
+                return None
+    return rows.in_order(by_id)
+
+
+@dataclass
+class _Part:
+    """A chunk's kept rows: where users start, times, name codes, bits, carried columns."""
+
+    starts: np.ndarray
+    t: np.ndarray
+    codes: np.ndarray
+    mask: np.ndarray
+    users: pa.Array  # the id of each user starting here
+    first: str
+    last: str
+    carried: dict[str, pa.Array]
+
+
+class _Reader:
+    """Chunks of rows, flagged, filtered and checked against the chunk before: `prepare`
+    and `join` one chunk after another, `flag` in parallel."""
+
+    def __init__(self, rules: Sequence[EventRule], keep_all: bool, columns: list[str],
+                 carried: Sequence[str]):
+        self.rules, self.keep_all, self.columns = rules, keep_all, columns
+        self.carried = carried
+        self.vocab: dict[str, int] = {}
+        self.last_user: str | None = None
+        self.parts: list[_Part] = []
+
+    def prepare(self, chunk: pa.RecordBatch):
+        """The chunk with its names coded into the vocabulary; None when it cannot be read
+        here (a missing id, time or name)."""
+        user, ts, event = (chunk.column(c) for c in ("user_id", "ts", "event"))
+        if user.null_count or ts.null_count or event.null_count or \
+                not pa.types.is_timestamp(ts.type):
+            return None
+        names = event if pa.types.is_dictionary(event.type) else pc.dictionary_encode(event)
+        labels = names.dictionary.to_pylist()
+        codes_of = np.array([self.vocab.setdefault(v, len(self.vocab)) for v in labels],
+                            np.int32)
+        bits = name_bits(self.rules, labels) if self.rules else np.zeros(len(labels) + 1, np.int8)
+        return chunk, names.indices.to_numpy(zero_copy_only=False), bits, codes_of
+
+    def flag(self, prepared) -> _Part | None:
+        """The chunk's kept rows (see `_Part`); None if a user id is below the one before
+        it, or a time is finer than a microsecond."""
+        chunk, names, bits, codes_of = prepared
+        n = len(names)
+        rows, mask, codes = np.empty(n, np.int64), np.empty(n, bits.dtype), np.empty(n, np.int32)
+        k = keep_flagged(names, bits, codes_of, self.keep_all, rows, mask, codes)
+        if k == 0:
+            return _Part(np.zeros(0, np.bool_), np.zeros(0, np.int64), codes[:0], mask[:0],
+                         pa.array([], pa.string()), "", "", {})
+        rows, mask, codes = rows[:k], mask[:k], codes[:k]
+        whole = k == n
+        taken = pa.array(rows)
+        user, ts = chunk.column("user_id"), chunk.column("ts")
+        if ts.type.unit != "us":
+            try:  # exact or not at all
+                ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
+            except pa.ArrowInvalid:
+                return None
+        t = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        starts = _user_starts(user, rows, whole)
+        if starts is None:
+            return None
+        at = rows[starts]
+        ids = user.take(pa.array(at)).cast(pa.string())
+        carried = {c: chunk.column(c) if whole else chunk.column(c).take(taken)
+                   for c in self.columns[3:]}
+        return _Part(starts, t if whole else t[rows], codes, mask, ids,
+                     ids[0].as_py(), user[int(rows[-1])].as_py(), carried)
+
+    def join(self, part: _Part) -> bool:
+        """Put a chunk's rows after the rows so far; False if its first id is below the last."""
+        if not len(part.t):
+            return True
+        if self.last_user is not None:
+            if part.first < self.last_user:
+                return False
+            if part.first == self.last_user:  # the user goes on from the chunk before
+                part.starts[0] = False
+                part.users = part.users.slice(1)
+        self.last_user = part.last
+        self.parts.append(part)
+        return True
+
+    def in_order(self, by_id: bool) -> InOrder | None:
+        """Every row taken, each user's rows in event order; None if a user's time goes back."""
+        parts = self.parts
+        names = tuple(sorted(self.vocab, key=self.vocab.get))
+        if not parts:
+            return InOrder(pa.array([], pa.string()), np.zeros(1, np.int64),
+                           np.zeros(0, np.int64), np.zeros(0, np.int32), names,
+                           np.zeros(0, mask_type(max(len(self.rules), 1))),
+                           {c: pa.array([], pa.null()) for c in self.carried})
+        starts, t = np.concatenate([p.starts for p in parts]), np.concatenate([p.t for p in parts])
+        codes, mask = np.concatenate([p.codes for p in parts]), np.concatenate([p.mask for p in parts])
+        carried = {c: pa.concat_arrays([p.carried[c] for p in parts]) for c in self.columns[3:]}
+        rank = np.empty(len(names), np.int32)
+        rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+        ranks = rank[codes]
+        status, same = order_of_rows(starts, t, ranks)
+        if status == OUT_OF_ORDER:
+            return None
+        ids = carried.get("event_id") if by_id else None
+        if ids is not None and ids.null_count:
+            return None
+        if status == IN_ORDER and ids is not None and same:
+            status = _ids_out_of_order(starts, t, ranks, ids)
+        if status != IN_ORDER:
+            perm = _ties_in_order(starts, t, ranks, ids)
+            codes, mask = codes[perm], mask[perm]
+            carried = {c: v.take(pa.array(perm)) for c, v in carried.items()}
+        offsets = np.append(np.flatnonzero(starts), len(t)).astype(np.int64)
+        users = pa.concat_arrays([p.users for p in parts])
+        if "event_id" not in self.carried:
+            carried.pop("event_id", None)
+        return InOrder(users, offsets, t, codes, names, mask, carried)
+
+
+def _user_starts(user: pa.Array, rows: np.ndarray, whole: bool) -> np.ndarray | None:
+    """Per kept row (`rows`, all of them when `whole`): it begins a user; None if an id is
+    below the one before it."""
+    if pa.types.is_dictionary(user.type):  # ordered codes of an ordered dictionary
+        d, codes = user.dictionary, user.indices.to_numpy(zero_copy_only=False)
+        codes = codes if whole else codes[rows]
+        step = np.diff(codes)
+        if (step >= 0).all() and (len(d) < 2 or pc.all(pc.less(d.slice(0, len(d) - 1),
+                                                                d.slice(1))).as_py()):
+            return np.concatenate(([True], step != 0))
+        user = user.cast(pa.string())
+    if not whole:
+        user = user.take(pa.array(rows))
+    n = len(user)
+    a, b = user.slice(1), user.slice(0, n - 1)
+    if n > 1 and pc.any(pc.less(a, b)).as_py():
+        return None
+    return np.concatenate(([True], pc.not_equal(a, b).to_numpy(zero_copy_only=False)))
+
+
+def _ids_out_of_order(starts, t, ranks, ids: pa.Array) -> int:
+    """TIES_OUT_OF_ORDER if a row's event id is below that of the row before it in the
+    same user, instant and name, else IN_ORDER."""
+    i = np.flatnonzero(~starts[1:] & (t[1:] == t[:-1]) & (ranks[1:] == ranks[:-1])) + 1
+    below = pc.any(pc.less(ids.take(pa.array(i)), ids.take(pa.array(i - 1)))).as_py()
+    return TIES_OUT_OF_ORDER if below else IN_ORDER
+
+
+def _ties_in_order(starts, t, ranks, ids: pa.Array | None) -> np.ndarray:
+    """The row order with each user's rows at one instant by (event name, event id)."""
+    n = len(t)
+    tie = ~starts[1:] & (t[1:] == t[:-1])
+    run = np.cumsum(np.concatenate(([True], ~tie))) - 1
+    rows = np.flatnonzero(np.bincount(run)[run] > 1)
+    keys = {"run": run[rows], "rank": ranks[rows]}
+    if ids is not None:
+        keys["id"] = ids.take(pa.array(rows))
+    order = pc.sort_indices(pa.table(keys), sort_keys=[(k, "ascending") for k in keys])
+    perm = np.arange(n)
+    perm[rows] = rows[order.to_numpy()]
+    return perm

@@ -1,0 +1,46 @@
+"""Whether rows already stand in each user's event order (ts, then event name).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+IN_ORDER, TIES_OUT_OF_ORDER, OUT_OF_ORDER = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def order_of_rows(starts, t, rank):
+    """Rows of users one after another (`starts[i]`: row i begins a user): OUT_OF_ORDER
+    if some user's times go back, TIES_OUT_OF_ORDER if only rows at one instant are not
+    by event name (`rank`, the name's place in sorted order), else IN_ORDER; and how
+    many rows repeat the row before them in user, time and name (the event id orders those)."""
+    status = IN_ORDER
+    same = 0
+    for i in range(1, t.shape[0]):
+        if starts[i]:
+            continue
+        if t[i] < t[i - 1]:
+            return OUT_OF_ORDER, same
+        if t[i] == t[i - 1]:
+            if rank[i] < rank[i - 1]:
+                status = TIES_OUT_OF_ORDER
+            elif rank[i] == rank[i - 1]:
+                same += 1
+    return status, same
+
+
+@njit(cache=True, nogil=True)
+def keep_flagged(names, bits, codes_of, keep_all, rows, mask, codes):
+    """Rows whose event name has a rule's bit (every row if keep_all): their row numbers,
+    bits and name codes written into `rows`, `mask`, `codes` (sized for every row), from
+    each row's name index `names`, the bits per name `bits` and the codes per name
+    `codes_of`; returns how many."""
+    k = 0
+    for i in range(names.shape[0]):
+        m = bits[names[i]]
+        if m != 0 or keep_all:
+            rows[k] = i
+            mask[k] = m
+            codes[k] = codes_of[names[i]]
+            k += 1
+    return k

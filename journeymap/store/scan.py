@@ -1,0 +1,142 @@
+"""An Ibis table's columns read straight into Arrow, without its engine, where they lie.
+
+Two kinds of table hold their rows where Arrow reads them as they are:
+
+- a table held in memory (what a pandas or polars DataFrame or an Arrow table
+  becomes): its Arrow columns, zero-copy;
+- a DuckDB view straight over Parquet files (`con.read_parquet(path)`, no
+  options, no globs): the files read with pyarrow, text columns kept
+  dictionary-coded as Parquet stores them, row groups in file order.
+
+Any other table (a filter or a join over one of these, a database table, a
+Spark table) is the engine's to read: `pieces` returns None for it. Whoever
+reads pieces gets every row exactly once, in the files' or the table's order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from journeymap._deferred import ir
+
+#: rows read at once from Parquet files (whole row groups, read in parallel)
+PIECE_ROWS = 1 << 21
+#: the view `ibis.duckdb` makes for `read_parquet(paths)` with no options
+_PARQUET_VIEW = re.compile(
+    r"CREATE (?:TEMP )?VIEW \S+ AS SELECT \* FROM read_parquet\(main\.list_value\("
+    r"((?:'(?:[^']|'')*'(?:, )?)+)\)\);?\s*", re.S)
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+
+
+def pieces(table: ir.Table, columns: Sequence[str], *, coded: Sequence[str] = ()
+           ) -> Iterator[pa.Table] | None:
+    """The table's `columns` as Arrow tables, every row once, or None when the table is
+    not one that can be read without its engine. `coded` text columns are read
+    dictionary-coded from Parquet (each piece its own dictionary); from memory, as held."""
+    op, as_text = _columns_of(table.op())
+    if op is None or not set(columns) <= set(as_text):
+        return None
+    if type(op).__name__ == "InMemoryTable":
+        read = _in_memory(op.data.to_pyarrow(op.schema), columns)
+    else:
+        files = parquet_files(op)
+        read = None if files is None else _from_parquet(files, columns, coded)
+    cast = [c for c in columns if as_text[c]]
+    return read if read is None or not cast else _cast(read, cast)
+
+
+def _columns_of(op):
+    """The table under `op`, and per column whether it is cast to text on the way: `op`
+    itself, or a projection of its columns, some integer or text columns cast to text
+    (as `frames.typed_in_place` does); (None, {}) for anything else."""
+    if type(op).__name__ != "Project":
+        return op, dict.fromkeys(op.schema.names, False)
+    parent, as_text = op.parent, {}
+    for name, value in op.values.items():
+        cast = type(value).__name__ == "Cast"
+        field = value.arg if cast else value
+        if type(field).__name__ != "Field" or field.rel is not parent or field.name != name:
+            return None, {}
+        if cast and not (value.to.is_string() and (field.dtype.is_integer() or
+                                                   field.dtype.is_string())):
+            return None, {}
+        as_text[name] = cast
+    return parent, as_text
+
+
+def _cast(read: Iterator[pa.Table], columns: list[str]) -> Iterator[pa.Table]:
+    """Integer columns as text, as the engine's cast writes them (digits, a leading minus)."""
+    for piece in read:
+        for c in columns:
+            piece = piece.set_column(piece.schema.get_field_index(c), c,
+                                     piece.column(c).cast(pa.string()))
+        yield piece
+
+
+def parquet_files(op) -> list[str] | None:
+    """The Parquet files of a DuckDB view (a table's op) made by `read_parquet(paths)` with
+    no options (None for any other table, a glob among the paths, or a missing file)."""
+    if type(op).__name__ != "DatabaseTable" or getattr(op.source, "name", None) != "duckdb":
+        return None
+    try:
+        rows = op.source.con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ?",
+                                     [op.name]).fetchall()
+    except Exception:  # noqa: BLE001 - a connection that cannot say: the engine reads it
+        return None
+    match = _PARQUET_VIEW.fullmatch(rows[0][0]) if len(rows) == 1 and rows[0][0] else None
+    if match is None:
+        return None
+    files = [m.replace("''", "'") for m in _QUOTED.findall(match.group(1))]
+    if not files or any(set(f) & set("*?[{") or not os.path.isfile(f) for f in files):
+        return None
+    return files
+
+
+def _in_memory(data: pa.Table, columns: Sequence[str]) -> Iterator[pa.Table] | None:
+    if not set(columns) <= set(data.column_names):
+        return None
+    return iter([data.select(list(columns))])
+
+
+def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str]
+                  ) -> Iterator[pa.Table] | None:
+    try:
+        readers = [pq.ParquetFile(f, read_dictionary=[c for c in coded if c in columns])
+                   for f in files]
+    except (OSError, pa.ArrowException):
+        return None
+    if any(not set(columns) <= set(r.schema_arrow.names) for r in readers):
+        return None
+
+    plan = []  # (reader, row groups) of each piece
+    for reader in readers:
+        groups, rows = [], 0
+        for g in range(reader.num_row_groups):
+            groups.append(g)
+            rows += reader.metadata.row_group(g).num_rows
+            if rows >= PIECE_ROWS:
+                plan.append((reader, groups))
+                groups, rows = [], 0
+        if groups:
+            plan.append((reader, groups))
+    return _ahead([lambda r=r, g=g: r.read_row_groups(g, columns=list(columns)) for r, g in plan])
+
+
+def _ahead(reads: list) -> Iterator[pa.Table]:
+    """The pieces in order, the next one read on a thread of its own while the reader
+    works on this one (pyarrow decodes without the GIL)."""
+    if not reads:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="journeymap-scan") as pool:
+        coming = pool.submit(reads[0])
+        for read in reads[1:]:
+            piece = coming.result()
+            coming = pool.submit(read)
+            yield piece
+        yield coming.result()

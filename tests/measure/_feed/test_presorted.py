@@ -1,0 +1,178 @@
+"""Events already in user order (a DataFrame, an Arrow table, Parquet files) are read
+without the engine's sort, and give exactly the engine's answers, whatever their order."""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import journeymap
+from journeymap.measure._feed import batches, presorted
+from journeymap.store import scan
+from journeymap.store.sources import TableEvents, as_source
+
+NAMES = ["visit", "signup", "activate", "invite", "purchase", "support"]
+STEPS = ["visit", "signup", {"event": "activate", "where": {"plan": "pro"}}, "purchase"]
+JOURNEY = """
+name: presorted
+stages:
+  - {id: aware, owner: marketing, enter: {event: visit}}
+  - {id: joined, owner: growth, enter: {event: signup}}
+  - {id: active, owner: product, enter: {event: activate, where: {plan: pro}}}
+  - {id: paying, owner: sales, enter: {event: purchase}}
+"""
+
+def events(seed: int = 3, users: int = 300, ties: float = 0.3) -> pd.DataFrame:
+    """Random events: some users with many rows, many rows sharing a user's instant,
+    integer event ids (whose text order differs from their number order)."""
+    rng = np.random.default_rng(seed)
+    per_user = rng.zipf(1.6, users).clip(1, 400)
+    uid = np.repeat([f"u{i:04d}" for i in rng.permutation(users)], per_user)
+    n = len(uid)
+    sec = rng.integers(0, 40 * 86400, n)
+    sec = np.where(rng.random(n) < ties, sec - sec % 3600, sec)  # many on the hour
+    return pd.DataFrame({
+        "user_id": uid,
+        "event": rng.choice(NAMES, n, p=[.4, .2, .15, .1, .1, .05]),
+        "ts": pd.to_datetime(sec, unit="s", utc=True),
+        "event_id": rng.permutation(n) + 1,
+        "plan": rng.choice(["pro", "free", None], n),
+    })
+
+
+def in_user_order(df: pd.DataFrame, ties_shuffled: bool = True) -> pd.DataFrame:
+    """Sorted by user and time; rows at one instant left in a random order."""
+    key = ["user_id", "ts"] if ties_shuffled else ["user_id", "ts", "event", "event_id"]
+    df = df.sample(frac=1, random_state=1) if ties_shuffled else df
+    return df.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def engine_only(monkeypatch):
+    monkeypatch.setattr(TableEvents, "pieces", None)
+
+
+def answers(ev) -> dict:
+    j = journeymap.load_journey(JOURNEY)
+    return {
+        "funnel": journeymap.funnel(ev, STEPS, window="7d").to_dict(),
+        "strict": journeymap.funnel(ev, STEPS[:2], window="7d", order="strict").to_dict(),
+        "unordered": journeymap.funnel(ev, STEPS, window="7d", order="unordered").to_dict(),
+        "breakdown": journeymap.funnel(ev, STEPS, window="7d", breakdown="plan").to_dict(),
+        "exclusion": journeymap.funnel(ev, STEPS, window="7d",
+                                       exclusions=[("support", 0, 2)]).to_dict(),
+        "transitions": journeymap.transitions(ev).to_dict(),
+        "stage transitions": journeymap.transitions(ev, level="stage", journey=j).to_dict(),
+        "measure": journeymap.measure(j, ev).to_dict(),
+        "paths": journeymap.paths(j, ev).to_dict(),
+    }
+
+
+@pytest.fixture
+def took(monkeypatch):
+    """Whether the last reads went without the engine (and how many did)."""
+    seen = {"in_order": 0, "engine": 0}
+    read, engine = presorted.read_in_order, batches._ibis_tables
+
+    def counted_read(*a, **k):
+        got = read(*a, **k)
+        seen["in_order"] += got is not None
+        return got
+
+    def counted_engine(*a, **k):
+        seen["engine"] += 1
+        return engine(*a, **k)
+    monkeypatch.setattr(batches, "read_in_order", counted_read)
+    monkeypatch.setattr(batches, "_ibis_tables", counted_engine)
+    return seen
+
+
+def parquet(df: pd.DataFrame, path, row_group_size: int = 97) -> ibis.Table:
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path,
+                   row_group_size=row_group_size)
+    return ibis.duckdb.connect().read_parquet(str(path))
+
+
+@pytest.mark.parametrize("ties_shuffled", [False, True])
+def test_parquet_in_user_order_gives_the_engines_answers(tmp_path, monkeypatch, took,
+                                                         ties_shuffled):
+    df = in_user_order(events(), ties_shuffled)
+    # small row groups and pieces: users run across both
+    monkeypatch.setattr(scan, "PIECE_ROWS", 300)
+    ev = parquet(df, tmp_path / "e.parquet")
+    fast = answers(ev)
+    assert took["in_order"] > 0 and took["engine"] == 0
+    engine_only(monkeypatch)
+    assert fast == answers(ev)
+    assert took["engine"] > 0
+
+
+def test_dataframe_and_arrow_in_user_order(monkeypatch, took):
+    df = in_user_order(events(seed=5))
+    fast_df, fast_arrow = answers(df), answers(pa.Table.from_pandas(df, preserve_index=False))
+    assert took["in_order"] > 0 and took["engine"] == 0
+    engine_only(monkeypatch)
+    assert fast_df == fast_arrow == answers(df)
+
+
+def test_dataframe_without_event_ids(monkeypatch, took):
+    """Ids derived from content: rows whose order matters are read by the engine."""
+    df = in_user_order(events(seed=6)).drop(columns="event_id")
+    plain = journeymap.funnel(df, ["visit", "signup", "purchase"], window="7d").to_dict()
+    assert took["in_order"] == 1 and took["engine"] == 0
+    fast = answers(df)
+    engine_only(monkeypatch)
+    assert fast == answers(df)
+    assert plain == journeymap.funnel(df, ["visit", "signup", "purchase"], window="7d").to_dict()
+
+
+@pytest.mark.parametrize("disorder", ["shuffled", "time order", "one user back in time",
+                                      "one user id out of place", "a missing user id"])
+def test_rows_out_of_order_go_to_the_engine(tmp_path, monkeypatch, took, disorder):
+    df = in_user_order(events(seed=7))
+    if disorder == "shuffled":
+        df = df.sample(frac=1, random_state=2)
+    elif disorder == "time order":
+        df = df.sort_values("ts", kind="stable")
+    elif disorder == "one user back in time":
+        first = df.index[df.user_id == df.user_id.iloc[-1]]
+        df.loc[first[-1], "ts"] = df.ts.min() - pd.Timedelta("1h")
+    elif disorder == "one user id out of place":
+        df.loc[df.index[len(df) // 2], ["user_id", "event"]] = ["u0000", "visit"]
+    else:
+        df["user_id"] = df.user_id.astype(object)
+        df.loc[df.index[10], "user_id"] = None
+    ev = parquet(df, tmp_path / "e.parquet")
+    got = answers(ev)
+    assert took["in_order"] == 0 and took["engine"] > 0
+    engine_only(monkeypatch)
+    assert got == answers(ev)
+
+
+def test_integer_user_ids_keep_text_order(tmp_path, monkeypatch, took):
+    """Integer ids sort as text, as everywhere (10 before 9): a file in number order is
+    not in that order, and is read by the engine."""
+    df = in_user_order(events(seed=8))
+    df["user_id"] = df.user_id.str[1:].astype(int)
+    df = df.sort_values(["user_id", "ts"], kind="stable")
+    ev = parquet(df, tmp_path / "e.parquet")
+    got = answers(ev)
+    assert took["engine"] > 0
+    engine_only(monkeypatch)
+    assert got == answers(ev)
+
+
+def test_only_plain_tables_and_parquet_views_are_read_without_the_engine(tmp_path):
+    df = in_user_order(events(seed=9))
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "a.parquet")
+    con = ibis.duckdb.connect()
+    view = con.read_parquet(str(tmp_path / "a.parquet"))
+    assert scan.parquet_files(as_source(view).typed.op().parent) == [str(tmp_path / "a.parquet")]
+    for other in (view.filter(view.event != "x"), con.read_parquet(str(tmp_path / "*.parquet")),
+                  con.create_table("t", view)):
+        assert as_source(other).pieces(["user_id", "ts", "event"]) is None
+    pieces = list(as_source(view).pieces(["user_id", "event_id"]))
+    assert pa.concat_tables(pieces)["event_id"].type == pa.string()  # as the engine casts it
