@@ -222,7 +222,8 @@ def ensure_by_time(size: str, *, force: bool) -> None:
         return
     import duckdb
     tmp = p["by_time"].with_suffix(".parquet.tmp")
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"""COPY (SELECT * FROM read_parquet('{p["events"]}') ORDER BY ts, user_id)
                     TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})""")
     con.close()

@@ -34,11 +34,14 @@ _PARQUET_VIEW = re.compile(
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 
 
-def pieces(table: ir.Table, columns: Sequence[str], *, coded: Sequence[str] = ()
-           ) -> Iterator[pa.Table] | None:
+def pieces(table: ir.Table, columns: Sequence[str], *, coded: Sequence[str] = (),
+           ordered_by: str | None = None) -> Iterator[pa.Table] | None:
     """The table's `columns` as Arrow tables, every row once, or None when the table is
     not one that can be read without its engine. `coded` text columns are read
-    dictionary-coded from Parquet (each piece its own dictionary); from memory, as held."""
+    dictionary-coded from Parquet (each piece its own dictionary); from memory, as held.
+    `ordered_by`: also None when Parquet row-group statistics already show the rows are
+    not in that column's order (a row group starting below the end of the one before),
+    before a row is read."""
     op, as_text = _columns_of(table.op())
     if op is None or not set(columns) <= set(as_text):
         return None
@@ -46,7 +49,7 @@ def pieces(table: ir.Table, columns: Sequence[str], *, coded: Sequence[str] = ()
         read = _in_memory(op.data.to_pyarrow(op.schema), columns)
     else:
         files = parquet_files(op)
-        read = None if files is None else _from_parquet(files, columns, coded)
+        read = None if files is None else _from_parquet(files, columns, coded, ordered_by)
     cast = [c for c in columns if as_text[c]]
     return read if read is None or not cast else _cast(read, cast)
 
@@ -104,14 +107,16 @@ def _in_memory(data: pa.Table, columns: Sequence[str]) -> Iterator[pa.Table] | N
     return iter([data.select(list(columns))])
 
 
-def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str]
-                  ) -> Iterator[pa.Table] | None:
+def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str],
+                  ordered_by: str | None) -> Iterator[pa.Table] | None:
     try:
         readers = [pq.ParquetFile(f, read_dictionary=[c for c in coded if c in columns])
                    for f in files]
     except (OSError, pa.ArrowException):
         return None
     if any(not set(columns) <= set(r.schema_arrow.names) for r in readers):
+        return None
+    if ordered_by is not None and not _may_be_in_order(readers, ordered_by):
         return None
 
     plan = []  # (reader, row groups) of each piece
@@ -126,6 +131,26 @@ def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str]
         if groups:
             plan.append((reader, groups))
     return _ahead([lambda r=r, g=g: r.read_row_groups(g, columns=list(columns)) for r, g in plan])
+
+
+def _may_be_in_order(readers: list[pq.ParquetFile], column: str) -> bool:
+    """False when the row groups' min/max statistics of `column` show it out of order;
+    True when they agree with an order or cannot tell (none written, a nested column)."""
+    last = None
+    for reader in readers:
+        meta = reader.metadata
+        at = [i for i in range(meta.num_columns)
+              if meta.row_group(0).column(i).path_in_schema == column] if meta.num_row_groups else []
+        if len(at) != 1:
+            return True
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(at[0]).statistics
+            if stats is None or not stats.has_min_max:
+                return True
+            if last is not None and stats.min < last:
+                return False
+            last = stats.max
+    return True
 
 
 def _ahead(reads: list) -> Iterator[pa.Table]:

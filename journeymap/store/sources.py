@@ -70,11 +70,11 @@ class TableEvents:
         #: the table before content-derived event ids were added (the same when it had ids)
         self.typed = table if typed is None else typed
 
-    def pieces(self, columns: Sequence[str], coded: Sequence[str] = ()
-               ) -> Iterator[pa.Table] | None:
+    def pieces(self, columns: Sequence[str], coded: Sequence[str] = (),
+               ordered_by: str | None = None) -> Iterator[pa.Table] | None:
         """The columns read without the engine, where they lie (see `store.scan`), or None;
         `event_id` only when the events came with one."""
-        return scan.pieces(self.typed, columns, coded=coded)
+        return scan.pieces(self.typed, columns, coded=coded, ordered_by=ordered_by)
 
     def __repr__(self) -> str:
         return f"TableEvents({self.table.get_name() if hasattr(self.table, 'get_name') else '…'})"

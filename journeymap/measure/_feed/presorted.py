@@ -63,7 +63,7 @@ def read_in_order(source, rules: Sequence[EventRule], *, keep_all: bool,
         return None
     columns = list(dict.fromkeys(["user_id", "ts", "event", *(["event_id"] if by_id else []),
                                   *carried]))
-    read = pieces(columns, coded=CODED)
+    read = pieces(columns, coded=CODED, ordered_by="user_id")
     if read is None:
         return None
     rows = _Reader(rules, keep_all, columns, carried)

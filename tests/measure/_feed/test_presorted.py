@@ -176,3 +176,14 @@ def test_only_plain_tables_and_parquet_views_are_read_without_the_engine(tmp_pat
         assert as_source(other).pieces(["user_id", "ts", "event"]) is None
     pieces = list(as_source(view).pieces(["user_id", "event_id"]))
     assert pa.concat_tables(pieces)["event_id"].type == pa.string()  # as the engine casts it
+
+
+def test_row_group_statistics_out_of_order_skip_the_read(tmp_path):
+    """A file whose row groups overlap in user ids is given to the engine unread."""
+    df = in_user_order(events(seed=10))
+    by_user = parquet(df, tmp_path / "by_user.parquet", row_group_size=50)
+    by_time = parquet(df.sort_values("ts", kind="stable"), tmp_path / "by_time.parquet",
+                      row_group_size=50)
+    assert as_source(by_user).pieces(["user_id"], ordered_by="user_id") is not None
+    assert as_source(by_time).pieces(["user_id"], ordered_by="user_id") is None
+    assert as_source(by_time).pieces(["user_id"]) is not None
