@@ -170,8 +170,7 @@ class _Reader:
                            np.zeros(0, np.int64), np.zeros(0, np.int32), names,
                            np.zeros(0, mask_type(max(len(self.rules), 1))),
                            {c: pa.array([], pa.null()) for c in self.carried})
-        starts, t = np.concatenate([p.starts for p in parts]), np.concatenate([p.t for p in parts])
-        codes, mask = np.concatenate([p.codes for p in parts]), np.concatenate([p.mask for p in parts])
+        starts, t, codes, mask = (_joined(parts, f) for f in ("starts", "t", "codes", "mask"))
         carried = {c: pa.concat_arrays([p.carried[c] for p in parts]) for c in self.columns[3:]}
         rank = np.empty(len(names), np.int32)
         rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
@@ -193,6 +192,15 @@ class _Reader:
         if "event_id" not in self.carried:
             carried.pop("event_id", None)
         return InOrder(users, offsets, t, codes, names, mask, carried)
+
+
+def _joined(parts: list[_Part], field: str) -> np.ndarray:
+    """One field of every part, one after another; the parts let go of it as it is joined
+    (peak memory: the parts and one joined field, not the parts twice)."""
+    out = np.concatenate([getattr(p, field) for p in parts])
+    for p in parts:
+        setattr(p, field, None)
+    return out
 
 
 def _user_starts(user: pa.Array, rows: np.ndarray, whole: bool) -> np.ndarray | None:
