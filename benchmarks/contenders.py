@@ -495,12 +495,14 @@ def chdb_setup():
 
 def _chdb_source(size: str, form: str = "events") -> tuple[str, str]:
     """The chdb table function over one stored form, and its user key: the plain Parquet
-    (by user_id), or the clustered folder's Arrow core or Parquet copy (by `_uid`)."""
+    (by user_id), the clustered folder's Arrow core (by `_uid`) or its Parquet copy (by
+    user_id)."""
     clustered = paths(size)["clustered"]
     return {"events": (f"file('{paths(size)['events']}', Parquet)", "user_id"),
             "by_time": (f"file('{paths(size)['by_time']}', Parquet)", "user_id"),
             "core": (f"file('{clustered / 'core.arrow'}', Arrow)", "_uid"),
-            "clustered_parquet": (f"file('{clustered / 'part-0.parquet'}', Parquet)", "_uid")}[form]
+            # copies built since 2026-12-06 number users in core.arrow only
+            "clustered_parquet": (f"file('{clustered / 'part-0.parquet'}', Parquet)", "user_id")}[form]
 
 
 def _chdb_levels(size: str, window_s: int, form: str = "events") -> dict:
@@ -705,7 +707,7 @@ def chdb_funnel_ordered(size: str) -> dict:
 
 
 def chdb_funnel_ordered_parquet(size: str) -> dict:
-    """chdb windowFunnel over the clustered copy's part-0.parquet, by `_uid`."""
+    """chdb windowFunnel over the clustered copy's part-0.parquet, by user_id."""
     return _chdb_levels(size, WINDOW_S, "clustered_parquet")
 
 
@@ -943,7 +945,7 @@ CONTENDERS += [
               "chdb windowFunnel on the clustered copy's core.arrow (by _uid)"),
     Contender("chdb_funnel_ordered_parquet", "funnel14d_ordered", chdb_setup,
               chdb_funnel_ordered_parquet,
-              "chdb windowFunnel on the clustered copy's part-0.parquet (by _uid)"),
+              "chdb windowFunnel on the clustered copy's part-0.parquet (by user_id)"),
     Contender("jm_fast_measure", "measure_ordered", jm_setup, jm_fast_measure,
               "journeymap.measure(ClusteredEvents), 7 stages, 2 personas"),
     Contender("jm_transitions", "transitions", jm_setup, jm_transitions,

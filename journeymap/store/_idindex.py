@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from journeymap.store._durable import fsync
-from journeymap.store._idset import hash_ids
+from journeymap.store._idset import hash_ids, sorted_order
 
 __all__ = ["IdIndex", "KEY_DTYPE"]
 
@@ -72,7 +72,7 @@ class IdIndex:
         out = np.zeros(len(keys), np.bool_)
         if not len(keys):
             return out
-        order = np.argsort(keys)  # sorted needles: each search starts where the last ended
+        order = sorted_order(keys)  # sorted needles: each search starts where the last ended
         needles = keys[order]
         for entry in self.entries:
             table = np.load(self.root / entry["keys"], mmap_mode="r")
@@ -113,7 +113,7 @@ class IdIndex:
                     (self.root / e["keys"]).unlink(missing_ok=True)
 
     def _write(self, keys: np.ndarray, file_of: np.ndarray, events: list[str], row_in: np.ndarray) -> dict:
-        order = np.argsort(keys)
+        order = sorted_order(keys)
         table = np.empty(len(keys), KEY_DTYPE)
         table["k"], table["f"], table["r"] = keys[order], file_of[order], row_in[order]
         rel = f"{FOLDER}/keys-{uuid.uuid4().hex}.npy"

@@ -5,12 +5,11 @@ event_id) order. Sorting 10M rows costs far more than the walk itself, so the
 workspace keeps its (identity-stitched) events already in that order, as one or
 more such copies of parts of the store (runs, see `store.runs`). A copy is a folder:
 
-- `part-0.parquet`: every column, in (user, time) order, with a dense user number
-  `_uid` (0.. in user_id order); properties are read from here.
-- `core.arrow`: Arrow IPC, uncompressed, the same rows and row groups:
-  `_uid` int32, `ts` timestamp[us, UTC], `event` as int32 codes into one
-  dictionary. A funnel or a transition count needs nothing else, and reads it
-  without decoding.
+- `part-0.parquet`: every column, in (user, time) order; properties are read from here.
+- `core.arrow`: Arrow IPC, uncompressed, the same rows and row groups: a dense
+  user number `_uid` int32 (0.. in user_id order), `ts` timestamp[us, UTC],
+  `event` as int32 codes into one dictionary. A funnel or a transition count
+  needs nothing else, and reads it without decoding.
 - `users.arrow`: per `_uid`, the `user_id` and the row where the user starts.
 
 It is written like the store: temporary folder, fsync, rename; a crash leaves
@@ -100,7 +99,7 @@ class ClusteredEvents:
     def table(self) -> ir.Table:
         """An Ibis view of the Parquet copy (made on first use: the fast path needs none)."""
         con = self.con() if callable(self.con) else self.con or ibis.duckdb.connect()
-        return con.read_parquet(str(self.folder / PARQUET)).drop("_uid")
+        return without_uid(con.read_parquet(str(self.folder / PARQUET)))
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -182,22 +181,37 @@ class ClusteredEvents:
                 ahead.shutdown(wait=True, cancel_futures=True)
 
 
+def without_uid(table: ir.Table) -> ir.Table:
+    """The table without `_uid`, which copies written before 2026-12-06 kept in their Parquet."""
+    return table.drop("_uid") if "_uid" in table.columns else table
+
+
 def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
-    """DuckDB writes `events` in (user, time) order with `_uid`; sorts beyond MEMORY_LIMIT spill."""
+    """DuckDB writes `events` in (user, time) order; sorts beyond MEMORY_LIMIT spill."""
     cols = [c for c in events.columns if c != "_uid"]
     inner = ibis.to_sql(events.select(*cols), dialect="duckdb")
     spill.mkdir(exist_ok=True)
     con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
     con.raw_sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    # _uid = the user's rank by id: numbered over the distinct ids and joined back (a window
-    # over every row would sort all of them once more, in one thread)
-    con.raw_sql(
-        f"COPY (WITH ev AS NOT MATERIALIZED ({inner}), "
-        f"ids AS (SELECT user_id, (row_number() OVER (ORDER BY user_id) - 1)::INTEGER AS _uid "
-        f"FROM (SELECT DISTINCT user_id FROM ev)) "
-        f"SELECT ev.*, ids._uid FROM ev JOIN ids ON ev.user_id IS NOT DISTINCT FROM ids.user_id "
-        f"ORDER BY {', '.join(USER_ORDER)}) TO '{path.as_posix()}' "
-        f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
+    con.raw_sql(f"COPY (SELECT * FROM ({inner}) ORDER BY {', '.join(USER_ORDER)}) "
+                f"TO '{path.as_posix()}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
+
+
+def _new_users(user: pa.Array, before) -> np.ndarray:
+    """Per row of ids in sorted order: it begins a user (missing ids, sorted together,
+    are one nameless user); `before` is the id of the row before the first (a
+    `_NO_ROW` marker for none)."""
+    n = len(user)
+    new = np.zeros(n, np.bool_)
+    if n:
+        a, b = user.slice(1), user.slice(0, n - 1)
+        same = pc.or_(pc.equal(a, b).fill_null(False), pc.and_(pc.is_null(a), pc.is_null(b)))
+        new[1:] = pc.invert(same).to_numpy(zero_copy_only=False)
+        new[0] = before is _NO_ROW or user[0].as_py() != before
+    return new
+
+
+_NO_ROW = object()
 
 
 def _core_and_users(parquet: Path, folder: Path) -> dict:
@@ -210,24 +224,27 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
     vocab = sorted(names)
     index = {name: k for k, name in enumerate(vocab)}
     dictionary = pa.array(vocab, pa.string())
-    ids, starts, last, row0, ts_max = [], [], -1, 0, 0
+    ids, starts, row0, ts_max, n_users, last = [], [], 0, 0, 0, _NO_ROW
     with pa.OSFile(str(folder / CORE), "wb") as sink, pa.ipc.new_file(sink, CORE_SCHEMA) as out:
         for i in range(pf.num_row_groups):
-            rg = pf.read_row_group(i, columns=["_uid", "ts", "event", "user_id"])
+            rg = pf.read_row_group(i, columns=["ts", "event", "user_id"])
             ev = rg.column("event").combine_chunks()
             lut = np.array([index[v] for v in ev.dictionary.to_pylist()], np.int32)
             codes = lut[ev.indices.to_numpy(zero_copy_only=False)] if len(lut) else \
                 np.zeros(0, np.int32)
-            uid = rg.column("_uid").to_numpy()
+            user = rg.column("user_id").combine_chunks()
+            new = _new_users(user, last)
+            uid = np.cumsum(new, dtype=np.int64) + (n_users - 1)  # the user's rank by id
             ts = rg.column("ts").combine_chunks().cast(CORE_SCHEMA[1].type)
             ts_max = max(ts_max, int(pc.max(ts.cast(pa.int64())).as_py() or 0))
             out.write_batch(pa.record_batch(
                 [pa.array(uid, pa.int32()), ts,
                  pa.DictionaryArray.from_arrays(pa.array(codes), dictionary)], schema=CORE_SCHEMA))
-            new = np.flatnonzero(np.diff(uid, prepend=last)) if len(uid) else np.zeros(0, np.int64)
-            starts.append(new + row0)
-            ids.append(rg.column("user_id").combine_chunks().take(pa.array(new)))
-            last = int(uid[-1]) if len(uid) else last
+            at = np.flatnonzero(new)
+            starts.append(at + row0)
+            ids.append(user.take(pa.array(at)))
+            n_users += len(at)
+            last = user[len(user) - 1].as_py() if len(user) else last
             row0 += rg.num_rows
     users = pa.table({"user_id": pa.concat_arrays(ids) if ids else pa.array([], pa.string()),
                       "start": np.concatenate(starts) if starts else np.zeros(0, np.int64)})

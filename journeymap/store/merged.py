@@ -34,7 +34,7 @@ from journeymap._deferred import ibis
 from journeymap.store import clustered
 from journeymap.store._merge import merge_order
 from journeymap.store._strings import sorted_union
-from journeymap.store.clustered import CORE, PARQUET, ClusteredEvents, RowGroup
+from journeymap.store.clustered import CORE, PARQUET, ClusteredEvents, RowGroup, without_uid
 from journeymap.store.frames import string_buffers
 
 
@@ -57,7 +57,7 @@ class MergedEvents:
     def table(self):
         """An Ibis view of every run's Parquet copy (made on first use)."""
         con = self.con() if callable(self.con) else self.con or ibis.duckdb.connect()
-        return con.read_parquet(list(self.files), union_by_name=True).drop("_uid")
+        return without_uid(con.read_parquet(list(self.files), union_by_name=True))
 
     @cached_property
     def vocab(self) -> tuple[str, ...]:

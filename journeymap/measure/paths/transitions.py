@@ -15,11 +15,11 @@ from typing import TypedDict
 import numpy as np
 
 from journeymap.errors import QueryError
-from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
+from journeymap.measure._feed.parallel import over_ranges, user_ranges
 from journeymap.measure._feed.traces import Stream, event_stream, fold_rare, only_events, stage_stream
 from journeymap.measure.kernels import transitions as kernels
+from journeymap.measure.kernels.buckets import median_p90_of_groups
 from journeymap.measure.map.entries import entries_of
-from journeymap.measure.stats import median_p90
 from journeymap.results import Result
 from journeymap.spec.model import ActivityRule, Journey
 from journeymap.store.sources import as_source
@@ -91,6 +91,21 @@ def pair_pass(stream: Stream):
     return counts, users, starts, secs
 
 
+def edge_times(keys, width: int, n: int, counts, starts, secs) -> tuple[np.ndarray, np.ndarray]:
+    """Median and p90 seconds of each pair in `keys` (NaN for pairs from $start or to $end,
+    which have no duration; names at or past `n`), computed on pair ranges in parallel."""
+    medians, p90s = np.full(len(keys), np.nan), np.full(len(keys), np.nan)
+    timed = np.flatnonzero((keys // width < n) & (keys % width < n))
+    if not len(timed):
+        return medians, p90s
+    at, sizes = starts[keys[timed]], counts[keys[timed]]
+    med, p90 = np.empty(len(timed)), np.empty(len(timed))
+    over_ranges(user_ranges(np.concatenate(([0], np.cumsum(sizes)))),  # shares of equal work
+                lambda a, b: median_p90_of_groups(secs, at[a:b], sizes[a:b], med[a:b], p90[a:b]))
+    medians[timed], p90s[timed] = med, p90
+    return medians, p90s
+
+
 def edge_table(stream: Stream) -> list[Edge]:
     """Every directly-follows pair with counts, users, share and times."""
     names = list(stream.vocab) + [START, END]
@@ -101,21 +116,17 @@ def edge_table(stream: Stream) -> list[Edge]:
     counts, users, starts, secs = pair_pass(stream)
     out_total = counts.reshape(width, width).sum(axis=1)
     keys = np.flatnonzero(counts)
-    n = len(stream.vocab)
-
-    def times(key):  # pairs from $start or to $end have no duration
-        if key // width >= n or key % width >= n:
-            return None, None
-        return median_p90(secs[starts[key]:starts[key] + counts[key]])
-
-    rows = []
-    for key, (median, p90) in zip(keys, over_items(keys, times)):
-        frm = key // width
-        rows.append(Edge({"from": names[frm], "to": names[key % width], "count": int(counts[key]),
-                     "users": int(users[key]), "share": float(counts[key] / out_total[frm]),
-                     "median_s": median, "p90_s": p90}))
-    rows.sort(key=lambda r: (-r["count"], r["from"], r["to"]))
-    return rows
+    rank = np.empty(width, np.int64)  # each name's place in text order
+    rank[sorted(range(width), key=names.__getitem__)] = np.arange(width)
+    keys = keys[np.lexsort((rank[keys % width], rank[keys // width], -counts[keys]))]  # busiest first
+    medians, p90s = edge_times(keys, width, len(stream.vocab), counts, starts, secs)
+    share = counts[keys] / out_total[keys // width]
+    return [Edge({"from": names[key // width], "to": names[key % width], "count": c, "users": u,
+                  "share": sh, "median_s": None if median != median else median,
+                  "p90_s": None if p90 != p90 else p90})
+            for key, c, u, sh, median, p90 in zip(keys.tolist(), counts[keys].tolist(),
+                                                   users[keys].tolist(), share.tolist(),
+                                                   medians.tolist(), p90s.tolist())]
 
 
 def level_stream(events, level: str, journey: Journey | None, users, include, exclude,
