@@ -20,7 +20,9 @@ import pyarrow.compute as pc
 
 from journeymap._deferred import ibis, ir
 from journeymap.measure._feed.batches import Batch, flagged_rows, iter_batches
+from journeymap.measure._feed.parallel import over_ranges, user_ranges
 from journeymap.measure._feed.users import positions
+from journeymap.measure.kernels.order import stage_order_at_ties
 from journeymap.spec.model import ActivityRule, Journey
 from journeymap.store.sources import as_source
 
@@ -115,25 +117,13 @@ def event_stream(events, *, journey: Journey | None = None,
 def _ties_in_stage_order(stream: Stream) -> Stream:
     """Rows of one user at one instant reordered by the earliest stage each qualifies
     for (rows for no stage last), the deterministic order kept otherwise."""
-    n, t = len(stream.t), stream.t
-    if n < 2:
+    perm = np.arange(len(stream.t))
+    offsets = stream.offsets
+    moved = over_ranges(user_ranges(offsets), lambda u0, u1: stage_order_at_ties(
+        offsets[u0:u1 + 1], stream.t, stream.stage_bits, perm))
+    if not any(moved):
         return stream
-    starts = np.zeros(n, np.bool_)
-    starts[stream.offsets[:-1][np.diff(stream.offsets) > 0]] = True
-    tie = (t[1:] == t[:-1]) & ~starts[1:]  # row i+1 shares row i's user and instant
-    if not tie.any():
-        return stream
-    run = np.cumsum(np.concatenate(([True], ~tie))) - 1  # runs of one user and instant
-    size = np.bincount(run)
-    rows = np.flatnonzero(size[run] > 1)
-    key = lowest_bit(stream.stage_bits[rows])
-    key[key < 0] = np.iinfo(np.int64).max
-    order = rows[np.lexsort((rows, key, run[rows]))]
-    if (order == rows).all():
-        return stream
-    perm = np.arange(n)
-    perm[rows] = order
-    return Stream(stream.users, stream.offsets, t, stream.codes[perm], stream.vocab,
+    return Stream(stream.users, offsets, stream.t, stream.codes[perm], stream.vocab,
                   stream.stage_bits[perm])
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 IN_ORDER, TIES_OUT_OF_ORDER, OUT_OF_ORDER = 0, 1, 2
@@ -44,3 +45,40 @@ def keep_flagged(names, bits, codes_of, keep_all, rows, mask, codes):
             codes[k] = codes_of[names[i]]
             k += 1
     return k
+
+
+@njit(cache=True, nogil=True)
+def _lowest_bit(x):
+    """Index of the lowest set bit of x (a large number for none: such rows go last)."""
+    if x == 0:
+        return 1 << 62
+    k = 0
+    while not (x >> k) & 1:
+        k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def stage_order_at_ties(offsets, t, bits, perm):
+    """Each user's rows at one instant put in order of the lowest set bit of `bits` (the
+    earliest stage a row qualifies for; rows for none last), their order kept otherwise:
+    the new order of rows is written into `perm` (the identity on entry). Returns whether
+    any row moved."""
+    moved = False
+    for u in range(offsets.shape[0] - 1):
+        i, b = offsets[u], offsets[u + 1]
+        while i < b:
+            j = i + 1
+            while j < b and t[j] == t[i]:
+                j += 1
+            if j - i > 1:
+                keys = np.empty(j - i, np.int64)
+                for k in range(i, j):
+                    keys[k - i] = _lowest_bit(bits[k])
+                if (keys[1:] < keys[:-1]).any():
+                    order = np.argsort(keys, kind="mergesort")
+                    for k in range(j - i):
+                        perm[i + k] = i + order[k]
+                    moved = True
+            i = j
+    return moved
