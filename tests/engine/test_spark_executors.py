@@ -6,6 +6,7 @@ system); the event rows never reach the driver."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -23,6 +24,8 @@ from journeymap.measure._feed import batches
 from journeymap.measure._feed.batches import flagged_rows
 from journeymap.measure._feed.executors import in_executors
 from journeymap.measure.funnel.funnel import funnel
+from journeymap.measure.map.measured_map import measure_map
+from journeymap.spec.model import Signals
 from journeymap.store import spark_executors
 from journeymap.store.engine import store_tables
 from journeymap.store.eventstore import EventStore
@@ -134,6 +137,42 @@ def test_ties_and_ids_break_as_on_the_driver(tmp_path, cons, collected):
     assert len(collected) == 3
 
 
+def _without_signals(journey):
+    return dataclasses.replace(journey, signals=Signals())
+
+
+@pytest.mark.parametrize("options", [{}, {"by": "channel", "period": "week"}, {"persona": "team"}],
+                         ids=lambda o: ",".join(o) or "plain")
+def test_stage_pass_in_executors_equals_duckdb(demo_tables, demo_journey, collected, options):
+    """The map's stage pass (a journey without signals) runs in the executors: the same
+    map, and one row per user who entered the first stage reaches the driver."""
+    journey = _without_signals(demo_journey)
+    assert not journey.signals
+    duck = measure_map(journey, *demo_tables["duckdb"], **options)
+    spark = measure_map(journey, *demo_tables["spark"], **options)
+    assert duck.computed_on["users"] > 500
+    assert json.dumps(duck.to_dict(), sort_keys=True, default=str) == \
+        json.dumps(spark.to_dict(), sort_keys=True, default=str)
+    [table] = collected
+    n = len(journey.stages)
+    assert table.column_names[:1 + 2 * n] == ["user_id", *[f"e{k}" for k in range(n)],
+                                              *[f"s{k}" for k in range(n)]]
+    assert table.num_rows == spark.computed_on["users"] if "persona" not in options else True
+    assert table.num_rows * 5 < demo_tables["spark"][0].count().to_pyarrow().as_py()
+
+
+def test_customer_positions_in_executors_equal_duckdb(demo_tables, demo_journey, collected):
+    """Where each customer stands now (the stuck list's input) from the executors' stage pass."""
+    from journeymap.measure.customers.positions import positions
+    duck = positions(demo_journey, *demo_tables["duckdb"])
+    spark = positions(demo_journey, *demo_tables["spark"])
+    assert duck.entries.n_users > 500
+    assert duck.entries.users.to_pylist() == spark.entries.users.to_pylist()
+    np.testing.assert_array_equal(duck.entries.entry_t, spark.entries.entry_t)
+    np.testing.assert_array_equal(duck.entries.skipped, spark.entries.skipped)
+    assert len(collected) == 1
+
+
 # ---- a real standalone cluster ----------------------------------------------------------
 
 _DRIVER = textwrap.dedent("""
@@ -160,9 +199,15 @@ _DRIVER = textwrap.dedent("""
         r = ws.funnel(steps, cache=False, **case)
         out.append({"users": r.users.to_pylist(), "levels": r.levels.tolist(),
                     "times": r.times.tolist(), "dict": json.loads(json.dumps(r.to_dict(), default=str))})
+    import dataclasses
+    from journeymap.measure.map.measured_map import measure_map
+    from journeymap.spec.model import Signals
+    journey = dataclasses.replace(ws.journey, signals=Signals())  # the stage pass alone
+    measured = measure_map(journey, *ws.tables())
     executors = session.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
     print(json.dumps({"results": out, "collected": collected, "executors": executors,
-                      "master": session.sparkContext.master}))
+                      "master": session.sparkContext.master,
+                      "map": json.loads(json.dumps(measured.to_dict(), default=str))}))
 """)
 
 
@@ -191,5 +236,10 @@ def test_funnel_on_a_standalone_cluster(demo_workspace, tmp_path):
         assert spark["levels"] == d.levels.tolist()
         assert spark["times"] == d.times.tolist()
         assert spark["dict"] == json.loads(json.dumps(d.to_dict(), default=str))
-    # the driver collected one row per kept user, per funnel: no event rows
-    assert got["collected"] == [len(r["users"]) for r in got["results"]]
+    # the driver collected one row per kept user, per funnel, then one per user of the map's
+    # stage pass: no event rows
+    journey = dataclasses.replace(duck.journey, signals=Signals())
+    d_map = measure_map(journey, *duck.tables())
+    assert got["map"] == json.loads(json.dumps(d_map.to_dict(), default=str))
+    assert got["collected"] == [len(r["users"]) for r in got["results"]] + \
+        [d_map.computed_on["users"]]

@@ -15,7 +15,8 @@ import pandas as pd
 
 from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
 from journeymap.measure.kernels import stages as kernels
-from journeymap.measure.map.entries import StageEntries, within_us
+from journeymap.measure.map.entries import StageEntries
+from journeymap.measure.map.stage_batch import within_us
 from journeymap.measure.stats import rate, time_summary, wilson_ci
 from journeymap.spec.model import Journey
 
