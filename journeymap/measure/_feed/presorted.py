@@ -36,6 +36,8 @@ from journeymap.spec.model import EventRule
 
 #: text columns read dictionary-coded from Parquet: user order and names come from codes
 CODED = ("user_id", "event")
+#: rows flagged and checked at once, on the kernels' threads (a DataFrame is one big chunk)
+CHUNK_ROWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def read_in_order(source, rules: Sequence[EventRule], *, keep_all: bool,
         return None
     rows = _Reader(rules, keep_all, columns, carried)
     for piece in read:
-        chunks = [rows.prepare(c) for c in piece.to_batches() if c.num_rows]
+        chunks = [rows.prepare(c) for c in piece.to_batches(max_chunksize=CHUNK_ROWS) if c.num_rows]
         if any(c is None for c in chunks):
             return None
         for part in over_items(chunks, rows.flag):
