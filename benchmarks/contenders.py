@@ -497,12 +497,15 @@ def _chdb_source(size: str, form: str = "events") -> tuple[str, str]:
     """The chdb table function over one stored form, and its user key: the plain Parquet
     (by user_id), the clustered folder's Arrow core (by `_uid`) or its Parquet copy (by
     user_id)."""
-    clustered = paths(size)["clustered"]
-    return {"events": (f"file('{paths(size)['events']}', Parquet)", "user_id"),
-            "by_time": (f"file('{paths(size)['by_time']}', Parquet)", "user_id"),
-            "core": (f"file('{clustered / 'core.arrow'}', Arrow)", "_uid"),
-            # copies built since 2026-12-06 number users in core.arrow only
-            "clustered_parquet": (f"file('{clustered / 'part-0.parquet'}', Parquet)", "user_id")}[form]
+    p = paths(size)
+    file, fmt, key = {"events": (p["events"], "Parquet", "user_id"),
+                      "by_time": (p.get("by_time"), "Parquet", "user_id"),
+                      "core": (p["clustered"] / "core.arrow", "Arrow", "_uid"),
+                      # copies built since 2026-12-06 number users in core.arrow only
+                      "clustered_parquet": (p["clustered"] / "part-0.parquet", "Parquet", "user_id")}[form]
+    if file is None:
+        raise FileNotFoundError(f"no {form} file at size {size}")
+    return f"file('{file}', {fmt})", key
 
 
 def _chdb_levels(size: str, window_s: int, form: str = "events") -> dict:

@@ -46,7 +46,7 @@ from chdb import session
 s = session.Session(sys.argv[1])
 s.query("CREATE TABLE ev (user_id String, event String, ts DateTime64(6, 'UTC'), event_id String) "
         "ENGINE = MergeTree ORDER BY (user_id, ts)")
-s.query(f"INSERT INTO ev SELECT user_id, event, parseDateTime64BestEffort(ts, 6, 'UTC'), "
+s.query(f"INSERT INTO ev SELECT user_id, event, ts, "
         f"toString(event_id) FROM file('{sys.argv[2]}', CSVWithNames)")
 conds = ", ".join(f"event = '{e}'" for e in sys.argv[3].split(","))
 out = s.query(f"SELECT level, count() AS n FROM (SELECT user_id, windowFunnel({int(sys.argv[4])})"
