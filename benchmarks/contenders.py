@@ -64,7 +64,10 @@ def jm_funnel_by_time(size: str) -> dict:
     import ibis
 
     import journeymap
-    events = ibis.duckdb.connect().read_parquet(str(paths(size)["by_time"]))
+    by_time = paths(size).get("by_time")
+    if by_time is None:
+        raise FileNotFoundError(f"no file in time order at size {size} (uniform sizes only)")
+    events = ibis.duckdb.connect().read_parquet(str(by_time))
     return {"counts": journeymap.funnel(events, STEPS, window="14d").counts}
 
 
