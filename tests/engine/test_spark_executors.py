@@ -29,6 +29,7 @@ from journeymap.spec.model import Signals
 from journeymap.store import spark_executors
 from journeymap.store.engine import store_tables
 from journeymap.store.eventstore import EventStore
+from journeymap.store.sources import as_source
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +172,20 @@ def test_customer_positions_in_executors_equal_duckdb(demo_tables, demo_journey,
     np.testing.assert_array_equal(duck.entries.entry_t, spark.entries.entry_t)
     np.testing.assert_array_equal(duck.entries.skipped, spark.entries.skipped)
     assert len(collected) == 1
+
+
+def test_help_sessions_tally_in_executors(demo_tables, demo_journey, collected):
+    """Help sessions (bounce rate, pages per session) are counted per batch in the
+    executors: only a tally a batch reaches the driver, and the figures equal DuckDB's."""
+    from journeymap.measure.kpis.sessions import help_sessions
+    assert demo_journey.help is not None
+    duck = help_sessions(as_source(demo_tables["duckdb"][0]), demo_journey.help, 1800)
+    spark = help_sessions(as_source(demo_tables["spark"][0]), demo_journey.help, 1800)
+    assert duck["help_sessions"] > 100
+    assert duck == spark
+    [table] = collected
+    assert table.column_names == ["sessions", "help", "bounces", "pages"]
+    assert table.num_rows < 50  # a row per batch, not per user or event
 
 
 # ---- a real standalone cluster ----------------------------------------------------------
