@@ -5,8 +5,9 @@ Two kinds of table hold their rows where Arrow reads them as they are:
 - a table held in memory (what a pandas or polars DataFrame or an Arrow table
   becomes): its Arrow columns, zero-copy;
 - a DuckDB view straight over Parquet files (`con.read_parquet(path)`, no
-  options, no globs): the files read with pyarrow, text columns kept
-  dictionary-coded as Parquet stores them, row groups in file order.
+  options, no globs, no `key=value` folders, the files agreeing on the columns'
+  types): the files read with pyarrow, text columns kept dictionary-coded as
+  Parquet stores them, row groups in file order.
 
 Any other table (a filter or a join over one of these, a database table, a
 Spark table) is the engine's to read: `pieces` returns None for it. Whoever
@@ -19,6 +20,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -96,9 +98,16 @@ def parquet_files(op) -> list[str] | None:
     if match is None:
         return None
     files = [m.replace("''", "'") for m in _QUOTED.findall(match.group(1))]
-    if not files or any(set(f) & set("*?[{") or not os.path.isfile(f) for f in files):
+    if not files or any(set(f) & set("*?[{") or not os.path.isfile(f) or _hive_style(f)
+                        for f in files):
         return None
     return files
+
+
+def _hive_style(path: str) -> bool:
+    """Whether a folder on the path is named like `key=value`: DuckDB then reads hive
+    partition columns from the path, which the file itself does not hold."""
+    return any("=" in part for part in Path(path).parent.parts)
 
 
 def _in_memory(data: pa.Table, columns: Sequence[str]) -> Iterator[pa.Table] | None:
@@ -115,6 +124,9 @@ def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str]
     except (OSError, pa.ArrowException):
         return None
     if any(not set(columns) <= set(r.schema_arrow.names) for r in readers):
+        return None
+    types = {tuple(r.schema_arrow.field(c).type for c in columns) for r in readers}
+    if len(types) > 1:  # DuckDB reads every file as the first one's types: the engine's to do
         return None
     if ordered_by is not None and not _may_be_in_order(readers, ordered_by):
         return None
@@ -147,8 +159,11 @@ def _may_be_in_order(readers: list[pq.ParquetFile], column: str) -> bool:
             stats = meta.row_group(g).column(at[0]).statistics
             if stats is None or not stats.has_min_max:
                 return True
-            if last is not None and stats.min < last:
-                return False
+            try:
+                if last is not None and stats.min < last:
+                    return False
+            except TypeError:  # values of different kinds: cannot tell
+                return True
             last = stats.max
     return True
 

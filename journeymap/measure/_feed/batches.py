@@ -94,8 +94,11 @@ def _ibis_tables(q: FlagQuery, batch_rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([rb])
 
 
-def _condition_bits(table: pa.Table, mask: np.ndarray, rules: Sequence[EventRule]) -> np.ndarray:
-    """Clear the bits of rows that have a rule's event but fail its `where` conditions."""
+def _condition_bits(table: pa.Table, mask: np.ndarray, rules: Sequence[EventRule],
+                    engine=None) -> np.ndarray:
+    """Clear the bits of rows that have a rule's event but fail its `where` conditions
+    (evaluated on `engine`, the events' own Ibis backend, so its session settings such
+    as the time zone read the conditions' literals; the default backend when None)."""
     for k, r in enumerate(rules):
         if not r.where:
             continue
@@ -106,7 +109,9 @@ def _condition_bits(table: pa.Table, mask: np.ndarray, rules: Sequence[EventRule
         sub = sub.set_column(sub.schema.get_field_index("event"), "event",
                              sub.column("event").cast(pa.string()))
         view = ibis.memtable(sub)
-        ok = view.select(ok=rule(view, r)).to_pyarrow()["ok"].to_numpy(zero_copy_only=False)
+        expr = view.select(ok=rule(view, r))
+        got = engine.to_pyarrow(expr) if engine is not None else expr.to_pyarrow()
+        ok = got["ok"].to_numpy(zero_copy_only=False)
         mask[rows[~ok.astype(bool)]] &= ~(1 << k)
     return mask
 
@@ -178,6 +183,7 @@ def _in_order_batches(q: FlagQuery, rows: InOrder, batch_rows: int, task: str
     """Batches of whole users, of about `batch_rows` rows, from rows in user order."""
     vocab = pa.array(rows.vocab, pa.string())
     where = any(r.where for r in q.rules)
+    engine = q.source.table._find_backend(use_default=True) if where else None
     offsets, n_users, u0 = rows.offsets, len(rows.offsets) - 1, 0
     while u0 < n_users:
         r0 = int(offsets[u0])
@@ -189,7 +195,8 @@ def _in_order_batches(q: FlagQuery, rows: InOrder, batch_rows: int, task: str
             if where or "event" in q.extra else None
         mask = rows.mask[r0:r1]
         if where:
-            mask = _condition_bits(pa.table({**cols, "event": events}), mask.copy(), q.rules)
+            mask = _condition_bits(pa.table({**cols, "event": events}), mask.copy(), q.rules,
+                                   engine)
         extra = {c: cols[c] for c in q.extra if c != "event"}
         extra |= {"event": events} if "event" in q.extra else {}
         yield Batch(users=rows.users.slice(u0, u1 - u0), offsets=offsets[u0:u1 + 1] - r0,

@@ -61,7 +61,7 @@ def read_in_order(source, rules: Sequence[EventRule], *, keep_all: bool,
     instant and name differ (they carry columns or conditions), so `event_id` orders
     them as well."""
     pieces = getattr(source, "pieces", None)
-    if pieces is None:
+    if pieces is None or {"user_id", "ts"} & set(carried):  # carried as core columns, not here
         return None
     columns = list(dict.fromkeys(["user_id", "ts", "event", *(["event_id"] if by_id else []),
                                   *carried]))

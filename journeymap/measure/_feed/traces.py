@@ -199,6 +199,10 @@ def _activity_at_entry(stream: Stream, activity: list[int], entries) -> np.ndarr
     if entries is None:
         raise ValueError("a journey with activity stages needs its stage entries here")
     bits = stream.stage_bits.copy()
+    if not entries.n_users:  # nobody entered the journey: no activity stage either
+        for k in activity:
+            bits &= ~(np.int64(1) << k)
+        return bits
     pos = positions(entries.users, stream.users)
     user = stream.user_of_row()
     known = pos[user] >= 0
