@@ -23,7 +23,6 @@ import mmap
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +35,7 @@ import pyarrow.parquet as pq
 from journeymap._deferred import ibis, ir
 from journeymap.errors import EngineError
 from journeymap.store._durable import fsync
+from journeymap.store._read_ahead import read_ahead
 from journeymap.store.schema import USER_ORDER
 
 ROW_GROUP = 1 << 20
@@ -157,28 +157,24 @@ class ClusteredEvents:
         row0 = released = 0
         n = core.num_record_batches
         # the next row group's extra columns are read while the caller works on this one
-        ahead = ThreadPoolExecutor(max_workers=1) if parquet and n > 1 else None
-        read = (lambda i: parquet.read_row_group(i, columns=list(extra))) if parquet else None
-        pending = ahead.submit(read, 0) if ahead else None
+        extras = read_ahead([lambda i=i: parquet.read_row_group(i, columns=list(extra))
+                             for i in range(n)]) if parquet else None
         try:
-            for i in range(n):
+            for i, more in zip(range(n), extras or [None] * n):
                 rb = core.get_batch(i)
-                if ahead:
-                    more = pending.result()
-                    pending = ahead.submit(read, i + 1) if i + 1 < n else None
-                else:
-                    more = read(i) if read else None
-                yield RowGroup(row0, rb.column(0).to_numpy(), rb.column(1).cast(pa.int64()).to_numpy(),
+                yield RowGroup(row0, rb.column(0).to_numpy(),
+                               rb.column(1).cast(pa.int64()).to_numpy(),
                                rb.column(2).indices.to_numpy(), more)
                 row0 += rb.num_rows
-                end = max(b.address + b.size for c in rb.columns for b in c.buffers() if b) - whole.address
+                end = max(b.address + b.size for c in rb.columns for b in c.buffers() if b) \
+                    - whole.address
                 upto = end // mmap.PAGESIZE * mmap.PAGESIZE
                 if hasattr(mapped, "madvise") and upto > released:
                     mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
                     released = upto
-        finally:  # also when the caller stops early
-            if ahead:
-                ahead.shutdown(wait=True, cancel_futures=True)
+        finally:  # also when the caller stops early: the read in flight is waited for
+            if extras is not None:
+                extras.close()
 
 
 def without_uid(table: ir.Table) -> ir.Table:
@@ -197,21 +193,22 @@ def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
                 f"TO '{path.as_posix()}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
 
 
-def _new_users(user: pa.Array, before) -> np.ndarray:
+#: `new_users`' "no row before": the first id begins a user
+NO_ID = object()
+
+
+def new_users(user: pa.Array, before=NO_ID) -> np.ndarray:
     """Per row of ids in sorted order: it begins a user (missing ids, sorted together,
-    are one nameless user); `before` is the id of the row before the first (a
-    `_NO_ROW` marker for none)."""
+    are one nameless user); `before` is the id of the row before the first (`NO_ID`:
+    none)."""
     n = len(user)
     new = np.zeros(n, np.bool_)
     if n:
         a, b = user.slice(1), user.slice(0, n - 1)
         same = pc.or_(pc.equal(a, b).fill_null(False), pc.and_(pc.is_null(a), pc.is_null(b)))
         new[1:] = pc.invert(same).to_numpy(zero_copy_only=False)
-        new[0] = before is _NO_ROW or user[0].as_py() != before
+        new[0] = before is NO_ID or user[0].as_py() != before
     return new
-
-
-_NO_ROW = object()
 
 
 def _core_and_users(parquet: Path, folder: Path) -> dict:
@@ -224,7 +221,7 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
     vocab = sorted(names)
     index = {name: k for k, name in enumerate(vocab)}
     dictionary = pa.array(vocab, pa.string())
-    ids, starts, row0, ts_max, n_users, last = [], [], 0, 0, 0, _NO_ROW
+    ids, starts, row0, ts_max, n_users, last = [], [], 0, 0, 0, NO_ID
     with pa.OSFile(str(folder / CORE), "wb") as sink, pa.ipc.new_file(sink, CORE_SCHEMA) as out:
         for i in range(pf.num_row_groups):
             rg = pf.read_row_group(i, columns=["ts", "event", "user_id"])
@@ -233,7 +230,7 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
             codes = lut[ev.indices.to_numpy(zero_copy_only=False)] if len(lut) else \
                 np.zeros(0, np.int32)
             user = rg.column("user_id").combine_chunks()
-            new = _new_users(user, last)
+            new = new_users(user, last)
             uid = np.cumsum(new, dtype=np.int64) + (n_users - 1)  # the user's rank by id
             ts = rg.column("ts").combine_chunks().cast(CORE_SCHEMA[1].type)
             ts_max = max(ts_max, int(pc.max(ts.cast(pa.int64())).as_py() or 0))

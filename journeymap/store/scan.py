@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journeymap._deferred import ir
+from journeymap.store._read_ahead import read_ahead
 
 #: rows read at once from Parquet files (whole row groups, read in parallel)
 PIECE_ROWS = 1 << 21
@@ -142,7 +142,8 @@ def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str]
                 groups, rows = [], 0
         if groups:
             plan.append((reader, groups))
-    return _ahead([lambda r=r, g=g: r.read_row_groups(g, columns=list(columns)) for r, g in plan])
+    return read_ahead([lambda r=r, g=g: r.read_row_groups(g, columns=list(columns))
+                       for r, g in plan])
 
 
 def _may_be_in_order(readers: list[pq.ParquetFile], column: str) -> bool:
@@ -166,17 +167,3 @@ def _may_be_in_order(readers: list[pq.ParquetFile], column: str) -> bool:
                 return True
             last = stats.max
     return True
-
-
-def _ahead(reads: list) -> Iterator[pa.Table]:
-    """The pieces in order, the next one read on a thread of its own while the reader
-    works on this one (pyarrow decodes without the GIL)."""
-    if not reads:
-        return
-    with ThreadPoolExecutor(1, thread_name_prefix="journeymap-scan") as pool:
-        coming = pool.submit(reads[0])
-        for read in reads[1:]:
-            piece = coming.result()
-            coming = pool.submit(read)
-            yield piece
-        yield coming.result()

@@ -22,7 +22,7 @@ from journeymap.measure._feed.predicates import bitmask, name_bits, rule
 from journeymap.measure._feed.presorted import InOrder, read_in_order
 from journeymap.progress import report
 from journeymap.spec.model import MAX_STAGES, EventRule
-from journeymap.store.clustered import ClusteredEvents, RowGroup
+from journeymap.store.clustered import ClusteredEvents, RowGroup, new_users
 from journeymap.store.schema import USER_ORDER
 from journeymap.store.sources import EventSource, as_source
 
@@ -205,23 +205,11 @@ def _in_order_batches(q: FlagQuery, rows: InOrder, batch_rows: int, task: str
         u0 = u1
 
 
-def _user_starts(table: pa.Table) -> np.ndarray:
-    n = table.num_rows
-    if not n:
-        return np.zeros(0, np.int64)
-    users = table["user_id"].combine_chunks()
-    a, b = users.slice(1), users.slice(0, n - 1)
-    # a change of user: different ids, or an id next to a missing one (missing ids, which
-    # sort together, are one nameless user, as in the clustered copy)
-    same = pc.or_(pc.equal(a, b).fill_null(False), pc.and_(pc.is_null(a), pc.is_null(b)))
-    change = pc.invert(same).to_numpy(zero_copy_only=False)
-    return np.concatenate(([0], np.flatnonzero(change) + 1)).astype(np.int64)
-
-
 def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:
-    starts = _user_starts(table)
+    ids = table["user_id"].combine_chunks()
+    starts = np.flatnonzero(new_users(ids))
     offsets = np.append(starts, table.num_rows).astype(np.int64)
-    users = table["user_id"].combine_chunks().take(pa.array(starts))
+    users = ids.take(pa.array(starts))
     if pa.types.is_dictionary(users.type):
         users = users.cast(pa.string())
     ts = table["ts"].combine_chunks()

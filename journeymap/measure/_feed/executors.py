@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import partial
 
+import numpy as np
 import pyarrow as pa
 
 from journeymap.measure._feed.batches import BATCH_ROWS, Batch, FlagQuery, flag_rows, user_batches, user_order
@@ -54,3 +55,11 @@ def _partition(fn: UserFunction, extra: tuple[str, ...], batch_rows: int,
     tables = (pa.Table.from_batches([b]) for b in batches)
     for batch in user_batches(tables, extra, batch_rows):
         yield fn(batch)
+
+
+def side_by_side(table: pa.Table, names: list[str], dtype) -> np.ndarray:
+    """Columns of the rows that came back, side by side: one row per user."""
+    out = np.empty((table.num_rows, len(names)), dtype)
+    for k, name in enumerate(names):
+        out[:, k] = table[name].to_numpy().astype(dtype, copy=False)
+    return out

@@ -33,6 +33,7 @@ from journeymap.measure.kernels.order import (
     order_of_rows,
 )
 from journeymap.spec.model import EventRule
+from journeymap.store.clustered import new_users
 
 #: text columns read dictionary-coded from Parquet: user order and names come from codes
 CODED = ("user_id", "event")
@@ -219,10 +220,9 @@ def _user_starts(user: pa.Array, rows: np.ndarray, whole: bool) -> np.ndarray | 
     if not whole:
         user = user.take(pa.array(rows))
     n = len(user)
-    a, b = user.slice(1), user.slice(0, n - 1)
-    if n > 1 and pc.any(pc.less(a, b)).as_py():
+    if n > 1 and pc.any(pc.less(user.slice(1), user.slice(0, n - 1))).as_py():
         return None
-    return np.concatenate(([True], pc.not_equal(a, b).to_numpy(zero_copy_only=False)))
+    return new_users(user)
 
 
 def _ids_out_of_order(starts, t, ranks, ids: pa.Array) -> int:

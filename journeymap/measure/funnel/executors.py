@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.measure._feed.batches import Batch, FlagQuery
-from journeymap.measure._feed.executors import map_users
+from journeymap.measure._feed.executors import map_users, side_by_side
 from journeymap.measure.funnel.batch import Plan, gather, objects, run
 
 
@@ -52,21 +52,9 @@ def on_executors(plan: Plan, query: FlagQuery
     table = map_users(query, partial(user_rows, plan, schema), schema)
     table = table.take(pc.array_sort_indices(table["user_id"], null_placement="at_end"))
     n = plan.n
-    cols = {"levels": _numbers(table["level"], np.int64),
-            "times": _stack(table, [f"t{k}" for k in range(n)], np.int64)}
+    cols = {"levels": table["level"].to_numpy().astype(np.int64, copy=False),
+            "times": side_by_side(table, [f"t{k}" for k in range(n)], np.int64)}
     if plan.marked:
-        cols["done"] = _stack(table, [f"d{k}" for k in range(n)], np.bool_)
+        cols["done"] = side_by_side(table, [f"d{k}" for k in range(n)], np.bool_)
     values = objects([table["value"].combine_chunks()]) if plan.breakdown else None
     return table["user_id"].combine_chunks(), cols, values
-
-
-def _numbers(column: pa.ChunkedArray, dtype) -> np.ndarray:
-    return column.to_numpy().astype(dtype, copy=False)
-
-
-def _stack(table: pa.Table, names: list[str], dtype) -> np.ndarray:
-    """Columns side by side: one row per user."""
-    out = np.empty((table.num_rows, len(names)), dtype)
-    for k, name in enumerate(names):
-        out[:, k] = _numbers(table[name], dtype)
-    return out

@@ -27,7 +27,7 @@ def bucket_counts(values, upper):
 @njit(cache=True, nogil=True)
 def median_p90_of_groups(values, starts, counts, out_median, out_p90):
     """For each group g (values[starts[g]:starts[g] + counts[g]], counts > 0): the median
-    and the linear 0.9 quantile, bit for bit as `stats.median_p90` gives them."""
+    and the linear 0.9 quantile, bit for bit as numpy's median and quantile give them."""
     for g in range(starts.shape[0]):
         n = counts[g]
         half = n // 2

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.measure._feed.batches import Batch, FlagQuery
-from journeymap.measure._feed.executors import map_users
+from journeymap.measure._feed.executors import map_users, side_by_side
 from journeymap.measure.map.stage_batch import StageRules, gather, run
 
 
@@ -45,10 +45,7 @@ def on_executors(rules: StageRules, query: FlagQuery, entry_props: tuple[str, ..
     table = map_users(query, partial(user_rows, rules, tuple(entry_props), schema), schema)
     table = table.take(pc.array_sort_indices(table["user_id"], null_placement="at_end"))
     n = rules.within.shape[0]
-    entry_t = np.empty((table.num_rows, n), np.int64)
-    skipped = np.empty((table.num_rows, n), np.bool_)
-    for k in range(n):
-        entry_t[:, k] = table[f"e{k}"].to_numpy()
-        skipped[:, k] = table[f"s{k}"].to_numpy()
+    entry_t = side_by_side(table, [f"e{k}" for k in range(n)], np.int64)
+    skipped = side_by_side(table, [f"s{k}" for k in range(n)], np.bool_)
     props = {c: table[c].to_numpy() for c in entry_props}
     return table["user_id"].combine_chunks(), entry_t, skipped, props
