@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from journeymap.errors import QueryError
 from journeymap.measure._feed.predicates import rule
