@@ -101,6 +101,12 @@ def chdb_round(csv: Path, work: Path) -> dict:
             "counts": counts_from_levels(got["out"], len(STEPS))}
 
 
+def written_by(script: str) -> str:
+    """Who wrote a report, when and on which machine."""
+    return (f"Written by `{script}` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: "
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.platform()}.")
+
+
 def report(size: str, rounds: list[dict], csv: Path) -> str:
     jm, ch = [r["journeymap"] for r in rounds], [r["chdb"] for r in rounds]
 
@@ -111,9 +117,8 @@ def report(size: str, rounds: list[dict], csv: Path) -> str:
     equal = all(r["journeymap"]["counts"] == r["chdb"]["counts"] for r in rounds)
     lines = [
         "# The first answer after new data: whole processes", "",
-        f"Written by `benchmarks/first_answer.py` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{platform.platform()}. Data: `{csv.name}` ({csv.stat().st_size / 1e6:,.0f} MB, {size} events, "
+        f"{written_by('benchmarks/first_answer.py')} Data: `{csv.name}` "
+        f"({csv.stat().st_size / 1e6:,.0f} MB, {size} events, "
         f"in time order). {len(rounds)} rounds, interleaved.", "",
         "| | ingest / load s | funnel s | total s | peak RSS MB | persons per step |",
         "|---|---:|---:|---:|---:|---|",

@@ -337,7 +337,7 @@ def write_report(results: dict, path: Path) -> None:
 #: reports other scripts write, included whole (their latest run), headings one level down
 OTHER_REPORTS = (("COLLECTOR.md", "benchmarks/collector_load.py"), ("DASHBOARD.md", "benchmarks/dashboard.py"),
                  ("MEASURES.md", "benchmarks/measures.py"),
-                 ("FIRST_ANSWER.md", "benchmarks/first_answer.py"))
+                 ("FIRST_ANSWER.md", "benchmarks/first_answer.py"), ("COLD_CLI.md", "benchmarks/cold_cli.py"))
 
 
 def _other_reports(folder: Path) -> list[str]:

@@ -1,9 +1,10 @@
 """Heavy libraries imported on first use, not when journeymap is imported.
 
 Ibis with its DuckDB backend and SQL compilers takes about 0.5 s to import and
-connect, more than a funnel on ten million events takes to answer from the
-workspace's clustered copy, which needs no Ibis. Modules name them through these stand-ins, so a
-command that never touches them does not pay for them:
+connect, pandas about 0.25 s, more than a funnel on ten million events takes to
+answer from the workspace's clustered copy, which needs neither. Modules name
+them through these stand-ins, so a command that never touches them does not pay
+for them:
 
 >>> from journeymap._deferred import ibis
 >>> ibis.literal(1).type()
@@ -29,6 +30,8 @@ class Deferred:
 
 
 ibis = Deferred("ibis")
+duckdb = Deferred("duckdb")
+pd = Deferred("pandas")
 ir = Deferred("ibis.expr.types")
 dt = Deferred("ibis.expr.datatypes")
 ibis_errors = Deferred("ibis.common.exceptions")

@@ -93,6 +93,7 @@ class Workspace:
         self.engine = settings.resolve("engine", engine, file_settings)
         self.master = settings.resolve("spark_master", master, file_settings)
         self.journey_path = self.folder.journey_path  # the journey measured by default
+        self.keeps_results = True  # answers written to the result cache (not in a scratch workspace)
         self._con = None
         self._open: dict[str, tuple[str, object]] = {}
 
@@ -176,7 +177,8 @@ class Workspace:
             return hit
         with engine_errors(f"{kind} over the workspace {self.path}", self.engine):
             result = compute(*self.sources(read.snapshot, users=users))
-        store.put(key, result)
+        if self.keeps_results:
+            store.put(key, result)
         return result
 
     # ---- writing ---------------------------------------------------------------------
@@ -382,6 +384,7 @@ def scratch_workspace(journey=None, events: Sequence = (), *, users: Sequence = 
         "\n" in journey else Path(journey).read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="journeymap-") as tmp:
         ws = init_workspace(Path(tmp) / "workspace", text, engine=engine, master=master)
+        ws.keeps_results = False  # removed afterwards: no cache to write
         if journey is not None and not (isinstance(journey, str) and "\n" in journey):
             ws.journey_path = Path(journey)  # errors name the user's file, not the copy
         for f in events:

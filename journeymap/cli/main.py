@@ -9,7 +9,9 @@ traceback only with `--debug`.
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import click
 
 from journeymap import settings
+from journeymap.cache import ResultCache
 from journeymap.cli.progressbar import progress_bar
 from journeymap.cli.render import FORMATS, render
 from journeymap.cli.step_syntax import parse_exclusion, parse_step
@@ -645,5 +648,22 @@ def main(argv=None) -> int:
         return 1
 
 
+def run() -> None:
+    """The `journeymap` command: main(), then out at once. Python's and the compiled
+    kernels' tear-down takes 0.1-0.15 s after a measure (longer than some answers take)
+    and does nothing a finished command needs; what must happen at exit happens first:
+    the results being written to the cache, the atexit handlers, the buffered output.
+    With Spark loaded the process ends the usual way."""
+    ResultCache.background = True  # written while the answer is shown; waited for below
+    code = main()
+    if "pyspark" in sys.modules:
+        sys.exit(code)
+    ResultCache.wait()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

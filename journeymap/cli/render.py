@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from journeymap.api import (ActivationResult, ActualJourney, CorrelationResult, CustomerJourney, DriversResult,
-                            FunnelResult, JourneyMap, KpiResult, RetentionResult, StuckCustomers)
 from journeymap.results import Result, human_duration
+
+if TYPE_CHECKING:  # printers are found by class name: rendering a funnel imports no other measure
+    from journeymap.api import (
+        ActivationResult,
+        ActualJourney,
+        CorrelationResult,
+        CustomerJourney,
+        DriversResult,
+        FunnelResult,
+        JourneyMap,
+        KpiResult,
+        RetentionResult,
+        StuckCustomers,
+    )
 
 FORMATS = ("table", "json", "csv")
 
@@ -398,25 +411,16 @@ def render(result: Result, fmt: str = "table", out=None, section: str | None = N
         out.write(result.to_csv(section))
     else:
         console = Console(file=out, width=160)
-        if isinstance(result, JourneyMap):
-            _print_map(console, result)
-        elif isinstance(result, FunnelResult):
-            _print_funnel(console, result)
-        elif isinstance(result, ActualJourney):
-            _print_actual(console, result)
-        elif isinstance(result, CustomerJourney):
-            _print_customer(console, result)
-        elif isinstance(result, StuckCustomers):
-            _print_stuck(console, result)
-        elif isinstance(result, RetentionResult):
-            _print_retention(console, result)
-        elif isinstance(result, KpiResult):
-            _print_kpis(console, result)
-        elif isinstance(result, DriversResult):
-            _print_drivers(console, result)
-        elif isinstance(result, ActivationResult):
-            _print_activation(console, result)
-        elif isinstance(result, CorrelationResult):
-            _print_correlation(console, result)
+        printer = next((PRINTERS[c.__name__] for c in type(result).__mro__ if c.__name__ in PRINTERS),
+                       None)
+        if printer is not None:
+            printer(console, result)
         else:
             console.print(result.to_pandas().to_string(index=False))
+
+
+#: The table printer of each result class (and its subclasses), by class name.
+PRINTERS = {"JourneyMap": _print_map, "FunnelResult": _print_funnel, "ActualJourney": _print_actual,
+            "CustomerJourney": _print_customer, "StuckCustomers": _print_stuck,
+            "RetentionResult": _print_retention, "KpiResult": _print_kpis, "DriversResult": _print_drivers,
+            "ActivationResult": _print_activation, "CorrelationResult": _print_correlation}

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap._deferred import pd
 from journeymap.measure.customers.positions import Positions
 from journeymap.measure.customers.timeline import Timeline
 from journeymap.measure.map.stage_stats import StageStats

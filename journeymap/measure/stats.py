@@ -61,14 +61,29 @@ def median_p90(values: np.ndarray) -> tuple[float, float]:
 def time_summary(seconds: np.ndarray) -> dict:
     """Mean, median, p90 and a bucketed distribution of durations in seconds."""
     seconds = np.asarray(seconds, dtype=np.float64)
-    if seconds.size == 0:
-        return {"n": 0, "mean_s": None, "median_s": None, "p90_s": None, "distribution": {}}
-    median, p90 = median_p90(seconds)
-    counts = bucket_counts(seconds, _UPPER)
-    return {
-        "n": int(seconds.size),
-        "mean_s": float(seconds.mean()),
-        "median_s": median,
-        "p90_s": p90,
-        "distribution": {name: int(c) for (name, _), c in zip(TIME_BUCKETS, counts[1:])},
-    }
+    return time_summaries(seconds, np.array([seconds.size], np.int64))[0]
+
+
+def time_summaries(seconds: np.ndarray, counts: np.ndarray) -> list[dict]:
+    """time_summary of each group of durations, the groups one after another in
+    `seconds` (counts[g] values each), their medians and p90s in one compiled pass."""
+    seconds = np.ascontiguousarray(seconds, dtype=np.float64)
+    counts = np.asarray(counts, np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    some = counts > 0
+    median, p90 = np.full(len(counts), np.nan), np.full(len(counts), np.nan)
+    if some.any():
+        m, q = np.empty(int(some.sum())), np.empty(int(some.sum()))
+        median_p90_of_groups(seconds, starts[some], counts[some], m, q)
+        median[some], p90[some] = m, q
+    out = []
+    for g, (a, n) in enumerate(zip(starts, counts)):
+        if not n:
+            out.append({"n": 0, "mean_s": None, "median_s": None, "p90_s": None, "distribution": {}})
+            continue
+        group = seconds[a:a + n]
+        buckets = bucket_counts(group, _UPPER)
+        out.append({"n": int(n), "mean_s": float(group.mean()), "median_s": float(median[g]),
+                    "p90_s": float(p90[g]),
+                    "distribution": {name: int(c) for (name, _), c in zip(TIME_BUCKETS, buckets[1:])}})
+    return out

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap._deferred import duckdb
 from journeymap.errors import IngestError, did_you_mean
 from journeymap.store._normalize import missing_column
 from journeymap.store.schema import (

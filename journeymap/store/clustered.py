@@ -36,6 +36,7 @@ from journeymap._deferred import ibis, ir
 from journeymap.errors import EngineError
 from journeymap.store._durable import fsync
 from journeymap.store._read_ahead import read_ahead
+from journeymap.store.frames import numbers
 from journeymap.store.schema import USER_ORDER
 
 ROW_GROUP = 1 << 20
@@ -122,7 +123,7 @@ class ClusteredEvents:
     @cached_property
     def starts(self) -> np.ndarray:
         """Row where each user starts, plus the number of rows (int64, n_users + 1)."""
-        return np.append(self._users.column("start").to_numpy(), np.int64(self.n_rows))
+        return np.append(numbers(self._users.column("start").combine_chunks()), np.int64(self.n_rows))
 
     @cached_property
     def _stamp(self) -> dict:
@@ -162,9 +163,8 @@ class ClusteredEvents:
         try:
             for i, more in zip(range(n), extras or [None] * n):
                 rb = core.get_batch(i)
-                yield RowGroup(row0, rb.column(0).to_numpy(),
-                               rb.column(1).cast(pa.int64()).to_numpy(),
-                               rb.column(2).indices.to_numpy(), more)
+                yield RowGroup(row0, numbers(rb.column(0)), numbers(rb.column(1)),
+                               numbers(rb.column(2).indices), more)
                 row0 += rb.num_rows
                 end = max(b.address + b.size for c in rb.columns for b in c.buffers() if b) \
                     - whole.address

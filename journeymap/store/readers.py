@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
+from journeymap._deferred import duckdb
 from journeymap.errors import IngestError, did_you_mean
 from journeymap.store import segment_json as segment
 from journeymap.store._lines import locate_csv, locate_lines

@@ -16,10 +16,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from journeymap._deferred import duckdb
 from journeymap.errors import IngestError, did_you_mean
 from journeymap.store._durable import fsync
 from journeymap.store._tabular import lit

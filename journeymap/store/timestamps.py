@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap._deferred import duckdb
 from journeymap.store.schema import TS_TYPE
 
 __all__ = ["ParsedTimestamps", "connect", "parse_timestamps", "epoch_us_sql", "ts_sql", "MS_THRESHOLD"]

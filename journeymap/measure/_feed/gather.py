@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from journeymap.store.frames import from_numbers
+
 
 class Gather:
     """Columns of per-user values (name -> (shape of one user's value, dtype)), filled in
@@ -31,7 +33,7 @@ class Gather:
         for name, v in values.items():  # clip: numpy takes straight into `out` (raise buffers)
             out = views[name]
             np.take(v.astype(out.dtype, copy=False), rows, axis=0, out=out, mode="clip")
-        self._users.append(users.filter(pa.array(keep)) if len(rows) < len(keep) else users)
+        self._users.append(users.filter(from_numbers(keep)) if len(rows) < len(keep) else users)
         return views
 
     def _next(self, m: int) -> dict[str, np.ndarray]:

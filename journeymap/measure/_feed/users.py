@@ -7,11 +7,10 @@ trait, else from the user's first event (first touch). Computed in the engine.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap._deferred import ibis, ir
+from journeymap._deferred import ibis, ir, pd
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure._feed.predicates import all_of
 from journeymap.spec.model import Journey

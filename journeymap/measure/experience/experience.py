@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeymap._deferred import pd
 from journeymap.measure._feed.users import positions_of_rows
 from journeymap.measure.experience.scores import ces, csat, distinctive_terms, nps
 from journeymap.results import clean

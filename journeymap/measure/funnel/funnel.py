@@ -18,16 +18,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+from journeymap._deferred import pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import flagged_rows, iter_batches, users_ahead
 from journeymap.measure._feed.executors import in_executors
 from journeymap.measure.funnel.batch import ORDERS, Plan, gather, objects, run
 from journeymap.measure.funnel.executors import on_executors
 from journeymap.measure.funnel.steps import as_rule, as_step, covers, window_us
-from journeymap.measure.stats import rate, time_summary, wilson_ci
+from journeymap.measure.kernels.funnel import step_seconds
+from journeymap.measure.stats import rate, time_summaries, time_summary, wilson_ci
 from journeymap.results import Result, flat
 from journeymap.store.sources import as_source
 
@@ -77,10 +78,9 @@ class FunnelResult(Result):
         self._check_step(k)
         if k < 2:
             raise QueryError("conversion_time needs a step after the first (k >= 2)")
-        reached = self._reached(k)
         if self.done is None:
-            secs = (self.times[reached, k - 1] - self.times[reached, k - 2]) / 1e6
-            return time_summary(secs)
+            return self._step_times[k - 2]
+        reached = self._reached(k)
         if self.order == "unordered":
             before = [0] if self.optional[k - 1] else \
                 [j for j in range(k - 1) if not self.optional[j]][-1:]
@@ -90,6 +90,14 @@ class FunnelResult(Result):
         for j in before:  # the last of them the person did
             start = np.where(self.done[reached, j], self.times[reached, j], start)
         return time_summary((self.times[reached, k - 1] - start) / 1e6)
+
+    @cached_property
+    def _step_times(self) -> list[dict]:
+        """conversion_time of steps 2..n without optional steps, in one compiled pass."""
+        counts = np.array(self.counts[1:], np.int64)
+        seconds = np.empty(int(counts.sum()))
+        step_seconds(self.times, self.levels, np.concatenate(([0], np.cumsum(counts)[:-1])), seconds)
+        return time_summaries(seconds, counts)
 
     @property
     def by_breakdown(self) -> dict:

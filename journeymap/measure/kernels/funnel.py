@@ -217,6 +217,18 @@ def kept_row_times(rows, keep, t, out):
         j += 1
 
 
+@njit(cache=True, nogil=True)
+def step_seconds(times, levels, starts, out):
+    """Seconds from step k-1 to step k of each person who reached step k (levels >= k,
+    k = 2..n): person after person, into out[starts[k - 2]:] (starts: where each step's
+    values begin; sized by the persons per step)."""
+    at = starts.copy()
+    for p in range(times.shape[0]):
+        for k in range(1, min(levels[p], times.shape[1])):
+            out[at[k - 1]] = (times[p, k] - times[p, k - 1]) / 1e6
+            at[k - 1] += 1
+
+
 # ------------------------------------------------------------------ optional steps
 #
 # A funnel with optional steps: `req` lists the positions of the required steps

@@ -31,8 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
+from journeymap._deferred import pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.predicates import rule
 from journeymap.measure.kpis.sessions import help_sessions

@@ -5,17 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from journeymap._deferred import ir
+from journeymap._deferred import ir, pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.parallel import beside_pass
 from journeymap.measure._feed.users import align, persona_flags, trait_values, user_values, values_for
 from journeymap.measure.experience.experience import Experience, experience_of
 from journeymap.measure.map.entries import SideRows, StageEntries, stage_at, stage_entries, stage_entries_and
-from journeymap.measure.map.stage_stats import (PERIODS, Cohort, StageStats, cohort_labels, maturity,
-                                                stage_stats_of)
+from journeymap.measure.map.stage_stats import (
+    PERIODS,
+    Cohort,
+    StageStats,
+    cohort_labels,
+    maturity,
+    stage_stats_of,
+)
 from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source

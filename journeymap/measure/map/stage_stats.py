@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
 
+from journeymap._deferred import pd
 from journeymap.measure._feed.parallel import over_items, over_ranges, user_ranges
 from journeymap.measure.kernels import stages as kernels
 from journeymap.measure.map.entries import StageEntries
