@@ -47,18 +47,22 @@ def test_measure_reports_progress_without_printing(capsys):
     assert capsys.readouterr() == ("", "")
 
 
-def test_a_funnel_on_a_workspace_needs_no_ibis(tmp_path):
-    """Cold start: once the clustered copy is current, a funnel (and the CLI's imports)
-    reads it without importing Ibis or its SQL compilers, which cost more than the
-    funnel itself at 10M events. Checked in a fresh interpreter."""
+def test_a_funnel_on_a_workspace_needs_no_ibis_pandas_or_duckdb(tmp_path):
+    """Cold start: once the clustered copy is current, `journeymap funnel` (the command,
+    its table included) reads it without importing Ibis or its SQL compilers, pandas or
+    DuckDB, which together cost more than the funnel itself at 10M events. Checked in a
+    fresh interpreter."""
     import subprocess
     import sys
     ws = WorkspaceFolder.init(tmp_path / "ws", JOURNEY)
     ws.store.append(_events(30))
     expected = journeymap.open(tmp_path / "ws").funnel(["a", "b"], cache=False).counts  # builds the copy
     script = (
-        "import sys, journeymap, journeymap.cli.main\n"
-        f"r = journeymap.open({str(tmp_path / 'ws')!r}).funnel(['a', 'b'], cache=False)\n"
-        "print(r.counts, sorted(m for m in ('ibis', 'sqlglot') if m in sys.modules))\n")
+        "import sys\nfrom journeymap.cli.main import main\n"
+        f"code = main(['funnel', 'a', 'b', '-w', {str(tmp_path / 'ws')!r}])\n"
+        "print(code, sorted(m for m in ('ibis', 'sqlglot', 'pandas', 'duckdb') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == f"{expected} []"
+    table, last = out.stdout.strip().rsplit("\n", 1)
+    assert last == "0 []"
+    assert [int(line.split("│")[3].replace(",", "")) for line in table.splitlines()
+            if line.startswith("│ ")] == expected
