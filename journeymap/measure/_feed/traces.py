@@ -116,15 +116,12 @@ def event_stream(events, *, journey: Journey | None = None,
 
 def _ties_in_stage_order(stream: Stream) -> Stream:
     """Rows of one user at one instant reordered by the earliest stage each qualifies
-    for (rows for no stage last), the deterministic order kept otherwise."""
-    perm = np.arange(len(stream.t))
+    for (rows for no stage last), the deterministic order kept otherwise (in place: the
+    stream's codes and bits are its own, fresh from `_concat`)."""
     offsets = stream.offsets
-    moved = over_ranges(user_ranges(offsets), lambda u0, u1: stage_order_at_ties(
-        offsets[u0:u1 + 1], stream.t, stream.stage_bits, perm))
-    if not any(moved):
-        return stream
-    return Stream(stream.users, offsets, stream.t, stream.codes[perm], stream.vocab,
-                  stream.stage_bits[perm])
+    over_ranges(user_ranges(offsets), lambda u0, u1: stage_order_at_ties(
+        offsets[u0:u1 + 1], stream.t, stream.stage_bits, stream.codes))
+    return stream
 
 
 def only_events(stream: Stream, include=None, exclude=None) -> Stream:

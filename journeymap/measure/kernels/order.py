@@ -59,12 +59,10 @@ def _lowest_bit(x):
 
 
 @njit(cache=True, nogil=True)
-def stage_order_at_ties(offsets, t, bits, perm):
+def stage_order_at_ties(offsets, t, bits, codes):
     """Each user's rows at one instant put in order of the lowest set bit of `bits` (the
     earliest stage a row qualifies for; rows for none last), their order kept otherwise:
-    the new order of rows is written into `perm` (the identity on entry). Returns whether
-    any row moved."""
-    moved = False
+    `bits` and `codes` are reordered in place, within such groups only."""
     for u in range(offsets.shape[0] - 1):
         i, b = offsets[u], offsets[u + 1]
         while i < b:
@@ -77,8 +75,6 @@ def stage_order_at_ties(offsets, t, bits, perm):
                     keys[k - i] = _lowest_bit(bits[k])
                 if (keys[1:] < keys[:-1]).any():
                     order = np.argsort(keys, kind="mergesort")
-                    for k in range(j - i):
-                        perm[i + k] = i + order[k]
-                    moved = True
+                    bits[i:j] = bits[i:j][order]
+                    codes[i:j] = codes[i:j][order]
             i = j
-    return moved
