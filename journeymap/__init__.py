@@ -19,10 +19,10 @@ memory.tune()
 
 #: Each public name and the module that defines it (`open` is `open_workspace`).
 _HOMES = {
-    **dict.fromkeys(["ActivationResult", "ActualJourney", "CorrelationResult", "DriversResult", "FunnelResult",
-                     "JourneyMap", "KpiResult", "MapResult", "RetentionResult", "TransitionsResult",
-                     "activation", "correlation", "drivers", "funnel", "kpis", "measure", "paths",
-                     "retention", "transitions", "validate"], "journeymap.api"),
+    **dict.fromkeys(["ActivationResult", "ActualJourney", "CorrelationResult", "DriversResult",
+                     "FunnelResult", "JourneyMap", "KpiResult", "MapResult", "RetentionResult",
+                     "TransitionsResult", "activation", "correlation", "drivers", "funnel", "kpis",
+                     "measure", "paths", "retention", "transitions", "validate"], "journeymap.api"),
     **dict.fromkeys(["EngineError", "IngestError", "JourneyError", "QueryError", "SpecError",
                      "WorkspaceError"], "journeymap.errors"),
     "Diagnosis": "journeymap.insight.diagnose",
@@ -38,7 +38,7 @@ __all__ = sorted(_HOMES)
 # The subpackage journeymap.measure is loaded now, so that later imports of its modules do
 # not bind it over the name `measure`, which is the function (found by __getattr__).
 import_module("journeymap.measure")
-del measure  # noqa: F821 - bound by the import above
+globals().pop("measure", None)  # bound by the import above (not on a reload)
 
 
 def __getattr__(name: str):

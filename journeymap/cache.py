@@ -21,6 +21,8 @@ import os
 import pickle
 import tempfile
 import threading
+import time
+from functools import partial
 from pathlib import Path
 
 KEEP = 32
@@ -61,17 +63,23 @@ class ResultCache:
     def put(self, key: str, value) -> None:
         """Write `value` as the entry `key` (or start writing it: see the module's docstring)."""
         path = self._path(key)
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # as it is now
-        if not self.background:
+        if not self.background:  # streamed to the file: no copy of the value in memory
             with _lock:
                 earlier = _writing.get(path)
-            return self._write(path, data, earlier)
-        with _lock:
+            return self._write(path, partial(pickle.dump, value, protocol=pickle.HIGHEST_PROTOCOL), earlier)
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # the value as it is now
+        with _lock:  # registered once started: whoever finds it can wait for it
             earlier = _writing.get(path)
-            writer = threading.Thread(target=self._write, args=(path, data, earlier),
+            writer = threading.Thread(target=self._write, args=(path, lambda fh: fh.write(data), earlier),
                                       name=f"journeymap cache {key[:8]}", daemon=False)
-            _writing[path] = writer
-        writer.start()
+            try:
+                writer.start()
+            except RuntimeError:  # no thread to be had: written here
+                writer = None
+            else:
+                _writing[path] = writer
+        if writer is None:
+            self._write(path, lambda fh: fh.write(data), earlier)
 
     @staticmethod
     def wait() -> None:
@@ -81,15 +89,16 @@ class ResultCache:
         for writer in writing:
             writer.join()
 
-    def _write(self, path: Path, data: bytes, earlier: threading.Thread | None) -> None:
-        if earlier is not None:  # the same entry written twice: in the order asked
-            earlier.join()
+    def _write(self, path: Path, write, earlier: threading.Thread | None) -> None:
+        """write(file) into a temporary file, renamed to `path` when whole."""
         tmp = None
         try:
+            if earlier is not None:  # the same entry written twice: in the order asked
+                earlier.join()
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                write(fh)
             os.replace(tmp, path)
             tmp = None
             self._prune()
@@ -103,12 +112,17 @@ class ResultCache:
                     del _writing[path]
 
     def _prune(self) -> None:
-        """Keep the KEEP newest entries (others may be pruning at the same time)."""
+        """Keep the KEEP newest entries (others may be pruning at the same time), and
+        remove temporary files a killed process left (a day old)."""
         entries = []
-        for entry in self.folder.glob("*.pickle"):
+        for entry in self.folder.iterdir():
             try:
-                entries.append((entry.stat().st_mtime, entry))
+                mtime = entry.stat().st_mtime
             except FileNotFoundError:
                 continue
+            if entry.suffix == ".pickle":
+                entries.append((mtime, entry))
+            elif entry.suffix == ".tmp" and mtime < time.time() - 86400:
+                entry.unlink(missing_ok=True)
         for _, old in sorted(entries)[:-KEEP]:
             old.unlink(missing_ok=True)

@@ -61,6 +61,43 @@ def test_a_write_that_fails_leaves_nothing_and_raises_nothing(cache, tmp_path):
     assert blocked.read_text() == "not a folder" and [p.name for p in tmp_path.iterdir()] == ["c"]
 
 
+def test_entries_put_and_read_from_many_threads_at_once(cache):
+    """Writers of one entry and readers waiting for it, all at once: no error anywhere,
+    and the entry ends as the last value put."""
+    import threading
+    failures = []
+    threading_hook, threading.excepthook = threading.excepthook, lambda a: failures.append(a.exc_value)
+    stop = threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                cache.get("k")
+                ResultCache.wait()
+            except Exception as exc:  # noqa: BLE001 - any failure is the test's finding
+                failures.append(exc)
+
+    def write(first):
+        for i in range(first, first + 300):
+            cache.put("k", i)
+
+    try:
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        writers = [threading.Thread(target=write, args=(k * 1000,)) for k in range(2)]
+        for t in readers + writers:
+            t.start()
+        for t in writers:
+            t.join()
+        stop.set()
+        for t in readers:
+            t.join()
+        ResultCache.wait()
+    finally:
+        threading.excepthook = threading_hook
+    assert failures == []
+    assert cache.get("k") in (299, 1299)
+
+
 def test_the_process_ends_only_when_its_entries_are_written(tmp_path):
     code = ("import numpy as np\nfrom journeymap.cache import ResultCache\n"
             "ResultCache.background = True\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import multiprocessing
 import os
 import sys
 import traceback
@@ -653,17 +654,24 @@ def run() -> None:
     kernels' tear-down takes 0.1-0.15 s after a measure (longer than some answers take)
     and does nothing a finished command needs; what must happen at exit happens first:
     the results being written to the cache, the atexit handlers, the buffered output.
-    With Spark loaded the process ends the usual way."""
+    The process ends the usual way where the tear-down has work to do: with Spark
+    loaded, with processes of its own still running (`serve`'s collector), or under a
+    profiler or tracer."""
     ResultCache.background = True  # written while the answer is shown; waited for below
     code = main()
-    if "pyspark" in sys.modules:
+    if "pyspark" in sys.modules or multiprocessing.active_children() or sys.getprofile() \
+            or sys.gettrace():
         sys.exit(code)
     ResultCache.wait()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # closed or gone: as Python itself ends then
+            code = code or 120
     os._exit(code)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    run()
+if __name__ == "__main__":  # pragma: no cover - `python -m`: the usual exit (profilers, tracers)
+    sys.exit(main())

@@ -165,7 +165,9 @@ def numbers(values: pa.Array) -> np.ndarray:
 def from_numbers(values: np.ndarray) -> pa.Array:
     """An Arrow array of a 1-d numpy array of numbers or booleans, as `pa.array(values)`
     gives it but without pyarrow's pandas import (numbers shared, not copied)."""
-    values = np.ascontiguousarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"from_numbers() of a {values.ndim}-d array")
+    values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("="))  # native order
     if values.dtype == np.bool_:
         bits = np.packbits(values, bitorder="little")
         return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])

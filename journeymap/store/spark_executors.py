@@ -21,18 +21,25 @@ PartitionFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch
 
 
 def map_partitions(expr, key: str, order: Sequence[str], fn: PartitionFunction,
-                   schema: pa.Schema) -> pa.Table:
+                   schema: pa.Schema, *, sum_by: Sequence[str] = ()) -> pa.Table:
     """fn over each partition of `expr`'s rows, partitioned by `key` and sorted by
     `order` within partitions (ascending, missing values last, as Ibis' `order_by`
-    compiles for Spark); fn's rows (of `schema`) collected as one Arrow table."""
+    compiles for Spark); fn's rows (of `schema`) collected as one Arrow table. With
+    `sum_by`, fn's rows are tallies: summed per value of those columns in the engine,
+    so one row per value is collected."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
     con = expr._find_backend()
+    con._run_pre_execute_hooks(expr)  # in-memory tables (e.g. the users asked for) registered
     frame = con._session.sql(con.compile(expr))
     cols = [F.col(f"`{c}`").asc_nulls_last() for c in order]
     spread = frame.repartition(F.col(f"`{key}`")).sortWithinPartitions(*cols)
     out = spread.mapInArrow(fn, from_arrow_schema(schema))
+    if sum_by:
+        out = out.groupBy(*[F.col(f"`{c}`") for c in sum_by]).agg(
+            *[F.sum(F.col(f"`{c}`")).alias(c) for c in schema.names if c not in sum_by]
+        ).select(*[F.col(f"`{c}`") for c in schema.names])
     with _quiet_sockets():
         table = out.toArrow() if hasattr(out, "toArrow") else \
             pa.Table.from_batches(out._collect_as_arrow(), schema)  # PySpark 3.5

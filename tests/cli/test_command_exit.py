@@ -3,8 +3,10 @@ finished command owes (its whole output, its exit code, the cache entry being wr
 is there when the process has ended."""
 
 import json
+import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,28 @@ def test_an_error_keeps_its_exit_code_and_message(ws):
     got = command("funnel", "visit", "nosuchevent", cwd=ws)
     assert got.returncode == 1
     assert got.stderr.startswith("error:") and "nosuchevent" in got.stderr
+
+
+def test_a_closed_output_is_no_failure(tmp_path):
+    got = subprocess.run([str(EXE), "--version"], preexec_fn=lambda: os.close(1), capture_output=False,
+                         stderr=subprocess.PIPE, timeout=120)
+    assert got.returncode == 0, got.stderr
+
+
+def test_processes_of_its_own_still_running_end_the_usual_way(tmp_path):
+    """As `serve` stopped by a second Ctrl+C leaves its collector's worker process: the
+    command ends the usual way (Python stops the worker), it does not hang."""
+    script = textwrap.dedent("""
+        import sys
+        from concurrent.futures import ProcessPoolExecutor
+        from journeymap.cli.main import run
+        if __name__ == "__main__":
+            pool = ProcessPoolExecutor(1)
+            pool.submit(abs, 1).result()  # a worker process is up, never shut down
+            sys.argv = ["journeymap", "--version"]
+            run()
+    """)
+    (tmp_path / "serve_like.py").write_text(script)
+    got = subprocess.run([sys.executable, str(tmp_path / "serve_like.py")], capture_output=True,
+                         text=True, timeout=60)
+    assert got.returncode == 0 and got.stdout.startswith("journeymap"), got.stderr

@@ -25,6 +25,7 @@ from journeymap.measure._feed.batches import flagged_rows
 from journeymap.measure._feed.executors import in_executors
 from journeymap.measure.funnel.funnel import funnel
 from journeymap.measure.map.measured_map import measure_map
+from journeymap.measure.paths.transitions import transitions
 from journeymap.spec.model import Signals
 from journeymap.store import spark_executors
 from journeymap.store.engine import store_tables
@@ -174,6 +175,54 @@ def test_customer_positions_in_executors_equal_duckdb(demo_tables, demo_journey,
     assert len(collected) == 1
 
 
+TRANSITIONS = [{}, {"exclude": ["page_view"]}, {"include": ["landing_view", "pricing_view", "signup"]},
+               {"fold_below": 0.05}, {"users": 7}]  # users: every 7th id
+
+
+@pytest.mark.parametrize("options", TRANSITIONS, ids=lambda o: ",".join(o) or "plain")
+def test_event_transitions_in_executors_equal_duckdb(demo_tables, collected, options):
+    """Event transitions are tallied in the executors (occurrences, users and 16
+    buckets an octave of durations per pair), then the durations of the few buckets
+    that hold each pair's median and p90 ranks come back: the same edges as DuckDB's,
+    medians and p90s bit for bit, and no event row on the driver."""
+    if "users" in options:
+        ids = demo_tables["duckdb"][0].select("user_id").distinct().to_pyarrow()["user_id"].to_pylist()
+        options = {"users": sorted(ids)[::options["users"]]}
+    duck = transitions(demo_tables["duckdb"][0], **options)
+    spark = transitions(demo_tables["spark"][0], **options)
+    assert len(duck.edges) > 5 and duck.users > 100 // (7 if "users" in options else 1)
+    assert duck.to_dict() == spark.to_dict()
+    assert len(collected) == 2  # the tallies, then the durations of the wanted buckets
+    tallies, durations = collected
+    rows = demo_tables["spark"][0].count().to_pyarrow().as_py()
+    assert tallies.column_names == ["from", "to", "bucket", "n", "users"]
+    assert durations.num_rows * 3 < rows
+
+
+def test_transitions_medians_in_executors_on_awkward_durations(tmp_path, cons, collected):
+    """Ties (zero seconds), one duration filling most of a pair, even and odd counts,
+    pairs seen once: the order statistics read off the wanted buckets are exact."""
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(400):
+        t = t0
+        for j in range(int(rng.integers(1, 9))):
+            gap = [0, 1, 1, 1, 2, 3600, int(rng.integers(0, 10**7))][int(rng.integers(0, 7))]
+            t = t + dt.timedelta(microseconds=gap * 1000 + int(rng.integers(0, 2)))
+            rows.append((f"e{i}-{j}", f"u{i:03d}", "abcd"[int(rng.integers(0, 4))], t))
+    rows.append(("lone-1", "lone", "x", t0))
+    rows.append(("lone-2", "lone", "y", t0 + dt.timedelta(seconds=5)))
+    store = EventStore(tmp_path / "store")
+    store.append(pa.table({"event_id": [r[0] for r in rows], "user_id": [r[1] for r in rows],
+                           "event": [r[2] for r in rows],
+                           "ts": pa.array([r[3] for r in rows], pa.timestamp("us", tz="UTC"))}))
+    duck, spark = (transitions(store_tables(store, cons[e])[0]) for e in ("duckdb", "spark"))
+    assert duck.to_dict() == spark.to_dict()
+    assert any(e["from"] == "x" and e["to"] == "y" and e["median_s"] == 5.0 for e in spark.edges)
+    assert len(collected) == 2
+
+
 def test_help_sessions_tally_in_executors(demo_tables, demo_journey, collected):
     """Help sessions (bounce rate, pages per session) are counted per batch in the
     executors: only a tally a batch reaches the driver, and the figures equal DuckDB's."""
@@ -219,10 +268,12 @@ _DRIVER = textwrap.dedent("""
     from journeymap.spec.model import Signals
     journey = dataclasses.replace(ws.journey, signals=Signals())  # the stage pass alone
     measured = measure_map(journey, *ws.tables())
+    edges = journeymap.transitions(ws.tables()[0])
     executors = session.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
     print(json.dumps({"results": out, "collected": collected, "executors": executors,
                       "master": session.sparkContext.master,
-                      "map": json.loads(json.dumps(measured.to_dict(), default=str))}))
+                      "map": json.loads(json.dumps(measured.to_dict(), default=str)),
+                      "transitions": edges.to_dict()}))
 """)
 
 
@@ -256,5 +307,11 @@ def test_funnel_on_a_standalone_cluster(demo_workspace, tmp_path):
     journey = dataclasses.replace(duck.journey, signals=Signals())
     d_map = measure_map(journey, *duck.tables())
     assert got["map"] == json.loads(json.dumps(d_map.to_dict(), default=str))
-    assert got["collected"] == [len(r["users"]) for r in got["results"]] + \
+    # then the transitions' tallies (a row per pair and per bucket of its durations) and the
+    # durations of the wanted buckets: each far fewer than the events
+    d_edges = journeymap.transitions(duck.tables()[0])
+    assert got["transitions"] == json.loads(json.dumps(d_edges.to_dict()))
+    assert got["collected"][:-2] == [len(r["users"]) for r in got["results"]] + \
         [d_map.computed_on["users"]]
+    n_events = duck.tables()[0].count().to_pyarrow().as_py()
+    assert len(got["collected"]) == len(cases) + 3 and max(got["collected"][-2:]) * 3 < n_events

@@ -10,29 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypedDict
 
 import numpy as np
 
 from journeymap.errors import QueryError
+from journeymap.measure._feed.batches import flagged_rows
+from journeymap.measure._feed.executors import in_executors
 from journeymap.measure._feed.parallel import over_ranges, user_ranges
-from journeymap.measure._feed.traces import Stream, event_stream, fold_rare, only_events, stage_stream
+from journeymap.measure._feed.traces import (
+    Stream,
+    event_stream,
+    fold_rare,
+    only_events,
+    select_users,
+    stage_stream,
+)
 from journeymap.measure.kernels import transitions as kernels
 from journeymap.measure.kernels.buckets import median_p90_of_groups
 from journeymap.measure.map.entries import entries_of
+from journeymap.measure.paths.edges import END, START, Edge, busiest_first, check_width, edge_rows
+from journeymap.measure.paths.executors import Names, on_executors
 from journeymap.results import Result
 from journeymap.spec.model import ActivityRule, Journey
 from journeymap.store.sources import as_source
 
-START, END = "$start", "$end"
 LEVELS = ("event", "stage")
-
-#: One directly-follows edge (its `to_dict` shape is itself): `from` and `to` (event or
-#: stage names, `$start` / `$end` at a trace's ends), `count` (occurrences), `users`
-#: (distinct users), `share` (of the source's outgoing transitions), `median_s` and
-#: `p90_s` (seconds on the edge; None from `$start` or to `$end`).
-Edge = TypedDict("Edge", {"from": str, "to": str, "count": int, "users": int, "share": float,
-                          "median_s": float | None, "p90_s": float | None})
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,6 @@ class TransitionsResult(Result):
         return {"nodes": [{"id": n} for n in nodes],
                 "edges": [{"source": e["from"], "target": e["to"], "weight": e["count"],
                            "users": e["users"], "median_s": e["median_s"]} for e in self.edges]}
-
-
-MAX_DENSE_PAIRS = 1 << 22  # ~2,000 distinct events; counters stay ~130 MB
 
 
 def pair_pass(stream: Stream):
@@ -109,24 +108,11 @@ def edge_times(keys, width: int, n: int, counts, starts, secs) -> tuple[np.ndarr
 def edge_table(stream: Stream) -> list[Edge]:
     """Every directly-follows pair with counts, users, share and times."""
     names = list(stream.vocab) + [START, END]
-    width = len(names)
-    if width * width > MAX_DENSE_PAIRS:
-        raise QueryError(f"{len(stream.vocab):,} distinct events are too many to pair: fold rare "
-                         "ones into 'other' (fold_below) or exclude some")
+    width = check_width(len(stream.vocab))
     counts, users, starts, secs = pair_pass(stream)
-    out_total = counts.reshape(width, width).sum(axis=1)
-    keys = np.flatnonzero(counts)
-    rank = np.empty(width, np.int64)  # each name's place in text order
-    rank[sorted(range(width), key=names.__getitem__)] = np.arange(width)
-    keys = keys[np.lexsort((rank[keys % width], rank[keys // width], -counts[keys]))]  # busiest first
+    keys = busiest_first(names, counts)
     medians, p90s = edge_times(keys, width, len(stream.vocab), counts, starts, secs)
-    share = counts[keys] / out_total[keys // width]
-    return [Edge({"from": names[key // width], "to": names[key % width], "count": c, "users": u,
-                  "share": sh, "median_s": None if median != median else median,
-                  "p90_s": None if p90 != p90 else p90})
-            for key, c, u, sh, median, p90 in zip(keys.tolist(), counts[keys].tolist(),
-                                                   users[keys].tolist(), share.tolist(),
-                                                   medians.tolist(), p90s.tolist())]
+    return edge_rows(names, keys, counts, users, medians, p90s)
 
 
 def level_stream(events, level: str, journey: Journey | None, users, include, exclude,
@@ -153,7 +139,35 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
 
     `users` restricts to those ids; `include`/`exclude` keep or drop event
     names before pairing; `fold_below` folds events rarer than that share of
-    all occurrences into "other".
+    all occurrences into "other". Event transitions of an engine with executors
+    (Spark) are counted there (see `paths.executors`).
     """
+    users = None if users is None else list(users)  # read once, used twice
+    if level == "event" and journey is None:
+        source = as_source(events)
+        if users is not None:
+            source = as_source(select_users(source.table, users))
+        query = flagged_rows(source, [], keep_all=True, extra=("event",))
+        if in_executors(query):
+            return _in_executors(query, include, exclude, fold_below)
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
+
+
+def _in_executors(query, include, exclude, fold_below: float) -> TransitionsResult:
+    """Event transitions counted in the engine's executors, the names kept and folded as
+    `only_events` and `fold_rare` keep and fold them."""
+    names = Names(None if not include else frozenset(include), frozenset(exclude or ()))
+    if fold_below > 0:
+        table = query.source.table
+        got = table.group_by("event").agg(n=table.event.count()).to_pyarrow().to_pydict()
+        kept = {e: n for e, n in zip(got["event"], got["n"]) if names.of(e) is not None}
+        total = sum(kept.values())
+        names = Names(names.include, names.exclude,
+                      frozenset(e for e, n in kept.items() if n / total < fold_below))
+    vocab, counts, users, medians, p90s = on_executors(query, names)
+    keys = busiest_first(vocab, counts)
+    width = len(vocab)
+    n_users = int(users.reshape(width, width)[vocab.index(START)].sum())  # each has one first event
+    return TransitionsResult("event", edge_rows(vocab, keys, counts, users, medians[keys], p90s[keys]),
+                             n_users)

@@ -1,0 +1,182 @@
+"""Event transitions run inside the engine's executors (Spark), with exact medians.
+
+Each executor pairs its users' events as the driver path does (`transitions`), and
+only tallies travel: per pair its occurrences and distinct users, and how many of
+its durations fall in each of 16 buckets per doubling of the seconds (the buckets
+follow the float's bits, so they are in the order of the values). Summed in the
+engine, they tell which few buckets hold the ranks the median and the p90 need; a
+second pass returns the durations in those buckets alone, and the order statistics
+are read off them exactly: the same numbers as the driver path, bit for bit. What
+reaches the driver grows with the pairs, plus the durations of about four buckets
+per pair, not with the events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeymap.measure._feed.batches import Batch, FlagQuery
+from journeymap.measure._feed.executors import map_users
+from journeymap.measure._feed.traces import OTHER, users_with_rows
+from journeymap.measure.kernels import transitions as kernels
+from journeymap.measure.paths.edges import END, START, check_width
+
+BUCKET_SHIFT = np.uint64(48)  # sign, 11 exponent bits and 4 of the fraction: 16 buckets an octave
+TOTAL = -1  # the bucket of a pair's totals row
+
+TALLY = pa.schema([("from", pa.string()), ("to", pa.string()), ("bucket", pa.int64()),
+                   ("n", pa.int64()), ("users", pa.int64())])
+DURATIONS = pa.schema([("from", pa.string()), ("to", pa.string()), ("secs", pa.float64())])
+
+
+@dataclass(frozen=True)
+class Names:
+    """Which event names are paired, and as what (picklable: it travels to the executors)."""
+
+    include: frozenset[str] | None = None
+    exclude: frozenset[str] = frozenset()
+    rare: frozenset[str] = frozenset()  # folded into OTHER
+
+    def of(self, name: str) -> str | None:
+        if (self.include is not None and name not in self.include) or name in self.exclude:
+            return None
+        return OTHER if name in self.rare else name
+
+
+def _pairs(names: Names, batch: Batch):
+    """One batch's directly-follows pairs: (names, width, counts, users, starts, secs) as
+    `pair_pass` gives them over the batch's own codes ($start = width - 2, $end = width - 1)."""
+    col = batch.columns["event"]
+    enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    vocab: dict[str, int] = {}
+    local = np.array([-1 if (m := names.of(v)) is None else vocab.setdefault(m, len(vocab))
+                      for v in enc.dictionary.to_pylist()], np.int64)
+    codes = local[enc.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64)
+    keep = codes >= 0
+    offsets, _ = users_with_rows(batch.offsets, keep)
+    codes, t = codes[keep].astype(np.int32), batch.t[keep]
+    n = len(vocab)
+    counts, users = kernels.transition_counts(offsets, codes, n)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    secs = np.empty(int(counts.sum()), np.float64)
+    kernels.transition_secs(offsets, codes, t, n, starts.copy(), secs)
+    return [*sorted(vocab, key=vocab.get), START, END], n + 2, counts, users, starts, secs
+
+
+def _timed(width: int, pairs: np.ndarray) -> np.ndarray:
+    """Which pairs have durations: neither from $start nor to $end."""
+    return (pairs // width < width - 2) & (pairs % width < width - 2)
+
+
+def _values_by_pair(width: int, counts, secs):
+    """(pair id, seconds, bucket) of every duration of a timed pair (`secs` holds every
+    pair's values, pair after pair)."""
+    pair = np.repeat(np.arange(len(counts)), counts)
+    timed = _timed(width, pair)
+    pair, values = pair[timed], secs[timed]
+    return pair, values, (values.view(np.uint64) >> BUCKET_SHIFT).astype(np.int64)
+
+
+def tally(names: Names, batch: Batch) -> pa.RecordBatch:
+    """In an executor: per pair its occurrences and users (bucket TOTAL), and per bucket
+    of its durations how many fall there."""
+    vocab, width, counts, users, _, secs = _pairs(names, batch)
+    pairs = np.flatnonzero(counts)
+    pair, _, bucket = _values_by_pair(width, counts, secs)
+    key, n = np.unique(pair * (1 << 16) + bucket, return_counts=True)
+    ids = np.concatenate([pairs, key >> 16])
+    labels = np.array(vocab, object)
+    return pa.RecordBatch.from_arrays([
+        pa.array(labels[ids // width], pa.string()), pa.array(labels[ids % width], pa.string()),
+        pa.array(np.concatenate([np.full(len(pairs), TOTAL), key & 0xFFFF])),
+        pa.array(np.concatenate([counts[pairs], n]).astype(np.int64)),
+        pa.array(np.concatenate([users[pairs], np.zeros(len(key), np.int64)]))], schema=TALLY)
+
+
+def durations(names: Names, wanted: dict[tuple[str, str], tuple[int, ...]], batch: Batch
+              ) -> pa.RecordBatch:
+    """In an executor: the durations of each pair that fall in its wanted buckets."""
+    vocab, width, counts, _, _, secs = _pairs(names, batch)
+    pair, values, bucket = _values_by_pair(width, counts, secs)
+    labels = np.array(vocab, object)
+    want = [p * (1 << 16) + b for p in np.unique(pair)
+            for b in wanted.get((labels[p // width], labels[p % width]), ())]
+    take = np.isin(pair * (1 << 16) + bucket, np.array(want, np.int64))
+    pair = pair[take]
+    return pa.RecordBatch.from_arrays([pa.array(labels[pair // width], pa.string()),
+                                       pa.array(labels[pair % width], pa.string()),
+                                       pa.array(values[take])], schema=DURATIONS)
+
+
+def ranks(n: int) -> tuple[int, int, int, int]:
+    """The order statistics the median and p90 of n values read (as median_p90_of_groups)."""
+    lo = int(np.floor((n - 1) * 0.9))
+    return max(n // 2 - 1, 0), n // 2, lo, min(lo + 1, n - 1)
+
+
+def median_p90(n: int, picked) -> tuple[float, float]:
+    """The median and the linear 0.9 quantile from the values at `ranks(n)`, with the
+    arithmetic of median_p90_of_groups."""
+    at = (n - 1) * 0.9
+    lo = int(np.floor(at))
+    median = (picked[0] + picked[1]) / 2 if n % 2 == 0 else picked[1]
+    a, b, w = picked[2], picked[3], at - lo
+    return median, (b - (b - a) * (1 - w) if w >= 0.5 else a + (b - a) * w)
+
+
+def on_executors(query: FlagQuery, names: Names):
+    """The event transitions of `query`'s rows (every row, with `event`), computed in the
+    executors: (names, counts, users, medians, p90s) per pair id (from * width + to) over
+    `names` (the events in text order, then $start and $end), NaN where a pair has no
+    duration."""
+    got = map_users(query, partial(tally, names), TALLY, sum_by=("from", "to", "bucket"))
+    events = sorted({*got["from"].to_pylist(), *got["to"].to_pylist()} - {START, END})
+    vocab = [*events, START, END]
+    width = check_width(len(events))
+    code = {name: k for k, name in enumerate(vocab)}
+    pair = np.array([code[a] * width + code[b]
+                     for a, b in zip(got["from"].to_pylist(), got["to"].to_pylist())], np.int64)
+    bucket, n = got["bucket"].to_numpy(), got["n"].to_numpy()
+    total = bucket == TOTAL
+    counts = np.zeros(width * width, np.int64)
+    users = np.zeros(width * width, np.int64)
+    counts[pair[total]] = n[total]
+    users[pair[total]] = got["users"].to_numpy()[total]
+    # per timed pair: its buckets in order, the ranks' buckets and the values below them
+    order = np.lexsort((bucket, pair))
+    order = order[~total[order]]
+    p_sorted, b_sorted, n_sorted = pair[order], bucket[order], n[order]
+    first = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]]) if len(order) else \
+        np.zeros(0, np.int64)
+    wanted, plan = {}, {}
+    for a, b in zip(first, [*first[1:], len(order)]):
+        p = int(p_sorted[a])
+        below = np.concatenate(([0], np.cumsum(n_sorted[a:b])))
+        at = [int(np.searchsorted(below, r, side="right")) - 1 for r in ranks(int(counts[p]))]
+        buckets = [int(b_sorted[a + i]) for i in at]
+        wanted[(vocab[p // width], vocab[p % width])] = tuple(sorted(set(buckets)))
+        plan[p] = (buckets, [int(below[i]) for i in at])
+    medians = np.full(width * width, np.nan)
+    p90s = np.full(width * width, np.nan)
+    if wanted:
+        rows = map_users(query, partial(durations, names, wanted), DURATIONS)
+        dp = np.array([code[a] * width + code[b] for a, b in zip(rows["from"].to_pylist(),
+                                                                  rows["to"].to_pylist())], np.int64)
+        secs = rows["secs"].to_numpy()
+        order = np.lexsort((secs, dp))
+        dp, secs = dp[order], secs[order]
+        for p, (buckets, below) in plan.items():
+            mine = secs[np.searchsorted(dp, p):np.searchsorted(dp, p, side="right")]
+            mine_buckets = (mine.view(np.uint64) >> BUCKET_SHIFT).astype(np.int64)
+            picked = []
+            for r, b, under in zip(ranks(int(counts[p])), buckets, below):
+                before = int(np.count_nonzero(mine_buckets < b))  # the wanted values of lower buckets
+                picked.append(mine[before + r - under])
+            medians[p], p90s[p] = median_p90(int(counts[p]), picked)
+    return vocab, counts, users, medians, p90s
