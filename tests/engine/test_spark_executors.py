@@ -163,6 +163,44 @@ def test_stage_pass_in_executors_equals_duckdb(demo_tables, demo_journey, collec
     assert table.num_rows * 5 < demo_tables["spark"][0].count().to_pyarrow().as_py()
 
 
+def test_measure_with_its_leak_drivers_in_executors_equals_duckdb(demo_tables, demo_journey, collected):
+    """`measure` of a journey without signals never streams an event row to the driver:
+    the stage pass, then the leak drivers named in the findings (each top leak's windows
+    counted in the executors, tallies back) give DuckDB's map, findings included."""
+    journey = _without_signals(demo_journey)
+    duck = journeymap.measure(journey, demo_tables["duckdb"][0], users=demo_tables["duckdb"][1])
+    spark = journeymap.measure(journey, demo_tables["spark"][0], users=demo_tables["spark"][1])
+    assert json.dumps(duck.to_dict(), sort_keys=True, default=str) == \
+        json.dumps(spark.to_dict(), sort_keys=True, default=str)
+    raising = [lk for lk in duck.diagnosis.leaks if lk.direction == "raise"]
+    assert len(collected) == 1 + bool(raising)  # the stage pass, then the drivers' tallies
+    if raising:
+        assert collected[1].column_names == ["window", "event", "m", "cell", "n"]
+
+
+def test_drivers_counted_in_executors_equal_the_driver_path(demo_tables, demo_journey, collected):
+    """Every candidate of every stage transition at two horizons (a low support floor,
+    so there are many): the executors' tallies give the driver path's numbers."""
+    from journeymap.measure._feed.traces import event_stream
+    from journeymap.measure.drivers import drivers as D
+    from journeymap.measure.map.measured_map import measure_map_pass
+    journey = _without_signals(demo_journey)
+    results = {}
+    for engine in ("duckdb", "spark"):
+        events, users = demo_tables[engine]
+        source = as_source(events)
+        _, done = measure_map_pass(journey, source, users)
+        strata = D._strata(journey, source.table, users, done.entries.users, done.flags)
+        ctx = D._Pass.of(event_stream(source, journey=journey), done.entries, strata) if engine == "duckdb" \
+            else D._Tallied(flagged_rows(source, [], keep_all=True, extra=("event",)), done.entries, *strata)
+        results[engine] = [D._drivers(journey, ctx, k, k + 1, None, ("1d", "7d"), 5, 50).to_dict()
+                           for k in range(len(journey.stages) - 1)]
+    assert sum(len(r["drivers"]) + len(r["blockers"]) for r in results["duckdb"]) > 20
+    assert json.dumps(results["duckdb"], sort_keys=True, default=str) == \
+        json.dumps(results["spark"], sort_keys=True, default=str)
+    assert len(collected) == 1 + 2 * (len(journey.stages) - 1)  # the stage pass, then one tally a window
+
+
 def test_customer_positions_in_executors_equal_duckdb(demo_tables, demo_journey, collected):
     """Where each customer stands now (the stuck list's input) from the executors' stage pass."""
     from journeymap.measure.customers.positions import positions

@@ -36,15 +36,20 @@ worth testing with an experiment.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
 
 from journeymap.errors import QueryError
+from journeymap.measure._feed.batches import flagged_rows
+from journeymap.measure._feed.executors import in_executors, map_users
 from journeymap.measure._feed.traces import event_stream
 from journeymap.measure._feed.users import persona_flags, positions, values_for
+from journeymap.measure.drivers.executors import TALLY, Windows, tally
 from journeymap.measure.kernels.windows import window_counts
 from journeymap.measure.map.entries import StageEntries, entries_of
 from journeymap.measure.stats import Z95, rate
@@ -188,6 +193,83 @@ class _Pass:
             np.full(stream.n_users, -1, np.int64)
         return cls(stream, entries, strata[0], strata[1], pos)
 
+    def did_cells(self, lo, hi, cell, own, n_s) -> list[tuple[str, int, np.ndarray]]:
+        """(event, m, customers per cell) of every event not in `own` that customers did
+        at least m times (COUNTS) in their windows [lo, hi] (per customer of the population;
+        lo -1: none), counted per (customer, event) in one compiled pass over the rows."""
+        stream, pos = self.stream, self.pos
+        p = np.maximum(pos, 0)
+        s_lo, s_hi = np.where(pos >= 0, lo[p], -1), hi[p]
+        skip = np.array([name in own for name in stream.vocab], np.bool_)
+        n_rows = len(stream.t)
+        who_s, code, counts = (np.empty(n_rows, np.int64) for _ in range(3))
+        k = window_counts(stream.offsets, stream.t, stream.codes, s_lo, s_hi, skip,
+                          max(len(stream.vocab), 1), who_s, code, counts)
+        who, code, counts = pos[who_s[:k]], code[:k].astype(np.int16), counts[:k]
+        order = np.argsort(code, kind="stable")  # a radix sort: codes are small integers
+        bounds = np.flatnonzero(np.diff(code[order])) + 1
+        out = []
+        for group in np.split(order, bounds) if k else []:
+            c = int(code[group[0]])
+            for m in COUNTS:
+                did_users = who[group][counts[group] >= m]
+                did = np.bincount(cell[did_users], minlength=2 * n_s).reshape(n_s, 2)
+                out.append((stream.vocab[c], m, did))
+        return out
+
+
+def _windows(start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, h_us: int):
+    """Each customer's window (lo, hi): from entering `from` (lo -1 when not eligible),
+    within the horizon and strictly before advancing."""
+    lo = np.where(eligible, start, -1)
+    hi = np.minimum(start + h_us, np.where(adv >= 0, adv - 1, np.iinfo(np.int64).max))
+    return lo, hi
+
+
+class _Tallied:
+    """`_Pass`'s counting done in the engine's executors (see `drivers.executors`): the
+    windows asked for ahead (`prefetch`) are counted in one pass; others in a pass each."""
+
+    def __init__(self, query, entries: StageEntries, strata: np.ndarray, labels: np.ndarray):
+        self.query, self.entries, self.strata, self.labels = query, entries, strata, labels
+        self._found: dict[bytes, list] = {}
+
+    def window(self, journey: Journey, k_from: int, k_to: int, horizon: float):
+        """(lo, hi, cell, own) of a transition, as `_counted` computes them."""
+        h_us = int(round(horizon * 1e6))
+        start, adv, eligible = _stage_windows(journey, self.entries, k_from, k_to, h_us)
+        lo, hi = _windows(start, adv, eligible, h_us)
+        return lo, hi, self.strata * 2 + (eligible & (adv >= 0)).astype(np.int64), _own(journey, k_from, k_to)
+
+    @staticmethod
+    def _key(lo, hi, cell, own) -> bytes:
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (lo, hi, cell):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update("\x00".join(sorted(own)).encode())
+        return digest.digest()
+
+    def prefetch(self, windows: list) -> None:
+        n_s = len(self.labels)
+        plan = Windows(self.entries.users, np.array([w[0] for w in windows]).reshape(len(windows), -1),
+                       np.array([w[1] for w in windows]).reshape(len(windows), -1),
+                       np.array([w[2] for w in windows]).reshape(len(windows), -1),
+                       tuple(frozenset(w[3]) for w in windows), COUNTS, 2 * n_s)
+        got = map_users(self.query, partial(tally, plan), TALLY, sum_by=("window", "event", "m", "cell"))
+        cols = got.to_pydict()
+        found: list[dict] = [{} for _ in windows]
+        for j, event, m, cell, n in zip(cols["window"], cols["event"], cols["m"], cols["cell"], cols["n"]):
+            did = found[j].setdefault((event, m), np.zeros((n_s, 2), np.int64))
+            did[cell // 2, cell % 2] += n
+        for w, f in zip(windows, found):
+            self._found[self._key(*w)] = [(event, m, did) for (event, m), did in f.items()]
+
+    def did_cells(self, lo, hi, cell, own, n_s) -> list[tuple[str, int, np.ndarray]]:
+        key = self._key(lo, hi, cell, own)
+        if key not in self._found:
+            self.prefetch([(lo, hi, cell, own)])
+        return self._found[key]
+
 
 def _read(journey: Journey, source, users, persona: str | None) -> _Pass:
     table = source.table
@@ -229,24 +311,25 @@ def leak_drivers(journey: Journey, source, users, transitions, horizon=None, kno
     """(from, to) -> the top significant driver of each transition, from one read; `known`:
     the map's pass (its entries and persona flags), so only the events are read again."""
     source = as_source(source)
+    h = horizon or f"{journey.drivers.horizon / 86400:g}d"
+    pairs = [_transition(journey, a, b) for a, b in transitions]
     if known is None:
         ctx = _read(journey, source, users, None)
     else:
-        stream = event_stream(source, journey=journey)
-        ctx = _Pass.of(stream, known.entries, _strata(journey, source.table, users, known.entries.users,
-                                                      known.flags))
-    out = {}
-    for a, b in transitions:
-        k_from, k_to = _transition(journey, a, b)
-        h = horizon or f"{journey.drivers.horizon / 86400:g}d"
-        out[(a, b)] = _drivers(journey, ctx, k_from, k_to, None, (h,), None, 5).top()
-    return out
+        strata = _strata(journey, source.table, users, known.entries.users, known.flags)
+        query = flagged_rows(source, [], keep_all=True, extra=("event",))
+        if in_executors(query):  # every transition's windows counted in one pass there
+            ctx = _Tallied(query, known.entries, *strata)
+            ctx.prefetch([ctx.window(journey, k_from, k_to, _horizon_s(h)) for k_from, k_to in pairs])
+        else:
+            ctx = _Pass.of(event_stream(source, journey=journey), known.entries, strata)
+    return {(a, b): _drivers(journey, ctx, k_from, k_to, None, (h,), None, 5).top()
+            for (a, b), (k_from, k_to) in zip(transitions, pairs)}
 
 
 def _drivers(journey: Journey, ctx: _Pass, k_from: int, k_to: int, persona, horizons, min_support,
              top: int, more=None) -> DriversResult:
-    own = {n for k in range(k_from, k_to + 1) for n in journey.stages[k].enter.events}
-    own |= set(journey.drivers.exclude_events)
+    own = _own(journey, k_from, k_to)
     support = min_support if min_support is not None else journey.min_volume
     pops, rows = {}, []
     for h in horizons:
@@ -261,6 +344,13 @@ def _drivers(journey: Journey, ctx: _Pass, k_from: int, k_to: int, persona, hori
                                     "strictly before advancing"}
     return DriversResult(journey.stage_ids[k_from], journey.stage_ids[k_to], persona, pops, drivers, blockers,
                          computed_on)
+
+
+def _own(journey: Journey, k_from: int, k_to: int) -> set[str]:
+    """Events that are never candidates of a transition: its stages' own, and the
+    journey's excluded ones."""
+    own = {n for k in range(k_from, k_to + 1) for n in journey.stages[k].enter.events}
+    return own | set(journey.drivers.exclude_events)
 
 
 def _stage_windows(journey: Journey, entries: StageEntries, k_from: int, k_to: int, h_us: int):
@@ -327,42 +417,21 @@ def _counted(ctx: _Pass, start: np.ndarray, adv: np.ndarray, eligible: np.ndarra
     """Every candidate of a population (per member: window start, advance time or -1, and
     eligibility), from the events of `ctx.stream`; `more(eligible, lo, hi)`: further
     candidates as (name, event, did members) triples."""
-    stream = ctx.stream
     entered = start >= 0
     advanced = eligible & (adv >= 0)
     n, n_adv = int(eligible.sum()), int(advanced.sum())
     pop = Population(int(entered.sum()), n, int(entered.sum()) - n, n_adv, rate(n_adv, n))
     if not n:
         return pop, []
-    # rows in a customer's window: at or after entering `from`, within the horizon, before
-    # advancing; counted per (customer, event) in one compiled pass over the rows in order
-    pos = ctx.pos
-    inside = (pos >= 0) & eligible[np.maximum(pos, 0)]
-    p = np.maximum(pos, 0)
-    lo = np.where(inside, start[p], -1)
-    hi = np.minimum(start[p] + h_us, np.where(adv[p] >= 0, adv[p] - 1, np.iinfo(np.int64).max))
-    skip = np.array([name in own for name in stream.vocab], np.bool_)
-    n_rows = len(stream.t)
-    who_s, code, counts = (np.empty(n_rows, np.int64) for _ in range(3))
-    k = window_counts(stream.offsets, stream.t, stream.codes, lo, hi, skip, max(len(stream.vocab), 1),
-                      who_s, code, counts)
-    who, code, counts = pos[who_s[:k]], code[:k].astype(np.int16), counts[:k]
+    # a customer's window: at or after entering `from`, within the horizon, before advancing
+    lo, hi = _windows(start, adv, eligible, h_us)
     stratum, n_s = ctx.strata, len(ctx.labels)
     # per stratum: eligible customers who advanced and who did not (cells of "everyone")
     cell = stratum * 2 + advanced.astype(np.int64)
     total = np.bincount(cell[eligible], minlength=2 * n_s).reshape(n_s, 2)
-    order = np.argsort(code, kind="stable")  # a radix sort: codes are small integers
-    bounds = np.flatnonzero(np.diff(code[order])) + 1
-    out = []
-    for group in np.split(order, bounds) if k else []:
-        c = int(code[group[0]])
-        for m in COUNTS:
-            did_users = who[group][counts[group] >= m]
-            n_did = int(did_users.size)
-            if n_did < support or n - n_did < support:
-                continue
-            did = np.bincount(cell[did_users], minlength=2 * n_s).reshape(n_s, 2)
-            out.append(_row(stream.vocab[c] + (f" ×{m}+" if m > 1 else ""), stream.vocab[c], m, did, total, n))
+    out = [_row(event + (f" ×{m}+" if m > 1 else ""), event, m, did, total, n)
+           for event, m, did in ctx.did_cells(lo, hi, cell, own, n_s)
+           if support <= int(did.sum()) <= n - support]
     if more is not None:
         for name, event, members in more(eligible, start, np.minimum(
                 start + h_us, np.where(adv >= 0, adv - 1, np.iinfo(np.int64).max))):

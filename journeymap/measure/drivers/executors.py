@@ -1,0 +1,71 @@
+"""The drivers' counting inside the engine's executors (Spark).
+
+The driver knows each customer's window for a stage transition (from entering `from`,
+within the horizon, before advancing) and their cell (persona, advanced or not): per
+customer figures, from the map's stage pass. They travel to the executors with the
+function; each executor counts, per window, how often each of its customers did each
+event inside it (the same compiled pass as the driver path), and returns only
+tallies: per window, event, at-least-m and cell, how many customers. No event row
+reaches the driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeymap.measure._feed.batches import Batch
+from journeymap.measure._feed.users import positions
+from journeymap.measure.kernels.windows import window_counts
+
+TALLY = pa.schema([("window", pa.int64()), ("event", pa.string()), ("m", pa.int64()),
+                   ("cell", pa.int64()), ("n", pa.int64())])
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Windows of the population's customers (picklable: it travels to the executors)."""
+
+    users: pa.Array  # the population's ids, sorted
+    lo: np.ndarray  # (windows, customers): window start in µs, -1 for none
+    hi: np.ndarray  # (windows, customers): window end in µs (inclusive)
+    cell: np.ndarray  # (windows, customers): persona * 2 + advanced
+    own: tuple[frozenset[str], ...]  # per window: events that are never candidates
+    counts: tuple[int, ...]  # the at-least thresholds
+    n_cells: int
+
+
+def tally(windows: Windows, batch: Batch) -> pa.RecordBatch:
+    """In an executor: per window, event, threshold m and cell, the customers of this
+    batch who did the event at least m times inside their window."""
+    pos = positions(windows.users, batch.users) if len(windows.users) else \
+        np.full(batch.n_users, -1, np.int64)
+    p = np.maximum(pos, 0)
+    col = batch.columns["event"]
+    enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    names = np.array(enc.dictionary.to_pylist(), object)
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    n_rows = len(batch.t)
+    parts = []
+    for j, own in enumerate(windows.own):
+        lo = np.where(pos >= 0, windows.lo[j][p], -1)
+        hi = windows.hi[j][p]
+        skip = np.array([name in own for name in names], np.bool_)
+        who, code, count = (np.empty(n_rows, np.int64) for _ in range(3))
+        k = window_counts(batch.offsets, batch.t, codes, lo, hi, skip, max(len(names), 1), who, code, count)
+        cell, code, count = windows.cell[j][p[who[:k]]], code[:k], count[:k]
+        for m in windows.counts:
+            sel = count >= m
+            key, n = np.unique(code[sel] * windows.n_cells + cell[sel], return_counts=True)
+            parts.append((np.full(len(key), j), names[key // windows.n_cells], np.full(len(key), m),
+                          key % windows.n_cells, n))
+    if not parts:
+        return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in TALLY], schema=TALLY)
+    cols = [np.concatenate([part[i] for part in parts]) for i in range(5)]
+    return pa.RecordBatch.from_arrays([pa.array(cols[0], pa.int64()), pa.array(cols[1], pa.string()),
+                                       pa.array(cols[2], pa.int64()), pa.array(cols[3], pa.int64()),
+                                       pa.array(cols[4], pa.int64())], schema=TALLY)
