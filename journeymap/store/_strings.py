@@ -56,6 +56,28 @@ def sorted_positions(k_off, k_data, u_off, u_data):
 
 
 @njit(cache=True, nogil=True)
+def sorted_bounds(k_off, k_data, u_off, u_data):
+    """(a, b): the strings of the sorted k from the first at or after u's first string to
+    the last at or before u's last (binary searches; u non-empty)."""
+    n_k, last = k_off.shape[0] - 1, u_off.shape[0] - 2
+    lo, hi = 0, n_k
+    while lo < hi:  # the first k >= u[0]
+        mid = (lo + hi) // 2
+        if _cmp(k_off, k_data, mid, u_off, u_data, 0) < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    a, hi = lo, n_k
+    while lo < hi:  # the first k > u[last]
+        mid = (lo + hi) // 2
+        if _cmp(k_off, k_data, mid, u_off, u_data, last) <= 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return a, lo
+
+
+@njit(cache=True, nogil=True)
 def sorted_union(a_off, a_data, b_off, b_data):
     """The union of two strictly increasing string lists, as one merge: (where each union
     entry comes from, as an index into a then b; where each string of a lands; where each

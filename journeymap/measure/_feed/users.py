@@ -71,11 +71,19 @@ def _buffers(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] |
     return None if ids.null_count else string_buffers(ids)
 
 
-def positions(keys: pa.Array | pa.ChunkedArray, users: pa.Array) -> np.ndarray:
+def positions(keys: pa.Array | pa.ChunkedArray, users: pa.Array, *, keys_sorted: bool = False
+              ) -> np.ndarray:
     """Where each of `users` sits in `keys` (-1: absent), with no Python strings: one merge
-    when both are sorted (as engines return user ids), else hashed in Arrow."""
+    when both are sorted (as engines return user ids), else hashed in Arrow. With
+    `keys_sorted` (the caller knows the keys are strictly increasing), the merge reads only
+    the keys from the first user's to the last's (a batch of users against everyone)."""
     keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
     k, u = _buffers(keys), _buffers(users)
+    if keys_sorted and k is not None and u is not None and len(users) and len(keys) \
+            and kernels.strictly_increasing(*u):
+        a, b = kernels.sorted_bounds(*k, *u)
+        found = positions(keys.slice(a, b - a), users)
+        return np.where(found >= 0, found + a, -1)
     found = kernels.sorted_positions(*k, *u) if k is not None and u is not None else None
     if found is not None:
         return found

@@ -36,7 +36,6 @@ worth testing with an experiment.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from functools import partial
@@ -193,10 +192,12 @@ class _Pass:
             np.full(stream.n_users, -1, np.int64)
         return cls(stream, entries, strata[0], strata[1], pos)
 
-    def did_cells(self, lo, hi, cell, own, n_s) -> list[tuple[str, int, np.ndarray]]:
+    def did_cells(self, lo, hi, cell, own, n_s, key=None) -> list[tuple[str, int, np.ndarray]]:
         """(event, m, customers per cell) of every event not in `own` that customers did
         at least m times (COUNTS) in their windows [lo, hi] (per customer of the population;
-        lo -1: none), counted per (customer, event) in one compiled pass over the rows."""
+        lo -1: none), counted per (customer, event) in one compiled pass over the rows
+        (`key`: which transition and horizon the windows are, for passes that counted
+        them ahead)."""
         stream, pos = self.stream, self.pos
         p = np.maximum(pos, 0)
         s_lo, s_hi = np.where(pos >= 0, lo[p], -1), hi[p]
@@ -227,33 +228,27 @@ def _windows(start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, h_us: int
 
 
 class _Tallied:
-    """`_Pass`'s counting done in the engine's executors (see `drivers.executors`): the
-    windows asked for ahead (`prefetch`) are counted in one pass; others in a pass each."""
+    """`_Pass`'s counting in the engine's executors, as tallies (see `drivers.executors`):
+    the transitions asked for ahead (`prefetch`) are counted in one pass, other windows
+    in a pass each."""
 
     def __init__(self, query, entries: StageEntries, strata: np.ndarray, labels: np.ndarray):
         self.query, self.entries, self.strata, self.labels = query, entries, strata, labels
-        self._found: dict[bytes, list] = {}
+        self._found: dict[tuple, list] = {}
 
-    def window(self, journey: Journey, k_from: int, k_to: int, horizon: float):
-        """(lo, hi, cell, own) of a transition, as `_counted` computes them."""
-        h_us = int(round(horizon * 1e6))
-        start, adv, eligible = _stage_windows(journey, self.entries, k_from, k_to, h_us)
-        lo, hi = _windows(start, adv, eligible, h_us)
-        return lo, hi, self.strata * 2 + (eligible & (adv >= 0)).astype(np.int64), _own(journey, k_from, k_to)
+    def prefetch(self, journey: Journey, transitions: list[tuple[int, int, int]]) -> None:
+        """Count the windows of these (k_from, k_to, horizon in µs) in one pass."""
+        windows = []
+        for k_from, k_to, h_us in transitions:
+            start, adv, eligible = _stage_windows(journey, self.entries, k_from, k_to, h_us)
+            lo, hi = _windows(start, adv, eligible, h_us)
+            cell = self.strata * 2 + (eligible & (adv >= 0)).astype(np.int64)
+            windows.append((lo, hi, cell, _own(journey, k_from, k_to)))
+        self._found.update(zip(transitions, self._count(windows)))
 
-    @staticmethod
-    def _key(lo, hi, cell, own) -> bytes:
-        digest = hashlib.blake2b(digest_size=16)
-        for part in (lo, hi, cell):
-            digest.update(np.ascontiguousarray(part).tobytes())
-        digest.update("\x00".join(sorted(own)).encode())
-        return digest.digest()
-
-    def prefetch(self, windows: list) -> None:
+    def _count(self, windows: list) -> list[list[tuple[str, int, np.ndarray]]]:
         n_s = len(self.labels)
-        plan = Windows(self.entries.users, np.array([w[0] for w in windows]).reshape(len(windows), -1),
-                       np.array([w[1] for w in windows]).reshape(len(windows), -1),
-                       np.array([w[2] for w in windows]).reshape(len(windows), -1),
+        plan = Windows(self.entries.users, *(np.stack([w[i] for w in windows]) for i in range(3)),
                        tuple(frozenset(w[3]) for w in windows), COUNTS, 2 * n_s)
         got = map_users(self.query, partial(tally, plan), TALLY, sum_by=("window", "event", "m", "cell"))
         cols = got.to_pydict()
@@ -261,14 +256,12 @@ class _Tallied:
         for j, event, m, cell, n in zip(cols["window"], cols["event"], cols["m"], cols["cell"], cols["n"]):
             did = found[j].setdefault((event, m), np.zeros((n_s, 2), np.int64))
             did[cell // 2, cell % 2] += n
-        for w, f in zip(windows, found):
-            self._found[self._key(*w)] = [(event, m, did) for (event, m), did in f.items()]
+        return [[(event, m, did) for (event, m), did in f.items()] for f in found]
 
-    def did_cells(self, lo, hi, cell, own, n_s) -> list[tuple[str, int, np.ndarray]]:
-        key = self._key(lo, hi, cell, own)
-        if key not in self._found:
-            self.prefetch([(lo, hi, cell, own)])
-        return self._found[key]
+    def did_cells(self, lo, hi, cell, own, n_s, key=None) -> list[tuple[str, int, np.ndarray]]:
+        if key in self._found:
+            return self._found[key]
+        return self._count([(lo, hi, cell, own)])[0]
 
 
 def _read(journey: Journey, source, users, persona: str | None) -> _Pass:
@@ -320,7 +313,7 @@ def leak_drivers(journey: Journey, source, users, transitions, horizon=None, kno
         query = flagged_rows(source, [], keep_all=True, extra=("event",))
         if in_executors(query):  # every transition's windows counted in one pass there
             ctx = _Tallied(query, known.entries, *strata)
-            ctx.prefetch([ctx.window(journey, k_from, k_to, _horizon_s(h)) for k_from, k_to in pairs])
+            ctx.prefetch(journey, [(k_from, k_to, int(round(_horizon_s(h) * 1e6))) for k_from, k_to in pairs])
         else:
             ctx = _Pass.of(event_stream(source, journey=journey), known.entries, strata)
     return {(a, b): _drivers(journey, ctx, k_from, k_to, None, (h,), None, 5).top()
@@ -366,7 +359,7 @@ def _candidates(journey: Journey, ctx: _Pass, k_from: int, k_to: int, horizon: f
                 support: int, more=None) -> tuple[Population, list[dict]]:
     h_us = int(round(horizon * 1e6))
     start, adv, eligible = _stage_windows(journey, ctx.entries, k_from, k_to, h_us)
-    return _counted(ctx, start, adv, eligible, h_us, own, support, more)
+    return _counted(ctx, start, adv, eligible, h_us, own, support, more, key=(k_from, k_to, h_us))
 
 
 def _more_candidates(table, users, entries: StageEntries, own: set[str], properties, traits):
@@ -413,7 +406,7 @@ def _more_candidates(table, users, entries: StageEntries, own: set[str], propert
 
 
 def _counted(ctx: _Pass, start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, h_us: int, own: set[str],
-             support: int, more=None) -> tuple[Population, list[dict]]:
+             support: int, more=None, key=None) -> tuple[Population, list[dict]]:
     """Every candidate of a population (per member: window start, advance time or -1, and
     eligibility), from the events of `ctx.stream`; `more(eligible, lo, hi)`: further
     candidates as (name, event, did members) triples."""
@@ -430,7 +423,7 @@ def _counted(ctx: _Pass, start: np.ndarray, adv: np.ndarray, eligible: np.ndarra
     cell = stratum * 2 + advanced.astype(np.int64)
     total = np.bincount(cell[eligible], minlength=2 * n_s).reshape(n_s, 2)
     out = [_row(event + (f" ×{m}+" if m > 1 else ""), event, m, did, total, n)
-           for event, m, did in ctx.did_cells(lo, hi, cell, own, n_s)
+           for event, m, did in ctx.did_cells(lo, hi, cell, own, n_s, key)
            if support <= int(did.sum()) <= n - support]
     if more is not None:
         for name, event, members in more(eligible, start, np.minimum(

@@ -41,7 +41,7 @@ class Windows:
 def tally(windows: Windows, batch: Batch) -> pa.RecordBatch:
     """In an executor: per window, event, threshold m and cell, the customers of this
     batch who did the event at least m times inside their window."""
-    pos = positions(windows.users, batch.users) if len(windows.users) else \
+    pos = positions(windows.users, batch.users, keys_sorted=True) if len(windows.users) else \
         np.full(batch.n_users, -1, np.int64)
     p = np.maximum(pos, 0)
     col = batch.columns["event"]
@@ -58,11 +58,12 @@ def tally(windows: Windows, batch: Batch) -> pa.RecordBatch:
         who, code, count = (np.empty(n_rows, np.int64) for _ in range(3))
         k = window_counts(batch.offsets, batch.t, codes, lo, hi, skip, max(len(names), 1), who, code, count)
         cell, code, count = windows.cell[j][p[who[:k]]], code[:k], count[:k]
+        key = code * windows.n_cells + cell  # (event, cell), dense: counted by bincount
         for m in windows.counts:
-            sel = count >= m
-            key, n = np.unique(code[sel] * windows.n_cells + cell[sel], return_counts=True)
-            parts.append((np.full(len(key), j), names[key // windows.n_cells], np.full(len(key), m),
-                          key % windows.n_cells, n))
+            n = np.bincount(key[count >= m], minlength=len(names) * windows.n_cells)
+            key_m = np.flatnonzero(n)
+            parts.append((np.full(len(key_m), j), names[key_m // windows.n_cells], np.full(len(key_m), m),
+                          key_m % windows.n_cells, n[key_m]))
     if not parts:
         return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in TALLY], schema=TALLY)
     cols = [np.concatenate([part[i] for part in parts]) for i in range(5)]
