@@ -27,6 +27,19 @@ def test_positions_match_a_dictionary_lookup(keys, users, sort_keys, sort_users)
     assert got.tolist() == _reference(keys, users)
 
 
+@settings(max_examples=300, deadline=None)
+@given(keys=IDS, users=IDS, sort_users=st.booleans(), cut=st.integers(0, 40))
+def test_positions_over_the_users_own_range_of_sorted_keys(keys, users, sort_users, cut):
+    """keys_sorted: binary searches narrow the keys to the users' own range before the
+    merge (a batch of users against everyone); users out of order, or outside the keys'
+    range, still get their places."""
+    keys = sorted(keys, key=lambda s: s.encode())
+    users = sorted(users, key=lambda s: s.encode()) if sort_users else users
+    users = users[cut:] + users[:cut] if not sort_users else users
+    got = positions(pa.array(keys, pa.string()), pa.array(users, pa.string()), keys_sorted=True)
+    assert got.tolist() == _reference(keys, users)
+
+
 def test_sliced_and_chunked_arrays():
     keys = pa.chunked_array([pa.array(["a", "b"]), pa.array(["c", "é"])])
     users = pa.array(["x", "b", "c", "é", "zz"]).slice(1, 3)
