@@ -237,6 +237,17 @@ def test_event_transitions_in_executors_equal_duckdb(demo_tables, collected, opt
     assert durations.num_rows * 3 < rows
 
 
+@pytest.mark.parametrize("options", [{}, {"exclude": ["signup"]}], ids=["plain", "exclude"])
+def test_stage_transitions_in_executors_equal_duckdb(demo_tables, demo_journey, collected, options):
+    """Stage transitions (a journey without activity stages): each row the earliest stage
+    its rule bits name, same-instant rows in stage order, then paired as events are."""
+    duck = transitions(demo_tables["duckdb"][0], level="stage", journey=demo_journey, **options)
+    spark = transitions(demo_tables["spark"][0], level="stage", journey=demo_journey, **options)
+    assert len(duck.edges) > 5 and duck.users > 100
+    assert duck.to_dict() == spark.to_dict()
+    assert len(collected) == 2
+
+
 def test_transitions_medians_in_executors_on_awkward_durations(tmp_path, cons, collected):
     """Ties (zero seconds), one duration filling most of a pair, even and odd counts,
     pairs seen once: the order statistics read off the wanted buckets are exact."""

@@ -22,8 +22,9 @@ import pyarrow.compute as pc
 
 from journeymap.measure._feed.batches import Batch, FlagQuery
 from journeymap.measure._feed.executors import map_users
-from journeymap.measure._feed.traces import OTHER, users_with_rows
+from journeymap.measure._feed.traces import OTHER, lowest_bit, users_with_rows
 from journeymap.measure.kernels import transitions as kernels
+from journeymap.measure.kernels.order import stage_order_at_ties
 from journeymap.measure.paths.edges import END, START, check_width
 
 BUCKET_SHIFT = np.uint64(48)  # sign, 11 exponent bits and 4 of the fraction: 16 buckets an octave
@@ -41,6 +42,7 @@ class Names:
     include: frozenset[str] | None = None
     exclude: frozenset[str] = frozenset()
     rare: frozenset[str] = frozenset()  # folded into OTHER
+    stages: tuple[str, ...] = ()  # stage level: a row is the earliest stage its bits name
 
     def of(self, name: str) -> str | None:
         if (self.include is not None and name not in self.include) or name in self.exclude:
@@ -59,8 +61,15 @@ def _pairs(names: Names, batch: Batch):
                       for v in enc.dictionary.to_pylist()], np.int64)
     codes = local[enc.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64)
     keep = codes >= 0
+    if names.stages:  # the rows of a stage (as `stage_stream` keeps them), ties in stage order
+        keep &= batch.mask != 0
     offsets, _ = users_with_rows(batch.offsets, keep)
     codes, t = codes[keep].astype(np.int32), batch.t[keep]
+    if names.stages:
+        bits = batch.mask[keep].astype(np.int64)
+        codes = lowest_bit(bits).astype(np.int32)
+        stage_order_at_ties(offsets, t, bits, codes)
+        vocab = {stage: k for k, stage in enumerate(names.stages)}
     n = len(vocab)
     counts, users = kernels.transition_counts(offsets, codes, n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)

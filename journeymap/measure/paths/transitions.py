@@ -143,31 +143,35 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
     (Spark) are counted there (see `paths.executors`).
     """
     users = None if users is None else list(users)  # read once, used twice
-    if level == "event" and journey is None:
+    if (level == "event" and journey is None) or (level == "stage" and journey is not None and not any(
+            isinstance(s.enter, ActivityRule) for s in journey.stages)):
         source = as_source(events)
         if users is not None:
             source = as_source(select_users(source.table, users))
-        query = flagged_rows(source, [], keep_all=True, extra=("event",))
+        rules = [s.enter for s in journey.stages] if level == "stage" else []
+        query = flagged_rows(source, rules, keep_all=True, extra=("event",))
         if in_executors(query):
-            return _in_executors(query, include, exclude, fold_below)
+            stages = tuple(s.id for s in journey.stages) if level == "stage" else ()
+            return _in_executors(query, include, exclude, 0.0 if stages else fold_below, stages)
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
 
 
-def _in_executors(query, include, exclude, fold_below: float) -> TransitionsResult:
-    """Event transitions counted in the engine's executors, the names kept and folded as
-    `only_events` and `fold_rare` keep and fold them."""
-    names = Names(None if not include else frozenset(include), frozenset(exclude or ()))
+def _in_executors(query, include, exclude, fold_below: float, stages: tuple[str, ...] = ()
+                  ) -> TransitionsResult:
+    """Event (or, with `stages`, stage) transitions counted in the engine's executors, the
+    names kept and folded as `only_events` and `fold_rare` keep and fold them."""
+    names = Names(None if not include else frozenset(include), frozenset(exclude or ()), stages=stages)
     if fold_below > 0:
         table = query.source.table
         got = table.group_by("event").agg(n=table.event.count()).to_pyarrow().to_pydict()
         kept = {e: n for e, n in zip(got["event"], got["n"]) if names.of(e) is not None}
         total = sum(kept.values())
         names = Names(names.include, names.exclude,
-                      frozenset(e for e, n in kept.items() if n / total < fold_below))
+                      frozenset(e for e, n in kept.items() if n / total < fold_below), stages)
     vocab, counts, users, medians, p90s = on_executors(query, names)
     keys = busiest_first(vocab, counts)
     width = len(vocab)
     n_users = int(users.reshape(width, width)[vocab.index(START)].sum())  # each has one first event
-    return TransitionsResult("event", edge_rows(vocab, keys, counts, users, medians[keys], p90s[keys]),
-                             n_users)
+    return TransitionsResult("stage" if stages else "event",
+                             edge_rows(vocab, keys, counts, users, medians[keys], p90s[keys]), n_users)
