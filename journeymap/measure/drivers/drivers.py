@@ -227,6 +227,11 @@ def _windows(start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, h_us: int
     return lo, hi
 
 
+def _cells(strata: np.ndarray, eligible: np.ndarray, adv: np.ndarray) -> np.ndarray:
+    """Each customer's cell: persona * 2 + advanced (eligible and entered `to`)."""
+    return strata * 2 + (eligible & (adv >= 0)).astype(np.int64)
+
+
 class _Tallied:
     """`_Pass`'s counting in the engine's executors, as tallies (see `drivers.executors`):
     the transitions asked for ahead (`prefetch`) are counted in one pass, other windows
@@ -241,9 +246,8 @@ class _Tallied:
         windows = []
         for k_from, k_to, h_us in transitions:
             start, adv, eligible = _stage_windows(journey, self.entries, k_from, k_to, h_us)
-            lo, hi = _windows(start, adv, eligible, h_us)
-            cell = self.strata * 2 + (eligible & (adv >= 0)).astype(np.int64)
-            windows.append((lo, hi, cell, _own(journey, k_from, k_to)))
+            windows.append((*_windows(start, adv, eligible, h_us), _cells(self.strata, eligible, adv),
+                            _own(journey, k_from, k_to)))
         self._found.update(zip(transitions, self._count(windows)))
 
     def _count(self, windows: list) -> list[list[tuple[str, int, np.ndarray]]]:
@@ -418,16 +422,15 @@ def _counted(ctx: _Pass, start: np.ndarray, adv: np.ndarray, eligible: np.ndarra
         return pop, []
     # a customer's window: at or after entering `from`, within the horizon, before advancing
     lo, hi = _windows(start, adv, eligible, h_us)
-    stratum, n_s = ctx.strata, len(ctx.labels)
+    n_s = len(ctx.labels)
     # per stratum: eligible customers who advanced and who did not (cells of "everyone")
-    cell = stratum * 2 + advanced.astype(np.int64)
+    cell = _cells(ctx.strata, eligible, adv)
     total = np.bincount(cell[eligible], minlength=2 * n_s).reshape(n_s, 2)
     out = [_row(event + (f" ×{m}+" if m > 1 else ""), event, m, did, total, n)
            for event, m, did in ctx.did_cells(lo, hi, cell, own, n_s, key)
            if support <= int(did.sum()) <= n - support]
     if more is not None:
-        for name, event, members in more(eligible, start, np.minimum(
-                start + h_us, np.where(adv >= 0, adv - 1, np.iinfo(np.int64).max))):
+        for name, event, members in more(eligible, start, hi):
             members = members[eligible[members]]
             if support <= members.size <= n - support:
                 did = np.bincount(cell[members], minlength=2 * n_s).reshape(n_s, 2)

@@ -1,4 +1,5 @@
-"""Event transitions run inside the engine's executors (Spark), with exact medians.
+"""Transitions (of events, or of stages) run inside the engine's executors (Spark), with
+exact medians.
 
 Each executor pairs its users' events as the driver path does (`transitions`), and
 only tallies travel: per pair its occurrences and distinct users, and how many of
@@ -24,6 +25,7 @@ from journeymap.measure._feed.batches import Batch, FlagQuery
 from journeymap.measure._feed.executors import map_users
 from journeymap.measure._feed.traces import OTHER, lowest_bit, users_with_rows
 from journeymap.measure.kernels import transitions as kernels
+from journeymap.measure.kernels.buckets import from_order_stats, order_ranks
 from journeymap.measure.kernels.order import stage_order_at_ties
 from journeymap.measure.paths.edges import END, START, check_width
 
@@ -123,27 +125,11 @@ def durations(names: Names, wanted: dict[tuple[str, str], tuple[int, ...]], batc
                                        pa.array(values[take])], schema=DURATIONS)
 
 
-def ranks(n: int) -> tuple[int, int, int, int]:
-    """The order statistics the median and p90 of n values read (as median_p90_of_groups)."""
-    lo = int(np.floor((n - 1) * 0.9))
-    return max(n // 2 - 1, 0), n // 2, lo, min(lo + 1, n - 1)
-
-
-def median_p90(n: int, picked) -> tuple[float, float]:
-    """The median and the linear 0.9 quantile from the values at `ranks(n)`, with the
-    arithmetic of median_p90_of_groups."""
-    at = (n - 1) * 0.9
-    lo = int(np.floor(at))
-    median = (picked[0] + picked[1]) / 2 if n % 2 == 0 else picked[1]
-    a, b, w = picked[2], picked[3], at - lo
-    return median, (b - (b - a) * (1 - w) if w >= 0.5 else a + (b - a) * w)
-
-
 def on_executors(query: FlagQuery, names: Names):
-    """The event transitions of `query`'s rows (every row, with `event`), computed in the
-    executors: (names, counts, users, medians, p90s) per pair id (from * width + to) over
-    `names` (the events in text order, then $start and $end), NaN where a pair has no
-    duration."""
+    """The transitions of `query`'s rows (every row, with `event`; at stage level its
+    stage bits as `_mask`), computed in the executors: (names, counts, users, medians,
+    p90s) per pair id (from * width + to) over `names` (the events or stages in text
+    order, then $start and $end), NaN where a pair has no duration."""
     got = map_users(query, partial(tally, names), TALLY, sum_by=("from", "to", "bucket"))
     events = sorted({*got["from"].to_pylist(), *got["to"].to_pylist()} - {START, END})
     vocab = [*events, START, END]
@@ -167,7 +153,7 @@ def on_executors(query: FlagQuery, names: Names):
     for a, b in zip(first, [*first[1:], len(order)]):
         p = int(p_sorted[a])
         below = np.concatenate(([0], np.cumsum(n_sorted[a:b])))
-        at = [int(np.searchsorted(below, r, side="right")) - 1 for r in ranks(int(counts[p]))]
+        at = [int(np.searchsorted(below, r, side="right")) - 1 for r in order_ranks(int(counts[p]))]
         buckets = [int(b_sorted[a + i]) for i in at]
         wanted[(vocab[p // width], vocab[p % width])] = tuple(sorted(set(buckets)))
         plan[p] = (buckets, [int(below[i]) for i in at])
@@ -184,8 +170,8 @@ def on_executors(query: FlagQuery, names: Names):
             mine = secs[np.searchsorted(dp, p):np.searchsorted(dp, p, side="right")]
             mine_buckets = (mine.view(np.uint64) >> BUCKET_SHIFT).astype(np.int64)
             picked = []
-            for r, b, under in zip(ranks(int(counts[p])), buckets, below):
+            for r, b, under in zip(order_ranks(int(counts[p])), buckets, below):
                 before = int(np.count_nonzero(mine_buckets < b))  # the wanted values of lower buckets
                 picked.append(mine[before + r - under])
-            medians[p], p90s[p] = median_p90(int(counts[p]), picked)
+            medians[p], p90s[p] = from_order_stats(int(counts[p]), *picked)
     return vocab, counts, users, medians, p90s

@@ -139,19 +139,20 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
 
     `users` restricts to those ids; `include`/`exclude` keep or drop event
     names before pairing; `fold_below` folds events rarer than that share of
-    all occurrences into "other". Event transitions of an engine with executors
-    (Spark) are counted there (see `paths.executors`).
+    all occurrences into "other". On an engine with executors (Spark), event
+    transitions, and stage transitions of a journey without activity stages, are
+    counted there (see `paths.executors`).
     """
     users = None if users is None else list(users)  # read once, used twice
-    if (level == "event" and journey is None) or (level == "stage" and journey is not None and not any(
-            isinstance(s.enter, ActivityRule) for s in journey.stages)):
+    stages = tuple(s.id for s in journey.stages) if level == "stage" and journey is not None and not any(
+        isinstance(s.enter, ActivityRule) for s in journey.stages) else ()
+    if (level == "event" and journey is None) or stages:  # what the executors can count
         source = as_source(events)
         if users is not None:
             source = as_source(select_users(source.table, users))
-        rules = [s.enter for s in journey.stages] if level == "stage" else []
-        query = flagged_rows(source, rules, keep_all=True, extra=("event",))
+        query = flagged_rows(source, [s.enter for s in journey.stages] if stages else [], keep_all=True,
+                             extra=("event",))
         if in_executors(query):
-            stages = tuple(s.id for s in journey.stages) if level == "stage" else ()
             return _in_executors(query, include, exclude, 0.0 if stages else fold_below, stages)
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
