@@ -52,6 +52,16 @@ def test_paths_on_every_path(demo_workspace, demo_tables, variant):
     assert duck.to_dict() == spark.to_dict() == fast.to_dict()
 
 
+def test_stage_transitions_on_every_path(demo_workspace, demo_tables, variant):
+    """Spark counts them in its executors (the activity stage at the row that entered it)."""
+    duck = journeymap.transitions(demo_tables["duckdb"][0], level="stage", journey=variant)
+    spark = journeymap.transitions(demo_tables["spark"][0], level="stage", journey=variant)
+    fast = journeymap.transitions(open_workspace(demo_workspace.path).sources()[0], level="stage",
+                                  journey=variant)
+    assert duck.to_dict() == spark.to_dict() == fast.to_dict()
+    assert any(e["to"] == "regular_use" for e in duck.edges)
+
+
 OPTIONAL_FUNNEL = ["landing_view", {"event": "pricing_view", "optional": True}, "signup",
                    {"event": "help_article_view", "optional": True}, "first_booking"]
 # strict: each step the very next event, so the second optional step is one that follows

@@ -91,6 +91,15 @@ def collected(monkeypatch) -> list[pa.Table]:
     return seen
 
 
+def _store(tmp_path, rows: list[tuple]) -> EventStore:
+    """A store of (event_id, user_id, event, ts) rows."""
+    store = EventStore(tmp_path / "store")
+    store.append(pa.table({"event_id": [r[0] for r in rows], "user_id": [r[1] for r in rows],
+                           "event": [r[2] for r in rows],
+                           "ts": pa.array([r[3] for r in rows], pa.timestamp("us", tz="UTC"))}))
+    return store
+
+
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_funnel_in_executors_equals_duckdb(demo_tables, case, collected):
     duck = _run(demo_tables["duckdb"][0], case)
@@ -129,10 +138,7 @@ def test_ties_and_ids_break_as_on_the_driver(tmp_path, cons, collected):
     for i, u in enumerate(users):
         for j, ev in enumerate(["c", "a", "b", "a", "c", "b"]):
             rows.append((f"{u}-{(7 * j + i) % 6}", u, ev, t0 + dt.timedelta(seconds=(i % 3) * (j // 3))))
-    store = EventStore(tmp_path / "store")
-    store.append(pa.table({"event_id": [r[0] for r in rows], "user_id": [r[1] for r in rows],
-                           "event": [r[2] for r in rows],
-                           "ts": pa.array([r[3] for r in rows], pa.timestamp("us", tz="UTC"))}))
+    store = _store(tmp_path, rows)
     for case in ({"order": "strict"}, {"order": "ordered"}, {"order": "unordered"}):
         got = [funnel(store_tables(store, cons[e])[0], ["a", "b", "c"], **case) for e in ("duckdb", "spark")]
         assert_same(*got)
@@ -176,6 +182,41 @@ def test_measure_with_its_leak_drivers_in_executors_equals_duckdb(demo_tables, d
     assert len(collected) == 1 + bool(raising)  # the stage pass, then the drivers' tallies
     if raising:
         assert collected[1].column_names == ["window", "event", "m", "cell", "n"]
+
+
+def test_measure_with_signals_streams_only_signal_rows(demo_tables, demo_journey, monkeypatch):
+    """A journey with signals (survey answers, tickets): the stage pass runs in the
+    executors and only the rows the signal rules flag reach the driver (a second read of
+    those rows alone): the same map and experience per stage as DuckDB."""
+    assert demo_journey.signals
+    seen: list[pa.Table] = []
+    real_map, real_stream = spark_executors.map_partitions, batches._ibis_tables
+
+    def collected(*args, **kwargs):
+        seen.append(real_map(*args, **kwargs))
+        return seen[-1]
+
+    streamed: list[tuple] = []
+
+    def stream(query, *args, **kwargs):
+        for table in real_stream(query, *args, **kwargs):
+            if query.source.table._find_backend().name == "pyspark":
+                streamed.append((query.rules, table.num_rows))
+            yield table
+
+    monkeypatch.setattr(spark_executors, "map_partitions", collected)
+    monkeypatch.setattr(batches, "_ibis_tables", stream)
+    duck = journeymap.measure(demo_journey, demo_tables["duckdb"][0], users=demo_tables["duckdb"][1])
+    spark = journeymap.measure(demo_journey, demo_tables["spark"][0], users=demo_tables["spark"][1])
+    assert duck.experience is not None and sum(
+        s.surveys.get("nps", {}).get("n") or 0 for s in duck.experience.stages) > 50
+    assert json.dumps(duck.to_dict(), sort_keys=True, default=str) == \
+        json.dumps(spark.to_dict(), sort_keys=True, default=str)
+    signal_rules = tuple(r for _, r in demo_journey.signals.rules)
+    assert streamed and {rules for rules, _ in streamed} == {signal_rules}
+    rows = demo_tables["spark"][0].count().to_pyarrow().as_py()
+    assert 0 < sum(n for _, n in streamed) * 20 < rows  # the answers and tickets alone
+    assert seen[0].column_names[0] == "user_id"  # the stage pass: a row per user
 
 
 def test_drivers_counted_in_executors_equal_the_driver_path(demo_tables, demo_journey, collected):
@@ -239,12 +280,50 @@ def test_event_transitions_in_executors_equal_duckdb(demo_tables, collected, opt
 
 @pytest.mark.parametrize("options", [{}, {"exclude": ["signup"]}], ids=["plain", "exclude"])
 def test_stage_transitions_in_executors_equal_duckdb(demo_tables, demo_journey, collected, options):
-    """Stage transitions (a journey without activity stages): each row the earliest stage
+    """Stage transitions (the demo journey, no activity stage): each row the earliest stage
     its rule bits name, same-instant rows in stage order, then paired as events are."""
     duck = transitions(demo_tables["duckdb"][0], level="stage", journey=demo_journey, **options)
     spark = transitions(demo_tables["spark"][0], level="stage", journey=demo_journey, **options)
     assert len(duck.edges) > 5 and duck.users > 100
     assert duck.to_dict() == spark.to_dict()
+    assert len(collected) == 2
+
+
+ACTIVITY_JOURNEY = """\
+name: activity
+stages:
+  - {id: visit, owner: web, enter: {event: visit}}
+  - {id: signup, owner: growth, enter: {event: signup}, within: 7d}
+  - {id: regular, owner: product, enter: {active: {days: 2, within: 5d, events: [use, signup]}}}
+  - {id: pay, owner: sales, enter: {event: pay}, optional: true}
+  - {id: renew, owner: sales, enter: {event: renew}}
+"""
+
+
+@pytest.mark.parametrize("options", [{}, {"exclude": ["pay"]}, {"include": ["visit", "use", "renew"]}],
+                         ids=["plain", "exclude", "include"])
+def test_stage_transitions_with_activity_stages_in_executors(tmp_path, cons, collected, options):
+    """An activity stage appears once, at the row that entered it (not skipped): the
+    executors find each user's entries with the stage kernel over their own batch, and
+    same-instant rows (an activity event that also enters a stage, several at one
+    second) are put in stage order first, as the driver path does: DuckDB's edges."""
+    from journeymap.spec.load import load_journey
+    journey = load_journey(ACTIVITY_JOURNEY)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(300):
+        t = t0
+        for j in range(int(rng.integers(2, 14))):
+            t = t + dt.timedelta(hours=int(rng.choice([0, 0, 1, 20, 30, 60])))
+            event = ["visit", "signup", "use", "use", "pay", "renew", "other"][int(rng.integers(0, 7))]
+            rows.append((f"e{i}-{j}", f"u{i:03d}", event, t))
+    store = _store(tmp_path, rows)
+    got = [transitions(store_tables(store, cons[e])[0], level="stage", journey=journey, **options)
+           for e in ("duckdb", "spark")]
+    assert got[0].to_dict() == got[1].to_dict()
+    assert any("regular" in (e["from"], e["to"]) for e in got[0].edges)
+    assert got[0].users > 100
     assert len(collected) == 2
 
 
@@ -262,10 +341,7 @@ def test_transitions_medians_in_executors_on_awkward_durations(tmp_path, cons, c
             rows.append((f"e{i}-{j}", f"u{i:03d}", "abcd"[int(rng.integers(0, 4))], t))
     rows.append(("lone-1", "lone", "x", t0))
     rows.append(("lone-2", "lone", "y", t0 + dt.timedelta(seconds=5)))
-    store = EventStore(tmp_path / "store")
-    store.append(pa.table({"event_id": [r[0] for r in rows], "user_id": [r[1] for r in rows],
-                           "event": [r[2] for r in rows],
-                           "ts": pa.array([r[3] for r in rows], pa.timestamp("us", tz="UTC"))}))
+    store = _store(tmp_path, rows)
     duck, spark = (transitions(store_tables(store, cons[e])[0]) for e in ("duckdb", "spark"))
     assert duck.to_dict() == spark.to_dict()
     assert any(e["from"] == "x" and e["to"] == "y" and e["median_s"] == 5.0 for e in spark.edges)

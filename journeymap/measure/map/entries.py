@@ -84,27 +84,42 @@ class SideRows:
 def stage_entries_and(journey: Journey, events, rules, *, entry_props: tuple[str, ...] = (),
                       columns: tuple[str, ...] = ()) -> tuple[StageEntries, SideRows]:
     """The stage pass, also collecting the rows that `rules` flag (with `columns`) as it
-    goes: one read of the events, in the same order and with the same tie rules."""
+    goes: one read of the events, in the same order and with the same tie rules. On an
+    engine with executors (Spark) the stage pass runs there and only the rows `rules`
+    flag reach the driver (a second read, of those rows alone)."""
     n = len(journey.stages)
     query = flagged_rows(events, [*(s.enter for s in journey.stages), *rules],
                          extra=tuple(dict.fromkeys([*entry_props, *columns])))
+    if in_executors(query):
+        entries = stage_entries(journey, query.source, entry_props=entry_props)
+        only = flagged_rows(query.source, list(rules), extra=columns)
+        side = [_side_part(b, b.mask.astype(np.int64), columns)
+                for b in iter_batches(only, task="signal rows")]
+        return entries, _side_rows([p for p in side if p is not None], columns)
     side: list[tuple] = []
     stage_bits = (1 << n) - 1
 
     def stage_batches():
         for b in iter_batches(query, task="stage entries"):
-            other = b.mask.astype(np.int64) >> n
-            rows = np.flatnonzero(other)
-            if rows.size:
-                whose = np.searchsorted(b.offsets, rows, side="right") - 1
-                side.append((b.users.take(pa.array(whose)), b.t[rows], other[rows],
-                             {c: b.columns[c].take(pa.array(rows)) for c in columns}))
+            part = _side_part(b, b.mask.astype(np.int64) >> n, columns)
+            if part is not None:
+                side.append(part)
                 b = Batch(b.users, b.offsets, b.t, b.mask & b.mask.dtype.type(stage_bits), b.columns)
             yield b
 
     entries = entries_of(journey, stage_batches(), users_ahead(query), query.source.data_end_us(),
                          entry_props)
     return entries, _side_rows(side, columns)
+
+
+def _side_part(b: Batch, other: np.ndarray, columns: tuple[str, ...]) -> tuple | None:
+    """A batch's rows with `other` bits set: (users, times, bits, columns); None if none."""
+    rows = np.flatnonzero(other)
+    if not rows.size:
+        return None
+    whose = np.searchsorted(b.offsets, rows, side="right") - 1
+    return (b.users.take(pa.array(whose)), b.t[rows], other[rows],
+            {c: b.columns[c].take(pa.array(rows)) for c in columns})
 
 
 def _side_rows(parts: list[tuple], columns: tuple[str, ...]) -> SideRows:

@@ -46,9 +46,9 @@ def gather(rules: StageRules, capacity: int) -> Gather:
     return Gather(capacity, entry_t=((n,), np.int64), skipped=((n,), np.bool_))
 
 
-def run(batch, rules: StageRules, entry_props, out: Gather) -> dict[str, pa.Array]:
-    """The stage kernel over one batch; its users who entered stage 1 go to `out`;
-    returns their values of `entry_props` on the stage-1 entry event."""
+def entry_times(batch, rules: StageRules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stage kernel over one batch: per user of the batch, each stage's entry time
+    (µs, -1: never) and skip, and the row of the stage-1 entry (NO_ROW: never entered)."""
     n = rules.within.shape[0]
     entry_t = np.full((batch.n_users, n), -1, np.int64)
     skipped = np.zeros((batch.n_users, n), np.bool_)
@@ -57,6 +57,13 @@ def run(batch, rules: StageRules, entry_props, out: Gather) -> dict[str, pa.Arra
     over_users(o, lambda u0, u1: kernels.stage_entries(
         o[u0:u1 + 1], batch.t, batch.mask, rules.within, rules.optional, rules.act_days,
         rules.act_window, entry_t[u0:u1], skipped[u0:u1], first[u0:u1]))
+    return entry_t, skipped, first
+
+
+def run(batch, rules: StageRules, entry_props, out: Gather) -> dict[str, pa.Array]:
+    """The stage kernel over one batch; its users who entered stage 1 go to `out`;
+    returns their values of `entry_props` on the stage-1 entry event."""
+    entry_t, skipped, first = entry_times(batch, rules)
     keep = first >= 0
     out.add(batch.users, keep, entry_t=entry_t, skipped=skipped)
     if not entry_props:

@@ -27,6 +27,7 @@ from journeymap.measure._feed.traces import OTHER, lowest_bit, users_with_rows
 from journeymap.measure.kernels import transitions as kernels
 from journeymap.measure.kernels.buckets import from_order_stats, order_ranks
 from journeymap.measure.kernels.order import stage_order_at_ties
+from journeymap.measure.map.stage_batch import StageRules, entry_times
 from journeymap.measure.paths.edges import END, START, check_width
 
 BUCKET_SHIFT = np.uint64(48)  # sign, 11 exponent bits and 4 of the fraction: 16 buckets an octave
@@ -45,6 +46,8 @@ class Names:
     exclude: frozenset[str] = frozenset()
     rare: frozenset[str] = frozenset()  # folded into OTHER
     stages: tuple[str, ...] = ()  # stage level: a row is the earliest stage its bits name
+    rules: StageRules | None = None  # with activity stages: the stage rules, to find entries
+    activity: tuple[int, ...] = ()  # the activity stages, each kept at the row that entered it
 
     def of(self, name: str) -> str | None:
         if (self.include is not None and name not in self.include) or name in self.exclude:
@@ -64,20 +67,41 @@ def _pairs(names: Names, batch: Batch):
     codes = local[enc.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64)
     keep = codes >= 0
     if names.stages:  # the rows of a stage (as `stage_stream` keeps them), ties in stage order
-        keep &= batch.mask != 0
-    offsets, _ = users_with_rows(batch.offsets, keep)
-    codes, t = codes[keep].astype(np.int32), batch.t[keep]
-    if names.stages:
-        bits = batch.mask[keep].astype(np.int64)
-        codes = lowest_bit(bits).astype(np.int32)
-        stage_order_at_ties(offsets, t, bits, codes)
+        offsets, codes, t = _stage_rows(names, batch, keep & (batch.mask != 0))
         vocab = {stage: k for k, stage in enumerate(names.stages)}
+    else:
+        offsets, _ = users_with_rows(batch.offsets, keep)
+        codes, t = codes[keep].astype(np.int32), batch.t[keep]
     n = len(vocab)
     counts, users = kernels.transition_counts(offsets, codes, n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     secs = np.empty(int(counts.sum()), np.float64)
     kernels.transition_secs(offsets, codes, t, n, starts.copy(), secs)
     return [*sorted(vocab, key=vocab.get), START, END], n + 2, counts, users, starts, secs
+
+
+def _stage_rows(names: Names, batch: Batch, keep: np.ndarray):
+    """The kept rows at stage level, as `stage_stream` has them: (offsets, stage codes,
+    times), same-instant rows in stage order, an activity stage only on the user's first
+    row at the instant they entered it (not skipped), rows left with no stage dropped."""
+    offsets, _ = users_with_rows(batch.offsets, keep)
+    rows = np.flatnonzero(keep)
+    t, bits = batch.t[rows], batch.mask[rows].astype(np.int64)
+    stage_order_at_ties(offsets, t, bits, rows)  # `rows` follows the reordering
+    if names.activity:
+        entry_t, skipped, first = entry_times(batch, names.rules)
+        user = np.searchsorted(batch.offsets, rows, side="right") - 1
+        known = first[user] >= 0
+        for k in names.activity:
+            flag = np.int64(1) << k
+            entered = known & (entry_t[user, k] == t) & ~skipped[user, k]
+            at = np.flatnonzero(((bits & flag) != 0) & entered)
+            bits &= ~flag
+            bits[at[np.unique(user[at], return_index=True)[1]]] |= flag
+    codes = lowest_bit(bits)
+    staged = codes >= 0
+    offsets, _ = users_with_rows(offsets, staged)
+    return offsets, codes[staged].astype(np.int32), t[staged]
 
 
 def _timed(width: int, pairs: np.ndarray) -> np.ndarray:

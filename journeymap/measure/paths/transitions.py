@@ -9,7 +9,7 @@ outgoing transitions, median and p90 seconds on the edge.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from journeymap.measure._feed.traces import (
 from journeymap.measure.kernels import transitions as kernels
 from journeymap.measure.kernels.buckets import median_p90_of_groups
 from journeymap.measure.map.entries import entries_of
+from journeymap.measure.map.stage_batch import StageRules
 from journeymap.measure.paths.edges import END, START, Edge, busiest_first, check_width, edge_rows
 from journeymap.measure.paths.executors import Names, on_executors
 from journeymap.results import Result
@@ -140,39 +141,46 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
     `users` restricts to those ids; `include`/`exclude` keep or drop event
     names before pairing; `fold_below` folds events rarer than that share of
     all occurrences into "other". On an engine with executors (Spark), event
-    transitions, and stage transitions of a journey without activity stages, are
-    counted there (see `paths.executors`).
+    and stage transitions are counted there (see `paths.executors`).
     """
     users = None if users is None else list(users)  # read once, used twice
-    stages = tuple(s.id for s in journey.stages) if level == "stage" and journey is not None and not any(
-        isinstance(s.enter, ActivityRule) for s in journey.stages) else ()
-    if (level == "event" and journey is None) or stages:  # what the executors can count
+    at_stages = level == "stage" and journey is not None
+    if (level == "event" and journey is None) or at_stages:  # what the executors can count
         source = as_source(events)
         if users is not None:
             source = as_source(select_users(source.table, users))
-        query = flagged_rows(source, [s.enter for s in journey.stages] if stages else [], keep_all=True,
-                             extra=("event",))
+        query = flagged_rows(source, [s.enter for s in journey.stages] if at_stages else [],
+                             keep_all=True, extra=("event",))
         if in_executors(query):
-            return _in_executors(query, include, exclude, 0.0 if stages else fold_below, stages)
+            names = Names(None if not include else frozenset(include), frozenset(exclude or ()))
+            if at_stages:
+                names = stage_names(names, journey)
+            return _in_executors(query, names, 0.0 if at_stages else fold_below)
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
 
 
-def _in_executors(query, include, exclude, fold_below: float, stages: tuple[str, ...] = ()
-                  ) -> TransitionsResult:
-    """Event (or, with `stages`, stage) transitions counted in the engine's executors, the
-    names kept and folded as `only_events` and `fold_rare` keep and fold them."""
-    names = Names(None if not include else frozenset(include), frozenset(exclude or ()), stages=stages)
+def stage_names(names: Names, journey: Journey) -> Names:
+    """`names` at stage level: the journey's stages, and its activity stages (with the
+    rules that say when they were entered)."""
+    activity = tuple(k for k, s in enumerate(journey.stages) if isinstance(s.enter, ActivityRule))
+    return replace(names, stages=tuple(s.id for s in journey.stages), activity=activity,
+                   rules=StageRules.of(journey) if activity else None)
+
+
+def _in_executors(query, names: Names, fold_below: float) -> TransitionsResult:
+    """Event (or, with `names.stages`, stage) transitions counted in the engine's
+    executors, the names kept and folded as `only_events` and `fold_rare` keep and fold
+    them."""
     if fold_below > 0:
         table = query.source.table
         got = table.group_by("event").agg(n=table.event.count()).to_pyarrow().to_pydict()
         kept = {e: n for e, n in zip(got["event"], got["n"]) if names.of(e) is not None}
         total = sum(kept.values())
-        names = Names(names.include, names.exclude,
-                      frozenset(e for e, n in kept.items() if n / total < fold_below), stages)
+        names = replace(names, rare=frozenset(e for e, n in kept.items() if n / total < fold_below))
     vocab, counts, users, medians, p90s = on_executors(query, names)
     keys = busiest_first(vocab, counts)
     width = len(vocab)
     n_users = int(users.reshape(width, width)[vocab.index(START)].sum())  # each has one first event
-    return TransitionsResult("stage" if stages else "event",
+    return TransitionsResult("stage" if names.stages else "event",
                              edge_rows(vocab, keys, counts, users, medians[keys], p90s[keys]), n_users)
