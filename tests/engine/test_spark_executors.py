@@ -327,6 +327,38 @@ def test_stage_transitions_with_activity_stages_in_executors(tmp_path, cons, col
     assert len(collected) == 2
 
 
+ACTUAL = [{}, {"stage": "onboarding", "start": "signup", "end": "first_booking", "depth": 4},
+          {"exclude": ["$pageview", "session_start"], "end": "first_booking", "top": 5},
+          {"include": ["landing_view", "pricing_view", "signup", "first_booking"], "stage": "signup"},
+          {"persona": "team", "stage": "advocacy"}]
+
+
+@pytest.mark.parametrize("options", ACTUAL, ids=lambda o: ",".join(o) or "plain")
+def test_actual_journey_in_executors_equals_duckdb(demo_tables, demo_journey, collected, options):
+    """Paths, the paths of those who advanced and dropped, repeats, stage moves, exits
+    and conformance (overall and per persona) from tallies summed in the engine, the
+    transition tables as transitions counts them: DuckDB's actual journey, and no event
+    row on the driver."""
+    from journeymap.measure.paths.actual import actual_journey
+    duck = actual_journey(demo_journey, *demo_tables["duckdb"], **options)
+    spark = actual_journey(demo_journey, *demo_tables["spark"], **options)
+    assert duck.users > 100 and duck.paths.paths and duck.conformance.users > 100
+    assert duck.exits and any(r["repeat_users"] for r in duck.repeats)
+    assert duck.to_dict() == spark.to_dict()
+    assert len(collected) == 5  # the tallies, then event and stage transitions (two passes each)
+    tallies = collected[0]
+    assert tallies.column_names == ["part", "key", "n"]
+    assert tallies.num_rows * 5 < demo_tables["spark"][0].count().to_pyarrow().as_py()
+
+
+def test_actual_journey_in_executors_names_an_unknown_anchor(demo_tables, demo_journey, collected):
+    from journeymap.errors import QueryError
+    from journeymap.measure.paths.actual import actual_journey
+    for engine in ("duckdb", "spark"):
+        with pytest.raises(QueryError, match="no event 'sign_up' in these events.*signup"):
+            actual_journey(demo_journey, *demo_tables[engine], start="sign_up")
+
+
 def test_transitions_medians_in_executors_on_awkward_durations(tmp_path, cons, collected):
     """Ties (zero seconds), one duration filling most of a pair, even and odd counts,
     pairs seen once: the order statistics read off the wanted buckets are exact."""

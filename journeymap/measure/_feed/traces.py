@@ -91,11 +91,19 @@ def event_stream(events, *, journey: Journey | None = None,
         source = as_source(select_users(source.table, users))
     rules = [s.enter for s in journey.stages] if journey else []
     query = flagged_rows(source, rules, keep_all=True, extra=("event",))
+    stream = coded_stream(iter_batches(query, task="sequences"), journey is not None)
+    return only_events(stream, include, exclude)
+
+
+def coded_stream(batches, with_bits: bool) -> Stream:
+    """Batches of whole users (with their `event` column) as one coded stream; `with_bits`:
+    their masks are stage bits, and same-instant rows are put in stage order."""
     vocab: dict[str, int] = {}
     parts = []
-    for b in iter_batches(query, task="sequences"):
+    for b in batches:
         col = b.columns["event"]
         enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+        enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
         local = np.array([vocab.setdefault(name, len(vocab)) for name in enc.dictionary.to_pylist()],
                          np.int32)
         idx = enc.indices.to_numpy(zero_copy_only=False)
@@ -105,13 +113,10 @@ def event_stream(events, *, journey: Journey | None = None,
         parts.append((b, codes))
     names = tuple(sorted(vocab, key=vocab.get))
     if not parts:
-        stream = Stream(pa.array([], pa.string()), np.zeros(1, np.int64), np.zeros(0, np.int64),
-                        np.zeros(0, np.int32), names, np.zeros(0, np.int64) if journey else None)
-    else:
-        stream = _concat(parts, names, journey is not None)
-    if journey is not None:
-        stream = _ties_in_stage_order(stream)
-    return only_events(stream, include, exclude)
+        return Stream(pa.array([], pa.string()), np.zeros(1, np.int64), np.zeros(0, np.int64),
+                      np.zeros(0, np.int32), names, np.zeros(0, np.int64) if with_bits else None)
+    stream = _concat(parts, names, with_bits)
+    return _ties_in_stage_order(stream) if with_bits else stream
 
 
 def _ties_in_stage_order(stream: Stream) -> Stream:

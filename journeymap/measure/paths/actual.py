@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass, field, replace
 
 from journeymap._deferred import ir
-from journeymap.measure._feed.traces import event_stream, only_events, stage_stream
-from journeymap.measure._feed.users import persona_flags, positions, values_for
-from journeymap.measure.map.entries import StageEntries, entries_of, stage_at
-from journeymap.measure.paths.deviations import ConformanceResult, conformance, exits, repeats, stage_moves
-from journeymap.measure.paths.top_paths import PathsResult, count_paths, path_matrix, top_paths
-from journeymap.measure.paths.transitions import TransitionsResult, edge_table
+from journeymap.errors import QueryError, did_you_mean
+from journeymap.measure._feed.batches import flagged_rows
+from journeymap.measure._feed.executors import in_executors
+from journeymap.measure._feed.traces import event_stream, only_events, select_users, stage_stream
+from journeymap.measure._feed.users import persona_flags, values_for
+from journeymap.measure.map.entries import StageEntries, entries_of
+from journeymap.measure.paths.actual_executors import Plan, on_executors
+from journeymap.measure.paths.deviations import (
+    ConformanceResult,
+    conformance,
+    exits,
+    repeats,
+    stage_at_rows,
+    stage_moves,
+)
+from journeymap.measure.paths.executors import Names
+from journeymap.measure.paths.top_paths import (
+    PathsResult,
+    check_paths,
+    count_paths,
+    split_matrices,
+    top_paths,
+)
+from journeymap.measure.paths.transitions import (
+    TransitionsResult,
+    counted_in_executors,
+    edge_table,
+    stage_names,
+)
 from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source
@@ -63,37 +84,10 @@ class ActualJourney(Result):
                 "sankey": self.paths.sankey(), "graph": self.stage_transitions.graph()}
 
 
-def stage_at_rows(stream, entries: StageEntries) -> np.ndarray:
-    """For every row of the stream: the last stage its user had entered by then (-1)."""
-    pos = positions(entries.users, stream.users) if entries.n_users else \
-        np.full(stream.n_users, -1, np.int64)
-    return stage_at(entries, pos[stream.user_of_row()], stream.t)
-
-
 def split_paths(stream, entries: StageEntries, k: int, depth: int, top: int) -> dict:
     """From entering stage k (its qualifying event): paths of users who advanced vs dropped."""
-    if not entries.n_users:
-        return {name: PathsResult([], 0, {"from_stage": k, "depth": depth})
-                for name in ("advanced", "dropped")}
-    pos = positions(entries.users, stream.users)
-    inside = pos >= 0
-    entry = np.where(inside, entries.entry_t[np.maximum(pos, 0), k], -1)
-    nxt = np.where(inside, entries.entry_t[np.maximum(pos, 0), k + 1], -1) \
-        if k + 1 < entries.entry_t.shape[1] else np.full(len(pos), -1)
-    user = stream.user_of_row()
-    at_or_after = (stream.t >= np.where(entry[user] >= 0, entry[user], np.iinfo(np.int64).max)) \
-        & ((stream.stage_bits >> k) & 1).astype(bool)
-    begin = np.full(stream.n_users, -1, np.int64)
-    rows = np.flatnonzero(at_or_after)
-    uniq, idx = np.unique(user[rows], return_index=True)
-    begin[uniq] = rows[idx]
-    out = {}
-    for name, sel in (("advanced", (entry >= 0) & (nxt >= 0)), ("dropped", (entry >= 0) & (nxt < 0))):
-        sel &= begin >= 0
-        mat = path_matrix(stream, begin[sel], stream.offsets[1:][sel], depth)
-        out[name] = count_paths(stream, mat, top, int(sel.sum()), {"from_stage": k,
-                                                                      "depth": depth})
-    return out
+    return {name: count_paths(stream, mat, top, len(mat), {"from_stage": k, "depth": depth})
+            for name, mat in split_matrices(stream, entries, k, depth).items()}
 
 
 def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = None, *,
@@ -109,6 +103,11 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
     if persona is not None:
         journey.persona(persona)
         ids = flags.filter(flags.column(persona).fill_null(False)).column("user_id").to_pylist()
+    query = flagged_rows(source if ids is None else as_source(select_users(events, ids)),
+                         [s.enter for s in journey.stages], keep_all=True, extra=("event",))
+    if in_executors(query):
+        return _in_executors(journey, query, source.data_end_us(), flags if persona is None else None,
+                             stage, start, end, depth, top, include, exclude)
     every = event_stream(source, journey=journey, users=ids)  # the stage rules, read once
     data_end = source.data_end_us()
     entries = entries_of(journey, [every.as_batch()], every.n_users, data_end)
@@ -130,3 +129,33 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
         exits(stream, journey.inactivity, data_end, stage_at_rows(stream, entries),
               tuple(journey.stage_ids))[:EXIT_TOP],
         conformance(stages, journey, masks), at_stage, stage)
+
+
+def _in_executors(journey: Journey, query, data_end: int, flags, stage, start, end, depth: int, top: int,
+                  include, exclude) -> ActualJourney:
+    """The actual journey counted in the engine's executors: the two transition tables
+    (`paths.executors`), then one pass of tallies for the rest (`paths.actual_executors`)."""
+    k = journey.stage_ids.index(journey.stage(stage).id) if stage is not None else None
+    check_paths(depth, top)
+    split = k is not None and k + 1 < len(journey.stages)
+    names = Names(None if not include else frozenset(include), frozenset(exclude or ()))
+    plan = Plan(journey, None if include is None else tuple(include),
+                None if exclude is None else tuple(exclude), start, end, depth, k if split else None,
+                data_end,
+                flags.select(["user_id", *[p.id for p in journey.personas]]) if flags is not None else None)
+    counted = on_executors(query, plan)
+    for name in (start, end):
+        if name is not None and name not in counted.names():
+            raise QueryError(f"no event '{name}' in these events" +
+                             did_you_mean(name, sorted(counted.names())))
+    events = replace(names, ties_by_stage=True)
+    at_stage = {name: counted.paths(name, top, {"from_stage": k, "depth": depth})
+                for name in ("advanced", "dropped")} if split else {}
+    return ActualJourney(
+        journey.name, counted.total("users"),
+        counted_in_executors(query, events, 0.0),
+        counted_in_executors(query, stage_names(names, journey), 0.0),
+        counted.paths("path", top, {"start": start, "end": end, "depth": depth}),
+        counted.repeats(), counted.stage_moves(journey), counted.exits()[:EXIT_TOP],
+        counted.conformance([p.id for p in journey.personas] if flags is not None else []),
+        at_stage, stage)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from journeymap.measure._feed.traces import Stream
+from journeymap.measure._feed.users import positions
+from journeymap.measure.map.entries import stage_at
 from journeymap.measure.paths.top_paths import count_paths, path_matrix
 from journeymap.results import Result
 from journeymap.spec.model import Journey
@@ -26,11 +28,16 @@ KINDS = ("loop", "backtrack", "skip", "out_of_order")
 TRACE_DEPTH = 10
 
 
+def times_per_user(stream: Stream) -> np.ndarray:
+    """How many times each user did each event (users by vocab)."""
+    v = len(stream.vocab)
+    return np.bincount(stream.user_of_row().astype(np.int64) * v + stream.codes,
+                       minlength=stream.n_users * v).reshape(stream.n_users, v)
+
+
 def repeats(stream: Stream) -> list[dict]:
     """Per event (or stage): users doing it, users repeating it, and how often."""
-    v = len(stream.vocab)
-    per = np.bincount(stream.user_of_row().astype(np.int64) * v + stream.codes,
-                      minlength=stream.n_users * v).reshape(stream.n_users, v)
+    per = times_per_user(stream)
     out = []
     for c, name in enumerate(stream.vocab):
         col = per[:, c]
@@ -144,15 +151,21 @@ class ConformanceResult(Result):
                 "deviating_traces": self.deviating_traces, "personas": self.personas}
 
 
+def deviations(stages: Stream, journey: Journey) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per user of `stages`: whether they made each kind of deviation (by KINDS), and
+    whether they won back (moved from a bad outcome to an earlier stage)."""
+    moves = _moves(stages, journey)
+    return {k: _per_user(moves[k], stages) for k in KINDS}, _per_user(moves["win_back"], stages)
+
+
 def conformance(stages: Stream, journey: Journey, persona_masks: dict[str, np.ndarray] | None = None,
                 top: int = 10) -> ConformanceResult:
     """Share of users following the design exactly, each kind of deviation, top deviating traces.
 
     `persona_masks` maps persona id to a boolean per user of `stages`.
     """
-    moves = _moves(stages, journey)
-    per_kind = {k: _per_user(moves[k], stages) for k in KINDS}
-    win_backs = int(_per_user(moves["win_back"], stages).sum())
+    per_kind, win_back = deviations(stages, journey)
+    win_backs = int(win_back.sum())
     deviates = np.zeros(stages.n_users, bool)
     for flags in per_kind.values():
         deviates |= flags
@@ -170,6 +183,13 @@ def conformance(stages: Stream, journey: Journey, persona_masks: dict[str, np.nd
     personas = {p: summary(m) for p, m in (persona_masks or {}).items()}
     return ConformanceResult(everyone["users"], everyone["conforming"], everyone["kinds"],
                              traces, personas, win_backs)
+
+
+def stage_at_rows(stream: Stream, entries) -> np.ndarray:
+    """For every row of the stream: the last stage its user had entered by then (-1)."""
+    pos = positions(entries.users, stream.users) if entries.n_users else \
+        np.full(stream.n_users, -1, np.int64)
+    return stage_at(entries, pos[stream.user_of_row()], stream.t)
 
 
 def exits(stream: Stream, inactivity_s: float, data_end_us: int,

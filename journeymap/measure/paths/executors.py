@@ -48,6 +48,7 @@ class Names:
     stages: tuple[str, ...] = ()  # stage level: a row is the earliest stage its bits name
     rules: StageRules | None = None  # with activity stages: the stage rules, to find entries
     activity: tuple[int, ...] = ()  # the activity stages, each kept at the row that entered it
+    ties_by_stage: bool = False  # event level: same-instant rows in stage order (`_mask`)
 
     def of(self, name: str) -> str | None:
         if (self.include is not None and name not in self.include) or name in self.exclude:
@@ -72,6 +73,8 @@ def _pairs(names: Names, batch: Batch):
     else:
         offsets, _ = users_with_rows(batch.offsets, keep)
         codes, t = codes[keep].astype(np.int32), batch.t[keep]
+        if names.ties_by_stage:  # as `event_stream` orders a journey's rows
+            stage_order_at_ties(offsets, t, batch.mask[keep].astype(np.int64), codes)
     n = len(vocab)
     counts, users = kernels.transition_counts(offsets, codes, n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)

@@ -155,7 +155,7 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
             names = Names(None if not include else frozenset(include), frozenset(exclude or ()))
             if at_stages:
                 names = stage_names(names, journey)
-            return _in_executors(query, names, 0.0 if at_stages else fold_below)
+            return counted_in_executors(query, names, 0.0 if at_stages else fold_below)
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
 
@@ -168,7 +168,7 @@ def stage_names(names: Names, journey: Journey) -> Names:
                    rules=StageRules.of(journey) if activity else None)
 
 
-def _in_executors(query, names: Names, fold_below: float) -> TransitionsResult:
+def counted_in_executors(query, names: Names, fold_below: float) -> TransitionsResult:
     """Event (or, with `names.stages`, stage) transitions counted in the engine's
     executors, the names kept and folded as `only_events` and `fold_rare` keep and fold
     them."""
