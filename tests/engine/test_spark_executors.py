@@ -351,6 +351,31 @@ def test_actual_journey_in_executors_equals_duckdb(demo_tables, demo_journey, co
     assert tallies.num_rows * 5 < demo_tables["spark"][0].count().to_pyarrow().as_py()
 
 
+def test_top_paths_in_executors_break_ties_by_path_text(tmp_path, cons, collected):
+    """Most users' paths are their own (a long tail of paths seen once): the engine keeps
+    only the top of each list, ties broken by the path's text as the driver breaks them,
+    so the same few paths come back."""
+    from journeymap.measure.paths.actual import actual_journey
+    from journeymap.spec.load import load_journey
+    journey = load_journey(ACTIVITY_JOURNEY)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    rng = np.random.default_rng(5)
+    names = ["visit", "signup", "use", "pay", "renew", "b", "a\x00", "a", "é", ""]
+    rows = [(f"e{i}-{j}", f"u{i:03d}", names[int(rng.integers(0, len(names)))],
+             t0 + dt.timedelta(minutes=j * int(rng.integers(0, 3))))
+            for i in range(400) for j in range(int(rng.integers(4, 9)))]
+    store = _store(tmp_path, rows)
+    got = [actual_journey(journey, store_tables(store, cons[e])[0], top=4, stage="signup")
+           for e in ("duckdb", "spark")]
+    assert got[0].to_dict() == got[1].to_dict()
+    every = actual_journey(journey, store_tables(store, cons["duckdb"])[0], top=10_000).paths.paths
+    floor = got[0].paths.paths[-1]["users"]
+    assert sum(p["users"] >= floor for p in every) > 10  # many tied at the cut
+    tallies = collected[0]
+    parts = tallies["part"].to_pylist()
+    assert parts.count("path") == 4 and parts.count("trace") <= 10
+
+
 def test_actual_journey_in_executors_names_an_unknown_anchor(demo_tables, demo_journey, collected):
     from journeymap.errors import QueryError
     from journeymap.measure.paths.actual import actual_journey
@@ -426,11 +451,15 @@ _DRIVER = textwrap.dedent("""
     journey = dataclasses.replace(ws.journey, signals=Signals())  # the stage pass alone
     measured = measure_map(journey, *ws.tables())
     edges = journeymap.transitions(ws.tables()[0])
+    before = len(collected)
+    from journeymap.measure.paths.actual import actual_journey
+    actual = actual_journey(ws.journey, *ws.tables(), stage="signup")
     executors = session.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
-    print(json.dumps({"results": out, "collected": collected, "executors": executors,
+    print(json.dumps({"results": out, "collected": collected[:before], "executors": executors,
                       "master": session.sparkContext.master,
                       "map": json.loads(json.dumps(measured.to_dict(), default=str)),
-                      "transitions": edges.to_dict()}))
+                      "transitions": edges.to_dict(), "actual": actual.to_dict(),
+                      "actual_collected": collected[before:]}))
 """)
 
 
@@ -472,3 +501,8 @@ def test_funnel_on_a_standalone_cluster(demo_workspace, tmp_path):
         [d_map.computed_on["users"]]
     n_events = duck.tables()[0].count().to_pyarrow().as_py()
     assert len(got["collected"]) == len(cases) + 3 and max(got["collected"][-2:]) * 3 < n_events
+    # and the actual journey: its tallies, then both transition tables (two passes each)
+    from journeymap.measure.paths.actual import actual_journey
+    d_actual = actual_journey(duck.journey, *duck.tables(), stage="signup")
+    assert got["actual"] == json.loads(json.dumps(d_actual.to_dict()))
+    assert len(got["actual_collected"]) == 5 and max(got["actual_collected"]) * 3 < n_events

@@ -11,7 +11,7 @@ result, not with the events. Everywhere else the measure keeps its driver path
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 
 import numpy as np
@@ -36,17 +36,20 @@ def in_executors(query: FlagQuery) -> bool:
 
 
 def map_users(query: FlagQuery, fn: UserFunction, schema: pa.Schema, *,
-              batch_rows: int | None = None, sum_by: Sequence[str] = ()) -> pa.Table:
+              batch_rows: int | None = None, sum_by: Sequence[str] = (),
+              top: tuple[str, str, Mapping[str, int]] | None = None) -> pa.Table:
     """fn over every batch of whole users, run in the engine's executors, its outputs
     (each of `schema`) gathered in one table, in no particular order of users (with
-    `sum_by`: tallies, summed per value of those columns before they are gathered).
+    `sum_by`: tallies, summed per value of those columns before they are gathered; with
+    `top`: only each group's largest, see `map_partitions`).
 
     `fn` must be importable in the executors (a module-level function, or a
     `functools.partial` of one with picklable arguments).
     """
     from journeymap.store.spark_executors import map_partitions
     work = partial(_partition, fn, tuple(query.extra), batch_rows or BATCH_ROWS)
-    return map_partitions(flag_rows(query), "user_id", user_order(query), work, schema, sum_by=sum_by)
+    return map_partitions(flag_rows(query), "user_id", user_order(query), work, schema, sum_by=sum_by,
+                          top=top)
 
 
 def _partition(fn: UserFunction, extra: tuple[str, ...], batch_rows: int,

@@ -143,7 +143,7 @@ def _in_executors(journey: Journey, query, data_end: int, flags, stage, start, e
                 None if exclude is None else tuple(exclude), start, end, depth, k if split else None,
                 data_end,
                 flags.select(["user_id", *[p.id for p in journey.personas]]) if flags is not None else None)
-    counted = on_executors(query, plan)
+    counted = on_executors(query, plan, top)
     for name in (start, end):
         if name is not None and name not in counted.names():
             raise QueryError(f"no event '{name}' in these events" +

@@ -8,13 +8,15 @@ and dropped at a stage, the deviating stage traces), per event and number of tim
 the users who did it that often (repeats), per stage and kind of move its users,
 per exit event and stage its users, per combination of deviation kinds and personas
 its users (conformance). A customer's rows all sit in one batch, so every count of
-customers adds up exactly. What reaches the driver grows with the distinct paths and
-names, not with the events. The two transition tables come from `paths.executors`.
+customers adds up exactly. Of the paths and traces, the engine keeps only the top of
+each list (most users, ties by path text: the keys are encoded so that the engine's
+order of them is the order of the paths), so what reaches the driver grows with the
+names and the top asked for, not with the events or the distinct paths. The two
+transition tables come from `paths.executors`.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial
@@ -30,6 +32,7 @@ from journeymap.measure.map.entries import entries_of
 from journeymap.measure.paths.deviations import (
     KINDS,
     TRACE_DEPTH,
+    TRACE_TOP,
     ConformanceResult,
     deviations,
     exits,
@@ -58,6 +61,20 @@ class Plan:
     flags: pa.Table | None  # user_id and a column per persona (conformance per persona)
 
 
+END, ESCAPE = "\x00\x01", "\x00\x02"
+
+
+def encode(items: list[str]) -> str:
+    """A list of strings as one string, in the same order as the lists compare (each
+    item ended by END, its NULs escaped), so the engine's binary order of these strings
+    is Python's order of the lists."""
+    return "".join(item.replace("\x00", ESCAPE) + END for item in items)
+
+
+def decode(key: str) -> list[str]:
+    return [item.replace(ESCAPE, "\x00") for item in key.split(END)[:-1]]
+
+
 def tally(plan: Plan, batch: Batch) -> pa.RecordBatch:
     """In an executor: the actual journey's counts over one batch of whole users."""
     journey = plan.journey
@@ -77,7 +94,7 @@ def tally(plan: Plan, batch: Batch) -> pa.RecordBatch:
     rows += _exits(stream, journey, plan.data_end, stage_at_rows(stream, entries))
     rows += _conformance(stages, journey, plan.flags)
     return pa.RecordBatch.from_arrays([pa.array([r[0] for r in rows], pa.string()),
-                                       pa.array([json.dumps(r[1]) for r in rows], pa.string()),
+                                       pa.array([encode([str(x) for x in r[1]]) for r in rows], pa.string()),
                                        pa.array([int(r[2]) for r in rows], pa.int64())], schema=TALLY)
 
 
@@ -131,7 +148,12 @@ class Tallies:
         self.parts: dict[str, list[tuple[list, int]]] = defaultdict(list)
         for part, key, n in zip(table["part"].to_pylist(), table["key"].to_pylist(),
                                 table["n"].to_pylist()):
-            self.parts[part].append((json.loads(key), n))
+            items = decode(key)
+            if part in ("times", "conformance"):
+                items = [items[0] if part == "times" else int(items[0]), int(items[1])]
+            elif part == "exit":
+                items = [items[0], items[1] or None]
+            self.parts[part].append((items, n))
 
     def total(self, part: str) -> int:
         return sum(n for _, n in self.parts.get(part, ()))
@@ -174,7 +196,7 @@ class Tallies:
         out = [{"event": event, "stage": stage, "users": n} for (event, stage), n in self.parts.get("exit", ())]
         return sorted(out, key=lambda r: (-r["users"], r["event"], r["stage"] or ""))
 
-    def conformance(self, personas: list[str], top: int = 10) -> ConformanceResult:
+    def conformance(self, personas: list[str]) -> ConformanceResult:
         combos = [(kinds, persona, n) for (kinds, persona), n in self.parts.get("conformance", ())]
 
         def summary(bit: int | None) -> dict:
@@ -187,14 +209,17 @@ class Tallies:
 
         everyone = summary(None)
         deviating = sum(n for kinds, _, n in combos if kinds)
-        traces = best_paths(self.parts.get("trace", []), top, max(1, deviating),
+        traces = best_paths(self.parts.get("trace", []), TRACE_TOP, max(1, deviating),
                             {"depth": TRACE_DEPTH}).paths
         return ConformanceResult(everyone["users"], everyone["conforming"], everyone["kinds"], traces,
                                  {p: summary(bit) for bit, p in enumerate(personas)},
                                  self.total("win_backs"))
 
 
-def on_executors(query: FlagQuery, plan: Plan) -> Tallies:
+def on_executors(query: FlagQuery, plan: Plan, top: int) -> Tallies:
     """The actual journey's tallies of `query`'s rows (every row, its stage bits as
-    `_mask`, with `event`), counted in the executors."""
-    return Tallies(map_users(query, partial(tally, plan), TALLY, sum_by=("part", "key")))
+    `_mask`, with `event`), counted in the executors. Of the paths and traces, only
+    those that can make the top come back (the engine ranks them)."""
+    k = {"path": top, "advanced": top, "dropped": top, "trace": TRACE_TOP}
+    return Tallies(map_users(query, partial(tally, plan), TALLY, sum_by=("part", "key"),
+                             top=("part", "n", k)))

@@ -26,6 +26,7 @@ from journeymap.spec.model import Journey
 
 KINDS = ("loop", "backtrack", "skip", "out_of_order")
 TRACE_DEPTH = 10
+TRACE_TOP = 10  # deviating traces shown
 
 
 def times_per_user(stream: Stream) -> np.ndarray:
@@ -159,7 +160,7 @@ def deviations(stages: Stream, journey: Journey) -> tuple[dict[str, np.ndarray],
 
 
 def conformance(stages: Stream, journey: Journey, persona_masks: dict[str, np.ndarray] | None = None,
-                top: int = 10) -> ConformanceResult:
+                top: int = TRACE_TOP) -> ConformanceResult:
     """Share of users following the design exactly, each kind of deviation, top deviating traces.
 
     `persona_masks` maps persona id to a boolean per user of `stages`.
