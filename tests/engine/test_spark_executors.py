@@ -346,7 +346,7 @@ def test_actual_journey_in_executors_equals_duckdb(demo_tables, demo_journey, co
     assert duck.exits and any(r["repeat_users"] for r in duck.repeats)
     assert duck.to_dict() == spark.to_dict()
     assert len(collected) == 5  # the tallies, then event and stage transitions (two passes each)
-    tallies = collected[0]
+    tallies = collected[-1]
     assert tallies.column_names == ["part", "key", "n"]
     assert tallies.num_rows * 5 < demo_tables["spark"][0].count().to_pyarrow().as_py()
 
@@ -371,9 +371,43 @@ def test_top_paths_in_executors_break_ties_by_path_text(tmp_path, cons, collecte
     every = actual_journey(journey, store_tables(store, cons["duckdb"])[0], top=10_000).paths.paths
     floor = got[0].paths.paths[-1]["users"]
     assert sum(p["users"] >= floor for p in every) > 10  # many tied at the cut
-    tallies = collected[0]
+    tallies = collected[-1]
     parts = tallies["part"].to_pylist()
     assert parts.count("path") == 4 and parts.count("trace") <= 10
+
+
+TIES_JOURNEY = """\
+name: ties
+stages:
+  - {id: s0, owner: a, enter: {event: [a, c]}}
+  - {id: s1, owner: a, enter: {event: [b, c]}}
+  - {id: act, owner: a, enter: {active: {days: 2, within: 5d, events: [b, e]}}}
+  - {id: s3, owner: a, enter: {event: d}}
+"""
+
+
+def test_actual_journey_in_executors_on_edge_cases(tmp_path, cons, collected):
+    """Two rows at one instant that could each enter a stage (which one did decides
+    whether that day counts as activity: the stage kernel reads them in stage order, in
+    the executors too), and customers who fall silent before entering the journey (an
+    exit with no stage, not the text "None")."""
+    from journeymap.measure.paths.actual import actual_journey
+    from journeymap.spec.load import load_journey
+    journey = load_journey(TIES_JOURNEY)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    day = dt.timedelta(days=1)
+    rows = [("1", "u1", "a", t0), ("2", "u1", "b", t0 + day), ("3", "u1", "c", t0 + day),
+            ("4", "u1", "e", t0 + 2 * day), ("5", "u2", "z", t0), ("6", "u3", "z", t0),
+            ("7", "u3", "a", t0 + 60 * day), ("8", "u4", "a", t0 + 100 * day)]
+    store = _store(tmp_path, rows)
+    got = {e: actual_journey(journey, store_tables(store, cons[e])[0]) for e in ("duckdb", "spark")}
+    assert got["duckdb"].to_dict() == got["spark"].to_dict()
+    edges = {(e["from"], e["to"]) for e in got["duckdb"].stage_transitions.edges}
+    assert ("s1", "act") in edges and ("act", "$end") in edges  # u1 entered act on day 2
+    assert {"event": "z", "stage": None, "users": 2} in got["duckdb"].exits
+    stage_level = [transitions(store_tables(store, cons[e])[0], level="stage", journey=journey).to_dict()
+                   for e in ("duckdb", "spark")]
+    assert stage_level[0] == stage_level[1]
 
 
 def test_actual_journey_in_executors_names_an_unknown_anchor(demo_tables, demo_journey, collected):

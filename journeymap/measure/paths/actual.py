@@ -96,6 +96,7 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
                    include=None, exclude=None) -> ActualJourney:
     """Measure the actual journey of all users (or one persona); `include` / `exclude`
     keep or drop event names (e.g. noise like page views) before anything is counted."""
+    check_paths(depth, top)
     source = as_source(events)
     events = source.table
     flags = persona_flags(journey, events, users)
@@ -136,25 +137,23 @@ def _in_executors(journey: Journey, query, data_end: int, flags, stage, start, e
     """The actual journey counted in the engine's executors: the two transition tables
     (`paths.executors`), then one pass of tallies for the rest (`paths.actual_executors`)."""
     k = journey.stage_ids.index(journey.stage(stage).id) if stage is not None else None
-    check_paths(depth, top)
     split = k is not None and k + 1 < len(journey.stages)
     names = Names(None if not include else frozenset(include), frozenset(exclude or ()))
     plan = Plan(journey, None if include is None else tuple(include),
                 None if exclude is None else tuple(exclude), start, end, depth, k if split else None,
                 data_end,
                 flags.select(["user_id", *[p.id for p in journey.personas]]) if flags is not None else None)
-    counted = on_executors(query, plan, top)
+    event_edges = counted_in_executors(query, replace(names, ties_by_stage=True), 0.0)
+    stage_edges = counted_in_executors(query, stage_names(names, journey), 0.0)
+    counted = on_executors(query, plan, top)  # after the edges, whose errors come first here too
     for name in (start, end):
         if name is not None and name not in counted.names():
             raise QueryError(f"no event '{name}' in these events" +
                              did_you_mean(name, sorted(counted.names())))
-    events = replace(names, ties_by_stage=True)
     at_stage = {name: counted.paths(name, top, {"from_stage": k, "depth": depth})
                 for name in ("advanced", "dropped")} if split else {}
     return ActualJourney(
-        journey.name, counted.total("users"),
-        counted_in_executors(query, events, 0.0),
-        counted_in_executors(query, stage_names(names, journey), 0.0),
+        journey.name, counted.total("users"), event_edges, stage_edges,
         counted.paths("path", top, {"start": start, "end": end, "depth": depth}),
         counted.repeats(), counted.stage_moves(journey), counted.exits()[:EXIT_TOP],
         counted.conformance([p.id for p in journey.personas] if flags is not None else []),

@@ -117,7 +117,7 @@ def _repeats(stream: Stream) -> list[tuple]:
 
 
 def _exits(stream: Stream, journey: Journey, data_end: int, stage_of_row) -> list[tuple]:
-    return [("exit", [e["event"], e["stage"]], e["users"])
+    return [("exit", [e["event"], e["stage"] or ""], e["users"])  # no stage: "" (ids are never empty)
             for e in exits(stream, journey.inactivity, data_end, stage_of_row, tuple(journey.stage_ids))]
 
 

@@ -86,13 +86,18 @@ def _pairs(names: Names, batch: Batch):
 def _stage_rows(names: Names, batch: Batch, keep: np.ndarray):
     """The kept rows at stage level, as `stage_stream` has them: (offsets, stage codes,
     times), same-instant rows in stage order, an activity stage only on the user's first
-    row at the instant they entered it (not skipped), rows left with no stage dropped."""
+    row at the instant they entered it (not skipped; the entries found over every row
+    of the batch in that order, as `event_stream` hands them to the stage kernel), rows
+    left with no stage dropped."""
+    every = np.arange(len(batch.t))
+    all_bits = batch.mask.astype(np.int64)  # a copy, put in stage order at ties with `every`
+    stage_order_at_ties(batch.offsets, batch.t, all_bits, every)
+    rows = every[keep[every]]  # the kept rows, in that order
     offsets, _ = users_with_rows(batch.offsets, keep)
-    rows = np.flatnonzero(keep)
     t, bits = batch.t[rows], batch.mask[rows].astype(np.int64)
-    stage_order_at_ties(offsets, t, bits, rows)  # `rows` follows the reordering
     if names.activity:
-        entry_t, skipped, first = entry_times(batch, names.rules)
+        entry_t, skipped, first = entry_times(Batch(batch.users, batch.offsets, batch.t, all_bits),
+                                              names.rules)
         user = np.searchsorted(batch.offsets, rows, side="right") - 1
         known = first[user] >= 0
         for k in names.activity:
