@@ -206,6 +206,8 @@ def test_unknown_anchor_and_bad_depth():
         journeymap.paths(SITE, frame(CLICKS), depth=0)
     with pytest.raises(QueryError, match="at least 1"):
         journeymap.paths(SITE, frame(CLICKS), top=0)
+    with pytest.raises(QueryError, match="at least 1"):  # before the stage's paths are counted
+        journeymap.paths(SITE, frame(CLICKS), top=-5, stage=journeymap.load_journey(SITE).stages[0].id)
 
 
 def test_paths_transitions_match_journeymap_transitions():
