@@ -39,3 +39,24 @@ def test_bucket_counts_equal_searchsorted(values):
     a = np.array(values, np.float64)
     expected = np.bincount(np.searchsorted(_UPPER, a, side="right"), minlength=len(_UPPER) + 1)
     assert bucket_counts(a, _UPPER).tolist() == expected.tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=8), st.integers(0, 3), st.integers(0, 2**32 - 1),
+       st.booleans())
+def test_many_groups_same_as_numpy(sizes, shape, seed, in_place):
+    """The compiled median/p90 of many groups (a sort for small ones, two selections for
+    large ones, copied or where they lie): numpy's numbers for each group, bit for bit,
+    on random, few-valued (many ties), sorted and reversed groups."""
+    from journeymap.measure.kernels.buckets import median_p90_of_groups
+    rng = np.random.default_rng(seed)
+    total = sum(sizes)
+    values = [rng.random(total) * 1e4, rng.integers(0, 4, total).astype(float),
+              np.sort(rng.random(total)), np.sort(rng.random(total))[::-1].copy()][shape]
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    counts = np.array(sizes, np.int64)
+    groups = [values[a:a + n].copy() for a, n in zip(starts, counts)]
+    median, p90 = np.empty(len(sizes)), np.empty(len(sizes))
+    median_p90_of_groups(values, starts, counts, median, p90, in_place)
+    assert median.tolist() == [np.median(g) for g in groups]
+    assert p90.tolist() == [np.quantile(g, 0.9) for g in groups]

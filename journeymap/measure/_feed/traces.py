@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from journeymap._deferred import ibis, ir
 from journeymap.measure._feed.batches import Batch, flagged_rows, iter_batches
-from journeymap.measure._feed.parallel import over_ranges, user_ranges
+from journeymap.measure._feed.parallel import joined, over_ranges, user_ranges
 from journeymap.measure._feed.users import positions
 from journeymap.measure.kernels.order import stage_order_at_ties
 from journeymap.spec.model import ActivityRule, Journey
@@ -98,6 +98,17 @@ def event_stream(events, *, journey: Journey | None = None,
 def coded_stream(batches, with_bits: bool) -> Stream:
     """Batches of whole users (with their `event` column) as one coded stream; `with_bits`:
     their masks are stage bits, and same-instant rows are put in stage order."""
+    parts, names = coded_parts(batches)
+    if not parts:
+        return Stream(pa.array([], pa.string()), np.zeros(1, np.int64), np.zeros(0, np.int64),
+                      np.zeros(0, np.int32), names, np.zeros(0, np.int64) if with_bits else None)
+    stream = _concat(parts, names, with_bits)
+    return _ties_in_stage_order(stream) if with_bits else stream
+
+
+def coded_parts(batches) -> tuple[list[tuple[Batch, np.ndarray]], tuple[str, ...]]:
+    """Each batch with its events' codes against one vocabulary (names in the order first
+    seen), and that vocabulary."""
     vocab: dict[str, int] = {}
     parts = []
     for b in batches:
@@ -111,12 +122,7 @@ def coded_stream(batches, with_bits: bool) -> Stream:
         codes = idx if same and idx.dtype == np.int32 else local[idx] if len(local) else \
             np.zeros(0, np.int32)
         parts.append((b, codes))
-    names = tuple(sorted(vocab, key=vocab.get))
-    if not parts:
-        return Stream(pa.array([], pa.string()), np.zeros(1, np.int64), np.zeros(0, np.int64),
-                      np.zeros(0, np.int32), names, np.zeros(0, np.int64) if with_bits else None)
-    stream = _concat(parts, names, with_bits)
-    return _ties_in_stage_order(stream) if with_bits else stream
+    return parts, tuple(sorted(vocab, key=vocab.get))
 
 
 def _ties_in_stage_order(stream: Stream) -> Stream:
@@ -152,8 +158,8 @@ def _concat(parts, names, with_bits) -> Stream:
         offsets.append(b.offsets[1:] + shift)
         shift += int(b.offsets[-1])
     return Stream(pa.concat_arrays([b.users for b, _ in parts]), np.concatenate(offsets),
-                  np.concatenate([b.t for b, _ in parts]), np.concatenate([c for _, c in parts]),
-                  names, np.concatenate([b.mask for b, _ in parts]) if with_bits else None)
+                  joined([b.t for b, _ in parts]), joined([c for _, c in parts]),
+                  names, joined([b.mask for b, _ in parts]) if with_bits else None)
 
 
 def fold_rare(stream: Stream, threshold: float) -> Stream:

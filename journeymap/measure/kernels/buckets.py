@@ -44,15 +44,86 @@ def from_order_stats(n, mid_low, mid_high, p_low, p_high):
 
 
 @njit(cache=True, nogil=True)
-def median_p90_of_groups(values, starts, counts, out_median, out_p90):
+def median_p90_of_groups(values, starts, counts, out_median, out_p90, in_place=False):
     """For each group g (values[starts[g]:starts[g] + counts[g]], counts > 0): the median
-    and the linear 0.9 quantile, bit for bit as numpy's median and quantile give them."""
+    and the linear 0.9 quantile, bit for bit as numpy's median and quantile give them.
+    `in_place`: large groups may be reordered where they lie (values the caller no
+    longer needs in order), rather than copied first."""
+    scratch = np.empty(64, values.dtype)
     for g in range(starts.shape[0]):
         n = counts[g]
         r0, r1, r2, r3 = order_ranks(n)
         group = values[starts[g]:starts[g] + n]
-        if n <= 64:  # small: a sort is cheapest
-            part = np.sort(group)
-        else:  # the four order statistics only (a partition, as median_p90 takes them)
+        if n <= 64:  # small: a sort is cheapest (insertion, in the scratch space; NaN last)
+            part = scratch[:n]
+            for i in range(n):
+                v = group[i]
+                j = i
+                while j > 0 and (part[j - 1] > v or (v == v and part[j - 1] != part[j - 1])):
+                    part[j] = part[j - 1]
+                    j -= 1
+                part[j] = v
+            out_median[g], out_p90[g] = from_order_stats(n, part[r0], part[r1], part[r2], part[r3])
+            continue
+        finite = True
+        if in_place:
+            buf = group
+            for i in range(n):
+                if group[i] != group[i]:
+                    finite = False
+        else:
+            if scratch.shape[0] < n:
+                scratch = np.empty(max(n, 2 * scratch.shape[0]), values.dtype)
+            buf = scratch[:n]
+            for i in range(n):
+                buf[i] = group[i]
+                if group[i] != group[i]:
+                    finite = False
+        if not finite:  # NaN present: numpy's partition (NaN last)
             part = np.partition(group, np.unique(np.array([r0, r1, r2, r3])))
-        out_median[g], out_p90[g] = from_order_stats(n, part[r0], part[r1], part[r2], part[r3])
+            out_median[g], out_p90[g] = from_order_stats(n, part[r0], part[r1], part[r2], part[r3])
+            continue
+        # r0 = r1 - 1 and r3 = r2 + 1 here (n > 64): select r1, the largest below it is r0;
+        # select r2 among the values above r1, the smallest above it is r3
+        _select(buf, r1, 0, n - 1)
+        v0 = buf[0]
+        for i in range(1, r1):
+            if buf[i] > v0:
+                v0 = buf[i]
+        _select(buf, r2, r1 + 1, n - 1)
+        v3 = buf[r2 + 1]
+        for i in range(r2 + 2, n):
+            if buf[i] < v3:
+                v3 = buf[i]
+        out_median[g], out_p90[g] = from_order_stats(n, v0, buf[r1], buf[r2], v3)
+
+
+@njit(cache=True, nogil=True)
+def _select(a, k, lo, hi):
+    """Reorder a[lo:hi + 1] so that a[k] holds the value of rank k - lo there, smaller or
+    equal values before it and larger or equal after (quickselect, median-of-three)."""
+    while hi > lo:
+        mid = (lo + hi) // 2
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return

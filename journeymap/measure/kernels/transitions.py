@@ -14,10 +14,18 @@ def transition_counts(offsets, codes, n_codes):
     Returns per pair id (from * width + to) the occurrences and distinct users.
     """
     width = n_codes + 2
-    n_pairs = width * width
-    counts = np.zeros(n_pairs, np.int64)
-    users = np.zeros(n_pairs, np.int64)
-    last = np.full(n_pairs, -1, np.int64)
+    counts = np.zeros(width * width, np.int64)
+    users = np.zeros(width * width, np.int64)
+    add_transition_counts(offsets, codes, n_codes, 0, counts, users, np.full(width * width, -1, np.int64))
+    return counts, users
+
+
+@njit(cache=True, nogil=True)
+def add_transition_counts(offsets, codes, n_codes, base, counts, users, last):
+    """`transition_counts` added into `counts` and `users`; `last` (-1 at first) holds per
+    pair the last user counted, users numbered from `base` (so that consecutive calls
+    over further users, each from the base after the last, count each user once)."""
+    width = n_codes + 2
     n_users = offsets.shape[0] - 1
     for u in range(n_users):
         a, b = offsets[u], offsets[u + 1]
@@ -26,11 +34,10 @@ def transition_counts(offsets, codes, n_codes):
             cur = codes[i] if i < b else n_codes + 1
             p = prev * width + cur
             counts[p] += 1
-            if last[p] != u:
+            if last[p] != base + u:
                 users[p] += 1
-                last[p] = u
+                last[p] = base + u
             prev = cur
-    return counts, users
 
 
 @njit(cache=True, nogil=True)

@@ -45,9 +45,13 @@ def edge_rows(names: list[str], keys: np.ndarray, counts: np.ndarray, users: np.
     width = len(names)
     out_total = counts.reshape(width, width).sum(axis=1)
     share = counts[keys] / out_total[keys // width]
-    return [Edge({"from": names[key // width], "to": names[key % width], "count": c, "users": u,
-                  "share": sh, "median_s": None if median != median else median,
-                  "p90_s": None if p90 != p90 else p90})
-            for key, c, u, sh, median, p90 in zip(keys.tolist(), counts[keys].tolist(),
-                                                   users[keys].tolist(), share.tolist(),
-                                                   medians.tolist(), p90s.tolist())]
+    labels = np.array(names, object)
+    return [{"from": a, "to": b, "count": c, "users": u, "share": sh, "median_s": m, "p90_s": p}
+            for a, b, c, u, sh, m, p in zip(labels[keys // width].tolist(), labels[keys % width].tolist(),
+                                            counts[keys].tolist(), users[keys].tolist(), share.tolist(),
+                                            _or_none(medians), _or_none(p90s))]
+
+
+def _or_none(values: np.ndarray) -> list:
+    """Floats as a list, None where NaN."""
+    return np.where(np.isnan(values), None, values.astype(object)).tolist()

@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from journeymap.errors import QueryError
-from journeymap.measure._feed.batches import flagged_rows
+from journeymap.measure._feed.batches import flagged_rows, iter_batches
 from journeymap.measure._feed.executors import in_executors
 from journeymap.measure._feed.parallel import over_ranges, user_ranges
 from journeymap.measure._feed.traces import (
     Stream,
+    coded_parts,
     event_stream,
     fold_rare,
     only_events,
@@ -70,30 +71,47 @@ class TransitionsResult(Result):
                            "users": e["users"], "median_s": e["median_s"]} for e in self.edges]}
 
 
-def pair_pass(stream: Stream):
-    """Per pair id (from * width + to): occurrences, distinct users, and the seconds on
-    each occurrence grouped by pair (`secs[starts[p]:starts[p] + counts[p]]`), counted
-    on user ranges in parallel."""
-    n, offsets = len(stream.vocab), stream.offsets
-    ranges = user_ranges(offsets)
-    parts = over_ranges(ranges, lambda u0, u1: kernels.transition_counts(
-        offsets[u0:u1 + 1], stream.codes, n))
-    counts = sum(p[0] for p in parts)
-    users = sum(p[1] for p in parts)
+def pair_pass(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int):
+    """Per pair id (from * width + to, over `n` names): occurrences, distinct users, and
+    the seconds on each occurrence grouped by pair (`secs[starts[p]:starts[p] +
+    counts[p]]`, in the pieces' order). `pieces`: (offsets, codes, t) of whole users
+    each, in order (a stream's user ranges, or the batches as read, paired where they
+    lie); runs of them with about equal rows are counted in parallel."""
+    rows = np.concatenate(([0], np.cumsum([int(o[-1] - o[0]) for o, _, _ in pieces]))).astype(np.int64)
+    shares = user_ranges(rows)
+    size = (n + 2) ** 2
+
+    def count(i0: int, i1: int):
+        counts, users, last, base = np.zeros(size, np.int64), np.zeros(size, np.int64), \
+            np.full(size, -1, np.int64), 0
+        for offsets, codes, _ in pieces[i0:i1]:
+            kernels.add_transition_counts(offsets, codes, n, base, counts, users, last)
+            base += len(offsets) - 1
+        return counts, users
+
+    got = over_ranges(shares, count)
+    counts = sum(c for c, _ in got)
+    users = sum(u for _, u in got)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     fill, at = {}, starts.copy()
-    for (u0, _), (c, _) in zip(ranges, parts):
-        fill[u0] = at.copy()  # this range writes each pair's seconds after the earlier ranges'
+    for (i0, _), (c, _) in zip(shares, got):
+        fill[i0] = at.copy()  # this share writes each pair's seconds after the earlier shares'
         at += c
     secs = np.empty(int(counts.sum()), np.float64)
-    over_ranges(ranges, lambda u0, u1: kernels.transition_secs(
-        offsets[u0:u1 + 1], stream.codes, stream.t, n, fill[u0], secs))
+    over_ranges(shares, lambda i0, i1: [kernels.transition_secs(*piece, n, fill[i0], secs)
+                                        for piece in pieces[i0:i1]])
     return counts, users, starts, secs
+
+
+def stream_pieces(stream: Stream) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A stream as pieces for `pair_pass`: its user ranges."""
+    return [(stream.offsets[u0:u1 + 1], stream.codes, stream.t) for u0, u1 in user_ranges(stream.offsets)]
 
 
 def edge_times(keys, width: int, n: int, counts, starts, secs) -> tuple[np.ndarray, np.ndarray]:
     """Median and p90 seconds of each pair in `keys` (NaN for pairs from $start or to $end,
-    which have no duration; names at or past `n`), computed on pair ranges in parallel."""
+    which have no duration; names at or past `n`), computed on pair ranges in parallel
+    (each pair's seconds reordered where they lie in `secs`)."""
     medians, p90s = np.full(len(keys), np.nan), np.full(len(keys), np.nan)
     timed = np.flatnonzero((keys // width < n) & (keys % width < n))
     if not len(timed):
@@ -101,18 +119,23 @@ def edge_times(keys, width: int, n: int, counts, starts, secs) -> tuple[np.ndarr
     at, sizes = starts[keys[timed]], counts[keys[timed]]
     med, p90 = np.empty(len(timed)), np.empty(len(timed))
     over_ranges(user_ranges(np.concatenate(([0], np.cumsum(sizes)))),  # shares of equal work
-                lambda a, b: median_p90_of_groups(secs, at[a:b], sizes[a:b], med[a:b], p90[a:b]))
+                lambda a, b: median_p90_of_groups(secs, at[a:b], sizes[a:b], med[a:b], p90[a:b], True))
     medians[timed], p90s[timed] = med, p90
     return medians, p90s
 
 
 def edge_table(stream: Stream) -> list[Edge]:
     """Every directly-follows pair with counts, users, share and times."""
-    names = list(stream.vocab) + [START, END]
-    width = check_width(len(stream.vocab))
-    counts, users, starts, secs = pair_pass(stream)
+    return edges_of(stream.vocab, stream_pieces(stream))
+
+
+def edges_of(vocab, pieces) -> list[Edge]:
+    """`edge_table` of pieces (see `pair_pass`) coded against `vocab`."""
+    names = list(vocab) + [START, END]
+    width = check_width(len(vocab))
+    counts, users, starts, secs = pair_pass(pieces, len(vocab))
     keys = busiest_first(names, counts)
-    medians, p90s = edge_times(keys, width, len(stream.vocab), counts, starts, secs)
+    medians, p90s = edge_times(keys, width, len(vocab), counts, starts, secs)
     return edge_rows(names, keys, counts, users, medians, p90s)
 
 
@@ -156,6 +179,11 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
             if at_stages:
                 names = stage_names(names, journey)
             return counted_in_executors(query, names, 0.0 if at_stages else fold_below)
+        if not at_stages and not include and not exclude and fold_below <= 0:
+            # every event as read: the batches paired where they lie, not joined first
+            parts, vocab = coded_parts(iter_batches(query, task="sequences"))
+            return TransitionsResult(level, edges_of(vocab, [(b.offsets, c, b.t) for b, c in parts]),
+                                     sum(b.n_users for b, _ in parts))
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
 
