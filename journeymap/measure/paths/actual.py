@@ -20,7 +20,7 @@ from journeymap.measure.paths.deviations import (
     stage_at_rows,
     stage_moves,
 )
-from journeymap.measure.paths.executors import Names
+from journeymap.measure.paths.executors import Names, finished
 from journeymap.measure.paths.top_paths import (
     PathsResult,
     check_paths,
@@ -28,12 +28,7 @@ from journeymap.measure.paths.top_paths import (
     split_matrices,
     top_paths,
 )
-from journeymap.measure.paths.transitions import (
-    TransitionsResult,
-    counted_in_executors,
-    edge_table,
-    stage_names,
-)
+from journeymap.measure.paths.transitions import TransitionsResult, counted_result, edge_table, stage_names
 from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source
@@ -134,18 +129,20 @@ def actual_journey(journey: Journey, events: ir.Table, users: ir.Table | None = 
 
 def _in_executors(journey: Journey, query, data_end: int, flags, stage, start, end, depth: int, top: int,
                   include, exclude) -> ActualJourney:
-    """The actual journey counted in the engine's executors: the two transition tables
-    (`paths.executors`), then one pass of tallies for the rest (`paths.actual_executors`)."""
+    """The actual journey counted in the engine's executors: one pass of tallies (the
+    paths, repeats, moves, exits, conformance and both transition tables), then one for
+    the transitions' durations in their wanted buckets."""
     k = journey.stage_ids.index(journey.stage(stage).id) if stage is not None else None
     split = k is not None and k + 1 < len(journey.stages)
     names = Names(None if not include else frozenset(include), frozenset(exclude or ()))
+    levels = {"event": replace(names, ties_by_stage=True), "stage": stage_names(names, journey)}
     plan = Plan(journey, None if include is None else tuple(include),
                 None if exclude is None else tuple(exclude), start, end, depth, k if split else None,
                 data_end,
-                flags.select(["user_id", *[p.id for p in journey.personas]]) if flags is not None else None)
-    event_edges = counted_in_executors(query, replace(names, ties_by_stage=True), 0.0)
-    stage_edges = counted_in_executors(query, stage_names(names, journey), 0.0)
-    counted = on_executors(query, plan, top)  # after the edges, whose errors come first here too
+                flags.select(["user_id", *[p.id for p in journey.personas]]) if flags is not None else None,
+                levels)
+    counted = on_executors(query, plan, top)  # the tallies, both transition tables' too
+    edges = finished(query, {level: (n, counted.transitions(level)) for level, n in levels.items()})
     for name in (start, end):
         if name is not None and name not in counted.names():
             raise QueryError(f"no event '{name}' in these events" +
@@ -153,7 +150,8 @@ def _in_executors(journey: Journey, query, data_end: int, flags, stage, start, e
     at_stage = {name: counted.paths(name, top, {"from_stage": k, "depth": depth})
                 for name in ("advanced", "dropped")} if split else {}
     return ActualJourney(
-        journey.name, counted.total("users"), event_edges, stage_edges,
+        journey.name, counted.total("users"), counted_result("event", *edges["event"]),
+        counted_result("stage", *edges["stage"]),
         counted.paths("path", top, {"start": start, "end": end, "depth": depth}),
         counted.repeats(), counted.stage_moves(journey), counted.exits()[:EXIT_TOP],
         counted.conformance([p.id for p in journey.personas] if flags is not None else []),

@@ -8,11 +8,11 @@ and dropped at a stage, the deviating stage traces), per event and number of tim
 the users who did it that often (repeats), per stage and kind of move its users,
 per exit event and stage its users, per combination of deviation kinds and personas
 its users (conformance). A customer's rows all sit in one batch, so every count of
-customers adds up exactly. Of the paths and traces, the engine keeps only the top of
+customers adds up exactly. The same pass tallies both transition tables (see
+`paths.executors`), whose durations need one more. Of the paths and traces, the engine keeps only the top of
 each list (most users, ties by path text: the keys are encoded so that the engine's
 order of them is the order of the paths), so what reaches the driver grows with the
-names and the top asked for, not with the events or the distinct paths. The two
-transition tables come from `paths.executors`.
+names and the top asked for, not with the events or the distinct paths.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from journeymap.measure.paths.deviations import (
     stage_moves,
     times_per_user,
 )
+from journeymap.measure.paths.executors import Names, tally_rows, tally_table
 from journeymap.measure.paths.top_paths import anchored, best_paths, every_path, path_matrix, split_matrices
 from journeymap.spec.model import Journey
 
@@ -59,6 +60,7 @@ class Plan:
     stage: int | None  # the paths of those who advanced / dropped from this stage
     data_end: int
     flags: pa.Table | None  # user_id and a column per persona (conformance per persona)
+    levels: dict[str, Names]  # the transitions tallied in the same pass, by level
 
 
 END, ESCAPE = "\x00\x01", "\x00\x02"
@@ -93,6 +95,8 @@ def tally(plan: Plan, batch: Batch) -> pa.RecordBatch:
         rows += [("move", [move["stage"], kind], move[kind]) for kind in move if kind != "stage"]
     rows += _exits(stream, journey, plan.data_end, stage_at_rows(stream, entries))
     rows += _conformance(stages, journey, plan.flags)
+    for level, names in plan.levels.items():
+        rows += [(f"{level}:{part}", key, n) for part, key, n in tally_rows(names, batch)]
     return pa.RecordBatch.from_arrays([pa.array([r[0] for r in rows], pa.string()),
                                        pa.array([encode([str(x) for x in r[1]]) for r in rows], pa.string()),
                                        pa.array([int(r[2]) for r in rows], pa.int64())], schema=TALLY)
@@ -154,6 +158,10 @@ class Tallies:
             elif part == "exit":
                 items = [items[0], items[1] or None]
             self.parts[part].append((items, n))
+
+    def transitions(self, level: str) -> pa.Table:
+        """The summed transition tallies of a level (`paths.executors.TALLY`)."""
+        return tally_table({part: self.parts.get(f"{level}:{part}", []) for part in ("n", "users")})
 
     def total(self, part: str) -> int:
         return sum(n for _, n in self.parts.get(part, ()))

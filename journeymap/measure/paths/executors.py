@@ -35,7 +35,8 @@ TOTAL = -1  # the bucket of a pair's totals row
 
 TALLY = pa.schema([("from", pa.string()), ("to", pa.string()), ("bucket", pa.int64()),
                    ("n", pa.int64()), ("users", pa.int64())])
-DURATIONS = pa.schema([("from", pa.string()), ("to", pa.string()), ("secs", pa.float64())])
+DURATIONS = pa.schema([("level", pa.string()), ("from", pa.string()), ("to", pa.string()),
+                       ("secs", pa.float64())])
 
 
 @dataclass(frozen=True)
@@ -142,19 +143,93 @@ def tally(names: Names, batch: Batch) -> pa.RecordBatch:
         pa.array(np.concatenate([users[pairs], np.zeros(len(key), np.int64)]))], schema=TALLY)
 
 
-def durations(names: Names, wanted: dict[tuple[str, str], tuple[int, ...]], batch: Batch
-              ) -> pa.RecordBatch:
-    """In an executor: the durations of each pair that fall in its wanted buckets."""
-    vocab, width, counts, _, _, secs = _pairs(names, batch)
-    pair, values, bucket = _values_by_pair(width, counts, secs)
-    labels = np.array(vocab, object)
-    want = [p * (1 << 16) + b for p in np.unique(pair)
-            for b in wanted.get((labels[p // width], labels[p % width]), ())]
-    take = np.isin(pair * (1 << 16) + bucket, np.array(want, np.int64))
-    pair = pair[take]
-    return pa.RecordBatch.from_arrays([pa.array(labels[pair // width], pa.string()),
-                                       pa.array(labels[pair % width], pa.string()),
-                                       pa.array(values[take])], schema=DURATIONS)
+def durations(levels: dict[str, Names], wanted: dict[str, dict[tuple[str, str], tuple[int, ...]]],
+              batch: Batch) -> pa.RecordBatch:
+    """In an executor: per level, the durations of each pair that fall in its wanted
+    buckets."""
+    parts = []
+    for level, names in levels.items():
+        vocab, width, counts, _, _, secs = _pairs(names, batch)
+        pair, values, bucket = _values_by_pair(width, counts, secs)
+        labels = np.array(vocab, object)
+        want = [p * (1 << 16) + b for p in np.unique(pair)
+                for b in wanted[level].get((labels[p // width], labels[p % width]), ())]
+        take = np.isin(pair * (1 << 16) + bucket, np.array(want, np.int64))
+        pair = pair[take]
+        parts.append(pa.RecordBatch.from_arrays(
+            [pa.array([level] * len(pair), pa.string()), pa.array(labels[pair // width], pa.string()),
+             pa.array(labels[pair % width], pa.string()), pa.array(values[take])], schema=DURATIONS))
+    return pa.RecordBatch.from_arrays(
+        [pa.concat_arrays([p.column(k) for p in parts]) for k in range(len(DURATIONS))],
+        schema=DURATIONS)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the summed tallies of one level say: the names, each pair's counts and users,
+    and per timed pair which buckets hold its ranks (and how many values lie below)."""
+
+    vocab: list[str]
+    counts: np.ndarray
+    users: np.ndarray
+    wanted: dict[tuple[str, str], tuple[int, ...]]
+    ranks: dict[int, tuple[list[int], list[int]]]
+
+    @property
+    def width(self) -> int:
+        return len(self.vocab)
+
+    @classmethod
+    def of(cls, got: pa.Table) -> _Plan:
+        """From the summed tallies (TALLY rows) of one level."""
+        events = sorted({*got["from"].to_pylist(), *got["to"].to_pylist()} - {START, END})
+        vocab = [*events, START, END]
+        width = check_width(len(events))
+        code = {name: k for k, name in enumerate(vocab)}
+        pair = np.array([code[a] * width + code[b]
+                         for a, b in zip(got["from"].to_pylist(), got["to"].to_pylist())], np.int64)
+        bucket, n = got["bucket"].to_numpy(), got["n"].to_numpy()
+        total = bucket == TOTAL
+        counts = np.zeros(width * width, np.int64)
+        users = np.zeros(width * width, np.int64)
+        counts[pair[total]] = n[total]
+        users[pair[total]] = got["users"].to_numpy()[total]
+        # per timed pair: its buckets in order, the ranks' buckets and the values below them
+        order = np.lexsort((bucket, pair))
+        order = order[~total[order]]
+        p_sorted, b_sorted, n_sorted = pair[order], bucket[order], n[order]
+        first = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]]) if len(order) else \
+            np.zeros(0, np.int64)
+        wanted, ranks = {}, {}
+        for a, b in zip(first, [*first[1:], len(order)]):
+            p = int(p_sorted[a])
+            below = np.concatenate(([0], np.cumsum(n_sorted[a:b])))
+            at = [int(np.searchsorted(below, r, side="right")) - 1 for r in order_ranks(int(counts[p]))]
+            buckets = [int(b_sorted[a + i]) for i in at]
+            wanted[(vocab[p // width], vocab[p % width])] = tuple(sorted(set(buckets)))
+            ranks[p] = (buckets, [int(below[i]) for i in at])
+        return cls(vocab, counts, users, wanted, ranks)
+
+    def result(self, rows: pa.Table):
+        """(names, counts, users, medians, p90s) from the wanted buckets' durations."""
+        width = self.width
+        code = {name: k for k, name in enumerate(self.vocab)}
+        medians = np.full(width * width, np.nan)
+        p90s = np.full(width * width, np.nan)
+        dp = np.array([code[a] * width + code[b] for a, b in zip(rows["from"].to_pylist(),
+                                                                  rows["to"].to_pylist())], np.int64)
+        secs = rows["secs"].to_numpy()
+        order = np.lexsort((secs, dp))
+        dp, secs = dp[order], secs[order]
+        for p, (buckets, below) in self.ranks.items():
+            mine = secs[np.searchsorted(dp, p):np.searchsorted(dp, p, side="right")]
+            mine_buckets = (mine.view(np.uint64) >> BUCKET_SHIFT).astype(np.int64)
+            picked = []
+            for r, b, under in zip(order_ranks(int(self.counts[p])), buckets, below):
+                before = int(np.count_nonzero(mine_buckets < b))  # the wanted values of lower buckets
+                picked.append(mine[before + r - under])
+            medians[p], p90s[p] = from_order_stats(int(self.counts[p]), *picked)
+        return self.vocab, self.counts, self.users, medians, p90s
 
 
 def on_executors(query: FlagQuery, names: Names):
@@ -163,47 +238,35 @@ def on_executors(query: FlagQuery, names: Names):
     p90s) per pair id (from * width + to) over `names` (the events or stages in text
     order, then $start and $end), NaN where a pair has no duration."""
     got = map_users(query, partial(tally, names), TALLY, sum_by=("from", "to", "bucket"))
-    events = sorted({*got["from"].to_pylist(), *got["to"].to_pylist()} - {START, END})
-    vocab = [*events, START, END]
-    width = check_width(len(events))
-    code = {name: k for k, name in enumerate(vocab)}
-    pair = np.array([code[a] * width + code[b]
-                     for a, b in zip(got["from"].to_pylist(), got["to"].to_pylist())], np.int64)
-    bucket, n = got["bucket"].to_numpy(), got["n"].to_numpy()
-    total = bucket == TOTAL
-    counts = np.zeros(width * width, np.int64)
-    users = np.zeros(width * width, np.int64)
-    counts[pair[total]] = n[total]
-    users[pair[total]] = got["users"].to_numpy()[total]
-    # per timed pair: its buckets in order, the ranks' buckets and the values below them
-    order = np.lexsort((bucket, pair))
-    order = order[~total[order]]
-    p_sorted, b_sorted, n_sorted = pair[order], bucket[order], n[order]
-    first = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]]) if len(order) else \
-        np.zeros(0, np.int64)
-    wanted, plan = {}, {}
-    for a, b in zip(first, [*first[1:], len(order)]):
-        p = int(p_sorted[a])
-        below = np.concatenate(([0], np.cumsum(n_sorted[a:b])))
-        at = [int(np.searchsorted(below, r, side="right")) - 1 for r in order_ranks(int(counts[p]))]
-        buckets = [int(b_sorted[a + i]) for i in at]
-        wanted[(vocab[p // width], vocab[p % width])] = tuple(sorted(set(buckets)))
-        plan[p] = (buckets, [int(below[i]) for i in at])
-    medians = np.full(width * width, np.nan)
-    p90s = np.full(width * width, np.nan)
-    if wanted:
-        rows = map_users(query, partial(durations, names, wanted), DURATIONS)
-        dp = np.array([code[a] * width + code[b] for a, b in zip(rows["from"].to_pylist(),
-                                                                  rows["to"].to_pylist())], np.int64)
-        secs = rows["secs"].to_numpy()
-        order = np.lexsort((secs, dp))
-        dp, secs = dp[order], secs[order]
-        for p, (buckets, below) in plan.items():
-            mine = secs[np.searchsorted(dp, p):np.searchsorted(dp, p, side="right")]
-            mine_buckets = (mine.view(np.uint64) >> BUCKET_SHIFT).astype(np.int64)
-            picked = []
-            for r, b, under in zip(order_ranks(int(counts[p])), buckets, below):
-                before = int(np.count_nonzero(mine_buckets < b))  # the wanted values of lower buckets
-                picked.append(mine[before + r - under])
-            medians[p], p90s[p] = from_order_stats(int(counts[p]), *picked)
-    return vocab, counts, users, medians, p90s
+    return finished(query, {"": (names, got)})[""]
+
+
+def finished(query: FlagQuery, tallies: dict[str, tuple[Names, pa.Table]]) -> dict[str, tuple]:
+    """Per level, its transitions (as `on_executors` gives them) from its summed tallies:
+    one more pass, for the durations of every level's wanted buckets."""
+    plans = {level: _Plan.of(got) for level, (_, got) in tallies.items()}
+    wanted = {level: plan.wanted for level, plan in plans.items() if plan.wanted}
+    rows = map_users(query, partial(durations, {level: tallies[level][0] for level in wanted}, wanted),
+                     DURATIONS) if wanted else DURATIONS.empty_table()
+    level = rows["level"]
+    return {name: plan.result(rows.filter(pc.equal(level, name))) for name, plan in plans.items()}
+
+
+def tally_rows(names: Names, batch: Batch) -> list[tuple[str, list[str], int]]:
+    """`tally` as (part, key, n) rows: part "n" (occurrences per pair and bucket, TOTAL for
+    the pair's own) or "users" (per pair), key [from, to, bucket]."""
+    got = tally(names, batch)
+    rows = []
+    for a, b, bucket, n, users in zip(*(got.column(k).to_pylist() for k in range(5))):
+        rows.append(("n", [a, b, str(bucket)], n))
+        if bucket == TOTAL:
+            rows.append(("users", [a, b, str(bucket)], users))
+    return rows
+
+
+def tally_table(parts: dict[str, list[tuple[list, int]]]) -> pa.Table:
+    """The TALLY table of summed `tally_rows` (parts "n" and "users", keys decoded)."""
+    users = {tuple(key): n for key, n in parts.get("users", ())}
+    rows = [(a, b, int(bucket), n, users.get((a, b, bucket), 0)) for (a, b, bucket), n in parts.get("n", ())]
+    return pa.Table.from_arrays([pa.array([r[k] for r in rows], f.type) for k, f in enumerate(TALLY)],
+                                schema=TALLY)

@@ -206,9 +206,13 @@ def counted_in_executors(query, names: Names, fold_below: float) -> TransitionsR
         kept = {e: n for e, n in zip(got["event"], got["n"]) if names.of(e) is not None}
         total = sum(kept.values())
         names = replace(names, rare=frozenset(e for e, n in kept.items() if n / total < fold_below))
-    vocab, counts, users, medians, p90s = on_executors(query, names)
+    return counted_result("stage" if names.stages else "event", *on_executors(query, names))
+
+
+def counted_result(level: str, vocab, counts, users, medians, p90s) -> TransitionsResult:
+    """The result of transitions counted in the executors (see `paths.executors`)."""
     keys = busiest_first(vocab, counts)
     width = len(vocab)
     n_users = int(users.reshape(width, width)[vocab.index(START)].sum())  # each has one first event
-    return TransitionsResult("stage" if names.stages else "event",
-                             edge_rows(vocab, keys, counts, users, medians[keys], p90s[keys]), n_users)
+    return TransitionsResult(level, edge_rows(vocab, keys, counts, users, medians[keys], p90s[keys]),
+                             n_users)
