@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +61,17 @@ def test_many_groups_same_as_numpy(sizes, shape, seed, in_place):
     median_p90_of_groups(values, starts, counts, median, p90, in_place)
     assert median.tolist() == [np.median(g) for g in groups]
     assert p90.tolist() == [np.quantile(g, 0.9) for g in groups]
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 3, 64])
+def test_selection_sorts_a_range_that_does_not_settle(rounds):
+    """Quickselect gives up after `rounds` partitions and sorts what is left: the same
+    order statistic, whichever way it got there."""
+    from journeymap.measure.kernels.buckets import _select
+    rng = np.random.default_rng(rounds)
+    for values in (rng.random(5000), np.tile(np.arange(50.0), 100), np.arange(3000.0)[::-1].copy()):
+        for k in (0, 1, len(values) // 2, len(values) - 1):
+            a = values.copy()
+            _select(a, k, 0, len(a) - 1, rounds)
+            assert a[k] == np.sort(values)[k]
+            assert (a[:k] <= a[k]).all() and (a[k + 1:] >= a[k]).all()

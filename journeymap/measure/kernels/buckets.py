@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+SELECT_ROUNDS = 64  # partitions of one quickselect before its range is sorted instead
+
 
 @njit(cache=True, nogil=True)
 def bucket_counts(values, upper):
@@ -46,7 +48,8 @@ def from_order_stats(n, mid_low, mid_high, p_low, p_high):
 @njit(cache=True, nogil=True)
 def median_p90_of_groups(values, starts, counts, out_median, out_p90, in_place=False):
     """For each group g (values[starts[g]:starts[g] + counts[g]], counts > 0): the median
-    and the linear 0.9 quantile, bit for bit as numpy's median and quantile give them.
+    and the linear 0.9 quantile, bit for bit as numpy's median and quantile give them
+    (for a group holding NaN: read off its values in numpy's sort order, NaN last).
     `in_place`: large groups may be reordered where they lie (values the caller no
     longer needs in order), rather than copied first."""
     scratch = np.empty(64, values.dtype)
@@ -85,12 +88,12 @@ def median_p90_of_groups(values, starts, counts, out_median, out_p90, in_place=F
             continue
         # r0 = r1 - 1 and r3 = r2 + 1 here (n > 64): select r1, the largest below it is r0;
         # select r2 among the values above r1, the smallest above it is r3
-        _select(buf, r1, 0, n - 1)
+        _select(buf, r1, 0, n - 1, SELECT_ROUNDS)
         v0 = buf[0]
         for i in range(1, r1):
             if buf[i] > v0:
                 v0 = buf[i]
-        _select(buf, r2, r1 + 1, n - 1)
+        _select(buf, r2, r1 + 1, n - 1, SELECT_ROUNDS)
         v3 = buf[r2 + 1]
         for i in range(r2 + 2, n):
             if buf[i] < v3:
@@ -99,10 +102,17 @@ def median_p90_of_groups(values, starts, counts, out_median, out_p90, in_place=F
 
 
 @njit(cache=True, nogil=True)
-def _select(a, k, lo, hi):
+def _select(a, k, lo, hi, max_rounds):
     """Reorder a[lo:hi + 1] so that a[k] holds the value of rank k - lo there, smaller or
-    equal values before it and larger or equal after (quickselect, median-of-three)."""
+    equal values before it and larger or equal after (quickselect, median-of-three; a
+    range still unsettled after `max_rounds` partitions, e.g. values arranged against the
+    pivots, is sorted instead, so the work stays O(n log n) at worst)."""
+    rounds = 0
     while hi > lo:
+        rounds += 1
+        if rounds > max_rounds:
+            a[lo:hi + 1] = np.sort(a[lo:hi + 1])
+            return
         mid = (lo + hi) // 2
         if a[mid] < a[lo]:
             a[mid], a[lo] = a[lo], a[mid]

@@ -182,8 +182,8 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
         if not at_stages and not include and not exclude and fold_below <= 0:
             # every event as read: the batches paired where they lie, not joined first
             parts, vocab = coded_parts(iter_batches(query, task="sequences"))
-            return TransitionsResult(level, edges_of(vocab, [(b.offsets, c, b.t) for b, c in parts]),
-                                     sum(b.n_users for b, _ in parts))
+            pieces = [(b.offsets[u0:u1 + 1], c, b.t) for b, c in parts for u0, u1 in user_ranges(b.offsets)]
+            return TransitionsResult(level, edges_of(vocab, pieces), sum(b.n_users for b, _ in parts))
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
 
