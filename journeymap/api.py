@@ -9,36 +9,28 @@ methods over its store; the CLI, and every later interface, call only these.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.insight.customers import CustomerJourney, StuckCustomers, customer_journey, stuck_customers
 from journeymap.insight.diagnose import Diagnosis, Leak, diagnose, with_leak_drivers
-from journeymap.measure._feed.parallel import settled
-from journeymap.measure.correlation.correlation import CorrelationResult
-from journeymap.measure.correlation.correlation import correlation as _correlation
 from journeymap.measure.customers.positions import positions
 from journeymap.measure.customers.timeline import timeline
-from journeymap.measure.drivers.drivers import (
-    ActivationResult,
-    DriversResult,
-    activation_moments,
-    leak_drivers,
-    step_drivers,
-    transition_drivers,
-)
 from journeymap.measure.funnel.funnel import FunnelResult
 from journeymap.measure.funnel.funnel import funnel as _funnel
 from journeymap.measure.funnel.steps import as_rule
+from journeymap.measure.correlation.correlation import CorrelationResult
+from journeymap.measure.correlation.correlation import correlation as _correlation
+from journeymap.measure.drivers.drivers import (ActivationResult, DriversResult, activation_moments,
+                                                leak_drivers, step_drivers, transition_drivers)
 from journeymap.measure.kpis.kpis import KpiResult, journey_kpis
 from journeymap.measure.map.measured_map import MapResult, measure_map_pass
 from journeymap.measure.map.stage_stats import Cohort, StageStats
 from journeymap.measure.paths.actual import ActualJourney, actual_journey
 from journeymap.measure.paths.transitions import TransitionsResult
-from journeymap.measure.paths.transitions import transitions as _transitions
 from journeymap.measure.retention.retention import RetentionResult, retention_rules
 from journeymap.measure.retention.retention import retention as _retention
+from journeymap.measure.paths.transitions import transitions as _transitions
 from journeymap.results import Result
 from journeymap.spec.load import as_journey
 from journeymap.spec.model import Journey
@@ -142,7 +134,6 @@ def map_of(journey: Journey, source, users=None, **options) -> JourneyMap:
     top driver of each top leak (7 days) is named in the findings."""
     with engine_errors(f"measure {journey.name!r}", _engine(source)):
         measured, done = measure_map_pass(journey, source, users, **options)
-        users = settled(users)
         diagnosis = diagnose(journey, measured)
         raising = [(lk.from_stage, lk.to_stage) for lk in diagnosis.leaks if lk.direction == "raise"]
         if raising and options.get("persona") is None:
@@ -163,9 +154,7 @@ def _engine(source) -> str | None:
 
 
 def _traits(users):
-    """Users as a table; a Future of them (a workspace's, still opening) as it is: the
-    measure reads it beside its first pass."""
-    return users if users is None or isinstance(users, Future) else as_table(users)
+    return as_table(users) if users is not None else None
 
 
 def measure(journey, events, *, users=None, persona: str | None = None, by: str | None = None,

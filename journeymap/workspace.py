@@ -11,7 +11,6 @@ neither data, journey nor options changed, else over the store's clustered copy
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from journeymap.api import (
     TransitionsResult,
 )
 from journeymap.cache import ResultCache, cache_key
-from journeymap.measure._feed.parallel import on_own_thread
 from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey
 from journeymap.store.collector import Collector
@@ -98,7 +96,6 @@ class Workspace:
         self.keeps_results = True  # answers written to the result cache (not in a scratch workspace)
         self._con = None
         self._open: dict[str, tuple[str, object]] = {}
-        self._lock = threading.RLock()  # the connection and tables may open on another thread
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r}, engine={self.engine!r})"
@@ -131,24 +128,21 @@ class Workspace:
         return traits + sorted(c for c in property_columns(events.columns) if c not in traits)
 
     def _connection(self):
-        with self._lock:
-            if self._con is None:
-                self._con = connect(self.engine, master=self.master if self.engine == "spark" else None)
-            return self._con
+        if self._con is None:
+            self._con = connect(self.engine, master=self.master if self.engine == "spark" else None)
+        return self._con
 
     def tables(self, snapshot: Snapshot | None = None):
         """(events, users) Ibis tables over a snapshot of the store (default: now)."""
         snapshot = snapshot or self.folder.store.snapshot()
-        with self._lock:
-            return self._opened(("tables", snapshot.fingerprint),
-                                lambda: store_tables(snapshot, self._connection()))
+        return self._opened(("tables", snapshot.fingerprint),
+                            lambda: store_tables(snapshot, self._connection()))
 
-    def sources(self, snapshot: Snapshot | None = None, *, users: bool | str = True):
+    def sources(self, snapshot: Snapshot | None = None, *, users: bool = True):
         """(events, users) for measures: on DuckDB the events come from the store's runs
         clustered by user and time (see `store.runs`), so no measure sorts, and the Ibis
         connection opens only when a measure reads through it; users None when not asked
-        for, and with users="later" (a measure that reads them beside its first pass) a
-        Future of them: the connection opens on a thread of its own meanwhile."""
+        for."""
         snapshot = snapshot or self.folder.store.snapshot()
         if self.engine != "duckdb":
             events, users_table = self.tables(snapshot)
@@ -156,8 +150,6 @@ class Workspace:
         events = self._opened(("sources", snapshot.fingerprint),
                               lambda: open_runs(self.path / CLUSTERED, self._clustered(snapshot),
                                                 self._connection))
-        if users == "later":
-            return events, on_own_thread(lambda: self.tables(snapshot)[1])
         return events, self.tables(snapshot)[1] if users else None
 
     def _clustered(self, snapshot: Snapshot) -> Runs:
@@ -174,9 +166,9 @@ class Workspace:
         return self._open[key[0]][1]
 
     def _answer(self, kind: str, read: _Read, options: dict, compute: Callable, cache: bool,
-                users: bool | str = True):
+                users: bool = True):
         """compute(events, users) over the snapshot, or the cached answer to the same
-        question on the same data and journey (users as `sources` gives them)."""
+        question on the same data and journey (users None when `users` is False)."""
         key = cache_key(kind, __version__, self.engine, read.snapshot.fingerprint, read.text,
                         sorted(options.items()))
         store = ResultCache(self.path / CACHE)
@@ -242,7 +234,7 @@ class Workspace:
         options = {"persona": persona, "by": by, "period": period}
         return self._answer("measure", read, options,
                             lambda events, users: api.measure(read.journey, events, users=users, **options),
-                            cache, users="later")
+                            cache)
 
     def _map(self, read: _Read) -> JourneyMap:
         """The map of all customers on this read (the same cache entry as `measure()`)."""

@@ -9,7 +9,6 @@ depends on the number of threads.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -102,26 +101,6 @@ def in_background(call: Callable, *args) -> Future:
     if _SIDE is None:
         _SIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journeymap-side")
     return _SIDE.submit(call, *args)
-
-
-def on_own_thread(call: Callable, *args) -> Future:
-    """Run call(*args) on a thread of its own (not a pool another job may be waiting in,
-    e.g. opening a connection that a job of the side thread will ask for)."""
-    done: Future = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(call(*args))
-        except BaseException as error:  # noqa: BLE001 - handed to whoever asks for the result
-            done.set_exception(error)
-
-    threading.Thread(target=run, name="journeymap-own", daemon=True).start()
-    return done
-
-
-def settled(value):
-    """A value that may still be coming (a Future) as the value itself."""
-    return value.result() if isinstance(value, Future) else value
 
 
 class _Later:

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from journeymap._deferred import ir, pd
 from journeymap.errors import QueryError
-from journeymap.measure._feed.parallel import beside_pass, settled
+from journeymap.measure._feed.parallel import beside_pass
 from journeymap.measure._feed.users import align, persona_flags, trait_values, user_values, values_for
 from journeymap.measure.experience.experience import Experience, experience_of
 from journeymap.measure.map.entries import SideRows, StageEntries, stage_at, stage_entries, stage_entries_and
@@ -156,17 +156,12 @@ def measure_map_pass(journey: Journey, source, users: ir.Table | None = None, *,
     if period is not None and period not in PERIODS:
         raise QueryError(f"unknown period '{period}': use week or month")
     source = as_source(source)
-    # the personas beside the stage pass; the events' table and the users (a Future while
-    # a workspace opens them) are read on the main thread only where needed before it
-    flags_job = beside_pass(source, _persona_flags, journey, source, users)
-    touch = ()
-    if by and by != "persona":
-        users = settled(users)
-        touch = (by,) if by in source.table.columns and not (users is not None and by in users.columns) \
-            else ()
+    events = source.table
+    touch = (by,) if by and by != "persona" and by in events.columns and not (
+        users is not None and by in users.columns) else ()
+    flags_job = beside_pass(source, persona_flags, journey, events, users)
     entries, side = _stage_pass(journey, source, touch)
     flags_all = flags_job.result()
-    events, users = source.table, settled(users)
     flags = align(flags_all, entries.users)
     if persona is not None:
         journey.persona(persona)
@@ -197,10 +192,6 @@ def measure_map_pass(journey: Journey, source, users: ir.Table | None = None, *,
     return MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
                      _by_order(of["group"]), cohorts, _value_per_user(journey, entries, events),
                      experience), MapPass(entries, flags_all)
-
-
-def _persona_flags(journey: Journey, source, users) -> pa.Table:
-    return persona_flags(journey, source.table, settled(users))
 
 
 def _stage_pass(journey: Journey, source, touch: tuple[str, ...]) -> tuple[StageEntries, SideRows | None]:
