@@ -91,6 +91,20 @@ def collected(monkeypatch) -> list[pa.Table]:
     return seen
 
 
+def _walks(seed: int, n_users: int, lengths: tuple[int, int], gap, event) -> list[tuple]:
+    """(event_id, user_id, event, ts) rows of random users: each a number of events in
+    `lengths` (low, high exclusive), each event `gap(rng)` after the one before it (the
+    first after 2026-01-01), named `event(rng)`."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_users):
+        t = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+        for j in range(int(rng.integers(*lengths))):
+            t = t + gap(rng)
+            rows.append((f"e{i}-{j}", f"u{i:03d}", event(rng), t))
+    return rows
+
+
 def _store(tmp_path, rows: list[tuple]) -> EventStore:
     """A store of (event_id, user_id, event, ts) rows."""
     store = EventStore(tmp_path / "store")
@@ -309,15 +323,9 @@ def test_stage_transitions_with_activity_stages_in_executors(tmp_path, cons, col
     second) are put in stage order first, as the driver path does: DuckDB's edges."""
     from journeymap.spec.load import load_journey
     journey = load_journey(ACTIVITY_JOURNEY)
-    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    rng = np.random.default_rng(11)
-    rows = []
-    for i in range(300):
-        t = t0
-        for j in range(int(rng.integers(2, 14))):
-            t = t + dt.timedelta(hours=int(rng.choice([0, 0, 1, 20, 30, 60])))
-            event = ["visit", "signup", "use", "use", "pay", "renew", "other"][int(rng.integers(0, 7))]
-            rows.append((f"e{i}-{j}", f"u{i:03d}", event, t))
+    names = ["visit", "signup", "use", "use", "pay", "renew", "other"]
+    rows = _walks(11, 300, (2, 14), lambda rng: dt.timedelta(hours=int(rng.choice([0, 0, 1, 20, 30, 60]))),
+                  lambda rng: names[int(rng.integers(0, 7))])
     store = _store(tmp_path, rows)
     got = [transitions(store_tables(store, cons[e])[0], level="stage", journey=journey, **options)
            for e in ("duckdb", "spark")]
@@ -422,14 +430,12 @@ def test_transitions_medians_in_executors_on_awkward_durations(tmp_path, cons, c
     """Ties (zero seconds), one duration filling most of a pair, even and odd counts,
     pairs seen once: the order statistics read off the wanted buckets are exact."""
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    rng = np.random.default_rng(7)
-    rows = []
-    for i in range(400):
-        t = t0
-        for j in range(int(rng.integers(1, 9))):
-            gap = [0, 1, 1, 1, 2, 3600, int(rng.integers(0, 10**7))][int(rng.integers(0, 7))]
-            t = t + dt.timedelta(microseconds=gap * 1000 + int(rng.integers(0, 2)))
-            rows.append((f"e{i}-{j}", f"u{i:03d}", "abcd"[int(rng.integers(0, 4))], t))
+
+    def gap(rng) -> dt.timedelta:
+        ms = [0, 1, 1, 1, 2, 3600, int(rng.integers(0, 10**7))][int(rng.integers(0, 7))]
+        return dt.timedelta(microseconds=ms * 1000 + int(rng.integers(0, 2)))
+
+    rows = _walks(7, 400, (1, 9), gap, lambda rng: "abcd"[int(rng.integers(0, 4))])
     rows.append(("lone-1", "lone", "x", t0))
     rows.append(("lone-2", "lone", "y", t0 + dt.timedelta(seconds=5)))
     store = _store(tmp_path, rows)

@@ -139,8 +139,7 @@ def _in_executors(journey: Journey, query, data_end: int, flags, stage, start, e
     plan = Plan(journey, None if include is None else tuple(include),
                 None if exclude is None else tuple(exclude), start, end, depth, k if split else None,
                 data_end,
-                flags.select(["user_id", *[p.id for p in journey.personas]]) if flags is not None else None,
-                levels)
+                flags.select(["user_id", *[p.id for p in journey.personas]]) if flags is not None else None)
     counted = on_executors(query, plan, top)  # the tallies, both transition tables' too
     edges = finished(query, {level: (n, counted.transitions(level)) for level, n in levels.items()})
     for name in (start, end):

@@ -40,7 +40,7 @@ from journeymap.measure.paths.deviations import (
     stage_moves,
     times_per_user,
 )
-from journeymap.measure.paths.executors import Names, tally_rows, tally_table
+from journeymap.measure.paths.executors import paired, tally_rows, tally_table
 from journeymap.measure.paths.top_paths import anchored, best_paths, every_path, path_matrix, split_matrices
 from journeymap.spec.model import Journey
 
@@ -60,7 +60,6 @@ class Plan:
     stage: int | None  # the paths of those who advanced / dropped from this stage
     data_end: int
     flags: pa.Table | None  # user_id and a column per persona (conformance per persona)
-    levels: dict[str, Names]  # the transitions tallied in the same pass, by level
 
 
 END, ESCAPE = "\x00\x01", "\x00\x02"
@@ -95,8 +94,9 @@ def tally(plan: Plan, batch: Batch) -> pa.RecordBatch:
         rows += [("move", [move["stage"], kind], move[kind]) for kind in move if kind != "stage"]
     rows += _exits(stream, journey, plan.data_end, stage_at_rows(stream, entries))
     rows += _conformance(stages, journey, plan.flags)
-    for level, names in plan.levels.items():
-        rows += [(f"{level}:{part}", key, n) for part, key, n in tally_rows(names, batch)]
+    for level, s in (("event", stream), ("stage", stages)):  # the transitions' tallies
+        rows += [(f"{level}:{part}", key, n)
+                 for part, key, n in tally_rows(paired(s.vocab, s.offsets, s.codes, s.t))]
     return pa.RecordBatch.from_arrays([pa.array([r[0] for r in rows], pa.string()),
                                        pa.array([encode([str(x) for x in r[1]]) for r in rows], pa.string()),
                                        pa.array([int(r[2]) for r in rows], pa.int64())], schema=TALLY)

@@ -76,12 +76,19 @@ def _pairs(names: Names, batch: Batch):
         codes, t = codes[keep].astype(np.int32), batch.t[keep]
         if names.ties_by_stage:  # as `event_stream` orders a journey's rows
             stage_order_at_ties(offsets, t, batch.mask[keep].astype(np.int64), codes)
+    return paired(sorted(vocab, key=vocab.get), offsets, codes, t)
+
+
+def paired(vocab, offsets: np.ndarray, codes: np.ndarray, t: np.ndarray):
+    """Directly-follows pairs of rows coded against `vocab` (a stream's, or one batch's):
+    (names, width, counts, users, starts, secs) as `pair_pass` gives them ($start =
+    width - 2, $end = width - 1)."""
     n = len(vocab)
     counts, users = kernels.transition_counts(offsets, codes, n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     secs = np.empty(int(counts.sum()), np.float64)
     kernels.transition_secs(offsets, codes, t, n, starts.copy(), secs)
-    return [*sorted(vocab, key=vocab.get), START, END], n + 2, counts, users, starts, secs
+    return [*vocab, START, END], n + 2, counts, users, starts, secs
 
 
 def _stage_rows(names: Names, batch: Batch, keep: np.ndarray):
@@ -130,7 +137,12 @@ def _values_by_pair(width: int, counts, secs):
 def tally(names: Names, batch: Batch) -> pa.RecordBatch:
     """In an executor: per pair its occurrences and users (bucket TOTAL), and per bucket
     of its durations how many fall there."""
-    vocab, width, counts, users, _, secs = _pairs(names, batch)
+    return tally_of(_pairs(names, batch))
+
+
+def tally_of(pairs) -> pa.RecordBatch:
+    """`tally` of pairs as `paired` gives them."""
+    vocab, width, counts, users, _, secs = pairs
     pairs = np.flatnonzero(counts)
     pair, _, bucket = _values_by_pair(width, counts, secs)
     key, n = np.unique(pair * (1 << 16) + bucket, return_counts=True)
@@ -252,10 +264,10 @@ def finished(query: FlagQuery, tallies: dict[str, tuple[Names, pa.Table]]) -> di
     return {name: plan.result(rows.filter(pc.equal(level, name))) for name, plan in plans.items()}
 
 
-def tally_rows(names: Names, batch: Batch) -> list[tuple[str, list[str], int]]:
-    """`tally` as (part, key, n) rows: part "n" (occurrences per pair and bucket, TOTAL for
-    the pair's own) or "users" (per pair), key [from, to, bucket]."""
-    got = tally(names, batch)
+def tally_rows(pairs) -> list[tuple[str, list[str], int]]:
+    """`tally_of(pairs)` as (part, key, n) rows: part "n" (occurrences per pair and
+    bucket, TOTAL for the pair's own) or "users" (per pair), key [from, to, bucket]."""
+    got = tally_of(pairs)
     rows = []
     for a, b, bucket, n, users in zip(*(got.column(k).to_pylist() for k in range(5))):
         rows.append(("n", [a, b, str(bucket)], n))

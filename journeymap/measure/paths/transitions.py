@@ -103,9 +103,10 @@ def pair_pass(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int):
     return counts, users, starts, secs
 
 
-def stream_pieces(stream: Stream) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """A stream as pieces for `pair_pass`: its user ranges."""
-    return [(stream.offsets[u0:u1 + 1], stream.codes, stream.t) for u0, u1 in user_ranges(stream.offsets)]
+def user_pieces(offsets: np.ndarray, codes: np.ndarray, t: np.ndarray) -> list[tuple]:
+    """Rows of whole users (a stream, or a batch) as pieces for `pair_pass`: their user
+    ranges, so that one large batch is still counted on every core."""
+    return [(offsets[u0:u1 + 1], codes, t) for u0, u1 in user_ranges(offsets)]
 
 
 def edge_times(keys, width: int, n: int, counts, starts, secs) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +127,7 @@ def edge_times(keys, width: int, n: int, counts, starts, secs) -> tuple[np.ndarr
 
 def edge_table(stream: Stream) -> list[Edge]:
     """Every directly-follows pair with counts, users, share and times."""
-    return edges_of(stream.vocab, stream_pieces(stream))
+    return edges_of(stream.vocab, user_pieces(stream.offsets, stream.codes, stream.t))
 
 
 def edges_of(vocab, pieces) -> list[Edge]:
@@ -182,7 +183,7 @@ def transitions(events, *, level: str = "event", journey=None, users: Iterable[s
         if not at_stages and not include and not exclude and fold_below <= 0:
             # every event as read: the batches paired where they lie, not joined first
             parts, vocab = coded_parts(iter_batches(query, task="sequences"))
-            pieces = [(b.offsets[u0:u1 + 1], c, b.t) for b, c in parts for u0, u1 in user_ranges(b.offsets)]
+            pieces = [p for b, c in parts for p in user_pieces(b.offsets, c, b.t)]
             return TransitionsResult(level, edges_of(vocab, pieces), sum(b.n_users for b, _ in parts))
     stream = level_stream(events, level, journey, users, include, exclude, fold_below)
     return TransitionsResult(level, edge_table(stream), stream.n_users)
