@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap._deferred import ibis, ir
+from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import Batch, flagged_rows, iter_batches
 from journeymap.measure._feed.parallel import joined, over_ranges, user_ranges
 from journeymap.measure._feed.users import positions
@@ -112,9 +113,7 @@ def coded_parts(batches) -> tuple[list[tuple[Batch, np.ndarray]], tuple[str, ...
     vocab: dict[str, int] = {}
     parts = []
     for b in batches:
-        col = b.columns["event"]
-        enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
-        enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+        enc = event_names(b)
         local = np.array([vocab.setdefault(name, len(vocab)) for name in enc.dictionary.to_pylist()],
                          np.int32)
         idx = enc.indices.to_numpy(zero_copy_only=False)
@@ -123,6 +122,20 @@ def coded_parts(batches) -> tuple[list[tuple[Batch, np.ndarray]], tuple[str, ...
             np.zeros(0, np.int32)
         parts.append((b, codes))
     return parts, tuple(sorted(vocab, key=vocab.get))
+
+
+def event_names(batch: Batch) -> pa.DictionaryArray:
+    """A batch's event names, dictionary-encoded; a row without a name is an error (a
+    sequence needs a name on every row)."""
+    col = batch.columns["event"]
+    enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    if enc.null_count:
+        row = int(np.flatnonzero(enc.is_null().to_numpy(zero_copy_only=False))[0])
+        user = batch.users[int(np.searchsorted(batch.offsets, row, "right")) - 1]
+        raise QueryError(f"events without an event name (the first of user {user}): paths, "
+                         "transitions and drivers need a name on every row; fill or filter them")
+    return enc
 
 
 def _ties_in_stage_order(stream: Stream) -> Stream:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from journeymap.measure._feed.batches import Batch
+from journeymap.measure._feed.traces import event_names
 from journeymap.measure._feed.users import positions
 from journeymap.measure.kernels.windows import window_counts
 
@@ -44,9 +44,7 @@ def tally(windows: Windows, batch: Batch) -> pa.RecordBatch:
     pos = positions(windows.users, batch.users, keys_sorted=True) if len(windows.users) else \
         np.full(batch.n_users, -1, np.int64)
     p = np.maximum(pos, 0)
-    col = batch.columns["event"]
-    enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
-    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    enc = event_names(batch)
     names = np.array(enc.dictionary.to_pylist(), object)
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
     n_rows = len(batch.t)

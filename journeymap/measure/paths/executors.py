@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from journeymap.measure._feed.batches import Batch, FlagQuery
 from journeymap.measure._feed.executors import map_users
-from journeymap.measure._feed.traces import OTHER, lowest_bit, users_with_rows
+from journeymap.measure._feed.traces import OTHER, event_names, lowest_bit, users_with_rows
 from journeymap.measure.kernels import transitions as kernels
 from journeymap.measure.kernels.buckets import from_order_stats, order_ranks
 from journeymap.measure.kernels.order import stage_order_at_ties
@@ -60,9 +60,7 @@ class Names:
 def _pairs(names: Names, batch: Batch):
     """One batch's directly-follows pairs: (names, width, counts, users, starts, secs) as
     `pair_pass` gives them over the batch's own codes ($start = width - 2, $end = width - 1)."""
-    col = batch.columns["event"]
-    enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
-    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    enc = event_names(batch)
     vocab: dict[str, int] = {}
     local = np.array([-1 if (m := names.of(v)) is None else vocab.setdefault(m, len(vocab))
                       for v in enc.dictionary.to_pylist()], np.int64)

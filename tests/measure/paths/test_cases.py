@@ -532,3 +532,14 @@ def test_simultaneous_stage_events_never_read_as_a_deviation():
         edges = {(e["from"], e["to"]) for e in r.event_transitions.edges}
         assert ("signup", "visit") not in edges and ("$start", "visit") in edges
         assert all(m["backtrack_users"] == 0 and m["skip_users"] == 0 for m in r.stage_moves)
+
+
+def test_an_event_without_a_name_is_a_clear_error():
+    """A sequence needs a name on every row: a missing one is named, with its user (was an
+    IndexError deep in the coding)."""
+    rows = frame([("a", "visit", 0), ("a", "search", 60), ("b", "visit", 0)])
+    rows.loc[1, "event"] = None
+    with pytest.raises(QueryError, match="without an event name .*user a"):
+        journeymap.transitions(rows)
+    with pytest.raises(QueryError, match="without an event name .*user a"):
+        journeymap.paths(SITE, rows)
