@@ -43,11 +43,12 @@ from functools import partial
 import numpy as np
 import pyarrow as pa
 
+from journeymap._deferred import pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import flagged_rows
 from journeymap.measure._feed.executors import in_executors, map_users
 from journeymap.measure._feed.traces import event_stream
-from journeymap.measure._feed.users import persona_flags, positions, values_for
+from journeymap.measure._feed.users import align, persona_flags, positions, values_for
 from journeymap.measure.drivers.executors import TALLY, Windows, tally
 from journeymap.measure.kernels.windows import window_counts
 from journeymap.measure.map.entries import StageEntries, entries_of
@@ -160,18 +161,19 @@ def _outcome_limit(journey: Journey, k_from: int, k_to: int) -> float | None:
     return None if any(w is None for w in limits) else float(sum(limits))
 
 
-def _strata(journey: Journey, table, users, ids: pa.Array, flags: pa.Table | None = None
+def _strata(journey: Journey, table, users, ids: pa.Array, aligned: pd.DataFrame | None = None
             ) -> tuple[np.ndarray, np.ndarray]:
     """Each customer's persona (the first whose rule they meet; "(none)" otherwise), as
-    codes into the labels returned beside them."""
+    codes into the labels returned beside them; `aligned`: the persona flags already in
+    the order of `ids` (as the map's pass has them)."""
     labels = np.array([p.id for p in journey.personas] + [NONE], object)
     codes = np.full(len(ids), len(labels) - 1, np.int64)
     if not journey.personas:
         return codes, labels
-    flags = flags if flags is not None else persona_flags(journey, table, users)
-    pos = positions(flags.column("user_id"), ids)
+    if aligned is None:
+        aligned = align(persona_flags(journey, table, users), ids)
     for k in range(len(journey.personas) - 1, -1, -1):
-        codes[values_for(flags, ids, journey.personas[k].id, pos=pos).astype(bool)] = k
+        codes[aligned[journey.personas[k].id].to_numpy()] = k
     return codes, labels
 
 
@@ -313,7 +315,7 @@ def leak_drivers(journey: Journey, source, users, transitions, horizon=None, kno
     if known is None:
         ctx = _read(journey, source, users, None)
     else:
-        strata = _strata(journey, source.table, users, known.entries.users, known.flags)
+        strata = _strata(journey, source.table, users, known.entries.users, known.personas)
         query = flagged_rows(source, [], keep_all=True, extra=("event",))
         if in_executors(query):  # every transition's windows counted in one pass there
             ctx = _Tallied(query, known.entries, *strata)

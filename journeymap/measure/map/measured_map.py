@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
 
 from journeymap._deferred import ir, pd
 from journeymap.errors import QueryError
@@ -138,10 +137,11 @@ def _by_order(groups: dict[str, list[StageStats]]) -> dict[str, list[StageStats]
 @dataclass(frozen=True)
 class MapPass:
     """What the map's pass over the events left behind, for measures that build on it
-    (the drivers of its leaks): stage entries per customer and the persona flags."""
+    (the drivers of its leaks): stage entries per customer and their persona flags (a
+    column per persona, in the order of the entries' users)."""
 
     entries: StageEntries
-    flags: pa.Table
+    personas: pd.DataFrame
 
 
 def measure_map(journey: Journey, source, users: ir.Table | None = None, **options) -> MapResult:
@@ -191,7 +191,7 @@ def measure_map_pass(journey: Journey, source, users: ir.Table | None = None, *,
                                    cohort_of=cohort_labels(period) if period else None)
     return MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
                      _by_order(of["group"]), cohorts, _value_per_user(journey, entries, events),
-                     experience), MapPass(entries, flags_all)
+                     experience), MapPass(entries, flags)
 
 
 def _stage_pass(journey: Journey, source, touch: tuple[str, ...]) -> tuple[StageEntries, SideRows | None]:

@@ -47,3 +47,39 @@ def test_sliced_and_chunked_arrays():
     assert positions(pa.array(["b", "a"]), users).tolist() == [0, -1, -1]
     assert positions(pa.array([], pa.string()), users).tolist() == [-1, -1, -1]
     assert isinstance(positions(keys, pa.array([], pa.string())), np.ndarray)
+
+
+# Long ids that share long prefixes: the comparison skips equal stretches 8 bytes at a
+# time, so differences before, at and after each 8-byte boundary must all be seen. Every
+# id is one base id changed at some place (and cut, or lengthened, after it).
+@st.composite
+def _near_ids(draw):
+    base = draw(st.text(alphabet="ab\x00é", min_size=0, max_size=26))
+    variants = st.tuples(st.integers(0, len(base)), st.text(alphabet="abc\x00é", max_size=1),
+                         st.text(alphabet="ab", max_size=3))
+    ids = {base[:cut] + char + tail for cut, char, tail in draw(st.lists(variants, max_size=30))}
+    return draw(st.permutations(sorted(ids)))
+
+
+LONG_IDS = _near_ids()
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=LONG_IDS, users=LONG_IDS)
+def test_long_ids_with_shared_prefixes(keys, users):
+    from journeymap.store._strings import _cmp, strictly_increasing
+    from journeymap.store.frames import string_buffers
+    as_bytes = sorted(keys, key=lambda s: s.encode())
+    keys_sorted = sorted(keys, key=lambda s: s.encode())
+    users_sorted = sorted(users, key=lambda s: s.encode())
+    got = positions(pa.array(keys_sorted, pa.string()), pa.array(users_sorted, pa.string()))
+    assert got.tolist() == _reference(keys_sorted, users_sorted)
+    off, data = string_buffers(pa.array(keys + users, pa.string()))
+    every = keys + users
+    for i in range(len(every)):
+        for j in range(len(every)):
+            a, b = every[i].encode(), every[j].encode()
+            assert _cmp(off, data, i, off, data, j) == (a > b) - (a < b)
+    assert strictly_increasing(*string_buffers(pa.array(as_bytes, pa.string())))
+    if len(as_bytes) > 1:
+        assert not strictly_increasing(*string_buffers(pa.array(as_bytes[::-1], pa.string())))
