@@ -70,7 +70,7 @@ class IdIndex:
     def stored(self, ids: pa.Array | pa.ChunkedArray, keys: np.ndarray) -> np.ndarray:
         """True where an id (with its key) is already stored."""
         out = np.zeros(len(keys), np.bool_)
-        if not len(keys):
+        if not len(keys) or not self.entries:  # nothing stored yet (a first ingest): no sort
             return out
         order = sorted_order(keys)  # sorted needles: each search starts where the last ended
         needles = keys[order]

@@ -49,6 +49,16 @@ def strictly_increasing(off, data):
 
 
 @njit(cache=True, nogil=True)
+def changes(off, data):
+    """Per string: whether it differs from the one before (the first: True)."""
+    n = off.shape[0] - 1
+    out = np.ones(n, np.bool_)
+    for i in range(1, n):
+        out[i] = _cmp(off, data, i - 1, off, data, i) != 0
+    return out
+
+
+@njit(cache=True, nogil=True)
 def sorted_positions(k_off, k_data, u_off, u_data):
     """Where each string of u sits in k (-1: absent), both strictly increasing byte-wise:
     one merge, which checks the order as it goes. Returns None when either is not

@@ -36,7 +36,8 @@ from journeymap._deferred import ibis, ir
 from journeymap.errors import EngineError
 from journeymap.store._durable import fsync
 from journeymap.store._read_ahead import read_ahead
-from journeymap.store.frames import numbers
+from journeymap.store._strings import changes
+from journeymap.store.frames import numbers, string_buffers
 from journeymap.store.schema import USER_ORDER
 
 ROW_GROUP = 1 << 20
@@ -202,6 +203,10 @@ def new_users(user: pa.Array, before=NO_ID) -> np.ndarray:
     are one nameless user); `before` is the id of the row before the first (`NO_ID`:
     none)."""
     n = len(user)
+    if n and not user.null_count:  # no missing ids: a compiled pass over the bytes
+        new = changes(*string_buffers(user))
+        new[0] = before is NO_ID or user[0].as_py() != before
+        return new
     new = np.zeros(n, np.bool_)
     if n:
         a, b = user.slice(1), user.slice(0, n - 1)
@@ -222,9 +227,10 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
     index = {name: k for k, name in enumerate(vocab)}
     dictionary = pa.array(vocab, pa.string())
     ids, starts, row0, ts_max, n_users, last = [], [], 0, 0, 0, NO_ID
+    groups = read_ahead([lambda i=i: pf.read_row_group(i, columns=["ts", "event", "user_id"])
+                         for i in range(pf.num_row_groups)])  # the next decoded while this one is written
     with pa.OSFile(str(folder / CORE), "wb") as sink, pa.ipc.new_file(sink, CORE_SCHEMA) as out:
-        for i in range(pf.num_row_groups):
-            rg = pf.read_row_group(i, columns=["ts", "event", "user_id"])
+        for rg in groups:
             ev = rg.column("event").combine_chunks()
             lut = np.array([index[v] for v in ev.dictionary.to_pylist()], np.int32)
             codes = lut[ev.indices.to_numpy(zero_copy_only=False)] if len(lut) else \
