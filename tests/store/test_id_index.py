@@ -84,3 +84,16 @@ def test_ids_repeated_within_one_chunked_append_and_against_the_store(store):
     chunks = [events(["s2", "n1", "n1"], day=3), events(["n1", "n2", "s1"], day=4)]
     assert store.append(iter(chunks)) == AppendStats(2, 4)
     assert stored_ids(store) == ["n1", "n2", "s1", "s2"]
+
+
+@pytest.mark.parametrize("shape", ["hashes", "hashes with repeats", "not spread"])
+def test_sorted_order_is_a_sorting_permutation(shape):
+    """The bucket sort (hash keys, over a million) and its fallback (keys not spread like
+    hashes) both give a permutation that sorts the keys."""
+    from journeymap.store._idset import hash_ids, sorted_order
+    n = (1 << 20) + 12_345
+    ids = pa.array([f"id-{i % (n // 3) if shape == 'hashes with repeats' else i}" for i in range(n)])
+    keys = hash_ids(ids) if shape != "not spread" else np.arange(n, dtype=np.uint64)[::-1] % 1000
+    order = sorted_order(keys)
+    assert np.array_equal(np.sort(order), np.arange(n))
+    assert np.all(keys[order][1:] >= keys[order][:-1])
