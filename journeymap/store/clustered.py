@@ -23,6 +23,7 @@ import mmap
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -229,7 +230,8 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
     ids, starts, row0, ts_max, n_users, last = [], [], 0, 0, 0, NO_ID
     groups = read_ahead([lambda i=i: pf.read_row_group(i, columns=["ts", "event", "user_id"])
                          for i in range(pf.num_row_groups)])  # the next decoded while this one is written
-    with pa.OSFile(str(folder / CORE), "wb") as sink, pa.ipc.new_file(sink, CORE_SCHEMA) as out:
+    with closing(groups), pa.OSFile(str(folder / CORE), "wb") as sink, \
+            pa.ipc.new_file(sink, CORE_SCHEMA) as out:
         for rg in groups:
             ev = rg.column("event").combine_chunks()
             lut = np.array([index[v] for v in ev.dictionary.to_pylist()], np.int32)

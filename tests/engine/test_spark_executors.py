@@ -245,7 +245,7 @@ def test_drivers_counted_in_executors_equal_the_driver_path(demo_tables, demo_jo
         events, users = demo_tables[engine]
         source = as_source(events)
         _, done = measure_map_pass(journey, source, users)
-        strata = D._strata(journey, source.table, users, done.entries.users, done.flags)
+        strata = D._strata(journey, source.table, users, done.entries.users, done.personas)
         ctx = D._Pass.of(event_stream(source, journey=journey), done.entries, strata) if engine == "duckdb" \
             else D._Tallied(flagged_rows(source, [], keep_all=True, extra=("event",)), done.entries, *strata)
         results[engine] = [D._drivers(journey, ctx, k, k + 1, None, ("1d", "7d"), 5, 50).to_dict()
