@@ -47,10 +47,11 @@ from journeymap._deferred import pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import flagged_rows
 from journeymap.measure._feed.executors import in_executors, map_users
+from journeymap.measure._feed.parallel import over_users
 from journeymap.measure._feed.traces import event_stream
 from journeymap.measure._feed.users import align, persona_flags, positions, values_for
 from journeymap.measure.drivers.executors import TALLY, Windows, tally
-from journeymap.measure.kernels.windows import window_counts
+from journeymap.measure.kernels.windows import window_tally, windows
 from journeymap.measure.map.entries import StageEntries, entries_of
 from journeymap.measure.stats import Z95, rate
 from journeymap.results import Result, clean, flat
@@ -197,35 +198,31 @@ class _Pass:
     def did_cells(self, lo, hi, cell, own, n_s, key=None) -> list[tuple[str, int, np.ndarray]]:
         """(event, m, customers per cell) of every event not in `own` that customers did
         at least m times (COUNTS) in their windows [lo, hi] (per customer of the population;
-        lo -1: none), counted per (customer, event) in one compiled pass over the rows
-        (`key`: which transition and horizon the windows are, for passes that counted
-        them ahead)."""
-        stream, pos = self.stream, self.pos
-        p = np.maximum(pos, 0)
-        s_lo, s_hi = np.where(pos >= 0, lo[p], -1), hi[p]
+        lo -1: none), tallied in one compiled pass over the rows, on user ranges in
+        parallel (`key`: which transition and horizon the windows are, for passes that
+        counted them ahead)."""
+        stream = self.stream
         skip = np.array([name in own for name in stream.vocab], np.bool_)
-        n_rows = len(stream.t)
-        who_s, code, counts = (np.empty(n_rows, np.int64) for _ in range(3))
-        k = window_counts(stream.offsets, stream.t, stream.codes, s_lo, s_hi, skip,
-                          max(len(stream.vocab), 1), who_s, code, counts)
-        who, code, counts = pos[who_s[:k]], code[:k].astype(np.int16), counts[:k]
-        order = np.argsort(code, kind="stable")  # a radix sort: codes are small integers
-        bounds = np.flatnonzero(np.diff(code[order])) + 1
-        out = []
-        for group in np.split(order, bounds) if k else []:
-            c = int(code[group[0]])
-            for m in COUNTS:
-                did_users = who[group][counts[group] >= m]
-                did = np.bincount(cell[did_users], minlength=2 * n_s).reshape(n_s, 2)
-                out.append((stream.vocab[c], m, did))
-        return out
+        tallies = over_users(stream.offsets, lambda u0, u1: _tallied(
+            stream.offsets[u0:u1 + 1], stream.t, stream.codes, self.pos[u0:u1], lo, hi, cell, skip, n_s))
+        tally, seen = sum(t for t, _ in tallies), np.logical_or.reduce([s for _, s in tallies])
+        return [(stream.vocab[c], m, tally[c, j].reshape(n_s, 2))
+                for c in np.flatnonzero(seen) for j, m in enumerate(COUNTS)]
+
+
+def _tallied(offsets, t, codes, pos, lo, hi, cell, skip, n_s) -> tuple[np.ndarray, np.ndarray]:
+    """`window_tally` of some users' rows: (tally[code, threshold, cell], seen[code])."""
+    tally = np.zeros((max(len(skip), 1), len(COUNTS), 2 * n_s), np.int64)
+    seen = np.zeros(len(tally), np.bool_)
+    window_tally(offsets, t, codes, pos, lo, hi, cell, skip, np.array(COUNTS, np.int64), tally, seen)
+    return tally, seen
 
 
 def _windows(start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, h_us: int):
     """Each customer's window (lo, hi): from entering `from` (lo -1 when not eligible),
     within the horizon and strictly before advancing."""
-    lo = np.where(eligible, start, -1)
-    hi = np.minimum(start + h_us, np.where(adv >= 0, adv - 1, np.iinfo(np.int64).max))
+    lo, hi = np.empty(len(start), np.int64), np.empty(len(start), np.int64)
+    windows(start, adv, eligible, h_us, lo, hi)
     return lo, hi
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 from journeymap.measure._feed.batches import Batch
 from journeymap.measure._feed.traces import event_names
 from journeymap.measure._feed.users import positions
-from journeymap.measure.kernels.windows import window_counts
+from journeymap.measure.kernels.windows import window_tally
 
 TALLY = pa.schema([("window", pa.int64()), ("event", pa.string()), ("m", pa.int64()),
                    ("cell", pa.int64()), ("n", pa.int64())])
@@ -43,22 +43,17 @@ def tally(windows: Windows, batch: Batch) -> pa.RecordBatch:
     batch who did the event at least m times inside their window."""
     pos = positions(windows.users, batch.users, keys_sorted=True) if len(windows.users) else \
         np.full(batch.n_users, -1, np.int64)
-    p = np.maximum(pos, 0)
     enc = event_names(batch)
     names = np.array(enc.dictionary.to_pylist(), object)
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    n_rows = len(batch.t)
     parts = []
     for j, own in enumerate(windows.own):
-        lo = np.where(pos >= 0, windows.lo[j][p], -1)
-        hi = windows.hi[j][p]
         skip = np.array([name in own for name in names], np.bool_)
-        who, code, count = (np.empty(n_rows, np.int64) for _ in range(3))
-        k = window_counts(batch.offsets, batch.t, codes, lo, hi, skip, max(len(names), 1), who, code, count)
-        cell, code, count = windows.cell[j][p[who[:k]]], code[:k], count[:k]
-        key = code * windows.n_cells + cell  # (event, cell), dense: counted by bincount
-        for m in windows.counts:
-            n = np.bincount(key[count >= m], minlength=len(names) * windows.n_cells)
+        counted = np.zeros((max(len(names), 1), len(windows.counts), windows.n_cells), np.int64)
+        window_tally(batch.offsets, batch.t, codes, pos, windows.lo[j], windows.hi[j], windows.cell[j], skip,
+                     np.array(windows.counts, np.int64), counted, np.zeros(len(counted), np.bool_))
+        for i, m in enumerate(windows.counts):
+            n = counted[:, i, :].ravel()  # (event, cell), dense
             key_m = np.flatnonzero(n)
             parts.append((np.full(len(key_m), j), names[key_m // windows.n_cells], np.full(len(key_m), m),
                           key_m % windows.n_cells, n[key_m]))

@@ -8,19 +8,24 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def window_counts(offsets, t, codes, start, stop, skip, n_codes, out_user, out_code, out_count):
-    """For every user u with start[u] >= 0: the events of codes not in `skip` at times
-    start[u] <= t <= stop[u], counted per code; written as (user, code, count) triples
-    into the out arrays (sized for every row); returns how many were written."""
+def window_tally(offsets, t, codes, pos, start, stop, cell, skip, counts, tally, seen):
+    """How many customers did each event at least m times inside a window of their own:
+    for every user u of the rows (offsets, t, codes) who is customer q = pos[u] >= 0 with
+    a window (start[q] >= 0), the events of each code not in `skip` at start[q] <= t <=
+    stop[q] are counted, and tally[code, j, cell[q]] += 1 for every threshold counts[j]
+    the count reaches; seen[code] is set for every code counted at all."""
+    n_codes = tally.shape[0]
     scratch = np.zeros(n_codes, np.int64)
     touched = np.empty(n_codes, np.int64)
-    k = 0
     for u in range(offsets.shape[0] - 1):
-        lo = start[u]
+        q = pos[u]
+        if q < 0:
+            continue
+        lo = start[q]
         if lo < 0:
             continue
-        hi = stop[u]
-        seen = 0
+        hi = stop[q]
+        n_seen = 0
         for i in range(offsets[u], offsets[u + 1]):
             ti = t[i]
             if ti < lo:
@@ -31,14 +36,24 @@ def window_counts(offsets, t, codes, start, stop, skip, n_codes, out_user, out_c
             if skip[c]:
                 continue
             if scratch[c] == 0:
-                touched[seen] = c
-                seen += 1
+                touched[n_seen] = c
+                n_seen += 1
             scratch[c] += 1
-        for j in range(seen):
-            c = touched[j]
-            out_user[k] = u
-            out_code[k] = c
-            out_count[k] = scratch[c]
-            k += 1
+        at = cell[q]
+        for x in range(n_seen):
+            c = touched[x]
+            seen[c] = True
+            for j in range(counts.shape[0]):
+                if scratch[c] >= counts[j]:
+                    tally[c, j, at] += 1
             scratch[c] = 0
-    return k
+
+
+@njit(cache=True, nogil=True)
+def windows(start, adv, eligible, h_us, lo, hi):
+    """Each customer's window (lo, hi): from entering (`start`; lo -1 when not eligible)
+    to `h_us` later, and strictly before advancing (`adv`, -1: never)."""
+    for i in range(start.shape[0]):
+        lo[i] = start[i] if eligible[i] else -1
+        end = adv[i] - 1 if adv[i] >= 0 else np.iinfo(np.int64).max
+        hi[i] = min(start[i] + h_us, end)
