@@ -218,17 +218,16 @@ def _tallied(offsets, t, codes, pos, lo, hi, cell, skip, n_s) -> tuple[np.ndarra
     return tally, seen
 
 
-def _windows(start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, h_us: int):
-    """Each customer's window (lo, hi): from entering `from` (lo -1 when not eligible),
-    within the horizon and strictly before advancing."""
-    lo, hi = np.empty(len(start), np.int64), np.empty(len(start), np.int64)
-    windows(start, adv, eligible, h_us, lo, hi)
-    return lo, hi
-
-
-def _cells(strata: np.ndarray, eligible: np.ndarray, adv: np.ndarray) -> np.ndarray:
-    """Each customer's cell: persona * 2 + advanced (eligible and entered `to`)."""
-    return strata * 2 + (eligible & (adv >= 0)).astype(np.int64)
+def _population(start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, strata: np.ndarray, n_s: int,
+                h_us: int):
+    """A transition's population in one pass: each customer's window (lo, hi), from entering
+    `from` (lo -1 when not eligible), within the horizon and strictly before advancing, and
+    cell (persona * 2 + advanced); the eligible per cell (n_s, 2); and how many entered,
+    were eligible, and advanced."""
+    lo, hi, cell = (np.empty(len(start), np.int64) for _ in range(3))
+    total = np.zeros(2 * n_s, np.int64)
+    counts = windows(start, adv, eligible, strata, h_us, lo, hi, cell, total)
+    return lo, hi, cell, total.reshape(n_s, 2), counts
 
 
 class _Tallied:
@@ -245,8 +244,8 @@ class _Tallied:
         windows = []
         for k_from, k_to, h_us in transitions:
             start, adv, eligible = _stage_windows(journey, self.entries, k_from, k_to, h_us)
-            windows.append((*_windows(start, adv, eligible, h_us), _cells(self.strata, eligible, adv),
-                            _own(journey, k_from, k_to)))
+            lo, hi, cell, _, _ = _population(start, adv, eligible, self.strata, len(self.labels), h_us)
+            windows.append((lo, hi, cell, _own(journey, k_from, k_to)))
         self._found.update(zip(transitions, self._count(windows)))
 
     def _count(self, windows: list) -> list[list[tuple[str, int, np.ndarray]]]:
@@ -413,18 +412,13 @@ def _counted(ctx: _Pass, start: np.ndarray, adv: np.ndarray, eligible: np.ndarra
     """Every candidate of a population (per member: window start, advance time or -1, and
     eligibility), from the events of `ctx.stream`; `more(eligible, lo, hi)`: further
     candidates as (name, event, did members) triples."""
-    entered = start >= 0
-    advanced = eligible & (adv >= 0)
-    n, n_adv = int(eligible.sum()), int(advanced.sum())
-    pop = Population(int(entered.sum()), n, int(entered.sum()) - n, n_adv, rate(n_adv, n))
+    n_s = len(ctx.labels)
+    # a customer's window: at or after entering `from`, within the horizon, before advancing;
+    # per stratum: eligible customers who advanced and who did not (cells of "everyone")
+    lo, hi, cell, total, (entered, n, n_adv) = _population(start, adv, eligible, ctx.strata, n_s, h_us)
+    pop = Population(entered, n, entered - n, n_adv, rate(n_adv, n))
     if not n:
         return pop, []
-    # a customer's window: at or after entering `from`, within the horizon, before advancing
-    lo, hi = _windows(start, adv, eligible, h_us)
-    n_s = len(ctx.labels)
-    # per stratum: eligible customers who advanced and who did not (cells of "everyone")
-    cell = _cells(ctx.strata, eligible, adv)
-    total = np.bincount(cell[eligible], minlength=2 * n_s).reshape(n_s, 2)
     out = [_row(event + (f" ×{m}+" if m > 1 else ""), event, m, did, total, n)
            for event, m, did in ctx.did_cells(lo, hi, cell, own, n_s, key)
            if support <= int(did.sum()) <= n - support]

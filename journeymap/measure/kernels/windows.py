@@ -50,10 +50,22 @@ def window_tally(offsets, t, codes, pos, start, stop, cell, skip, counts, tally,
 
 
 @njit(cache=True, nogil=True)
-def windows(start, adv, eligible, h_us, lo, hi):
-    """Each customer's window (lo, hi): from entering (`start`; lo -1 when not eligible)
-    to `h_us` later, and strictly before advancing (`adv`, -1: never)."""
+def windows(start, adv, eligible, strata, h_us, lo, hi, cell, total):
+    """Per customer of a population (entered at `start`, -1: never; advanced at `adv`,
+    -1: never; `eligible`; persona code `strata`): the window (lo, hi), from entering (lo
+    -1 when not eligible) to `h_us` later and strictly before advancing, and the cell,
+    persona * 2 + (eligible and advanced); total[cell] counts the eligible. Returns how
+    many entered, were eligible, and were eligible and advanced."""
+    entered = n = n_adv = 0
     for i in range(start.shape[0]):
-        lo[i] = start[i] if eligible[i] else -1
-        end = adv[i] - 1 if adv[i] >= 0 else np.iinfo(np.int64).max
-        hi[i] = min(start[i] + h_us, end)
+        s, a, e = start[i], adv[i], eligible[i]
+        lo[i] = s if e else -1
+        hi[i] = min(s + h_us, a - 1 if a >= 0 else np.iinfo(np.int64).max)
+        advanced = e and a >= 0
+        cell[i] = strata[i] * 2 + (1 if advanced else 0)
+        entered += s >= 0
+        if e:
+            n += 1
+            n_adv += advanced
+            total[cell[i]] += 1
+    return entered, n, n_adv
