@@ -236,7 +236,7 @@ def test_measure_with_signals_streams_only_signal_rows(demo_tables, demo_journey
 def test_drivers_counted_in_executors_equal_the_driver_path(demo_tables, demo_journey, collected):
     """Every candidate of every stage transition at two horizons (a low support floor,
     so there are many): the executors' tallies give the driver path's numbers."""
-    from journeymap.measure._feed.traces import event_stream
+    from journeymap.measure._feed.traces import event_pieces
     from journeymap.measure.drivers import drivers as D
     from journeymap.measure.map.measured_map import measure_map_pass
     journey = _without_signals(demo_journey)
@@ -246,8 +246,10 @@ def test_drivers_counted_in_executors_equal_the_driver_path(demo_tables, demo_jo
         source = as_source(events)
         _, done = measure_map_pass(journey, source, users)
         strata = D._strata(journey, source.table, users, done.entries.users, done.personas)
-        ctx = D._Pass.of(event_stream(source, journey=journey), done.entries, strata) if engine == "duckdb" \
-            else D._Tallied(flagged_rows(source, [], keep_all=True, extra=("event",)), done.entries, *strata)
+        if engine == "duckdb":  # the events as read, in pieces, as the measure's leak drivers count them
+            ctx = D._Pass.of(event_pieces(source, journey=journey), done.entries.users, strata, done.entries)
+        else:
+            ctx = D._Tallied(flagged_rows(source, [], keep_all=True, extra=("event",)), done.entries, *strata)
         results[engine] = [D._drivers(journey, ctx, k, k + 1, None, ("1d", "7d"), 5, 50).to_dict()
                            for k in range(len(journey.stages) - 1)]
     assert sum(len(r["drivers"]) + len(r["blockers"]) for r in results["duckdb"]) > 20

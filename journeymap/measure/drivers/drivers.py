@@ -47,8 +47,8 @@ from journeymap._deferred import pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import flagged_rows
 from journeymap.measure._feed.executors import in_executors, map_users
-from journeymap.measure._feed.parallel import over_users
-from journeymap.measure._feed.traces import event_stream
+from journeymap.measure._feed.parallel import over_items, user_ranges
+from journeymap.measure._feed.traces import event_pieces, event_stream
 from journeymap.measure._feed.users import align, persona_flags, positions, values_for
 from journeymap.measure.drivers.executors import TALLY, Windows, tally
 from journeymap.measure.kernels.windows import window_tally, windows
@@ -180,33 +180,44 @@ def _strata(journey: Journey, table, users, ids: pa.Array, aligned: pd.DataFrame
 
 @dataclass(frozen=True)
 class _Pass:
-    """One read of the events: the coded stream, stage entries, each customer's persona
-    (as codes into `labels`) and where each stream user sits in the entries."""
+    """One read of the events, for counting inside windows: its rows as units of whole
+    users (offsets, times, codes into `vocab`, the first user's number), where each of
+    its users sits among the population (`pos`, -1: not in it), and the population's
+    persona codes (into `labels`) and stage entries (None for a funnel's persons)."""
 
-    stream: object
-    entries: StageEntries
+    units: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]
+    vocab: tuple[str, ...]
+    pos: np.ndarray
     strata: np.ndarray
     labels: np.ndarray
-    pos: np.ndarray
+    entries: StageEntries | None = None
 
     @classmethod
-    def of(cls, stream, entries: StageEntries, strata: tuple[np.ndarray, np.ndarray]) -> _Pass:
-        pos = positions(entries.users, stream.users) if entries.n_users else \
-            np.full(stream.n_users, -1, np.int64)
-        return cls(stream, entries, strata[0], strata[1], pos)
+    def of(cls, streams: list, members: pa.Array, strata: tuple[np.ndarray, np.ndarray],
+           entries: StageEntries | None = None) -> _Pass:
+        """The pass over `streams` (a stream, or the pieces of one as read), for the
+        population `members` (sorted ids)."""
+        users = pa.concat_arrays([s.users for s in streams]) if len(streams) != 1 else streams[0].users
+        pos = positions(members, users) if len(members) else np.full(len(users), -1, np.int64)
+        units, u0 = [], 0
+        for s in streams:
+            units += [(s.offsets[a:b + 1], s.t, s.codes, u0 + a) for a, b in user_ranges(s.offsets)]
+            u0 += s.n_users
+        return cls(units, streams[0].vocab if streams else (), pos, strata[0], strata[1], entries)
 
     def did_cells(self, lo, hi, cell, own, n_s, key=None) -> list[tuple[str, int, np.ndarray]]:
         """(event, m, customers per cell) of every event not in `own` that customers did
         at least m times (COUNTS) in their windows [lo, hi] (per customer of the population;
-        lo -1: none), tallied in one compiled pass over the rows, on user ranges in
-        parallel (`key`: which transition and horizon the windows are, for passes that
-        counted them ahead)."""
-        stream = self.stream
-        skip = np.array([name in own for name in stream.vocab], np.bool_)
-        tallies = over_users(stream.offsets, lambda u0, u1: _tallied(
-            stream.offsets[u0:u1 + 1], stream.t, stream.codes, self.pos[u0:u1], lo, hi, cell, skip, n_s))
+        lo -1: none), tallied in one compiled pass over the rows, the units in parallel
+        (`key`: which transition and horizon the windows are, for passes that counted
+        them ahead)."""
+        skip = np.array([name in own for name in self.vocab], np.bool_)
+        tallies = over_items(self.units, lambda unit: _tallied(
+            unit[0], unit[1], unit[2], self.pos[unit[3]:unit[3] + len(unit[0]) - 1], lo, hi, cell, skip, n_s))
+        if not tallies:
+            return []
         tally, seen = sum(t for t, _ in tallies), np.logical_or.reduce([s for _, s in tallies])
-        return [(stream.vocab[c], m, tally[c, j].reshape(n_s, 2))
+        return [(self.vocab[c], m, tally[c, j].reshape(n_s, 2))
                 for c in np.flatnonzero(seen) for j, m in enumerate(COUNTS)]
 
 
@@ -275,7 +286,7 @@ def _read(journey: Journey, source, users, persona: str | None) -> _Pass:
         keep_ids = flags.filter(flags.column(persona).fill_null(False)).column("user_id")
     stream = event_stream(source, journey=journey, users=None if keep_ids is None else keep_ids.to_pylist())
     entries = entries_of(journey, [stream.as_batch()], stream.n_users, source.data_end_us())
-    return _Pass.of(stream, entries, _strata(journey, table, users, entries.users))
+    return _Pass.of([stream], entries.users, _strata(journey, table, users, entries.users), entries)
 
 
 def _transition(journey: Journey, from_stage: str, to_stage: str | None) -> tuple[int, int]:
@@ -317,7 +328,7 @@ def leak_drivers(journey: Journey, source, users, transitions, horizon=None, kno
             ctx = _Tallied(query, known.entries, *strata)
             ctx.prefetch(journey, [(k_from, k_to, int(round(_horizon_s(h) * 1e6))) for k_from, k_to in pairs])
         else:
-            ctx = _Pass.of(event_stream(source, journey=journey), known.entries, strata)
+            ctx = _Pass.of(event_pieces(source, journey=journey), known.entries.users, strata, known.entries)
     return {(a, b): _drivers(journey, ctx, k_from, k_to, None, (h,), None, 5).top()
             for (a, b), (k_from, k_to) in zip(transitions, pairs)}
 
@@ -410,7 +421,7 @@ def _more_candidates(table, users, entries: StageEntries, own: set[str], propert
 def _counted(ctx: _Pass, start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, h_us: int, own: set[str],
              support: int, more=None, key=None) -> tuple[Population, list[dict]]:
     """Every candidate of a population (per member: window start, advance time or -1, and
-    eligibility), from the events of `ctx.stream`; `more(eligible, lo, hi)`: further
+    eligibility), from the events of `ctx`; `more(eligible, lo, hi)`: further
     candidates as (name, event, did members) triples."""
     n_s = len(ctx.labels)
     # a customer's window: at or after entering `from`, within the horizon, before advancing;
@@ -469,8 +480,7 @@ def step_drivers(source, steps, *, from_step: int = 1, to_step: int | None = Non
     times = result.times
     start, adv = times[:, from_step - 1], times[:, to_step - 1]
     end = source.data_end_us()
-    pos = positions(result.users, stream.users) if len(result.users) else np.full(stream.n_users, -1, np.int64)
-    ctx = _Pass(stream, None, np.zeros(len(result.users), np.int64), np.array(["(all)"], object), pos)
+    ctx = _Pass.of([stream], result.users, (np.zeros(len(result.users), np.int64), np.array(["(all)"], object)))
     own = {n for s in steps for n in as_rule(s).events}
     pops, rows = {}, []
     for h in horizons:
