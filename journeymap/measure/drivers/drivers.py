@@ -430,15 +430,15 @@ def _counted(ctx: _Pass, start: np.ndarray, adv: np.ndarray, eligible: np.ndarra
     pop = Population(entered, n, entered - n, n_adv, rate(n_adv, n))
     if not n:
         return pop, []
-    out = [_row(event + (f" ×{m}+" if m > 1 else ""), event, m, did, total, n)
-           for event, m, did in ctx.did_cells(lo, hi, cell, own, n_s, key)
-           if support <= int(did.sum()) <= n - support]
+    found = [(event + (f" ×{m}+" if m > 1 else ""), event, m, did)
+             for event, m, did in ctx.did_cells(lo, hi, cell, own, n_s, key)
+             if support <= int(did.sum()) <= n - support]
     if more is not None:
         for name, event, members in more(eligible, start, hi):
             members = members[eligible[members]]
             if support <= members.size <= n - support:
-                did = np.bincount(cell[members], minlength=2 * n_s).reshape(n_s, 2)
-                out.append(_row(name, event, 1, did, total, n))
+                found.append((name, event, 1, np.bincount(cell[members], minlength=2 * n_s).reshape(n_s, 2)))
+    out = _rows(found, total, n)
     if not out:
         return pop, []
     st = table_stats(*(np.array([r[x] for r in out]) for x in "abcd"))
@@ -499,6 +499,42 @@ def step_drivers(source, steps, *, from_step: int = 1, to_step: int | None = Non
                    "no_look_ahead": "behaviours at or after the step, within the horizon, strictly before "
                                     "reaching the next step considered"}
     return DriversResult(names[from_step - 1], names[to_step - 1], None, pops, drivers, blockers, computed_on)
+
+
+def _rows(found: list[tuple[str, str, int, np.ndarray]], total: np.ndarray, n: int) -> list[dict]:
+    """`_row` of every candidate (name, event, times, did), the numbers computed for all of
+    them at once (the same floats: the same divisions, and the pooled odds ratio summed
+    over the strata in the same order); a candidate with no one on a side goes through
+    `_row` itself."""
+    if not found:
+        return []
+    did = np.stack([f[3] for f in found]).astype(np.int64)  # (candidates, strata, 2)
+    rest = total[None] - did
+    a, b, c, d = did[:, :, 1].sum(axis=1), did[:, :, 0].sum(axis=1), rest[:, :, 1].sum(axis=1), \
+        rest[:, :, 0].sum(axis=1)
+    safe = (a + b > 0) & (c + d > 0)
+    r_did, r_not = a / np.maximum(a + b, 1), c / np.maximum(c + d, 1)
+    mh = _pooled_odds(did[:, :, 1], did[:, :, 0], rest[:, :, 1], rest[:, :, 0])
+    out = []
+    for i, (name, event, times, cells) in enumerate(found):
+        if not safe[i]:
+            out.append(_row(name, event, times, cells, total, n))
+            continue
+        ai, bi, ci, di, rd, rn = int(a[i]), int(b[i]), int(c[i]), int(d[i]), float(r_did[i]), float(r_not[i])
+        out.append({"behaviour": name, "event": event, "at_least": times, "did": ai + bi, "share": (ai + bi) / n,
+                    "rate_did": rd, "rate_not": rn, "lift": rd / rn if rn else None, "difference": rd - rn,
+                    "mh_odds_ratio": mh[i], "a": ai, "b": bi, "c": ci, "d": di})
+    return out
+
+
+def _pooled_odds(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> list[float | None]:
+    """`mantel_haenszel` of every row of per-stratum cells (rows, strata) at once."""
+    a, b, c, d = (x.astype(float) for x in (a, b, c, d))
+    n = a + b + c + d
+    ok = n > 0
+    num = np.divide(a * d, n, out=np.zeros_like(n), where=ok).sum(axis=1)
+    den = np.divide(b * c, n, out=np.zeros_like(n), where=ok).sum(axis=1)
+    return [float(x / y) if y > 0 else None for x, y in zip(num, den)]
 
 
 def _row(name: str, event: str, times: int, did: np.ndarray, total: np.ndarray, n: int) -> dict:
