@@ -120,7 +120,7 @@ def _ordered_batch(src: ClusteredEvents, chunk: RowGroup, q: FlagQuery, lut: np.
     """A batch of whole users from the clustered copy: no sort, no string compares, no
     copies. Unflagged rows stay in (mask 0): the kernels pass over them."""
     u0, u1 = int(chunk.uid[0]), int(chunk.uid[-1]) + 1
-    mask = lut[chunk.codes] if q.rules else np.zeros(len(chunk.codes), np.int8)
+    mask = np.take(lut, chunk.codes) if q.rules else np.zeros(len(chunk.codes), np.int8)
     # columns as read (a row group, or a piece across two): taken from, never copied whole
     extra = {c: chunk.extra.column(c) for c in q.extra if c != "event"}
     if "event" in q.extra or any(r.where for r in q.rules):
