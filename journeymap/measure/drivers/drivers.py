@@ -197,7 +197,8 @@ class _Pass:
            entries: StageEntries | None = None) -> _Pass:
         """The pass over `streams` (a stream, or the pieces of one as read), for the
         population `members` (sorted ids)."""
-        users = pa.concat_arrays([s.users for s in streams]) if len(streams) != 1 else streams[0].users
+        users = streams[0].users if len(streams) == 1 else \
+            pa.concat_arrays([s.users for s in streams]) if streams else pa.array([], pa.string())
         pos = positions(members, users) if len(members) else np.full(len(users), -1, np.int64)
         units, u0 = [], 0
         for s in streams:
