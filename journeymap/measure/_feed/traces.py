@@ -90,19 +90,28 @@ def event_stream(events, *, journey: Journey | None = None,
     source = as_source(events)
     if users is not None:
         source = as_source(select_users(source.table, users))
-    rules = [s.enter for s in journey.stages] if journey else []
-    query = flagged_rows(source, rules, keep_all=True, extra=("event",))
-    stream = coded_stream(iter_batches(query, task="sequences"), journey is not None)
+    stream = coded_stream(_sequences(source, journey), journey is not None)
     return only_events(stream, include, exclude)
+
+
+def _sequences(source, journey: Journey | None):
+    """Every event of a source as batches of whole users, with their names (and, with a
+    journey, stage bits as their masks)."""
+    rules = [s.enter for s in journey.stages] if journey else []
+    return iter_batches(flagged_rows(source, rules, keep_all=True, extra=("event",)), task="sequences")
+
+
+def user_pieces(offsets: np.ndarray, codes: np.ndarray, t: np.ndarray) -> list[tuple]:
+    """Rows of whole users (a stream, or a batch) as (offsets, codes, t) pieces: their
+    user ranges, so that one large batch is still worked on by every core."""
+    return [(offsets[u0:u1 + 1], codes, t) for u0, u1 in user_ranges(offsets)]
 
 
 def event_pieces(events, *, journey: Journey) -> list[Stream]:
     """`event_stream(events, journey=journey)` as it is read, not joined: a stream of
     whole users per batch, every piece coded against one vocabulary, same-instant rows
     in stage order (only the codes and stage bits are copied, for that reordering)."""
-    query = flagged_rows(as_source(events), [s.enter for s in journey.stages], keep_all=True,
-                         extra=("event",))
-    parts, names = coded_parts(iter_batches(query, task="sequences"))
+    parts, names = coded_parts(_sequences(as_source(events), journey))
     pieces = [Stream(b.users, b.offsets, b.t, np.array(c, np.int32), names, b.mask.copy())
               for b, c in parts]
     over_items(pieces, lambda piece: _ties_in_stage_order(piece, parallel=False))

@@ -47,11 +47,11 @@ from journeymap._deferred import pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import flagged_rows
 from journeymap.measure._feed.executors import in_executors, map_users
-from journeymap.measure._feed.parallel import over_items, user_ranges
-from journeymap.measure._feed.traces import event_pieces, event_stream
+from journeymap.measure._feed.parallel import over_items
+from journeymap.measure._feed.traces import event_pieces, event_stream, user_pieces
 from journeymap.measure._feed.users import align, persona_flags, positions, values_for
-from journeymap.measure.drivers.executors import TALLY, Windows, tally
-from journeymap.measure.kernels.windows import window_tally, windows
+from journeymap.measure.drivers.executors import TALLY, Windows, tallied, tally
+from journeymap.measure.kernels.windows import windows
 from journeymap.measure.map.entries import StageEntries, entries_of
 from journeymap.measure.stats import Z95, rate
 from journeymap.results import Result, clean, flat
@@ -201,9 +201,9 @@ class _Pass:
             pa.concat_arrays([s.users for s in streams]) if streams else pa.array([], pa.string())
         pos = positions(members, users) if len(members) else np.full(len(users), -1, np.int64)
         units, u0 = [], 0
-        for s in streams:
-            units += [(s.offsets[a:b + 1], s.t, s.codes, u0 + a) for a, b in user_ranges(s.offsets)]
-            u0 += s.n_users
+        for offsets, codes, t in (p for s in streams for p in user_pieces(s.offsets, s.codes, s.t)):
+            units.append((offsets, t, codes, u0))
+            u0 += len(offsets) - 1
         return cls(units, streams[0].vocab if streams else (), pos, strata[0], strata[1], entries)
 
     def did_cells(self, lo, hi, cell, own, n_s, key=None) -> list[tuple[str, int, np.ndarray]]:
@@ -213,21 +213,14 @@ class _Pass:
         (`key`: which transition and horizon the windows are, for passes that counted
         them ahead)."""
         skip = np.array([name in own for name in self.vocab], np.bool_)
-        tallies = over_items(self.units, lambda unit: _tallied(
-            unit[0], unit[1], unit[2], self.pos[unit[3]:unit[3] + len(unit[0]) - 1], lo, hi, cell, skip, n_s))
+        tallies = over_items(self.units, lambda unit: tallied(
+            unit[0], unit[1], unit[2], self.pos[unit[3]:unit[3] + len(unit[0]) - 1], lo, hi, cell, skip,
+            COUNTS, 2 * n_s))
         if not tallies:
             return []
         tally, seen = sum(t for t, _ in tallies), np.logical_or.reduce([s for _, s in tallies])
         return [(self.vocab[c], m, tally[c, j].reshape(n_s, 2))
                 for c in np.flatnonzero(seen) for j, m in enumerate(COUNTS)]
-
-
-def _tallied(offsets, t, codes, pos, lo, hi, cell, skip, n_s) -> tuple[np.ndarray, np.ndarray]:
-    """`window_tally` of some users' rows: (tally[code, threshold, cell], seen[code])."""
-    tally = np.zeros((max(len(skip), 1), len(COUNTS), 2 * n_s), np.int64)
-    seen = np.zeros(len(tally), np.bool_)
-    window_tally(offsets, t, codes, pos, lo, hi, cell, skip, np.array(COUNTS, np.int64), tally, seen)
-    return tally, seen
 
 
 def _population(start: np.ndarray, adv: np.ndarray, eligible: np.ndarray, strata: np.ndarray, n_s: int,

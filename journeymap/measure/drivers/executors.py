@@ -38,6 +38,15 @@ class Windows:
     n_cells: int
 
 
+def tallied(offsets, t, codes, pos, lo, hi, cell, skip, counts, n_cells) -> tuple[np.ndarray, np.ndarray]:
+    """`window_tally` of some users' rows (codes into names, one `skip` flag per name):
+    (tally[code, threshold, cell] over `counts` and `n_cells`, seen[code])."""
+    tally = np.zeros((max(len(skip), 1), len(counts), n_cells), np.int64)
+    seen = np.zeros(len(tally), np.bool_)
+    window_tally(offsets, t, codes, pos, lo, hi, cell, skip, np.array(counts, np.int64), tally, seen)
+    return tally, seen
+
+
 def tally(windows: Windows, batch: Batch) -> pa.RecordBatch:
     """In an executor: per window, event, threshold m and cell, the customers of this
     batch who did the event at least m times inside their window."""
@@ -49,9 +58,8 @@ def tally(windows: Windows, batch: Batch) -> pa.RecordBatch:
     parts = []
     for j, own in enumerate(windows.own):
         skip = np.array([name in own for name in names], np.bool_)
-        counted = np.zeros((max(len(names), 1), len(windows.counts), windows.n_cells), np.int64)
-        window_tally(batch.offsets, batch.t, codes, pos, windows.lo[j], windows.hi[j], windows.cell[j], skip,
-                     np.array(windows.counts, np.int64), counted, np.zeros(len(counted), np.bool_))
+        counted, _ = tallied(batch.offsets, batch.t, codes, pos, windows.lo[j], windows.hi[j], windows.cell[j],
+                             skip, windows.counts, windows.n_cells)
         for i, m in enumerate(windows.counts):
             n = counted[:, i, :].ravel()  # (event, cell), dense
             key_m = np.flatnonzero(n)

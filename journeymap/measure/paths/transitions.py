@@ -25,6 +25,7 @@ from journeymap.measure._feed.traces import (
     only_events,
     select_users,
     stage_stream,
+    user_pieces,
 )
 from journeymap.measure.kernels import transitions as kernels
 from journeymap.measure.kernels.buckets import median_p90_of_groups
@@ -101,12 +102,6 @@ def pair_pass(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int):
     over_ranges(shares, lambda i0, i1: [kernels.transition_secs(*piece, n, fill[i0], secs)
                                         for piece in pieces[i0:i1]])
     return counts, users, starts, secs
-
-
-def user_pieces(offsets: np.ndarray, codes: np.ndarray, t: np.ndarray) -> list[tuple]:
-    """Rows of whole users (a stream, or a batch) as pieces for `pair_pass`: their user
-    ranges, so that one large batch is still counted on every core."""
-    return [(offsets[u0:u1 + 1], codes, t) for u0, u1 in user_ranges(offsets)]
 
 
 def edge_times(keys, width: int, n: int, counts, starts, secs) -> tuple[np.ndarray, np.ndarray]:
