@@ -12,7 +12,7 @@ import pytest
 
 from journeymap.api import activation, drivers
 from journeymap.cli.main import main
-from journeymap.measure.drivers.drivers import benjamini_hochberg, mantel_haenszel, table_stats
+from journeymap.measure.drivers.tables import benjamini_hochberg, mantel_haenszel, table_stats
 
 T0 = pd.Timestamp("2024-01-01T00:00:00Z")
 JOURNEY = """\

@@ -1,5 +1,5 @@
 """The candidates' numbers computed all at once equal those of one candidate at a time
-(`_row`), float for float, including empty strata and a side with no one."""
+(`candidate_row`), float for float, including empty strata and a side with no one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from journeymap.measure.drivers.drivers import _row, _rows
+from journeymap.measure.drivers.tables import candidate_row, candidate_rows
 
 
 @settings(max_examples=200, deadline=None)
@@ -26,8 +26,8 @@ def test_rows_at_once_equal_one_at_a_time(n_s, n_rows, seed, empty_stratum):
     expected = []
     for name, event, times, did in found:
         try:
-            expected.append(_row(name, event, times, did, total, n))
-        except TypeError:  # no one on a side: `_row` itself cannot say either
+            expected.append(candidate_row(name, event, times, did, total, n))
+        except TypeError:  # no one on a side: `candidate_row` itself cannot say either
             return
-    got = _rows(found, total, n)
+    got = candidate_rows(found, total, n)
     assert json.dumps(got, default=str) == json.dumps(expected, default=str)
