@@ -247,7 +247,7 @@ def test_drivers_counted_in_executors_equal_the_driver_path(demo_tables, demo_jo
         _, done = measure_map_pass(journey, source, users)
         strata = D._strata(journey, source.table, users, done.entries.users, done.personas)
         if engine == "duckdb":  # the events as read, in pieces, as the measure's leak drivers count them
-            ctx = D._Pass.of(event_pieces(source, journey=journey), done.entries.users, strata, done.entries)
+            ctx = D._Pass.of(event_pieces(source), done.entries.users, strata, done.entries)
         else:
             ctx = D._Tallied(flagged_rows(source, [], keep_all=True, extra=("event",)), done.entries, *strata)
         results[engine] = [D._drivers(journey, ctx, k, k + 1, None, ("1d", "7d"), 5, 50).to_dict()

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from journeymap._deferred import ibis, ir
 from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import Batch, flagged_rows, iter_batches
-from journeymap.measure._feed.parallel import joined, over_items, over_ranges, user_ranges
+from journeymap.measure._feed.parallel import joined, over_ranges, user_ranges
 from journeymap.measure._feed.users import positions
 from journeymap.measure.kernels.order import stage_order_at_ties
 from journeymap.spec.model import ActivityRule, Journey
@@ -107,15 +107,14 @@ def user_pieces(offsets: np.ndarray, codes: np.ndarray, t: np.ndarray) -> list[t
     return [(offsets[u0:u1 + 1], codes, t) for u0, u1 in user_ranges(offsets)]
 
 
-def event_pieces(events, *, journey: Journey) -> list[Stream]:
-    """`event_stream(events, journey=journey)` as it is read, not joined: a stream of
-    whole users per batch, every piece coded against one vocabulary, same-instant rows
-    in stage order (only the codes and stage bits are copied, for that reordering)."""
-    parts, names = coded_parts(_sequences(as_source(events), journey))
-    pieces = [Stream(b.users, b.offsets, b.t, np.array(c, np.int32), names, b.mask.copy())
-              for b, c in parts]
-    over_items(pieces, lambda piece: _ties_in_stage_order(piece, parallel=False))
-    return pieces
+def event_pieces(events) -> list[Stream]:
+    """Every event of a source as it is read, not joined: a stream of whole users per
+    batch (per user in the deterministic order), every piece coded against one
+    vocabulary; no stage bits, and same-instant rows not put in stage order (for counts
+    inside time windows, which the order of one instant's rows does not change)."""
+    parts, names = coded_parts(iter_batches(flagged_rows(as_source(events), [], keep_all=True, extra=("event",)),
+                                            task="sequences"))
+    return [Stream(b.users, b.offsets, b.t, c, names) for b, c in parts]
 
 
 def coded_stream(batches, with_bits: bool) -> Stream:
@@ -160,13 +159,12 @@ def event_names(batch: Batch) -> pa.DictionaryArray:
     return enc
 
 
-def _ties_in_stage_order(stream: Stream, parallel: bool = True) -> Stream:
+def _ties_in_stage_order(stream: Stream) -> Stream:
     """Rows of one user at one instant reordered by the earliest stage each qualifies
     for (rows for no stage last), the deterministic order kept otherwise (in place: the
-    stream's codes and bits are its own, fresh from `_concat` or copied for a piece)."""
+    stream's codes and bits are its own, fresh from `_concat`)."""
     offsets = stream.offsets
-    ranges = user_ranges(offsets) if parallel else [(0, stream.n_users)]
-    over_ranges(ranges, lambda u0, u1: stage_order_at_ties(
+    over_ranges(user_ranges(offsets), lambda u0, u1: stage_order_at_ties(
         offsets[u0:u1 + 1], stream.t, stream.stage_bits, stream.codes))
     return stream
 

@@ -285,7 +285,7 @@ def leak_drivers(journey: Journey, source, users, transitions, horizon=None, kno
             ctx = _Tallied(query, known.entries, *strata)
             ctx.prefetch(journey, [(k_from, k_to, int(round(_horizon_s(h) * 1e6))) for k_from, k_to in pairs])
         else:
-            ctx = _Pass.of(event_pieces(source, journey=journey), known.entries.users, strata, known.entries)
+            ctx = _Pass.of(event_pieces(source), known.entries.users, strata, known.entries)
     return {(a, b): _drivers(journey, ctx, k_from, k_to, None, (h,), None, 5).top()
             for (a, b), (k_from, k_to) in zip(transitions, pairs)}
 

@@ -181,3 +181,35 @@ def test_property_values_and_traits_on_request():
     assert (guided["a"], guided["b"], guided["c"], guided["d"]) == (15, 5, 5, 25)
     big = names["size=big (trait)"]  # size is read on the first event: 20 big (15 bought), 30 small (5)
     assert (big["a"], big["b"], big["c"], big["d"]) == (15, 5, 5, 25)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_measures_leak_drivers_count_what_the_drivers_query_counts(seed):
+    """The measure's leak drivers count events as read, without putting same-instant rows
+    in stage order (counting inside time windows does not depend on that order); on
+    data where many events share an instant with entering or advancing, every candidate
+    equals the drivers query's, which reads the stage-ordered stream."""
+    from journeymap.measure._feed.traces import event_pieces
+    from journeymap.measure.drivers import drivers as D
+    from journeymap.measure.map.measured_map import measure_map_pass
+    from journeymap.spec.load import as_journey
+    from journeymap.store.sources import as_source
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(400):
+        u, size = f"u{i:04d}", ("big", "small", None)[i % 3]
+        rows.append({"user_id": u, "event": "signup", "ts": h(int(rng.integers(0, 3))), "size": size})
+        for _ in range(int(rng.integers(0, 8))):  # whole hours: ties with signup, buy and each other
+            rows.append({"user_id": u, "event": str(rng.choice(["tour", "invite", "buy", "coupon", "signup"])),
+                         "ts": h(int(rng.integers(0, 30))), "size": None})
+    rows.append({"user_id": "zz-end", "event": "ping", "ts": h(24 * 40), "size": None})
+    ev = pd.DataFrame(rows).sample(frac=1, random_state=seed)  # rows in no order
+    journey = as_journey(JOURNEY.replace("min_volume: 5", "min_volume: 3"))
+    source = as_source(ev)
+    expected = D.transition_drivers(journey, source, None, from_stage="signup", horizons=("6h", "1d")).to_dict()
+    _, done = measure_map_pass(journey, source, None)
+    strata = D._strata(journey, source.table, None, done.entries.users, done.personas)
+    ctx = D._Pass.of(event_pieces(source), done.entries.users, strata, done.entries)
+    got = D._drivers(journey, ctx, 0, 1, None, ("6h", "1d"), None, 25).to_dict()
+    assert len(expected["drivers"]) + len(expected["blockers"]) >= 3
+    assert json.dumps(got, sort_keys=True, default=str) == json.dumps(expected, sort_keys=True, default=str)
