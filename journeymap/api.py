@@ -41,6 +41,7 @@ from journeymap.store.frames import as_table
 from journeymap.store.schema import property_columns
 from journeymap.store.sources import as_source
 from journeymap.store.spend import read_spend
+from journeymap.store.stored_users import StoredUsers
 
 __all__ = ["ActualJourney", "CustomerJourney", "FunnelResult", "JourneyMap", "MapResult",
            "ActivationResult", "CorrelationResult", "DriversResult", "KpiResult", "RetentionResult",
@@ -153,7 +154,11 @@ def _engine(source) -> str | None:
         return None
 
 
-def _traits(users):
+def _traits(users, *, stored: bool = False):
+    """Users as an Ibis table; the store's users file as it is where `stored` (a measure
+    that reads traits off it as Arrow, see `measure._feed.users.flags_of`)."""
+    if isinstance(users, StoredUsers):
+        return users if stored else users.table
     return as_table(users) if users is not None else None
 
 
@@ -176,7 +181,7 @@ def measure(journey, events, *, users=None, persona: str | None = None, by: str 
     >>> measure(yaml, ev).stage("visit").rate
     0.5
     """
-    return map_of(as_journey(journey), as_source(events), _traits(users), persona=persona, by=by,
+    return map_of(as_journey(journey), as_source(events), _traits(users, stored=True), persona=persona, by=by,
                   period=period)
 
 

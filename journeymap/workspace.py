@@ -44,6 +44,7 @@ from journeymap.store.runs import refresh as refresh_runs
 from journeymap.store.schema import property_columns
 from journeymap.store.spend import FILE as SPEND_FILE
 from journeymap.store.spend import store_spend
+from journeymap.store.stored_users import StoredUsers
 from journeymap.store.warehouse import parquet_copy, read_table
 
 __all__ = ["Workspace", "find_workspace", "init_workspace", "open_workspace", "read_table",
@@ -140,9 +141,9 @@ class Workspace:
 
     def sources(self, snapshot: Snapshot | None = None, *, users: bool = True):
         """(events, users) for measures: on DuckDB the events come from the store's runs
-        clustered by user and time (see `store.runs`), so no measure sorts, and the Ibis
-        connection opens only when a measure reads through it; users None when not asked
-        for."""
+        clustered by user and time (see `store.runs`), so no measure sorts, and the users
+        from the store's users file (see `store.stored_users`); the Ibis connection opens
+        only when a measure reads through it. Users None when not asked for."""
         snapshot = snapshot or self.folder.store.snapshot()
         if self.engine != "duckdb":
             events, users_table = self.tables(snapshot)
@@ -150,7 +151,9 @@ class Workspace:
         events = self._opened(("sources", snapshot.fingerprint),
                               lambda: open_runs(self.path / CLUSTERED, self._clustered(snapshot),
                                                 self._connection))
-        return events, self.tables(snapshot)[1] if users else None
+        if not users or not snapshot.users_file:
+            return events, None
+        return events, StoredUsers(snapshot.users_file, lambda: self.tables(snapshot)[1])
 
     def _clustered(self, snapshot: Snapshot) -> Runs:
         """The store's runs clustered by user and time, brought up to `snapshot`: a run

@@ -109,6 +109,11 @@ class ClusteredEvents:
         return (str(self.folder / PARQUET),)
 
     @cached_property
+    def columns(self) -> tuple[str, ...]:
+        """The columns of `table`, from the Parquet copy's schema (no engine)."""
+        return columns_of(self.files)
+
+    @cached_property
     def vocab(self) -> tuple[str, ...]:
         """Event names; `RowGroup.codes` index into them."""
         return tuple(self._stamp["events"])
@@ -177,6 +182,12 @@ class ClusteredEvents:
         finally:  # also when the caller stops early: the read in flight is waited for
             if extras is not None:
                 extras.close()
+
+
+def columns_of(files: Sequence[str]) -> tuple[str, ...]:
+    """The columns of Parquet copies read by name as one table (`table`), without `_uid`."""
+    names = dict.fromkeys(n for f in files for n in pq.read_schema(f).names)
+    return tuple(n for n in names if n != "_uid")
 
 
 def without_uid(table: ir.Table) -> ir.Table:

@@ -15,6 +15,7 @@ content-hash event id first), and only one path can promise the same numbers.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -173,6 +174,23 @@ def from_numbers(values: np.ndarray) -> pa.Array:
         return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
                                  [None, pa.py_buffer(values)])
+
+
+def booleans(values: pa.Array) -> np.ndarray:
+    """A boolean Arrow array without nulls as numpy booleans (see `numbers`)."""
+    if values.null_count:
+        raise ValueError("booleans() of an array with nulls")
+    bits = np.frombuffer(values.buffers()[1], np.uint8)
+    return np.unpackbits(bits, count=values.offset + len(values), bitorder="little")[values.offset:].astype(np.bool_)
+
+
+def from_strings(values: Sequence[str]) -> pa.Array:
+    """An Arrow string array of Python strings, as `pa.array(values, pa.string())` gives
+    it but without pyarrow's pandas import."""
+    data = [v.encode("utf-8") for v in values]
+    offsets = np.concatenate(([0], np.cumsum([len(d) for d in data]))).astype(np.int32)
+    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets),
+                                                          pa.py_buffer(b"".join(data))])
 
 
 def string_buffers(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

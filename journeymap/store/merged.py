@@ -34,7 +34,7 @@ from journeymap._deferred import ibis
 from journeymap.store import clustered
 from journeymap.store._merge import merge_order
 from journeymap.store._strings import sorted_union
-from journeymap.store.clustered import CORE, PARQUET, ClusteredEvents, RowGroup, without_uid
+from journeymap.store.clustered import CORE, PARQUET, ClusteredEvents, RowGroup, columns_of, without_uid
 from journeymap.store.frames import string_buffers
 
 
@@ -52,6 +52,10 @@ class MergedEvents:
     @property
     def files(self) -> tuple[str, ...]:
         return tuple(f for run in self.runs for f in run.files)
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        return columns_of(self.files)
 
     @cached_property
     def table(self):

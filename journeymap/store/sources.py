@@ -4,6 +4,7 @@ A measure asks its source for what it needs and never which kind it holds:
 
 - `table`: the events as an Ibis table, for engine queries (traits, each user's
   first event, revenue, validation);
+- `columns`: their column names (known without opening `table`);
 - `data_end_us()`: the time of the last event;
 - `user_count`: how many users there are, when known before reading;
 - rows in user order by batch, which `measure._feed.batches` reads according to
@@ -53,6 +54,9 @@ class EventSource(Protocol):
     def table(self) -> ir.Table: ...
 
     @property
+    def columns(self) -> Sequence[str]: ...
+
+    @property
     def user_count(self) -> int | None: ...
 
     def data_end_us(self) -> int: ...
@@ -75,6 +79,10 @@ class TableEvents:
         """The columns read without the engine, where they lie (see `store.scan`), or None;
         `event_id` only when the events came with one."""
         return scan.pieces(self.typed, columns, coded=coded, ordered_by=ordered_by)
+
+    @property
+    def columns(self) -> Sequence[str]:
+        return self.table.columns
 
     def __repr__(self) -> str:
         return f"TableEvents({self.table.get_name() if hasattr(self.table, 'get_name') else '…'})"

@@ -245,7 +245,7 @@ def test_drivers_counted_in_executors_equal_the_driver_path(demo_tables, demo_jo
         events, users = demo_tables[engine]
         source = as_source(events)
         _, done = measure_map_pass(journey, source, users)
-        strata = D._strata(journey, source.table, users, done.entries.users, done.personas)
+        strata = D._strata(journey, source, users, done.entries.users, done.personas)
         if engine == "duckdb":  # the events as read, in pieces, as the measure's leak drivers count them
             ctx = D._Pass.of(event_pieces(source), done.entries.users, strata, done.entries)
         else:

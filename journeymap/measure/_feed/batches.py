@@ -23,6 +23,7 @@ from journeymap.measure._feed.presorted import InOrder, read_in_order
 from journeymap.progress import report
 from journeymap.spec.model import MAX_STAGES, EventRule
 from journeymap.store.clustered import ClusteredEvents, RowGroup, new_users
+from journeymap.store.frames import from_numbers, from_strings
 from journeymap.store.schema import USER_ORDER
 from journeymap.store.sources import EventSource, as_source
 
@@ -124,7 +125,7 @@ def _ordered_batch(src: ClusteredEvents, chunk: RowGroup, q: FlagQuery, lut: np.
     # columns as read (a row group, or a piece across two): taken from, never copied whole
     extra = {c: chunk.extra.column(c) for c in q.extra if c != "event"}
     if "event" in q.extra or any(r.where for r in q.rules):
-        events = pa.DictionaryArray.from_arrays(pa.array(chunk.codes), pa.array(src.vocab))
+        events = pa.DictionaryArray.from_arrays(from_numbers(chunk.codes), from_strings(src.vocab))
         extra |= {"event": events} if "event" in q.extra else {}
         if any(r.where for r in q.rules):
             props = dict(zip(chunk.extra.column_names, chunk.extra.columns))

@@ -25,6 +25,7 @@ from journeymap.measure._feed.parallel import joined, over_ranges, user_ranges
 from journeymap.measure._feed.users import positions
 from journeymap.measure.kernels.order import stage_order_at_ties
 from journeymap.spec.model import ActivityRule, Journey
+from journeymap.store.frames import numbers
 from journeymap.store.sources import as_source
 
 OTHER = "other"
@@ -137,7 +138,7 @@ def coded_parts(batches) -> tuple[list[tuple[Batch, np.ndarray]], tuple[str, ...
         enc = event_names(b)
         local = np.array([vocab.setdefault(name, len(vocab)) for name in enc.dictionary.to_pylist()],
                          np.int32)
-        idx = enc.indices.to_numpy(zero_copy_only=False)
+        idx = numbers(enc.indices)
         same = len(local) == 0 or (local == np.arange(len(local))).all()  # e.g. the clustered copy
         codes = idx if same and idx.dtype == np.int32 else local[idx] if len(local) else \
             np.zeros(0, np.int32)

@@ -10,13 +10,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap._deferred import ibis, ir, pd
+from journeymap._deferred import ibis, ir
 from journeymap.errors import QueryError, did_you_mean
+from journeymap.measure._feed import arrow_conditions
 from journeymap.measure._feed.predicates import all_of
 from journeymap.spec.model import Journey
 from journeymap.store import _strings as kernels
-from journeymap.store.frames import string_buffers
+from journeymap.store.frames import booleans, string_buffers
 from journeymap.store.schema import EVENT_ORDER
+from journeymap.store.stored_users import StoredUsers, ibis_users
 
 VALUE_COLUMN = "revenue"
 
@@ -28,6 +30,7 @@ def _all_traits(users: ir.Table | None, props) -> bool:
 
 def attributes(events: ir.Table, users: ir.Table | None, props: set[str]) -> ir.Table:
     """Per user: the requested props, from traits where known, else first touch."""
+    users = ibis_users(users)
     traits = [p for p in props if users is not None and p in users.columns]
     touch = sorted(p for p in props if p not in traits)
     unknown = [p for p in touch if p not in events.columns]
@@ -48,10 +51,40 @@ def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) ->
     """user_id and a boolean column per persona (personas may overlap)."""
     if not journey.personas:
         return pa.table({"user_id": pa.array([], pa.string())})
+    users = ibis_users(users)
     attrs = attributes(events, users, journey.traits_used)
     flags = attrs.select("user_id", **{p.id: all_of(attrs, p.where).fill_null(False)
                                        for p in journey.personas})
     return _by_user(flags, try_as_stored=_all_traits(users, journey.traits_used))
+
+
+def flags_of(journey: Journey, source, users) -> pa.Table:
+    """`persona_flags` of an event source and its users. From the store's users file as
+    Arrow, with no engine started, when every persona reads only traits and each of
+    their conditions is one Arrow answers as the engine does (see `arrow_conditions`);
+    else by the engine."""
+    if not journey.personas:
+        return pa.table({"user_id": pa.array([], pa.string())})
+    if isinstance(users, StoredUsers) and journey.traits_used <= set(users.columns):
+        got = _stored_flags(journey, users)
+        if got is not None:
+            return got
+    return persona_flags(journey, source.table, ibis_users(users))
+
+
+def _stored_flags(journey: Journey, users: StoredUsers) -> pa.Table | None:
+    """The personas' flags read off the users file (None: the engine must answer)."""
+    table = users.read(["user_id", *sorted(journey.traits_used)])
+    ids = table.column("user_id").combine_chunks()
+    bufs = _buffers(ids) if pa.types.is_string(ids.type) else None
+    if bufs is None or not kernels.strictly_increasing(*bufs):  # not as the store writes it
+        return None
+    flags = {}
+    for p in journey.personas:
+        flags[p.id] = arrow_conditions.all_of(table, p.where)
+        if flags[p.id] is None:
+            return None
+    return pa.table({"user_id": ids, **flags})
 
 
 def _by_user(table: ir.Table, *, try_as_stored: bool = False) -> pa.Table:
@@ -119,11 +152,17 @@ def values_for(table: pa.Table, users: pa.Array, column: str, fill=False,
     return values.to_numpy(zero_copy_only=False)
 
 
-def align(flags: pa.Table, users: pa.Array) -> pd.DataFrame:
-    """Persona flags in the order of `users` (False where a user has no row)."""
+def align(flags: pa.Table, users: pa.Array) -> dict[str, np.ndarray]:
+    """Persona flags in the order of `users`, a boolean array per persona (False where a
+    user has no row)."""
     pos = positions(flags.column("user_id"), users)
-    return pd.DataFrame({p: values_for(flags, users, p, pos=pos).astype(bool)
-                         for p in flags.column_names if p != "user_id"}, index=range(len(users)))
+    found = pos >= 0
+    out = {}
+    for p in flags.column_names[1:]:
+        col = flags.column(p).combine_chunks()
+        out[p] = np.zeros(len(users), np.bool_)
+        out[p][found] = booleans(pc.and_kleene(col, pc.is_valid(col)) if col.null_count else col)[pos[found]]
+    return out
 
 
 def user_values(events: ir.Table) -> pa.Table | None:
@@ -136,4 +175,5 @@ def user_values(events: ir.Table) -> pa.Table | None:
 
 def trait_values(events: ir.Table, users: ir.Table | None, prop: str) -> pa.Table:
     """One value per user of a trait or first-touch property (user_id, prop)."""
+    users = ibis_users(users)
     return _by_user(attributes(events, users, {prop}), try_as_stored=_all_traits(users, {prop}))

@@ -21,6 +21,7 @@ from journeymap.spec.model import Journey
 from journeymap.store.frames import as_events
 from journeymap.store.schema import USER_ORDER
 from journeymap.store.sources import TableEvents, as_source
+from journeymap.store.stored_users import ibis_users
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def timeline(journey: Journey, source, user_id: str, users: ir.Table | None = No
     one = TableEvents(as_events(rows))
     query = flagged_rows(one, [s.enter for s in journey.stages])
     entries = entries_of(journey, iter_batches(query), 1, source.data_end_us())
+    users = ibis_users(users)
     mine_only = users.filter(users.user_id == user_id) if users is not None else None
     flags = persona_flags(journey, one.table, mine_only)
     mine = pc.equal(flags.column("user_id"), user_id)  # traits may come for every user

@@ -43,13 +43,12 @@ from functools import partial
 import numpy as np
 import pyarrow as pa
 
-from journeymap._deferred import pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.batches import flagged_rows
 from journeymap.measure._feed.executors import in_executors, map_users
 from journeymap.measure._feed.parallel import over_items
 from journeymap.measure._feed.traces import event_pieces, event_stream, user_pieces
-from journeymap.measure._feed.users import align, persona_flags, positions, values_for
+from journeymap.measure._feed.users import align, flags_of, positions, values_for
 from journeymap.measure.drivers.executors import TALLY, Windows, tallied, tally
 from journeymap.measure.drivers.tables import benjamini_hochberg, candidate_rows, table_stats
 from journeymap.measure.kernels.windows import windows
@@ -59,6 +58,7 @@ from journeymap.results import Result, clean, flat
 from journeymap.spec.durations import parse_duration
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source
+from journeymap.store.stored_users import ibis_users
 
 COUNTS = (1, 2, 3)
 NONE = "(none)"
@@ -125,7 +125,7 @@ def _outcome_limit(journey: Journey, k_from: int, k_to: int) -> float | None:
     return None if any(w is None for w in limits) else float(sum(limits))
 
 
-def _strata(journey: Journey, table, users, ids: pa.Array, aligned: pd.DataFrame | None = None
+def _strata(journey: Journey, source, users, ids: pa.Array, aligned: dict[str, np.ndarray] | None = None
             ) -> tuple[np.ndarray, np.ndarray]:
     """Each customer's persona (the first whose rule they meet; "(none)" otherwise), as
     codes into the labels returned beside them; `aligned`: the persona flags already in
@@ -135,9 +135,9 @@ def _strata(journey: Journey, table, users, ids: pa.Array, aligned: pd.DataFrame
     if not journey.personas:
         return codes, labels
     if aligned is None:
-        aligned = align(persona_flags(journey, table, users), ids)
+        aligned = align(flags_of(journey, source, users), ids)
     for k in range(len(journey.personas) - 1, -1, -1):
-        codes[aligned[journey.personas[k].id].to_numpy()] = k
+        codes[aligned[journey.personas[k].id]] = k
     return codes, labels
 
 
@@ -235,15 +235,14 @@ class _Tallied:
 
 
 def _read(journey: Journey, source, users, persona: str | None) -> _Pass:
-    table = source.table
     keep_ids = None
     if persona is not None:
         journey.persona(persona)
-        flags = persona_flags(journey, table, users)
+        flags = flags_of(journey, source, users)
         keep_ids = flags.filter(flags.column(persona).fill_null(False)).column("user_id")
     stream = event_stream(source, journey=journey, users=None if keep_ids is None else keep_ids.to_pylist())
     entries = entries_of(journey, [stream.as_batch()], stream.n_users, source.data_end_us())
-    return _Pass.of([stream], entries.users, _strata(journey, table, users, entries.users), entries)
+    return _Pass.of([stream], entries.users, _strata(journey, source, users, entries.users), entries)
 
 
 def _transition(journey: Journey, from_stage: str, to_stage: str | None) -> tuple[int, int]:
@@ -265,7 +264,7 @@ def transition_drivers(journey: Journey, source, users=None, *, from_stage: str,
     source = as_source(source)
     ctx = _read(journey, source, users, persona)
     own = {n for k in range(k_from, k_to + 1) for n in journey.stages[k].enter.events}
-    more = _more_candidates(source.table, users, ctx.entries, own, list(properties), list(traits)) \
+    more = _more_candidates(source.table, ibis_users(users), ctx.entries, own, list(properties), list(traits)) \
         if properties or traits else None
     return _drivers(journey, ctx, k_from, k_to, persona, horizons, min_support, top, more)
 
@@ -279,7 +278,7 @@ def leak_drivers(journey: Journey, source, users, transitions, horizon=None, kno
     if known is None:
         ctx = _read(journey, source, users, None)
     else:
-        strata = _strata(journey, source.table, users, known.entries.users, known.personas)
+        strata = _strata(journey, source, users, known.entries.users, known.personas)
         query = flagged_rows(source, [], keep_all=True, extra=("event",))
         if in_executors(query):  # every transition's windows counted in one pass there
             ctx = _Tallied(query, known.entries, *strata)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,7 +10,14 @@ import numpy as np
 from journeymap._deferred import ir, pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.parallel import beside_pass
-from journeymap.measure._feed.users import align, persona_flags, trait_values, user_values, values_for
+from journeymap.measure._feed.users import (
+    VALUE_COLUMN,
+    align,
+    flags_of,
+    trait_values,
+    user_values,
+    values_for,
+)
 from journeymap.measure.experience.experience import Experience, experience_of
 from journeymap.measure.map.entries import SideRows, StageEntries, stage_at, stage_entries, stage_entries_and
 from journeymap.measure.map.stage_stats import (
@@ -22,7 +30,8 @@ from journeymap.measure.map.stage_stats import (
 )
 from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
-from journeymap.store.sources import as_source
+from journeymap.store.sources import EPOCH, as_source
+from journeymap.store.stored_users import ibis_users
 
 #: the columns of a stage row, in table order (the rate and its benchmark are those of
 #: the transition to `next`)
@@ -110,14 +119,14 @@ def _labels(values: np.ndarray) -> np.ndarray:
     return labels.where(labels.isin(top), OTHER).to_numpy()
 
 
-def _by_labels(entries: StageEntries, events: ir.Table, users, by: str, flags: pd.DataFrame
+def _by_labels(entries: StageEntries, source, users, by: str, flags: dict[str, np.ndarray]
                ) -> np.ndarray:
     if by == "persona":
         first = np.full(entries.n_users, NONE, dtype=object)
-        for pid in reversed(list(flags.columns)):
-            first[flags[pid].to_numpy()] = pid
+        for pid in reversed(list(flags)):
+            first[flags[pid]] = pid
         return first
-    return entry_labels(entries, events, users, by)
+    return entry_labels(entries, source.table, ibis_users(users), by)
 
 
 def entry_labels(entries: StageEntries, events: ir.Table, users, prop: str) -> np.ndarray:
@@ -141,7 +150,7 @@ class MapPass:
     column per persona, in the order of the entries' users)."""
 
     entries: StageEntries
-    personas: pd.DataFrame
+    personas: dict[str, np.ndarray]
 
 
 def measure_map(journey: Journey, source, users: ir.Table | None = None, **options) -> MapResult:
@@ -156,31 +165,30 @@ def measure_map_pass(journey: Journey, source, users: ir.Table | None = None, *,
     if period is not None and period not in PERIODS:
         raise QueryError(f"unknown period '{period}': use week or month")
     source = as_source(source)
-    events = source.table
-    touch = (by,) if by and by != "persona" and by in events.columns and not (
+    touch = (by,) if by and by != "persona" and by in source.columns and not (
         users is not None and by in users.columns) else ()
-    flags_job = beside_pass(source, persona_flags, journey, events, users)
+    flags_job = beside_pass(source, flags_of, journey, source, users)
     entries, side = _stage_pass(journey, source, touch)
     flags_all = flags_job.result()
     flags = align(flags_all, entries.users)
     if persona is not None:
         journey.persona(persona)
-        keep = flags[persona].to_numpy()
-        entries, flags = entries.subset(keep), flags[keep]
+        keep = flags[persona]
+        entries, flags = entries.subset(keep), {p: f[keep] for p, f in flags.items()}
         if side is not None:
             side = side.only(values_for(flags_all, side.users, persona).astype(bool))
     mature, cohorts = maturity(journey, entries, period) if period else (None, [])
     sets = {("all", ""): np.ones(entries.n_users, np.bool_)}
-    sets |= {("persona", p.id): flags[p.id].to_numpy() for p in journey.personas
+    sets |= {("persona", p.id): flags[p.id] for p in journey.personas
              if persona is None}
     if by:
-        labels = _by_labels(entries, events, users, by, flags)
+        labels = _by_labels(entries, source, users, by, flags)
         sets |= {("group", str(g)): labels == g for g in pd.unique(labels)}
     stats = stage_stats_of(journey, entries, sets, mature)  # one pass for every set of users
     of = {kind: {name: s for (k, name), s in stats.items() if k == kind}
           for kind in ("persona", "group")}
     computed_on = {"users": entries.n_users, "persona": persona, "period": period,
-                   "data_end": pd.Timestamp(entries.data_end, unit="us", tz="UTC").isoformat(),
+                   "data_end": (EPOCH + dt.timedelta(microseconds=int(entries.data_end))).isoformat(),
                    "immature_cohorts_excluded": bool(period) and any(c.immature for c in cohorts)}
     experience = None
     if side is not None:
@@ -190,7 +198,7 @@ def measure_map_pass(journey: Journey, source, users: ir.Table | None = None, *,
         experience = experience_of(journey, entries, side, stage_at, entered, groups,
                                    cohort_of=cohort_labels(period) if period else None)
     return MapResult(journey.name, stats[("all", "")], computed_on, of["persona"], by,
-                     _by_order(of["group"]), cohorts, _value_per_user(journey, entries, events),
+                     _by_order(of["group"]), cohorts, _value_per_user(journey, entries, source),
                      experience), MapPass(entries, flags)
 
 
@@ -198,7 +206,7 @@ def _stage_pass(journey: Journey, source, touch: tuple[str, ...]) -> tuple[Stage
     """The stage pass; with signals declared, it also collects the signal rows."""
     if not journey.signals:
         return stage_entries(journey, source, entry_props=touch), None
-    present = set(source.table.columns)
+    present = set(source.columns)
     wanted = [p for s in journey.signals.surveys for p in (s.score, s.comment)]
     t = journey.signals.tickets
     if t is not None:
@@ -210,9 +218,9 @@ def _stage_pass(journey: Journey, source, touch: tuple[str, ...]) -> tuple[Stage
     return entries, side.with_missing(missing)
 
 
-def _value_per_user(journey: Journey, entries: StageEntries, events: ir.Table) -> dict:
+def _value_per_user(journey: Journey, entries: StageEntries, source) -> dict:
     """Mean revenue per user of those who entered vs did not enter each next stage."""
-    values = user_values(events)
+    values = user_values(source.table) if VALUE_COLUMN in source.columns else None
     if values is None:
         return {}
     v = values_for(values, entries.users, "value", fill=0).astype(float)

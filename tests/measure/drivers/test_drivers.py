@@ -208,7 +208,7 @@ def test_the_measures_leak_drivers_count_what_the_drivers_query_counts(seed):
     source = as_source(ev)
     expected = D.transition_drivers(journey, source, None, from_stage="signup", horizons=("6h", "1d")).to_dict()
     _, done = measure_map_pass(journey, source, None)
-    strata = D._strata(journey, source.table, None, done.entries.users, done.personas)
+    strata = D._strata(journey, source, None, done.entries.users, done.personas)
     ctx = D._Pass.of(event_pieces(source), done.entries.users, strata, done.entries)
     got = D._drivers(journey, ctx, 0, 1, None, ("6h", "1d"), None, 25).to_dict()
     assert len(expected["drivers"]) + len(expected["blockers"]) >= 3

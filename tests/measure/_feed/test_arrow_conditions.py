@@ -1,0 +1,160 @@
+"""Persona conditions answered on Arrow (no engine started) give the engine's answer: every
+condition Arrow takes on is checked against the Ibis compiler run by DuckDB, on random
+users tables holding nulls, non-ASCII text, negative and fractional numbers, and text that
+reads as a number; and the workspace's measure starts no engine and no pandas for them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import ibis
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from journeymap.measure._feed import arrow_conditions
+from journeymap.measure._feed.predicates import all_of as ibis_all_of
+from journeymap.spec.model import Condition
+
+TEXTS = ["free", "pro", "team", "Pro", "", "é", "zz", "3", "10", " 4", "1e2", "true", "false", "pro team"]
+text = st.one_of(st.none(), st.sampled_from(TEXTS))
+ints = st.one_of(st.none(), st.integers(-5, 12))
+floats = st.one_of(st.none(), st.sampled_from([-2.5, 0.0, 1.0, 3.0, 3.5, 10.0, 1e9, float("nan")]))
+bools = st.one_of(st.none(), st.booleans())
+COLUMNS = {"plan": (text, pa.string()), "seats": (ints, pa.int64()), "small": (ints, pa.int16()),
+           "mrr": (floats, pa.float64()), "trial": (bools, pa.bool_())}
+VALUES = st.one_of(st.sampled_from(TEXTS), st.integers(-6, 13), st.sampled_from([-2.5, 0.0, 3.0, 3.5, 1e9]),
+                   st.booleans(), st.none())
+OPS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists"]
+
+
+@st.composite
+def conditions(draw):
+    prop, op = draw(st.sampled_from(sorted(COLUMNS))), draw(st.sampled_from(OPS))
+    if op in ("in", "not_in"):
+        value = draw(st.lists(VALUES, min_size=0, max_size=4))
+    elif op == "exists":
+        value = draw(st.sampled_from([None, True, False]))
+    else:
+        value = draw(VALUES)
+    return Condition(prop, op, value)
+
+
+@st.composite
+def tables(draw):
+    n = draw(st.integers(0, 30))
+    cols = {"user_id": pa.array([f"u{i:03d}" for i in range(n)], pa.string())}
+    for name, (values, typ) in COLUMNS.items():
+        cols[name] = pa.array([draw(values) for _ in range(n)], typ)
+    return pa.table(cols)
+
+
+def engine_answer(table: pa.Table, conds) -> list[bool]:
+    t = ibis.memtable(table)
+    got = t.select("user_id", f=ibis_all_of(t, conds).fill_null(False)).order_by("user_id").to_pyarrow()
+    return got.column("f").to_pylist()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=tables(), conds=st.lists(conditions(), min_size=0, max_size=3))
+def test_arrow_answers_as_the_engine_does(table, conds):
+    got = arrow_conditions.all_of(table, conds)
+    if got is None:  # the engine answers these
+        return
+    assert got.null_count == 0
+    assert got.to_pylist() == engine_answer(table, conds)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from([-1.0, 0.0, 2.0, 3.5, float("nan")])), max_size=12),
+       op=st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in"]),
+       value=st.sampled_from([-1, 0, 2, 3.5, 7]))
+def test_numbers_with_nan_and_nulls(values, op, value):
+    """The engine orders NaN above every number and equal to itself; Arrow does not: a
+    float column holding NaN is left to the engine, one without is answered alike."""
+    table = pa.table({"user_id": [f"u{i:02d}" for i in range(len(values))], "mrr": pa.array(values, pa.float64())})
+    cond = Condition("mrr", op, [value, 0.0] if op in ("in", "not_in") else value)
+    got = arrow_conditions.all_of(table, [cond])
+    assert (got is None) == any(v != v for v in values if v is not None)
+    if got is not None:
+        assert got.to_pylist() == engine_answer(table, [cond])
+
+
+@pytest.mark.parametrize("cond", [
+    Condition("plan", "eq", "pro"), Condition("plan", "ne", "pro"), Condition("plan", "in", ["pro", "team"]),
+    Condition("plan", "not_in", ["free"]), Condition("plan", "contains", "ro"), Condition("plan", "gt", "f"),
+    Condition("plan", "eq", True), Condition("seats", "gte", 3), Condition("seats", "lt", 2.5),
+    Condition("seats", "eq", "3"), Condition("seats", "in", [1, 2]), Condition("mrr", "gt", 3),
+    Condition("mrr", "not_in", [0.0, 3]), Condition("trial", "eq", True), Condition("trial", "ne", False),
+    Condition("small", "lte", 4), Condition("plan", "exists", True), Condition("mrr", "exists", False)])
+def test_the_usual_persona_rules_are_answered_on_arrow(cond):
+    """The rules personas are written with do not need the engine (and give its answer)."""
+    table = pa.table({"user_id": ["a", "b", "c", "d"], "plan": ["pro", "free", None, "team"],
+                      "seats": [1, 3, None, 5], "small": pa.array([2, 4, 6, None], pa.int16()),
+                      "mrr": [0.0, 3.5, None, 12.0], "trial": [True, False, None, True]})
+    got = arrow_conditions.all_of(table, [cond])
+    assert got is not None
+    assert got.to_pylist() == engine_answer(table, [cond])
+
+
+@pytest.mark.parametrize("cond", [
+    Condition("plan", "gt", 3),  # a number against text: the engine parses the text
+    Condition("plan", "in", []), Condition("plan", "in", ["pro", None]), Condition("seats", "in", ["3"]),
+    Condition("mrr", "lt", float("nan")), Condition("mrr", "gt", 1), Condition("seats", "eq", True)])
+def test_what_arrow_would_answer_differently_is_left_to_the_engine(cond):
+    table = pa.table({"user_id": ["a", "b"], "plan": ["pro", "3"], "seats": [1, 3],
+                      "mrr": [float("nan") if cond.op == "gt" else 1.0, 2.0]})
+    assert arrow_conditions.all_of(table, [cond]) is None
+
+
+def test_a_workspace_measure_starts_no_engine_for_trait_personas(tmp_path):
+    """A measure of a workspace whose personas read traits starts neither Ibis (nor its
+    DuckDB backend) nor pandas: most of a one-command process's start-up; and its map
+    is the one measured with the users as an Ibis table."""
+    ws = tmp_path / "ws"
+    (tmp_path / "journey.yml").write_text(textwrap.dedent("""\
+        name: shop
+        stages:
+          - {id: visit, owner: marketing, enter: {event: visit}}
+          - {id: signup, owner: growth, enter: {event: signup}}
+          - {id: buy, owner: sales, enter: {event: buy}}
+        personas:
+          - {id: free, where: {plan: free}}
+          - {id: big, where: {seats: {gte: 10}, plan: {in: [pro, team]}}}
+        min_volume: 1
+        """))
+    rows = ["user_id,event,ts"]
+    for i in range(60):
+        rows.append(f"u{i:02d},visit,2024-01-01T00:{i:02d}:00Z")
+        if i % 2:
+            rows.append(f"u{i:02d},signup,2024-01-02T00:{i:02d}:00Z")
+        if i % 6 == 1:
+            rows.append(f"u{i:02d},buy,2024-01-03T00:{i:02d}:00Z")
+    (tmp_path / "events.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "users.csv").write_text("user_id,plan,seats\n" + "\n".join(
+        f"u{i:02d},{['free', 'pro', 'team'][i % 3]},{i % 20}" for i in range(60)) + "\n")
+    from journeymap.workspace import init_workspace
+    made = init_workspace(ws, (tmp_path / "journey.yml").read_text())
+    made.ingest_users(tmp_path / "users.csv")
+    made.ingest(tmp_path / "events.csv")
+    script = textwrap.dedent(f"""\
+        import json, sys
+        from journeymap.workspace import Workspace
+        m = Workspace({str(ws)!r}).measure(cache=False)
+        print(json.dumps({{"imported": [m for m in ("ibis", "pandas") if m in sys.modules],
+                          "map": m.to_dict()}}, default=str))
+        """)
+    out = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                                    text=True).stdout)
+    assert out["imported"] == []
+    from journeymap import api
+    from journeymap.workspace import Workspace
+    w = Workspace(ws)
+    events, users = w.tables()
+    expected = api.measure(w.journey, events, users=users).to_dict()
+    assert json.dumps(out["map"], sort_keys=True, default=str) == json.dumps(expected, sort_keys=True, default=str)
+    assert set(expected["personas"]) == {"free", "big"}
