@@ -35,7 +35,7 @@ from journeymap.cache import ResultCache, cache_key
 from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey
 from journeymap.store.collector import Collector
-from journeymap.store.engine import connect, engine_errors, resolve_identity, store_tables
+from journeymap.store.engine import connect, engine_errors, require_events, resolve_identity, store_tables
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
 from journeymap.store.keys import KeyRing
@@ -145,6 +145,7 @@ class Workspace:
         from the store's users file (see `store.stored_users`); the Ibis connection opens
         only when a measure reads through it. Users None when not asked for."""
         snapshot = snapshot or self.folder.store.snapshot()
+        require_events(snapshot)
         if self.engine != "duckdb":
             events, users_table = self.tables(snapshot)
             return events, users_table if users else None

@@ -79,6 +79,14 @@ def resolve_identity(snapshot: Snapshot, any_id: str) -> str:
     return min(targets) if targets else any_id
 
 
+def require_events(snap: Snapshot) -> list[str]:
+    """The snapshot's event files; WorkspaceError saying how to add some when there are none."""
+    if not snap.event_files:
+        raise WorkspaceError(f"the event store at {snap.root} is empty: run `journeymap ingest FILE`, "
+                             "or send events to the collector (`journeymap serve`, POST /v1/batch)")
+    return snap.event_files
+
+
 def store_tables(store: EventStore | Snapshot, con=None, *, cache: bool | None = None
                  ) -> tuple[ir.Table, ir.Table | None]:
     """(events, users) Ibis tables over one snapshot of a workspace's event store (an
@@ -90,10 +98,7 @@ def store_tables(store: EventStore | Snapshot, con=None, *, cache: bool | None =
     """
     con = con or connect()
     snap = store.snapshot() if isinstance(store, EventStore) else store
-    files = snap.event_files
-    if not files:
-        raise WorkspaceError(f"the event store at {snap.root} is empty: run `journeymap ingest FILE`, "
-                             "or send events to the collector (`journeymap serve`, POST /v1/batch)")
+    files = require_events(snap)
     if engine_name(con) == "spark":
         from journeymap.store import spark
         events = spark.store_events(con, snap, cache=cache is not False)

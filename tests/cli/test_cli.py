@@ -169,6 +169,14 @@ def test_errors_are_one_line_unless_debug(files, capsys):
     assert code == 1 and "Traceback" in err
 
 
+@pytest.mark.parametrize("command", [["measure"], ["funnel", "visit", "signup"]])
+def test_an_empty_workspace_says_how_to_add_events(files, capsys, command):
+    ws = files / "empty"
+    assert run(["init", ws, "--journey", files / "journey.yml"], capsys)[0] == 0
+    code, _, err = run([*command, "-w", ws], capsys)
+    assert code == 1 and "is empty: run `journeymap ingest FILE`" in err and "Traceback" not in err
+
+
 def test_usage_errors(files, capsys):
     code, _, err = run(["measure", "-e", files / "events.csv"], capsys)
     assert code == 2 and "--journey" in err
