@@ -11,18 +11,21 @@ run.py: cProfile slows Python-heavy code, so its totals are not benchmark figure
 
 from __future__ import annotations
 
-import argparse
-import cProfile
-import io
-import pstats
 import sys
-import time
-import warnings
 from pathlib import Path
 
+# run as a script, this file's folder comes first on the path, and this file would stand
+# in for the standard library's `profile` (which cProfile imports): take the folder off
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import io  # noqa: E402
+import pstats  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
 
 from benchmarks.contenders import BY_NAME  # noqa: E402
 
