@@ -23,6 +23,7 @@ from journeymap import settings
 from journeymap.cache import ResultCache
 from journeymap.cli.progressbar import progress_bar
 from journeymap.cli.render import FORMATS, render
+from journeymap.cli.startup import lean_numba
 from journeymap.cli.step_syntax import parse_exclusion, parse_step
 from journeymap.errors import JourneyError
 from journeymap.results import clean
@@ -658,6 +659,7 @@ def run() -> None:
     loaded, with processes of its own still running (`serve`'s collector), or under a
     profiler or tracer."""
     ResultCache.background = True  # written while the answer is shown; waited for below
+    lean_numba()
     code = main()
     if "pyspark" in sys.modules or multiprocessing.active_children() or sys.getprofile() \
             or sys.gettrace():
