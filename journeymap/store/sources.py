@@ -40,7 +40,7 @@ __all__ = ["EventSource", "TableEvents", "as_source"]
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 #: what makes a class an event source; checked on the class, since `isinstance` against
 #: the runtime protocol reads every member, and reading `table` may open a connection
-MEMBERS = ("clustered", "passes_use_engine", "table", "user_count", "data_end_us")
+MEMBERS = ("clustered", "passes_use_engine", "table", "columns", "user_count", "data_end_us")
 
 
 @runtime_checkable

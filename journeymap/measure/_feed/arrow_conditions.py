@@ -10,14 +10,15 @@ result Arrow computes exactly as the engine does:
 - on a text column: comparisons, `in` / `not_in` and `contains` with text values
   (byte order and byte substrings, as the engine compares text), and `eq` / `ne`
   with true or false (compared as the text "true" / "false");
-- on an integer or boolean column, or a float column without NaN: comparisons and
+- on an integer or boolean column, or a float64 column without NaN: comparisons and
   `in` / `not_in` with numbers (booleans with booleans), or with text that reads
   as a number (as `predicates` turns it into one).
 
 A null value matches no condition but `ne` and `not_in`, as in `predicates`.
 Anything else (a number against a text column, which the engine parses; dates;
-NaN, which the engine orders above every number; a list holding null or nothing)
-gives None, and the engine answers. A property test holds both to the same flags.
+narrower floats; NaN, which the engine orders above every number; a list holding
+null or nothing; text holding NUL, which the engine refuses) gives None, and the
+engine answers. A property test holds both to the same flags.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def all_of(table: pa.Table, conds: Iterable[Condition]) -> pa.Array | None:
             return None
         try:
             got = condition(table.column(cond.prop).combine_chunks(), cond)
-        except (pa.ArrowException, OverflowError):  # e.g. a number beyond the column's type: the engine answers
+        except (pa.ArrowException, OverflowError, UnicodeEncodeError):  # e.g. a number beyond the column's
+            # type, or text Python cannot encode: the engine answers
             return None
         if got is None:
             return None
@@ -69,7 +71,7 @@ def condition(col: pa.Array, cond: Condition) -> pa.Array | None:
         test = pc.is_in(col, value_set=_array(kind, values).cast(col.type))
         return _no_null(test, False) if cond.op == "in" else _no_null(pc.invert(test), True)
     if cond.op == "contains":
-        if kind != "text":
+        if kind != "text" or not _text(str(cond.value)):
             return None
         return _no_null(pc.match_substring(col, str(cond.value)), False)
     if cond.op not in _COMPARE:
@@ -88,8 +90,8 @@ def _kind(col: pa.Array) -> str | None:
         return "bool"
     if pa.types.is_integer(t):
         return "number"
-    if pa.types.is_floating(t) and not pc.any(pc.is_nan(col)).as_py():
-        return "number"
+    if pa.types.is_float64(t) and not pc.any(pc.is_nan(col)).as_py():  # a narrower float: the engine
+        return "number"  # narrows the value to it, Arrow widens the column
     return None
 
 
@@ -98,7 +100,7 @@ def _operand(kind: str, value, text_bool: bool = False):
     if kind == "text":
         if isinstance(value, bool):
             return str(value).lower() if text_bool else None
-        return value if isinstance(value, str) else None
+        return value if _text(value) else None
     if kind == "bool":
         return value if isinstance(value, bool) else None
     if isinstance(value, str):  # text that reads as a number compares as that number
@@ -112,10 +114,15 @@ def _operand(kind: str, value, text_bool: bool = False):
 def _listed(kind: str, value) -> bool:
     """A value of an `in` list Arrow matches as the engine does (no conversions)."""
     if kind == "text":
-        return isinstance(value, str)
+        return _text(value)
     if kind == "bool":
         return isinstance(value, bool)
     return _number(value)
+
+
+def _text(value) -> bool:
+    """Text the engine takes as a literal (it refuses a NUL character)."""
+    return isinstance(value, str) and "\x00" not in value
 
 
 def _number(value) -> bool:
@@ -129,9 +136,10 @@ def _number(value) -> bool:
 
 
 def _as(col: pa.Array, kind: str, values: list) -> pa.Array:
-    """The column in the type its `in` list is matched in: floats when either holds one."""
+    """The column in the type its `in` list is matched in: floats when either holds one,
+    with -0.0 made 0.0 (equal to the engine, distinct to Arrow's hashing)."""
     if kind == "number" and (pa.types.is_floating(col.type) or any(isinstance(v, float) for v in values)):
-        return col.cast(pa.float64())
+        return pc.add(col.cast(pa.float64()), from_numbers(np.zeros(1))[0])
     return col
 
 
@@ -142,7 +150,9 @@ def _array(kind: str, values: list) -> pa.Array:
         return from_strings(values)
     if kind == "bool":
         return from_numbers(np.array(values, np.bool_))
-    return from_numbers(np.array(values, np.float64 if any(isinstance(v, float) for v in values) else np.int64))
+    if any(isinstance(v, float) for v in values):
+        return from_numbers(np.array(values, np.float64) + 0.0)  # -0.0 as 0.0 (see `_as`)
+    return from_numbers(np.array(values, np.int64))
 
 
 def _no_null(test: pa.Array, where_null: bool) -> pa.Array:

@@ -22,12 +22,15 @@ from journeymap.spec.model import Condition
 
 TEXTS = ["free", "pro", "team", "Pro", "", "é", "zz", "3", "10", " 4", "1e2", "true", "false", "pro team"]
 text = st.one_of(st.none(), st.sampled_from(TEXTS))
-ints = st.one_of(st.none(), st.integers(-5, 12))
-floats = st.one_of(st.none(), st.sampled_from([-2.5, 0.0, 1.0, 3.0, 3.5, 10.0, 1e9, float("nan")]))
+ints = st.one_of(st.none(), st.integers(-5, 12), st.sampled_from([2**53 + 1, -(2**62)]))
+floats = st.one_of(st.none(), st.sampled_from([-2.5, 0.0, -0.0, 0.1, 1.0, 3.0, 3.5, 10.0, 1e9, 2.0**53 + 2,
+                                                 float("nan")]))
 bools = st.one_of(st.none(), st.booleans())
-COLUMNS = {"plan": (text, pa.string()), "seats": (ints, pa.int64()), "small": (ints, pa.int16()),
-           "mrr": (floats, pa.float64()), "trial": (bools, pa.bool_())}
-VALUES = st.one_of(st.sampled_from(TEXTS), st.integers(-6, 13), st.sampled_from([-2.5, 0.0, 3.0, 3.5, 1e9]),
+COLUMNS = {"plan": (text, pa.string()), "seats": (ints, pa.int64()), "small": (st.one_of(st.none(), st.integers(-5, 12)),
+                                                                         pa.int16()),
+           "mrr": (floats, pa.float64()), "ratio": (floats, pa.float32()), "trial": (bools, pa.bool_())}
+VALUES = st.one_of(st.sampled_from(TEXTS), st.integers(-6, 13), st.sampled_from([-2.5, 0.0, -0.0, 0.1, 3.0, 3.5, 1e9]),
+                   st.sampled_from([2**53 + 1, 2.0**53 + 2, 2**63, "1_000", " 5 ", "-0", "a\x00b"]),
                    st.booleans(), st.none())
 OPS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists"]
 
@@ -59,7 +62,7 @@ def engine_answer(table: pa.Table, conds) -> list[bool]:
     return got.column("f").to_pylist()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=tables(), conds=st.lists(conditions(), min_size=0, max_size=3))
 def test_arrow_answers_as_the_engine_does(table, conds):
     got = arrow_conditions.all_of(table, conds)
@@ -104,11 +107,22 @@ def test_the_usual_persona_rules_are_answered_on_arrow(cond):
 @pytest.mark.parametrize("cond", [
     Condition("plan", "gt", 3),  # a number against text: the engine parses the text
     Condition("plan", "in", []), Condition("plan", "in", ["pro", None]), Condition("seats", "in", ["3"]),
-    Condition("mrr", "lt", float("nan")), Condition("mrr", "gt", 1), Condition("seats", "eq", True)])
+    Condition("mrr", "lt", float("nan")), Condition("mrr", "gt", 1), Condition("seats", "eq", True),
+    Condition("ratio", "eq", 0.1), Condition("plan", "contains", "\x00"), Condition("plan", "eq", "\ud800")])
 def test_what_arrow_would_answer_differently_is_left_to_the_engine(cond):
     table = pa.table({"user_id": ["a", "b"], "plan": ["pro", "3"], "seats": [1, 3],
-                      "mrr": [float("nan") if cond.op == "gt" else 1.0, 2.0]})
+                      "mrr": [float("nan") if cond.op == "gt" else 1.0, 2.0],
+                      "ratio": pa.array([0.1, 0.2], pa.float32())})
     assert arrow_conditions.all_of(table, [cond]) is None
+
+
+@pytest.mark.parametrize("values,cond", [
+    ([-0.0, 0.0, 1.0], Condition("mrr", "in", [0, 5])), ([-0.0, 0.0, 1.0], Condition("mrr", "in", [-0.0])),
+    ([-0.0, 0.0, 1.0], Condition("mrr", "not_in", [0.0])), ([-0.0, 0.0, 1.0], Condition("mrr", "eq", -0.0))])
+def test_minus_zero_is_zero_as_in_the_engine(values, cond):
+    table = pa.table({"user_id": ["a", "b", "c"], "mrr": values})
+    got = arrow_conditions.all_of(table, [cond])
+    assert got is not None and got.to_pylist() == engine_answer(table, [cond])
 
 
 def test_a_workspace_measure_starts_no_engine_for_trait_personas(tmp_path):
