@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from journeymap._deferred import ibis, ibis_errors, ir
 from journeymap.errors import EngineError, IngestError
@@ -147,11 +148,13 @@ def fetch(table: ir.Table, what: str = "events") -> pa.Table:
         raise EngineError(f"reading the {what} from {name} failed: {why}"[:500]) from exc
 
 
-def numbers(values: pa.Array) -> np.ndarray:
+def numbers(values: pa.Array, *, masked: bool = False) -> np.ndarray:
     """A numpy view of a fixed-width Arrow array without nulls (numbers; times as int64
     of their unit), as `to_numpy()` gives it but without the pandas import pyarrow
-    makes on its first conversion (a quarter of a second for a one-command process)."""
-    if values.null_count:
+    makes on its first conversion (a quarter of a second for a one-command process).
+    `masked`: nulls allowed, their slots holding whatever the buffer holds (the caller
+    masks them with the array's validity)."""
+    if values.null_count and not masked:
         raise ValueError("numbers() of an array with nulls")
     if pa.types.is_timestamp(values.type) or pa.types.is_duration(values.type):
         values = values.view(pa.int64())
@@ -174,6 +177,15 @@ def from_numbers(values: np.ndarray) -> pa.Array:
         return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
                                  [None, pa.py_buffer(values)])
+
+
+def floats(values: pa.Array) -> np.ndarray:
+    """A number array as float64, NaN where missing, without pyarrow's pandas import
+    (see `numbers`)."""
+    values = values.cast(pa.float64())
+    if values.null_count:
+        values = pc.fill_null(values, from_numbers(np.array([np.nan]))[0])
+    return numbers(values)
 
 
 def booleans(values: pa.Array) -> np.ndarray:

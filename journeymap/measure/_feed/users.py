@@ -10,13 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from journeymap._deferred import ibis, ir
+from journeymap._deferred import duckdb, ibis, ir
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure._feed import arrow_conditions
 from journeymap.measure._feed.predicates import all_of
 from journeymap.spec.model import Journey
 from journeymap.store import _strings as kernels
-from journeymap.store.frames import booleans, string_buffers
+from journeymap.store.frames import booleans, from_numbers, numbers, string_buffers
 from journeymap.store.schema import EVENT_ORDER
 from journeymap.store.stored_users import StoredUsers, ibis_users
 
@@ -130,9 +130,10 @@ def positions_of_rows(keys: pa.Array | pa.ChunkedArray, users: pa.Array) -> np.n
     n = len(users)
     if n < 2:
         return positions(keys, users)
-    change = pc.not_equal(users.slice(1), users.slice(0, n - 1)).fill_null(True)
-    starts = np.concatenate(([0], np.flatnonzero(change.to_numpy(zero_copy_only=False)) + 1))
-    found = positions(keys, users.take(pa.array(starts)))
+    change = pc.not_equal(users.slice(1), users.slice(0, n - 1))
+    change = pc.or_kleene(change, pc.is_null(change))  # a missing id starts a run
+    starts = np.concatenate(([0], np.flatnonzero(booleans(change)) + 1))
+    found = positions(keys, users.take(from_numbers(starts)))
     return np.repeat(found, np.diff(np.append(starts, n)))
 
 
@@ -144,6 +145,12 @@ def values_for(table: pa.Table, users: pa.Array, column: str, fill=False,
     if column not in table.column_names:
         return np.full(len(users), fill)
     pos = positions(table.column("user_id"), users) if pos is None else pos
+    col = table.column(column).combine_chunks()
+    if _is_number(fill) and len(table) and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+        at, found = np.maximum(pos, 0), pos >= 0  # numbers, in numpy
+        if col.null_count:
+            found &= booleans(pc.is_valid(col))[at]
+        return np.where(found, numbers(col, masked=True)[at], fill)
     values = table.column(column).take(pa.array(np.maximum(pos, 0))) if len(table) else \
         pa.nulls(len(users), table.schema.field(column).type)
     values = pc.if_else(pa.array(pos >= 0), values, pa.scalar(None, values.type))
@@ -165,9 +172,23 @@ def align(flags: pa.Table, users: pa.Array) -> dict[str, np.ndarray]:
     return out
 
 
-def user_values(events: ir.Table) -> pa.Table | None:
-    """Total `revenue` per user (user_id, value) when events carry a numeric revenue."""
-    if VALUE_COLUMN not in events.columns or not events[VALUE_COLUMN].type().is_numeric():
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def user_values(source) -> pa.Table | None:
+    """Total `revenue` per user (user_id, value) when the events carry a numeric revenue.
+    Of a clustered copy (float revenue, as the store keeps it), DuckDB is asked directly,
+    the query Ibis would send it, so no Ibis starts for it."""
+    if VALUE_COLUMN not in source.columns:
+        return None
+    if source.clustered:
+        rel = duckdb.connect().read_parquet(list(source.files), union_by_name=True)
+        if str(dict(zip(rel.columns, rel.types))[VALUE_COLUMN]) == "DOUBLE":
+            return rel.aggregate(f"user_id, SUM({VALUE_COLUMN}) AS value", "user_id").order("user_id") \
+                .fetch_arrow_table()
+    events = source.table
+    if not events[VALUE_COLUMN].type().is_numeric():
         return None
     agg = events.group_by("user_id").aggregate(value=events[VALUE_COLUMN].sum())
     return agg.order_by("user_id").to_pyarrow()

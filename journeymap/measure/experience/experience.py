@@ -31,6 +31,7 @@ from journeymap.measure._feed.users import positions_of_rows
 from journeymap.measure.experience.scores import ces, csat, distinctive_terms, nps
 from journeymap.results import clean
 from journeymap.spec.model import Journey, Survey
+from journeymap.store.frames import booleans, floats, from_numbers, from_strings, numbers
 
 BEFORE, AFTER_CHURN = "(before the journey)", "(after churn)"
 SCORERS = {"nps": nps, "csat": csat, "ces": ces}
@@ -106,10 +107,10 @@ def _numbers(values: pa.Array) -> np.ndarray:
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         values = pc.utf8_trim_whitespace(values)
         ok = pc.match_substring_regex(values, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-        values = pc.if_else(ok, values, pa.scalar(None, values.type)).cast(pa.float64())
+        values = pc.if_else(ok, values, pa.nulls(1, values.type)[0]).cast(pa.float64())
     elif pa.types.is_boolean(values.type) or pa.types.is_null(values.type):
         values = pa.nulls(len(values), pa.float64())
-    return values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return floats(values)
 
 
 def _problem(problems: list, signal: str, what: str, bad: np.ndarray, rows: _Rows, values) -> None:
@@ -125,7 +126,7 @@ def _scores(survey: Survey, raw: pa.Array, rows: _Rows, problems: list) -> np.nd
     """The valid scores (NaN elsewhere), oriented so higher is better; bad ones reported."""
     x = _numbers(raw)
     lo, hi = survey.scale
-    missing = np.isnan(x) & ~np.asarray(pc.is_valid(raw).to_numpy(zero_copy_only=False), bool)
+    missing = np.isnan(x) & ~booleans(pc.is_valid(raw))
     garbled = np.isnan(x) & ~missing
     with np.errstate(invalid="ignore"):
         outside = ~np.isnan(x) & ((x < lo) | (x > hi) | (x != np.round(x)))
@@ -181,8 +182,8 @@ def _labels(raw: pa.Array | None) -> tuple[list[str], np.ndarray] | None:
         return None
     if pa.types.is_dictionary(raw.type):
         raw = raw.dictionary_decode()
-    coded = raw.cast(pa.string()).fill_null("(none)").dictionary_encode()
-    return coded.dictionary.to_pylist(), coded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    coded = pc.coalesce(raw.cast(pa.string()), from_strings(["(none)"])[0]).dictionary_encode()
+    return coded.dictionary.to_pylist(), numbers(coded.indices).astype(np.int64)
 
 
 def _resolution_hours(journey: Journey, side, rows: _Rows, idx: np.ndarray, problems: list
@@ -191,10 +192,10 @@ def _resolution_hours(journey: Journey, side, rows: _Rows, idx: np.ndarray, prob
     with its ticket id at or after it; NaN when unknown."""
     sig = journey.signals.tickets
     if sig.resolution_hours:
-        raw = side.columns[sig.resolution_hours].take(pa.array(idx))
+        raw = side.columns[sig.resolution_hours].take(from_numbers(idx))
         h = _numbers(raw)
         bad = ~np.isnan(h) & (h < 0)
-        garbled = np.isnan(h) & np.asarray(pc.is_valid(raw).to_numpy(zero_copy_only=False), bool)
+        garbled = np.isnan(h) & booleans(pc.is_valid(raw))
         _problem(problems, "tickets", "negative resolution time", bad, rows, raw)
         _problem(problems, "tickets", "resolution time not a number", garbled, rows, raw)
         return np.where(bad, np.nan, h)
@@ -202,9 +203,9 @@ def _resolution_hours(journey: Journey, side, rows: _Rows, idx: np.ndarray, prob
         names = [n for n, _ in journey.signals.rules]
         done = side.of(names.index("resolved"))
         ids = side.columns[sig.id]
-        opened_ids = ids.take(pa.array(idx)).cast(pa.string()).to_pylist()
+        opened_ids = ids.take(from_numbers(idx)).cast(pa.string()).to_pylist()
         first: dict = {}
-        for i, key in zip(done, ids.take(pa.array(done)).cast(pa.string()).to_pylist()):
+        for i, key in zip(done, ids.take(from_numbers(done)).cast(pa.string()).to_pylist()):
             first.setdefault(key, []).append(int(side.t[i]))
         out = np.full(idx.size, np.nan)
         for j, key in enumerate(opened_ids):
@@ -275,18 +276,18 @@ def experience_of(journey: Journey, entries, side, stage_at, entered: dict[str, 
 
     def rows_of(k: int) -> tuple[_Rows, np.ndarray]:
         idx = side.of(k)
-        return _Rows(every[idx], side.users.take(pa.array(idx)), side.t[idx], bucket[idx]), idx
+        return _Rows(every[idx], side.users.take(from_numbers(idx)), side.t[idx], bucket[idx]), idx
 
     surveys = {}
     for s in sig.surveys:
         rows, idx = rows_of(names.index(s.kind))
-        scores = _scores(s, side.columns[s.score].take(pa.array(idx)), rows, problems)
-        comments = side.columns[s.comment].take(pa.array(idx)).to_pylist() if s.comment else None
+        scores = _scores(s, side.columns[s.score].take(from_numbers(idx)), rows, problems)
+        comments = side.columns[s.comment].take(from_numbers(idx)).to_pylist() if s.comment else None
         surveys[s.kind] = (rows, scores, comments)
     tickets = None
     if sig.tickets is not None:
         rows, idx = rows_of(names.index("tickets"))
-        col = lambda p: _labels(side.columns[p].take(pa.array(idx))) if p else None  # noqa: E731
+        col = lambda p: _labels(side.columns[p].take(from_numbers(idx))) if p else None  # noqa: E731
         tickets = (rows, {"channel": col(sig.tickets.channel), "topic": col(sig.tickets.topic),
                           "hours": _resolution_hours(journey, side, rows, idx, problems)})
     buckets = list(range(len(journey.stages))) + [-1, -2]

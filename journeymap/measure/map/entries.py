@@ -19,6 +19,7 @@ from journeymap.measure._feed.executors import in_executors
 from journeymap.measure.map.executors import on_executors
 from journeymap.measure.map.stage_batch import StageRules, gather, run
 from journeymap.spec.model import Journey
+from journeymap.store.frames import from_numbers
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ def _side_part(b: Batch, other: np.ndarray, columns: tuple[str, ...]) -> tuple |
     if not rows.size:
         return None
     whose = np.searchsorted(b.offsets, rows, side="right") - 1
-    return (b.users.take(pa.array(whose)), b.t[rows], other[rows],
-            {c: b.columns[c].take(pa.array(rows)) for c in columns})
+    return (b.users.take(from_numbers(whose)), b.t[rows], other[rows],
+            {c: b.columns[c].take(from_numbers(rows)) for c in columns})
 
 
 def _side_rows(parts: list[tuple], columns: tuple[str, ...]) -> SideRows:

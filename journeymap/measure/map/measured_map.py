@@ -10,14 +10,7 @@ import numpy as np
 from journeymap._deferred import ir, pd
 from journeymap.errors import QueryError
 from journeymap.measure._feed.parallel import beside_pass
-from journeymap.measure._feed.users import (
-    VALUE_COLUMN,
-    align,
-    flags_of,
-    trait_values,
-    user_values,
-    values_for,
-)
+from journeymap.measure._feed.users import align, flags_of, trait_values, user_values, values_for
 from journeymap.measure.experience.experience import Experience, experience_of
 from journeymap.measure.map.entries import SideRows, StageEntries, stage_at, stage_entries, stage_entries_and
 from journeymap.measure.map.stage_stats import (
@@ -220,7 +213,7 @@ def _stage_pass(journey: Journey, source, touch: tuple[str, ...]) -> tuple[Stage
 
 def _value_per_user(journey: Journey, entries: StageEntries, source) -> dict:
     """Mean revenue per user of those who entered vs did not enter each next stage."""
-    values = user_values(source.table) if VALUE_COLUMN in source.columns else None
+    values = user_values(source)
     if values is None:
         return {}
     v = values_for(values, entries.users, "value", fill=0).astype(float)

@@ -1,14 +1,9 @@
 """Persona conditions answered on Arrow (no engine started) give the engine's answer: every
 condition Arrow takes on is checked against the Ibis compiler run by DuckDB, on random
 users tables holding nulls, non-ASCII text, negative and fractional numbers, and text that
-reads as a number; and the workspace's measure starts no engine and no pandas for them."""
+reads as a number (a workspace's measure that uses them: tests/measure/map/test_no_engine_start.py)."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-import textwrap
 
 import ibis
 import pyarrow as pa
@@ -123,52 +118,3 @@ def test_minus_zero_is_zero_as_in_the_engine(values, cond):
     table = pa.table({"user_id": ["a", "b", "c"], "mrr": values})
     got = arrow_conditions.all_of(table, [cond])
     assert got is not None and got.to_pylist() == engine_answer(table, [cond])
-
-
-def test_a_workspace_measure_starts_no_engine_for_trait_personas(tmp_path):
-    """A measure of a workspace whose personas read traits starts neither Ibis (nor its
-    DuckDB backend) nor pandas: most of a one-command process's start-up; and its map
-    is the one measured with the users as an Ibis table."""
-    ws = tmp_path / "ws"
-    (tmp_path / "journey.yml").write_text(textwrap.dedent("""\
-        name: shop
-        stages:
-          - {id: visit, owner: marketing, enter: {event: visit}}
-          - {id: signup, owner: growth, enter: {event: signup}}
-          - {id: buy, owner: sales, enter: {event: buy}}
-        personas:
-          - {id: free, where: {plan: free}}
-          - {id: big, where: {seats: {gte: 10}, plan: {in: [pro, team]}}}
-        min_volume: 1
-        """))
-    rows = ["user_id,event,ts"]
-    for i in range(60):
-        rows.append(f"u{i:02d},visit,2024-01-01T00:{i:02d}:00Z")
-        if i % 2:
-            rows.append(f"u{i:02d},signup,2024-01-02T00:{i:02d}:00Z")
-        if i % 6 == 1:
-            rows.append(f"u{i:02d},buy,2024-01-03T00:{i:02d}:00Z")
-    (tmp_path / "events.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "users.csv").write_text("user_id,plan,seats\n" + "\n".join(
-        f"u{i:02d},{['free', 'pro', 'team'][i % 3]},{i % 20}" for i in range(60)) + "\n")
-    from journeymap.workspace import init_workspace
-    made = init_workspace(ws, (tmp_path / "journey.yml").read_text())
-    made.ingest_users(tmp_path / "users.csv")
-    made.ingest(tmp_path / "events.csv")
-    script = textwrap.dedent(f"""\
-        import json, sys
-        from journeymap.workspace import Workspace
-        m = Workspace({str(ws)!r}).measure(cache=False)
-        print(json.dumps({{"imported": [m for m in ("ibis", "pandas") if m in sys.modules],
-                          "map": m.to_dict()}}, default=str))
-        """)
-    out = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
-                                    text=True).stdout)
-    assert out["imported"] == []
-    from journeymap import api
-    from journeymap.workspace import Workspace
-    w = Workspace(ws)
-    events, users = w.tables()
-    expected = api.measure(w.journey, events, users=users).to_dict()
-    assert json.dumps(out["map"], sort_keys=True, default=str) == json.dumps(expected, sort_keys=True, default=str)
-    assert set(expected["personas"]) == {"free", "big"}
