@@ -145,10 +145,10 @@ class Workspace:
         from the store's users file (see `store.stored_users`); the Ibis connection opens
         only when a measure reads through it. Users None when not asked for."""
         snapshot = snapshot or self.folder.store.snapshot()
-        require_events(snapshot)
         if self.engine != "duckdb":
             events, users_table = self.tables(snapshot)
             return events, users_table if users else None
+        require_events(snapshot)
         events = self._opened(("sources", snapshot.fingerprint),
                               lambda: open_runs(self.path / CLUSTERED, self._clustered(snapshot),
                                                 self._connection))
