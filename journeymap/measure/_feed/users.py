@@ -16,7 +16,7 @@ from journeymap.measure._feed import arrow_conditions
 from journeymap.measure._feed.predicates import all_of
 from journeymap.spec.model import Journey
 from journeymap.store import _strings as kernels
-from journeymap.store.frames import booleans, from_numbers, numbers, string_buffers
+from journeymap.store.frames import booleans, from_numbers, from_strings, numbers, string_buffers
 from journeymap.store.schema import EVENT_ORDER
 from journeymap.store.stored_users import StoredUsers, ibis_users
 
@@ -49,8 +49,8 @@ def attributes(events: ir.Table, users: ir.Table | None, props: set[str]) -> ir.
 
 def persona_flags(journey: Journey, events: ir.Table, users: ir.Table | None) -> pa.Table:
     """user_id and a boolean column per persona (personas may overlap)."""
-    if not journey.personas:
-        return pa.table({"user_id": pa.array([], pa.string())})
+    if not journey.personas:  # (no Python value through pyarrow's conversion: it imports pandas)
+        return pa.table({"user_id": from_strings([])})
     users = ibis_users(users)
     attrs = attributes(events, users, journey.traits_used)
     flags = attrs.select("user_id", **{p.id: all_of(attrs, p.where).fill_null(False)
@@ -64,12 +64,12 @@ def flags_of(journey: Journey, source, users) -> pa.Table:
     their conditions is one Arrow answers as the engine does (see `arrow_conditions`);
     else by the engine."""
     if not journey.personas:
-        return pa.table({"user_id": pa.array([], pa.string())})
+        return persona_flags(journey, None, None)
     if isinstance(users, StoredUsers) and journey.traits_used <= set(users.columns):
         got = _stored_flags(journey, users)
         if got is not None:
             return got
-    return persona_flags(journey, source.table, ibis_users(users))
+    return persona_flags(journey, source.table, users)
 
 
 def _stored_flags(journey: Journey, users: StoredUsers) -> pa.Table | None:

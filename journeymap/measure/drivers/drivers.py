@@ -58,7 +58,6 @@ from journeymap.results import Result, clean, flat
 from journeymap.spec.durations import parse_duration
 from journeymap.spec.model import Journey
 from journeymap.store.sources import as_source
-from journeymap.store.stored_users import ibis_users
 
 COUNTS = (1, 2, 3)
 NONE = "(none)"
@@ -264,7 +263,7 @@ def transition_drivers(journey: Journey, source, users=None, *, from_stage: str,
     source = as_source(source)
     ctx = _read(journey, source, users, persona)
     own = {n for k in range(k_from, k_to + 1) for n in journey.stages[k].enter.events}
-    more = _more_candidates(source.table, ibis_users(users), ctx.entries, own, list(properties), list(traits)) \
+    more = _more_candidates(source.table, users, ctx.entries, own, list(properties), list(traits)) \
         if properties or traits else None
     return _drivers(journey, ctx, k_from, k_to, persona, horizons, min_support, top, more)
 

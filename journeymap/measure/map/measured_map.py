@@ -24,7 +24,6 @@ from journeymap.measure.map.stage_stats import (
 from journeymap.results import Result, flat
 from journeymap.spec.model import Journey
 from journeymap.store.sources import EPOCH, as_source
-from journeymap.store.stored_users import ibis_users
 
 #: the columns of a stage row, in table order (the rate and its benchmark are those of
 #: the transition to `next`)
@@ -119,7 +118,7 @@ def _by_labels(entries: StageEntries, source, users, by: str, flags: dict[str, n
         for pid in reversed(list(flags)):
             first[flags[pid]] = pid
         return first
-    return entry_labels(entries, source.table, ibis_users(users), by)
+    return entry_labels(entries, source.table, users, by)
 
 
 def entry_labels(entries: StageEntries, events: ir.Table, users, prop: str) -> np.ndarray:
