@@ -14,6 +14,7 @@ Int8(nullable=True)
 from __future__ import annotations
 
 import importlib
+import sys
 
 
 class Deferred:
@@ -36,3 +37,9 @@ ir = Deferred("ibis.expr.types")
 dt = Deferred("ibis.expr.datatypes")
 ibis_errors = Deferred("ibis.common.exceptions")
 ibis_backends = Deferred("ibis.backends")
+
+
+def is_ibis_table(obj) -> bool:
+    """Whether `obj` is an Ibis table, without importing Ibis to ask (no Ibis table can
+    exist before Ibis is imported)."""
+    return "ibis" in sys.modules and isinstance(obj, ir.Table)

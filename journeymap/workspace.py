@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from journeymap import api, settings
-from journeymap._deferred import ir
+from journeymap._deferred import duckdb, is_ibis_table
 from journeymap._version import __version__
 from journeymap.api import (
     ActivationResult,
@@ -35,7 +35,14 @@ from journeymap.cache import ResultCache, cache_key
 from journeymap.spec.load import parse_journey
 from journeymap.spec.model import Journey
 from journeymap.store.collector import Collector
-from journeymap.store.engine import connect, engine_errors, require_events, resolve_identity, store_tables
+from journeymap.store.engine import (
+    connect,
+    engine_errors,
+    require_events,
+    resolve_identity,
+    stitched_sql,
+    store_tables,
+)
 from journeymap.store.eventstore import AppendStats, Snapshot
 from journeymap.store.folder import WorkspaceFolder
 from journeymap.store.keys import KeyRing
@@ -159,8 +166,7 @@ class Workspace:
     def _clustered(self, snapshot: Snapshot) -> Runs:
         """The store's runs clustered by user and time, brought up to `snapshot`: a run
         for new event files, merged with others as they pile up."""
-        return refresh_runs(self.path / CLUSTERED, snapshot, self._connection,
-                            lambda part: store_tables(part, self._connection())[0])
+        return refresh_runs(self.path / CLUSTERED, snapshot, duckdb.connect, stitched_sql)
 
     def _opened(self, key: tuple, open_them: Callable):
         """Tables opened over one state of the store, kept while the store stays in it (a
@@ -190,7 +196,7 @@ class Workspace:
         """Load a file of events, or an Ibis table (e.g. `store.warehouse.read_table`'s,
         read as a Parquet file would be; `format` is then ignored), into the store (all
         or nothing, in bounded memory); returns counts."""
-        if isinstance(path, ir.Table):
+        if is_ibis_table(path):
             with parquet_copy(path) as copy:
                 return self.ingest(copy, mapping=mapping, format="parquet", skip_bad_rows=skip_bad_rows)
         stats = self.folder.store.ingest(path, mapping=mapping, format=format,
@@ -215,7 +221,7 @@ class Workspace:
     def ingest_users(self, path, *, mapping=None, format=None) -> int:
         """Load a users file (user_id + traits), or an Ibis table of them, into the store:
         one row per user, later non-null values win; returns the rows read."""
-        if isinstance(path, ir.Table):
+        if is_ibis_table(path):
             with parquet_copy(path) as copy:
                 return self.ingest_users(copy, mapping=mapping, format="parquet")
         return self.folder.store.ingest_users(path, mapping=mapping, format=format)

@@ -38,7 +38,7 @@ from journeymap.errors import EngineError
 from journeymap.store._durable import fsync
 from journeymap.store._read_ahead import read_ahead
 from journeymap.store._strings import changes
-from journeymap.store.frames import numbers, string_buffers
+from journeymap.store.frames import booleans, from_numbers, from_strings, numbers, string_buffers
 from journeymap.store.schema import USER_ORDER
 
 ROW_GROUP = 1 << 20
@@ -195,15 +195,19 @@ def without_uid(table: ir.Table) -> ir.Table:
     return table.drop("_uid") if "_uid" in table.columns else table
 
 
-def _sorted_parquet(con, events: ir.Table, path: Path, spill: Path) -> None:
-    """DuckDB writes `events` in (user, time) order; sorts beyond MEMORY_LIMIT spill."""
-    cols = [c for c in events.columns if c != "_uid"]
-    inner = ibis.to_sql(events.select(*cols), dialect="duckdb")
+def _sorted_parquet(con, events, path: Path, spill: Path) -> None:
+    """DuckDB writes `events` (an Ibis table, or DuckDB SQL with `con` a DuckDB
+    connection) in (user, time) order; sorts beyond MEMORY_LIMIT spill."""
+    if isinstance(events, str):
+        inner, run = events, con.execute
+    else:
+        cols = [c for c in events.columns if c != "_uid"]
+        inner, run = ibis.to_sql(events.select(*cols), dialect="duckdb"), con.raw_sql
     spill.mkdir(exist_ok=True)
-    con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
-    con.raw_sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    con.raw_sql(f"COPY (SELECT * FROM ({inner}) ORDER BY {', '.join(USER_ORDER)}) "
-                f"TO '{path.as_posix()}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
+    run(f"SET temp_directory = '{spill.as_posix()}'")
+    run(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    run(f"COPY (SELECT * FROM ({inner}) ORDER BY {', '.join(USER_ORDER)}) "
+        f"TO '{path.as_posix()}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
 
 
 #: `new_users`' "no row before": the first id begins a user
@@ -223,7 +227,7 @@ def new_users(user: pa.Array, before=NO_ID) -> np.ndarray:
     if n:
         a, b = user.slice(1), user.slice(0, n - 1)
         same = pc.or_(pc.equal(a, b).fill_null(False), pc.and_(pc.is_null(a), pc.is_null(b)))
-        new[1:] = pc.invert(same).to_numpy(zero_copy_only=False)
+        new[1:] = booleans(pc.invert(same))
         new[0] = before is NO_ID or user[0].as_py() != before
     return new
 
@@ -237,7 +241,7 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
                      .to_pylist() if pf.metadata.row_group(i).num_rows else [])
     vocab = sorted(names)
     index = {name: k for k, name in enumerate(vocab)}
-    dictionary = pa.array(vocab, pa.string())
+    dictionary = from_strings(vocab)
     ids, starts, row0, ts_max, n_users, last = [], [], 0, 0, 0, NO_ID
     groups = read_ahead([lambda i=i: pf.read_row_group(i, columns=["ts", "event", "user_id"])
                          for i in range(pf.num_row_groups)])  # the next decoded while this one is written
@@ -246,31 +250,32 @@ def _core_and_users(parquet: Path, folder: Path) -> dict:
         for rg in groups:
             ev = rg.column("event").combine_chunks()
             lut = np.array([index[v] for v in ev.dictionary.to_pylist()], np.int32)
-            codes = lut[ev.indices.to_numpy(zero_copy_only=False)] if len(lut) else \
-                np.zeros(0, np.int32)
+            codes = lut[numbers(ev.indices)] if len(lut) else np.zeros(0, np.int32)
             user = rg.column("user_id").combine_chunks()
             new = new_users(user, last)
             uid = np.cumsum(new, dtype=np.int64) + (n_users - 1)  # the user's rank by id
             ts = rg.column("ts").combine_chunks().cast(CORE_SCHEMA[1].type)
-            ts_max = max(ts_max, int(pc.max(ts.cast(pa.int64())).as_py() or 0))
+            ts_max = max(ts_max, int(numbers(ts).max(initial=0)))
             out.write_batch(pa.record_batch(
-                [pa.array(uid, pa.int32()), ts,
-                 pa.DictionaryArray.from_arrays(pa.array(codes), dictionary)], schema=CORE_SCHEMA))
+                [from_numbers(uid.astype(np.int32)), ts,
+                 pa.DictionaryArray.from_arrays(from_numbers(codes), dictionary)], schema=CORE_SCHEMA))
             at = np.flatnonzero(new)
             starts.append(at + row0)
-            ids.append(user.take(pa.array(at)))
+            ids.append(user.take(from_numbers(at)))
             n_users += len(at)
             last = user[len(user) - 1].as_py() if len(user) else last
             row0 += rg.num_rows
-    users = pa.table({"user_id": pa.concat_arrays(ids) if ids else pa.array([], pa.string()),
-                      "start": np.concatenate(starts) if starts else np.zeros(0, np.int64)})
+    users = pa.table({"user_id": pa.concat_arrays(ids) if ids else from_strings([]),
+                      "start": from_numbers(np.concatenate(starts) if starts else np.zeros(0, np.int64))})
     with pa.OSFile(str(folder / USERS), "wb") as sink, pa.ipc.new_file(sink, users.schema) as out:
         out.write_table(users)
     return {"events": vocab, "rows": row0, "ts_max": ts_max}
 
 
-def build_clustered(con, events: ir.Table, target: Path, fingerprint: str = "") -> None:
-    """Write the clustered copy of `events` into `target` (replacing it whole)."""
+def build_clustered(con, events, target: Path, fingerprint: str = "") -> None:
+    """Write the clustered copy of `events` into `target` (replacing it whole): an Ibis
+    table on the DuckDB connection `con`, or DuckDB SQL (with `con` a plain DuckDB
+    connection, e.g. `engine.stitched_sql`'s)."""
     target = Path(target)
     tmp = target.with_name(target.name + ".tmp")
     spill = target.with_name(target.name + ".spill")

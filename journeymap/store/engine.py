@@ -13,6 +13,7 @@ from functools import cache
 
 from journeymap._deferred import dt, ibis, ir
 from journeymap.errors import EngineError, JourneyError, WorkspaceError
+from journeymap.store._tabular import lit
 from journeymap.store.eventstore import EventStore, Snapshot
 
 ENGINES = ("duckdb", "spark")
@@ -66,6 +67,21 @@ def stitch(events: ir.Table, identities: ir.Table | None) -> ir.Table:
         resolved = joined.t1.coalesce(joined.user_id, joined.t2, joined.anonymous_id)
     out = joined.mutate(user_id=resolved)
     return out.select(*events.columns)
+
+
+def stitched_sql(snap: Snapshot) -> str:
+    """DuckDB SQL of a snapshot's events, user ids stitched as `stitch` does: the table
+    `store_tables` gives on DuckDB, as text (so no Ibis starts to write it)."""
+    import pyarrow.parquet as pq
+    files = require_events(snap)
+    if not snap.identities_file:
+        return f"SELECT * FROM {snap.scan_sql()}"
+    ids = f"SELECT anonymous_id AS k, min(user_id) AS v FROM read_parquet({lit(snap.identities_file)}) GROUP BY k"
+    anonymous = any("anonymous_id" in pq.read_schema(f).names for f in files)
+    resolved = "coalesce(i1.v, e.user_id, i2.v, e.anonymous_id)" if anonymous else "coalesce(i1.v, e.user_id)"
+    return (f"WITH ids AS ({ids}) SELECT e.* REPLACE ({resolved} AS user_id) FROM {snap.scan_sql()} AS e "
+            "LEFT JOIN ids AS i1 ON e.user_id = i1.k"
+            + (" LEFT JOIN ids AS i2 ON e.anonymous_id = i2.k" if anonymous else ""))
 
 
 def resolve_identity(snapshot: Snapshot, any_id: str) -> str:

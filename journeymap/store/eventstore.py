@@ -50,6 +50,7 @@ from journeymap.store._durable import exclusive, fsync
 from journeymap.store._idindex import IdIndex
 from journeymap.store._idset import IdSet, hash_ids
 from journeymap.store._tabular import lit, q
+from journeymap.store.frames import numbers
 from journeymap.store.readers import EventFile, checked_chunks, read_users
 from journeymap.store.timestamps import connect
 
@@ -101,6 +102,10 @@ class Snapshot:
     @property
     def columns(self) -> dict[str, str]:
         return dict(self.manifest["columns"])
+
+    def scan_sql(self) -> str:
+        """A DuckDB table expression over the snapshot's events."""
+        return _scan(self.event_files)
 
     @property
     def fingerprint(self) -> str:
@@ -408,7 +413,7 @@ def _not_first(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def _days(events: pa.Table) -> np.ndarray:
     """UTC day number of each event."""
-    return np.floor_divide(pc.cast(events.column("ts"), pa.int64()).to_numpy(), _DAY_US)
+    return np.floor_divide(numbers(events.column("ts").combine_chunks()), _DAY_US)
 
 
 def _day(days_since_epoch: int) -> str:

@@ -97,8 +97,9 @@ def _complete(run: Path) -> bool:
 def refresh(folder: Path, snapshot: Snapshot, con, events_of: Callable[[Snapshot], object]) -> Runs:
     """Bring the runs in `folder` up to `snapshot` (see the module doc) and return them.
 
-    `events_of(snapshot)`: the stitched Ibis events of a snapshot (here: of some of its
-    files); `con`: the connection that sorts them, or a function returning it. A store
+    `events_of(snapshot)`: the stitched events of a snapshot (here: of some of its
+    files), as `build_clustered` takes them (an Ibis table, or DuckDB SQL); `con`: the
+    connection that sorts them, or a function returning it. A store
     the runs already cover costs one read of `runs.json`.
     """
     folder = Path(folder)

@@ -318,3 +318,41 @@ def test_runs_of_a_table_with_nameless_events_merge_like_one_copy(tmp_path):
     assert a.uid.tolist() == b.uid.tolist() and a.t.tolist() == b.t.tolist()
     assert [both.vocab[c] for c in a.codes] == [one.vocab[c] for c in b.codes]
     assert a.extra.to_pydict() == b.extra.select(["event_id", "plan"]).to_pydict()
+
+
+def test_stitched_sql_is_the_stitched_table(tmp_path):
+    """The runs are built from `stitched_sql` (no Ibis): the same rows and columns as the
+    Ibis stitch over the store, with aliases of ids and of devices, an alias linked to two
+    users (the smaller wins), and files with and without `anonymous_id`."""
+    from journeymap.store.engine import stitched_sql, store_tables
+    ws = WorkspaceFolder.init(tmp_path / "ws", "name: t\nstages:\n  - {id: a, owner: x, enter: {event: go}}\n")
+    ws.store.append(_events([("u1", "go", 10, "e1", "a"), ("anon-9", "go", 11, "e2", None)]))
+    with_device = _events([("dev-1", "go", 12, "e3", None), ("d-2", "buy", 13, "e4", "b"),
+                           ("u6", "buy", 14, "e5", None), ("u3", "go", 15, "e6", None)])
+    ws.store.append(with_device.append_column("anonymous_id", pa.array(["dev-1", None, "dev-2", "dev-1"])),
+                    identities=pa.table({"anonymous_id": ["anon-9", "dev-1", "d-2", "d-2"],
+                                         "user_id": ["u1", "u7", "u5", "u4"]}))
+    snap = ws.store.snapshot()
+    expected = store_tables(snap)[0].to_pyarrow().sort_by("event_id")
+    import duckdb
+    got = duckdb.connect().sql(stitched_sql(snap)).to_arrow_table().sort_by("event_id")
+    assert got.column_names == expected.column_names
+    assert got.cast(expected.schema).equals(expected)  # the times' zone named UTC or Etc/UTC
+    assert got.column("user_id").to_pylist() == ["u1", "u1", "u7", "u4", "u6", "u3"]
+
+
+def test_an_ingest_command_starts_neither_ibis_nor_pandas(tmp_path):
+    """`journeymap ingest` (checks, de-duplication, the store, the run the first measure
+    reads) needs neither Ibis (about half a second to import) nor pandas."""
+    ws = WorkspaceFolder.init(tmp_path / "ws", "name: t\nstages:\n  - {id: a, owner: x, enter: {event: go}}\n")
+    csv = tmp_path / "e.csv"
+    csv.write_text("user_id,event,ts,plan\nu1,go,2024-01-01T00:00:00Z,a\nu2,go,2024-01-02T00:00:00Z,\n")
+    code = textwrap.dedent(f"""
+        import sys
+        from journeymap.cli.main import main
+        assert main(["ingest", "-w", {str(ws.path)!r}, {str(csv)!r}]) == 0
+        print(sorted(m for m in ("ibis", "pandas") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    assert _runs(ws.path) == [2]
