@@ -166,7 +166,7 @@ class Workspace:
     def _clustered(self, snapshot: Snapshot) -> Runs:
         """The store's runs clustered by user and time, brought up to `snapshot`: a run
         for new event files, merged with others as they pile up."""
-        return refresh_runs(self.path / CLUSTERED, snapshot, duckdb.connect, stitched_sql)
+        return refresh_runs(self.path / CLUSTERED, snapshot, lambda: duckdb.connect(), stitched_sql)
 
     def _opened(self, key: tuple, open_them: Callable):
         """Tables opened over one state of the store, kept while the store stays in it (a

@@ -9,6 +9,7 @@ read in bounded memory) and how to describe the bad rows it finds.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -216,9 +217,13 @@ def _read_csv(con, path: Path, mapping, file: str) -> _Source:
     """CSV via DuckDB read_csv as text, then typed per column (sample guess, full check)."""
     cols = con.sql(f"SELECT * FROM {_csv(file)} LIMIT 0").columns
     canon = resolve_columns(cols, mapping, file)
-    props = [c for c in cols if c not in canon.values()]
-    sel = [*(q(c) for c in canon.values()), *_csv_casts(con, file, props)]
-    con.execute(f"CREATE TEMP VIEW stage AS SELECT {', '.join(sel)} FROM {_csv(file, rejects=True)}")
+    # property names as written: DuckDB trims the spaces around header cells
+    written = _header_as_written(con, path, file, cols)
+    names = [c if c in canon.values() else w for c, w in zip(cols, written)] if written else cols
+    csv_of = functools.partial(_csv, names=names if names != cols else None)
+    props = [c for c in names if c not in canon.values()]
+    sel = [*(q(c) for c in canon.values()), *_csv_casts(con, csv_of(file), props)]
+    con.execute(f"CREATE TEMP VIEW stage AS SELECT {', '.join(sel)} FROM {csv_of(file, rejects=True)}")
     sql, names = canonical_sql(con, "stage", mapping, file)
 
     def rejected(bad: list[tuple[int, str]]) -> list[Rejected]:
@@ -231,23 +236,42 @@ def _read_csv(con, path: Path, mapping, file: str) -> _Source:
     return _Source(sql, names, rejected)
 
 
-def _csv(file: str, rejects: bool = False) -> str:
-    """read_csv of `file` as text; with `rejects`, malformed lines go to reject_errors, else are skipped."""
+def _csv(file: str, rejects: bool = False, names: list[str] | None = None) -> str:
+    """read_csv of `file` as text; with `rejects`, malformed lines go to reject_errors, else
+    are skipped; `names`: the columns' names instead of the header's (which it skips)."""
     bad = "store_rejects=true" if rejects else "ignore_errors=true"
-    return f"read_csv({lit(file)}, all_varchar=true, header=true, {bad}, quote='\"', escape='\"')"
+    named = f", names=[{', '.join(lit(n) for n in names)}]" if names else ""
+    return f"read_csv({lit(file)}, all_varchar=true, header=true, {bad}, quote='\"', escape='\"'{named})"
 
 
-def _csv_casts(con, file: str, props: list[str]) -> list[str]:
-    """Natural-type casts for CSV property columns: guessed on a sample, verified on all rows."""
+def _header_as_written(con, path: Path, file: str, cols: list[str]) -> list[str] | None:
+    """The header's cells as the file writes them, spaces around them kept, when they are
+    DuckDB's column names `cols` but for those spaces (None otherwise, or when the header
+    cannot be read here: a delimiter of several characters, say)."""
+    try:
+        delimiter = con.sql(f"SELECT Delimiter FROM sniff_csv({lit(file)}, quote='\"', escape='\"', "
+                            "header=true)").fetchone()[0]
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            cells = next(csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True))
+    except (duckdb.Error, OSError, UnicodeError, StopIteration, csv.Error, TypeError):
+        return None
+    if len(cells) != len(cols) or any(c.strip() != n for c, n in zip(cells, cols)):
+        return None
+    return cells if cells != list(cols) else None
+
+
+def _csv_casts(con, scan: str, props: list[str]) -> list[str]:
+    """Natural-type casts for CSV property columns (read by `scan`, a `_csv` of the file):
+    guessed on a sample, verified on all rows."""
     if not props:
         return []
     checks = [_check(c, k, strict=True) for c in props for k in ("BIGINT", "DOUBLE", "BOOLEAN")]
-    guess = con.sql(f"SELECT {', '.join(checks)} FROM (SELECT * FROM {_csv(file)} LIMIT {_SAMPLE})").fetchone()
+    guess = con.sql(f"SELECT {', '.join(checks)} FROM (SELECT * FROM {scan} LIMIT {_SAMPLE})").fetchone()
     kinds = {c: [k for k, ok in zip(("BIGINT", "DOUBLE", "BOOLEAN"), guess[3 * i:3 * i + 3]) if ok]
              for i, c in enumerate(props)}
     todo = [(c, k) for c in props for k in kinds[c]]
     checks = ", ".join(_check(c, k) for c, k in todo)
-    verified = con.sql(f"SELECT {checks} FROM {_csv(file)}").fetchone() if todo else []
+    verified = con.sql(f"SELECT {checks} FROM {scan}").fetchone() if todo else []
     ok = {}
     for (c, k), good in zip(todo, verified):
         if good and c not in ok:

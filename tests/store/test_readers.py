@@ -43,6 +43,18 @@ def test_csv_canonical_columns_and_natural_types(write):
     assert (first["seats"], first["trial"], first["zip"], third["seats"]) == (3, True, "007", None)
 
 
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_csv_property_names_keep_the_spaces_around_them(write, delimiter):
+    """DuckDB trims header cells; a property is named as the file writes it, as JSON and
+    Parquet keep it (a funnel step's condition on ' seats ' finds it), while a core
+    column written ' user_id ' is still the user id. Types are found as for any column."""
+    header = delimiter.join([" user_id ", "event", "ts", " seats ", "a b ", '" q "'])
+    row = delimiter.join(["u1", "go", "2024-03-01T10:00:00Z", "3", "x", "y"])
+    res = read_events(write("e.csv", f"{header}\n{row}\n"))
+    assert res.events.schema.names == ["event_id", "user_id", "event", "ts", " seats ", "a b ", " q "]
+    assert rows(res)[0]["user_id"] == "u1" and rows(res)[0][" seats "] == 3
+
+
 def test_content_hash_event_id_is_deterministic(write):
     a = read_events(write("a.csv", GOOD_CSV)).events.column("event_id").to_pylist()
     b = read_events(write("b.csv", GOOD_CSV)).events.column("event_id").to_pylist()
