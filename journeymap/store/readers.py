@@ -249,15 +249,30 @@ def _header_as_written(con, path: Path, file: str, cols: list[str]) -> list[str]
     DuckDB's column names `cols` but for those spaces (None otherwise, or when the header
     cannot be read here: a delimiter of several characters, say)."""
     try:
+        with open(path, "rb") as fh:
+            first = fh.readline(1 << 20).rstrip(b"\r\n").decode("utf-8", "replace")
+        if '"' not in first and not any(ch.isspace() for ch in first):  # nothing was trimmed
+            return None
         delimiter = con.sql(f"SELECT Delimiter FROM sniff_csv({lit(file)}, quote='\"', escape='\"', "
                             "header=true)").fetchone()[0]
         with open(path, newline="", encoding="utf-8-sig") as fh:
             cells = next(csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True))
     except (duckdb.Error, OSError, UnicodeError, StopIteration, csv.Error, TypeError):
         return None
-    if len(cells) != len(cols) or any(c.strip() != n for c, n in zip(cells, cols)):
+    if len(cells) != len(cols) or not all(_trimmed_to(c, n) for c, n in zip(cells, cols)):
         return None
     return cells if cells != list(cols) else None
+
+
+def _trimmed_to(cell: str, name: str) -> bool:
+    """Whether `name` is `cell` with only whitespace taken from around it."""
+    at = cell.find(name)
+    while at >= 0:
+        before, after = cell[:at], cell[at + len(name):]
+        if (not before or before.isspace()) and (not after or after.isspace()):
+            return True
+        at = cell.find(name, at + 1)
+    return False
 
 
 def _csv_casts(con, scan: str, props: list[str]) -> list[str]:

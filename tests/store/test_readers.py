@@ -48,10 +48,11 @@ def test_csv_property_names_keep_the_spaces_around_them(write, delimiter):
     """DuckDB trims header cells; a property is named as the file writes it, as JSON and
     Parquet keep it (a funnel step's condition on ' seats ' finds it), while a core
     column written ' user_id ' is still the user id. Types are found as for any column."""
-    header = delimiter.join([" user_id ", "event", "ts", " seats ", "a b ", '" q "'])
-    row = delimiter.join(["u1", "go", "2024-03-01T10:00:00Z", "3", "x", "y"])
+    header = delimiter.join([" user_id ", "event", "ts", " seats ", "a b ", '" q "', "\u00a0nb\u00a0"])
+    row = delimiter.join(["u1", "go", "2024-03-01T10:00:00Z", "3", "x", "y", "z"])
     res = read_events(write("e.csv", f"{header}\n{row}\n"))
-    assert res.events.schema.names == ["event_id", "user_id", "event", "ts", " seats ", "a b ", " q "]
+    assert res.events.schema.names == ["event_id", "user_id", "event", "ts", " seats ", "a b ", " q ",
+                                       "\u00a0nb\u00a0"]
     assert rows(res)[0]["user_id"] == "u1" and rows(res)[0][" seats "] == 3
 
 
