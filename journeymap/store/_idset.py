@@ -65,10 +65,14 @@ def _insert(table: np.ndarray, keys: np.ndarray, seen: np.ndarray) -> int:
 
 
 def hash_ids(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """64-bit keys of string ids (nulls are not expected)."""
+    """64-bit keys of string ids (nulls are not expected), chunk by chunk where they lie
+    (joining the chunks first would copy every id)."""
     out = np.empty(len(ids), np.uint64)
-    if len(ids):
-        _hash_strings(*string_buffers(ids), out)
+    at = 0
+    for chunk in ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]:
+        if len(chunk):
+            _hash_strings(*string_buffers(chunk), out[at:at + len(chunk)])
+        at += len(chunk)
     return out
 
 
