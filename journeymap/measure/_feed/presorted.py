@@ -177,17 +177,16 @@ class _Reader:
         carried = {c: pa.concat_arrays([p.carried[c] for p in parts]) for c in self.columns[3:]}
         rank = np.empty(len(names), np.int32)
         rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
-        ranks = rank[codes]
-        status, same = order_of_rows(starts, t, ranks)
+        status, same = order_of_rows(starts, t, codes, rank)
         if status == OUT_OF_ORDER:
             return None
         ids = carried.get("event_id") if by_id else None
         if ids is not None and ids.null_count:
             return None
         if status == IN_ORDER and ids is not None and same:
-            status = _ids_out_of_order(starts, t, ranks, ids)
+            status = _ids_out_of_order(starts, t, rank[codes], ids)
         if status != IN_ORDER:
-            perm = _ties_in_order(starts, t, ranks, ids)
+            perm = _ties_in_order(starts, t, rank[codes], ids)
             codes, mask = codes[perm], mask[perm]
             carried = {c: v.take(pa.array(perm)) for c, v in carried.items()}
         offsets = np.append(np.flatnonzero(starts), len(t)).astype(np.int64)

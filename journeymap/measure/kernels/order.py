@@ -10,11 +10,12 @@ IN_ORDER, TIES_OUT_OF_ORDER, OUT_OF_ORDER = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def order_of_rows(starts, t, rank):
+def order_of_rows(starts, t, codes, rank):
     """Rows of users one after another (`starts[i]`: row i begins a user): OUT_OF_ORDER
     if some user's times go back, TIES_OUT_OF_ORDER if only rows at one instant are not
-    by event name (`rank`, the name's place in sorted order), else IN_ORDER; and how
-    many rows repeat the row before them in user, time and name (the event id orders those)."""
+    by event name (`rank[codes[i]]`, the name's place in sorted order), else IN_ORDER; and
+    how many rows repeat the row before them in user, time and name (the event id orders
+    those)."""
     status = IN_ORDER
     same = 0
     for i in range(1, t.shape[0]):
@@ -23,9 +24,10 @@ def order_of_rows(starts, t, rank):
         if t[i] < t[i - 1]:
             return OUT_OF_ORDER, same
         if t[i] == t[i - 1]:
-            if rank[i] < rank[i - 1]:
+            a, b = rank[codes[i]], rank[codes[i - 1]]
+            if a < b:
                 status = TIES_OUT_OF_ORDER
-            elif rank[i] == rank[i - 1]:
+            elif a == b:
                 same += 1
     return status, same
 
