@@ -55,18 +55,32 @@ def stitch(events: ir.Table, identities: ir.Table | None) -> ir.Table:
     """
     if identities is None:
         return events
-    # one target per alias (`alias` would shadow Table.alias, so other column names)
+    # one target per alias, under names no event column has (a property called `t1`
+    # would otherwise be read as the alias' target)
+    a1, t1, a2, t2 = _unused(events.columns, "__jm_alias1", "__jm_target1", "__jm_alias2", "__jm_target2")
     ids = (identities.select(k=identities.anonymous_id, v=identities.user_id)
            .group_by("k").aggregate(v=lambda t: t.v.min()))
-    by_user = ids.select(a1=ids.k, t1=ids.v)
-    joined = events.left_join(by_user, events.user_id == by_user.a1)
-    resolved = joined.t1.coalesce(joined.user_id)
+    by_user = ids.select(**{a1: ids.k, t1: ids.v})
+    joined = events.left_join(by_user, events.user_id == by_user[a1])
+    resolved = joined[t1].coalesce(joined.user_id)
     if "anonymous_id" in events.columns:
-        by_anon = ids.select(a2=ids.k, t2=ids.v)
-        joined = joined.left_join(by_anon, joined.anonymous_id == by_anon.a2)
-        resolved = joined.t1.coalesce(joined.user_id, joined.t2, joined.anonymous_id)
+        by_anon = ids.select(**{a2: ids.k, t2: ids.v})
+        joined = joined.left_join(by_anon, joined.anonymous_id == by_anon[a2])
+        resolved = joined[t1].coalesce(joined.user_id, joined[t2], joined.anonymous_id)
     out = joined.mutate(user_id=resolved)
     return out.select(*events.columns)
+
+
+def _unused(columns, *names: str) -> list[str]:
+    """`names`, each lengthened with underscores until no column has it."""
+    taken = set(columns)
+    out = []
+    for name in names:
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        out.append(name)
+    return out
 
 
 def stitched_sql(snap: Snapshot) -> str:

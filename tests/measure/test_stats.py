@@ -129,3 +129,12 @@ def test_radix_order_statistics_are_the_sorted_values(n, seed, shape):
                              np.empty(2 * n, np.uint64), np.empty(4, np.uint64))
     ordered = np.sort(a)
     assert list(got) == [ordered[r0], ordered[r0 + 1], ordered[r2], ordered[r2 + 1]]
+
+
+def test_large_float32_groups_are_selected_not_binned():
+    """The bins read float64 bits: a float32 group of any size goes to the selection."""
+    from journeymap.measure.kernels.buckets import median_p90_of_groups
+    values = np.random.default_rng(5).random(5000).astype(np.float32)
+    median, p90 = np.empty(1, np.float32), np.empty(1, np.float32)
+    median_p90_of_groups(values.copy(), np.zeros(1, np.int64), np.array([5000], np.int64), median, p90)
+    assert (median[0], p90[0]) == (np.median(values), np.quantile(values, 0.9))

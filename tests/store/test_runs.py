@@ -323,12 +323,15 @@ def test_runs_of_a_table_with_nameless_events_merge_like_one_copy(tmp_path):
 def test_stitched_sql_is_the_stitched_table(tmp_path):
     """The runs are built from `stitched_sql` (no Ibis): the same rows and columns as the
     Ibis stitch over the store, with aliases of ids and of devices, an alias linked to two
-    users (the smaller wins), and files with and without `anonymous_id`."""
+    users (the smaller wins), files with and without `anonymous_id`, and properties named
+    like the join's own columns."""
     from journeymap.store.engine import stitched_sql, store_tables
     ws = WorkspaceFolder.init(tmp_path / "ws", "name: t\nstages:\n  - {id: a, owner: x, enter: {event: go}}\n")
     ws.store.append(_events([("u1", "go", 10, "e1", "a"), ("anon-9", "go", 11, "e2", None)]))
     with_device = _events([("dev-1", "go", 12, "e3", None), ("d-2", "buy", 13, "e4", "b"),
                            ("u6", "buy", 14, "e5", None), ("u3", "go", 15, "e6", None)])
+    with_device = with_device.append_column("t1", pa.array(["p1", "p2", "p3", "p4"]))  # names a join
+    with_device = with_device.append_column("t2", pa.array(["q1", "q2", "q3", "q4"]))  # might use
     ws.store.append(with_device.append_column("anonymous_id", pa.array(["dev-1", None, "dev-2", "dev-1"])),
                     identities=pa.table({"anonymous_id": ["anon-9", "dev-1", "d-2", "d-2"],
                                          "user_id": ["u1", "u7", "u5", "u4"]}))

@@ -5,7 +5,8 @@ p90s of many groups at once.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 SELECT_ROUNDS = 64  # partitions of one quickselect before its range is sorted instead
 #: groups of at least this many values are read in radix passes (`_radix_order_stats`)
@@ -53,7 +54,8 @@ def from_order_stats(n, mid_low, mid_high, p_low, p_high):
 def median_p90_of_groups(values, starts, counts, out_median, out_p90, in_place=False):
     """For each group g (values[starts[g]:starts[g] + counts[g]], counts > 0): the median
     and the linear 0.9 quantile, bit for bit as numpy's median and quantile give them
-    (for a group holding NaN: read off its values in numpy's sort order, NaN last).
+    (for a group holding NaN: read off its values in numpy's sort order, NaN last; where
+    -0.0 and 0.0 meet at a rank, either may be read, as numpy's own order leaves it).
     `in_place`: large groups may be reordered where they lie (values the caller no
     longer needs in order), rather than copied first."""
     scratch = np.empty(64, values.dtype)
@@ -73,7 +75,7 @@ def median_p90_of_groups(values, starts, counts, out_median, out_p90, in_place=F
                 part[j] = v
             out_median[g], out_p90[g] = from_order_stats(n, part[r0], part[r1], part[r2], part[r3])
             continue
-        if n >= RADIX_MIN and _all_finite(group):  # large: counted in bins, not reordered
+        if n >= RADIX_MIN and _float64(values) and _all_finite(group):  # large: counted in bins
             if keys.shape[0] < 2 * n:
                 keys = np.empty(max(2 * n, 2 * keys.shape[0]), np.uint64)
             v0, v1, v2, v3 = _radix_order_stats(group, r0, r1, r2, r3, hist, keys, found)
@@ -160,6 +162,17 @@ def _key(bits):
 @njit(cache=True, nogil=True, inline="always")
 def _unkey(key):
     return key ^ np.uint64(1 << 63) if key >> np.uint64(63) else ~key
+
+
+def _float64(a):
+    """Whether `a` holds float64 values (the bins read their bits), known when compiled."""
+    return a.dtype == np.float64
+
+
+@overload(_float64)
+def _float64_compiled(a):
+    holds = isinstance(a, types.Array) and a.dtype == types.float64
+    return lambda a: holds
 
 
 @njit(cache=True, nogil=True)
