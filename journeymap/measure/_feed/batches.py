@@ -181,29 +181,33 @@ def _in_order(q: FlagQuery) -> InOrder | None:
 
 def _in_order_batches(q: FlagQuery, rows: InOrder, batch_rows: int, task: str
                       ) -> Iterator[Batch]:
-    """Batches of whole users, of about `batch_rows` rows, from rows in user order."""
+    """Batches of whole users, of about `batch_rows` rows or a part each, from rows in
+    user order."""
     vocab = pa.array(rows.vocab, pa.string())
     where = any(r.where for r in q.rules)
     engine = q.source.table._find_backend(use_default=True) if where else None
-    offsets, n_users, u0 = rows.offsets, len(rows.offsets) - 1, 0
-    while u0 < n_users:
-        r0 = int(offsets[u0])
-        u1 = min(max(int(np.searchsorted(offsets, r0 + batch_rows, "right")) - 1, u0 + 1),
-                 n_users)
-        r1 = int(offsets[u1])
-        cols = {c: v.slice(r0, r1 - r0) for c, v in rows.carried.items()}
-        events = pa.DictionaryArray.from_arrays(pa.array(rows.codes[r0:r1]), vocab) \
-            if where or "event" in q.extra else None
-        mask = rows.mask[r0:r1]
-        if where:
-            mask = _condition_bits(pa.table({**cols, "event": events}), mask.copy(), q.rules,
-                                   engine)
-        extra = {c: cols[c] for c in q.extra if c != "event"}
-        extra |= {"event": events} if "event" in q.extra else {}
-        yield Batch(users=rows.users.slice(u0, u1 - u0), offsets=offsets[u0:u1 + 1] - r0,
-                    t=rows.t[r0:r1], mask=mask, columns=extra)
-        report(task, r1)
-        u0 = u1
+    done = 0
+    for part in rows.parts:
+        offsets, n_users, u0 = part.offsets, len(part.offsets) - 1, 0
+        while u0 < n_users:
+            r0 = int(offsets[u0])
+            u1 = min(max(int(np.searchsorted(offsets, r0 + batch_rows, "right")) - 1, u0 + 1),
+                     n_users)
+            r1 = int(offsets[u1])
+            cols = {c: v.slice(r0, r1 - r0) for c, v in part.carried.items()}
+            events = pa.DictionaryArray.from_arrays(pa.array(part.codes[r0:r1]), vocab) \
+                if where or "event" in q.extra else None
+            mask = part.mask[r0:r1]
+            if where:
+                mask = _condition_bits(pa.table({**cols, "event": events}), mask.copy(), q.rules,
+                                       engine)
+            extra = {c: cols[c] for c in q.extra if c != "event"}
+            extra |= {"event": events} if "event" in q.extra else {}
+            yield Batch(users=part.users.slice(u0, u1 - u0), offsets=offsets[u0:u1 + 1] - r0,
+                        t=part.t[r0:r1], mask=mask, columns=extra)
+            report(task, done + r1)
+            u0 = u1
+        done += int(offsets[-1])
 
 
 def _to_batch(table: pa.Table, extra: Sequence[str]) -> Batch:

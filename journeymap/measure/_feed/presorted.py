@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.measure._feed.parallel import over_items
-from journeymap.measure._feed.predicates import mask_type, name_bits
+from journeymap.measure._feed.predicates import name_bits
 from journeymap.measure.kernels.order import (
     IN_ORDER,
     OUT_OF_ORDER,
@@ -42,16 +42,24 @@ CHUNK_ROWS = 1 << 20
 
 
 @dataclass(frozen=True)
-class InOrder:
-    """The (flagged) rows of every user in user order: ids, starts, times, names, bits."""
+class Users:
+    """Whole users' (flagged) rows, one user after another: ids, starts, times, names, bits."""
 
     users: pa.Array  # the user ids, sorted
     offsets: np.ndarray  # row where each user starts, plus the end
     t: np.ndarray  # int64 µs
-    codes: np.ndarray  # int32 into vocab
-    vocab: tuple[str, ...]
+    codes: np.ndarray  # int32 into the vocabulary
     mask: np.ndarray  # bit k = rules[k] matched the name
     carried: dict[str, pa.Array]  # other columns asked for, row for row
+
+
+@dataclass(frozen=True)
+class InOrder:
+    """The rows of every user in user order, as read: parts of whole users, each user in
+    one part (never joined into one array: a copy of every row and its page faults)."""
+
+    parts: list[Users]
+    vocab: tuple[str, ...]
 
 
 def read_in_order(source, rules: Sequence[EventRule], *, keep_all: bool,
@@ -92,6 +100,24 @@ class _Part:
     first: str
     last: str
     carried: dict[str, pa.Array]
+
+    def slice(self, lo: int, hi: int) -> _Part:
+        """Rows lo..hi-1 (views)."""
+        u0 = int(np.count_nonzero(self.starts[:lo]))
+        u1 = u0 + int(np.count_nonzero(self.starts[lo:hi]))
+        return _Part(self.starts[lo:hi], self.t[lo:hi], self.codes[lo:hi], self.mask[lo:hi],
+                     self.users.slice(u0, u1 - u0), self.first, self.last,
+                     {c: v.slice(lo, hi - lo) for c, v in self.carried.items()})
+
+    @staticmethod
+    def concat(parts: list[_Part]) -> _Part:
+        """Consecutive parts as one (copies)."""
+        if len(parts) == 1:
+            return parts[0]
+        return _Part(*(np.concatenate([getattr(p, f) for p in parts])
+                       for f in ("starts", "t", "codes", "mask")),
+                     pa.concat_arrays([p.users for p in parts]), parts[0].first, parts[-1].last,
+                     {c: pa.concat_arrays([p.carried[c] for p in parts]) for c in parts[0].carried})
 
 
 class _Reader:
@@ -166,43 +192,67 @@ class _Reader:
 
     def in_order(self, by_id: bool) -> InOrder | None:
         """Every row taken, each user's rows in event order; None if a user's time goes back."""
-        parts = self.parts
         names = tuple(sorted(self.vocab, key=self.vocab.get))
-        if not parts:
-            return InOrder(pa.array([], pa.string()), np.zeros(1, np.int64),
-                           np.zeros(0, np.int64), np.zeros(0, np.int32), names,
-                           np.zeros(0, mask_type(max(len(self.rules), 1))),
-                           {c: pa.array([], pa.null()) for c in self.carried})
-        starts, t, codes, mask = (_joined(parts, f) for f in ("starts", "t", "codes", "mask"))
-        carried = {c: pa.concat_arrays([p.carried[c] for p in parts]) for c in self.columns[3:]}
         rank = np.empty(len(names), np.int32)
         rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
-        status, same = order_of_rows(starts, t, codes, rank)
-        if status == OUT_OF_ORDER:
+        parts = over_items(_whole_users(self.parts), lambda p: _in_event_order(p, rank, by_id))
+        self.parts = []
+        if any(p is None for p in parts):
             return None
-        ids = carried.get("event_id") if by_id else None
-        if ids is not None and ids.null_count:
-            return None
-        if status == IN_ORDER and ids is not None and same:
-            status = _ids_out_of_order(starts, t, rank[codes], ids)
-        if status != IN_ORDER:
-            perm = _ties_in_order(starts, t, rank[codes], ids)
-            codes, mask = codes[perm], mask[perm]
-            carried = {c: v.take(pa.array(perm)) for c, v in carried.items()}
-        offsets = np.append(np.flatnonzero(starts), len(t)).astype(np.int64)
-        users = pa.concat_arrays([p.users for p in parts])
         if "event_id" not in self.carried:
-            carried.pop("event_id", None)
-        return InOrder(users, offsets, t, codes, names, mask, carried)
+            for p in parts:
+                p.carried.pop("event_id", None)
+        return InOrder(parts, names)
 
 
-def _joined(parts: list[_Part], field: str) -> np.ndarray:
-    """One field of every part, one after another; the parts let go of it as it is joined
-    (peak memory: the parts and one joined field, not the parts twice)."""
-    out = np.concatenate([getattr(p, field) for p in parts])
-    for p in parts:
-        setattr(p, field, None)
+def _whole_users(parts: list[_Part]) -> list[_Part]:
+    """The parts cut at user starts, so that every user is in one part: a user who runs on
+    into the next part becomes a small part of their own (the only rows copied)."""
+    out, carry = [], []  # carry: the rows so far of a user running across parts
+    for k, p in enumerate(parts):
+        if carry:  # p begins with the rest of that user
+            at = _next_start(p.starts)
+            carry.append(p.slice(0, at))
+            if at == len(p.t):
+                continue
+            out.append(_Part.concat(carry))
+            carry, p = [], p.slice(at, len(p.t))
+        if k + 1 < len(parts) and not parts[k + 1].starts[0]:
+            last = int(np.flatnonzero(p.starts)[-1])
+            if last:
+                out.append(p.slice(0, last))
+            carry = [p.slice(last, len(p.t))]
+        else:
+            out.append(p)
+    if carry:
+        out.append(_Part.concat(carry))
     return out
+
+
+def _next_start(starts: np.ndarray) -> int:
+    """The first row that begins a user (len(starts) if none)."""
+    found = np.flatnonzero(starts)
+    return int(found[0]) if len(found) else len(starts)
+
+
+def _in_event_order(p: _Part, rank: np.ndarray, by_id: bool) -> Users | None:
+    """A part's users with each one's rows in event order; None if a user's time goes back
+    or rows that event ids would order lack one."""
+    status, same = order_of_rows(p.starts, p.t, p.codes, rank)
+    if status == OUT_OF_ORDER:
+        return None
+    ids = p.carried.get("event_id") if by_id else None
+    if ids is not None and ids.null_count:
+        return None
+    codes, mask, carried = p.codes, p.mask, p.carried
+    if status == IN_ORDER and ids is not None and same:
+        status = _ids_out_of_order(p.starts, p.t, rank[codes], ids)
+    if status != IN_ORDER:
+        perm = _ties_in_order(p.starts, p.t, rank[codes], ids)
+        codes, mask = codes[perm], mask[perm]
+        carried = {c: v.take(pa.array(perm)) for c, v in carried.items()}
+    offsets = np.append(np.flatnonzero(p.starts), len(p.t)).astype(np.int64)
+    return Users(p.users, offsets, p.t, codes, mask, carried)
 
 
 def _user_starts(user: pa.Array, rows: np.ndarray, whole: bool) -> np.ndarray | None:
