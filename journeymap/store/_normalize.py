@@ -72,13 +72,17 @@ def timestamps(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     return pa.chunked_array([parsed.values])
 
 
-def core(table: pa.Table) -> pa.Table:
+def core(table: pa.Table, *, text: bool = True) -> pa.Table:
     """The canonical core columns typed (ids and names as text, ts as UTC µs); the
-    other columns as they are."""
+    other columns as they are. `text=False`: integer and large text ids stay as they
+    are, for the caller to cast where they are read (`frames.typed_in_place`)."""
     require(table.column_names, ("user_id", "event", "ts"))
     for name in table.column_names:
         if name in EVENT_CORE or name in EVENT_OPTIONAL:
             col = table.column(name)
+            if name != "ts" and not text and (pa.types.is_integer(col.type) or
+                                               pa.types.is_large_string(col.type)):
+                continue
             typed = timestamps(col) if name == "ts" else col.cast(pa.string())
             table = table.set_column(table.column_names.index(name), name, typed)
     return table

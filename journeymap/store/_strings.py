@@ -59,6 +59,21 @@ def changes(off, data):
 
 
 @njit(cache=True, nogil=True)
+def kept_changes(off, data, rows):
+    """Per kept row (`rows`: increasing row numbers into the strings): whether its string
+    differs from the kept row's before it (the first: True); None when one is below the
+    one before (the rows are not in order)."""
+    n = rows.shape[0]
+    out = np.ones(n, np.bool_)
+    for j in range(1, n):
+        c = _cmp(off, data, rows[j - 1], off, data, rows[j])
+        if c > 0:
+            return None
+        out[j] = c != 0
+    return out
+
+
+@njit(cache=True, nogil=True)
 def sorted_positions(k_off, k_data, u_off, u_data):
     """Where each string of u sits in k (-1: absent), both strictly increasing byte-wise:
     one merge, which checks the order as it goes. Returns None when either is not

@@ -37,7 +37,7 @@ from journeymap._deferred import ibis, ir
 from journeymap.errors import EngineError
 from journeymap.store._durable import fsync
 from journeymap.store._read_ahead import read_ahead
-from journeymap.store._strings import changes
+from journeymap.store._strings import changes, kept_changes
 from journeymap.store.frames import booleans, from_numbers, from_strings, numbers, string_buffers
 from journeymap.store.schema import USER_ORDER
 
@@ -230,6 +230,12 @@ def new_users(user: pa.Array, before=NO_ID) -> np.ndarray:
         new[1:] = booleans(pc.invert(same))
         new[0] = before is NO_ID or user[0].as_py() != before
     return new
+
+
+def new_users_at(user: pa.Array, rows: np.ndarray) -> np.ndarray | None:
+    """`new_users` of the ids at `rows` (increasing row numbers; ids present), read in
+    place: None when an id is below the one before it (not in order)."""
+    return kept_changes(*string_buffers(user), rows)
 
 
 def _core_and_users(parquet: Path, folder: Path) -> dict:

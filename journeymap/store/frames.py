@@ -64,10 +64,10 @@ def _unconvertible(series) -> bool:
         return True
 
 
-def normalize_events(table: pa.Table) -> pa.Table:
+def normalize_events(table: pa.Table, *, text: bool = True) -> pa.Table:
     """Canonical core column types (see `_normalize.core`), every event with a time;
     property columns untouched."""
-    table = norm.core(table)
+    table = norm.core(table, text=text)
     norm.no_nulls(table, ["ts"], "event")
     return table
 
@@ -95,7 +95,10 @@ def typed_events(obj) -> ir.Table:
         norm.require(obj.columns, REQUIRED)
         in_place = engine_of(obj) in IN_PLACE and obj.ts.type().is_timestamp()
         obj = typed_in_place(obj) if in_place else fetch(obj, "events")
-    return obj if isinstance(obj, ir.Table) else ibis.memtable(normalize_events(to_arrow(obj)))
+    if isinstance(obj, ir.Table):
+        return obj
+    # integer ids are cast to text where read (an id column not read is never cast)
+    return typed_in_place(ibis.memtable(normalize_events(to_arrow(obj), text=False)))
 
 
 def with_ids(table: ir.Table) -> ir.Table:

@@ -33,7 +33,7 @@ from journeymap.measure.kernels.order import (
     order_of_rows,
 )
 from journeymap.spec.model import EventRule
-from journeymap.store.clustered import new_users
+from journeymap.store.clustered import new_users_at
 
 #: text columns read dictionary-coded from Parquet: user order and names come from codes
 CODED = ("user_id", "event")
@@ -79,9 +79,11 @@ def read_in_order(source, rules: Sequence[EventRule], *, keep_all: bool,
         return None
     rows = _Reader(rules, keep_all, columns, carried)
     for piece in read:
-        chunks = [rows.prepare(c) for c in piece.to_batches(max_chunksize=CHUNK_ROWS) if c.num_rows]
-        if any(c is None for c in chunks):
+        batches = [c for c in piece.to_batches(max_chunksize=CHUNK_ROWS) if c.num_rows]
+        names = over_items(batches, _names)
+        if any(n is None for n in names):
             return None
+        chunks = [rows.prepare(c, n) for c, n in zip(batches, names)]
         for part in over_items(chunks, rows.flag):
             if part is None or not rows.join(part):
                 return None
@@ -132,14 +134,8 @@ class _Reader:
         self.last_user: str | None = None
         self.parts: list[_Part] = []
 
-    def prepare(self, chunk: pa.RecordBatch):
-        """The chunk with its names coded into the vocabulary; None when it cannot be read
-        here (a missing id, time or name)."""
-        user, ts, event = (chunk.column(c) for c in ("user_id", "ts", "event"))
-        if user.null_count or ts.null_count or event.null_count or \
-                not pa.types.is_timestamp(ts.type):
-            return None
-        names = event if pa.types.is_dictionary(event.type) else pc.dictionary_encode(event)
+    def prepare(self, chunk: pa.RecordBatch, names: pa.DictionaryArray):
+        """The chunk with its names (`_names`) coded into the vocabulary."""
         labels = names.dictionary.to_pylist()
         codes_of = np.array([self.vocab.setdefault(v, len(self.vocab)) for v in labels],
                             np.int32)
@@ -255,6 +251,16 @@ def _in_event_order(p: _Part, rank: np.ndarray, by_id: bool) -> Users | None:
     return Users(p.users, offsets, p.t, codes, mask, carried)
 
 
+def _names(chunk: pa.RecordBatch) -> pa.DictionaryArray | None:
+    """A chunk's event names dictionary-coded (as read from Parquet, else encoded here, on
+    the kernels' threads); None when it cannot be read here (a missing id, time or name)."""
+    user, ts, event = (chunk.column(c) for c in ("user_id", "ts", "event"))
+    if user.null_count or ts.null_count or event.null_count or \
+            not pa.types.is_timestamp(ts.type):
+        return None
+    return event if pa.types.is_dictionary(event.type) else pc.dictionary_encode(event)
+
+
 def _user_starts(user: pa.Array, rows: np.ndarray, whole: bool) -> np.ndarray | None:
     """Per kept row (`rows`, all of them when `whole`): it begins a user; None if an id is
     below the one before it."""
@@ -266,12 +272,7 @@ def _user_starts(user: pa.Array, rows: np.ndarray, whole: bool) -> np.ndarray | 
                                                                 d.slice(1))).as_py()):
             return np.concatenate(([True], step != 0))
         user = user.cast(pa.string())
-    if not whole:
-        user = user.take(pa.array(rows))
-    n = len(user)
-    if n > 1 and pc.any(pc.less(user.slice(1), user.slice(0, n - 1))).as_py():
-        return None
-    return new_users(user)
+    return new_users_at(user, rows)
 
 
 def _ids_out_of_order(starts, t, ranks, ids: pa.Array) -> int:
