@@ -85,6 +85,29 @@ def jm_funnel_frame(size: str) -> dict:
     return {"counts": journeymap.funnel(_FRAMES[size], STEPS, window="14d").counts}
 
 
+def jm_funnel_arrow(size: str) -> dict:
+    """The funnel on an Arrow table in user order, held in memory (cold: the Parquet read
+    included, then the table stays in memory for the warm runs)."""
+    import pyarrow.parquet as pq
+
+    import journeymap
+    key = ("arrow", size)
+    if key not in _FRAMES:
+        _FRAMES[key] = pq.read_table(paths(size)["events"])
+    return {"counts": journeymap.funnel(_FRAMES[key], STEPS, window="14d").counts}
+
+
+def jm_funnel_polars(size: str) -> dict:
+    """The funnel on a polars DataFrame in user order (cold: pl.read_parquet included)."""
+    import polars as pl
+
+    import journeymap
+    key = ("polars", size)
+    if key not in _FRAMES:
+        _FRAMES[key] = pl.read_parquet(paths(size)["events"])
+    return {"counts": journeymap.funnel(_FRAMES[key], STEPS, window="14d").counts}
+
+
 def jm_measure(size: str) -> dict:
     import ibis
 
@@ -656,6 +679,12 @@ CONTENDERS = [
     Contender("chdb_funnel", "funnel14d", chdb_setup, chdb_funnel, "chdb windowFunnel"),
     Contender("jm_funnel_frame", "funnel14d", jm_setup, jm_funnel_frame,
               "journeymap.funnel on a pandas DataFrame in user order (cold: read included)",
+              max_size=10_000_000),
+    Contender("jm_funnel_arrow", "funnel14d", jm_setup, jm_funnel_arrow,
+              "journeymap.funnel on an Arrow table in user order (cold: read included)",
+              max_size=10_000_000),
+    Contender("jm_funnel_polars", "funnel14d", jm_setup, jm_funnel_polars,
+              "journeymap.funnel on a polars DataFrame in user order (cold: read included)",
               max_size=10_000_000),
     Contender("jm_funnel_by_time", "funnel14d_by_time", jm_setup, jm_funnel_by_time,
               "journeymap.funnel (Ibis/DuckDB) on the Parquet file in time order"),

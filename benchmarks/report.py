@@ -7,7 +7,8 @@ from pathlib import Path
 
 from benchmarks.data import SIZES, STEPS
 
-ORDER = ["jm_funnel", "chdb_funnel", "jm_funnel_frame", "jm_funnel_by_time", "chdb_funnel_by_time",
+ORDER = ["jm_funnel", "chdb_funnel", "jm_funnel_frame", "jm_funnel_arrow", "jm_funnel_polars",
+         "jm_funnel_by_time", "chdb_funnel_by_time",
          "duckdb_funnel", "pandas_funnel", "chdb_funnel_open",
          "rete_funnel", "jm_measure", "jm_ingest", "jm_ws_measure", "jm_ws_funnel", "jm_funnel_profile",
          "jm_measure_profile", "jm_fast_funnel", "chdb_funnel_ordered", "chdb_funnel_ordered_parquet",
