@@ -37,21 +37,25 @@ _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 
 
 def pieces(table: ir.Table, columns: Sequence[str], *, coded: Sequence[str] = (),
-           ordered_by: str | None = None) -> Iterator[pa.Table] | None:
+           ordered_by: str | None = None, max_rows: int | None = None
+           ) -> Iterator[pa.Table] | None:
     """The table's `columns` as Arrow tables, every row once, or None when the table is
     not one that can be read without its engine. `coded` text columns are read
     dictionary-coded from Parquet (each piece its own dictionary); from memory, as held.
     `ordered_by`: also None when Parquet row-group statistics already show the rows are
     not in that column's order (a row group starting below the end of the one before),
-    before a row is read."""
+    before a row is read. `max_rows`: also None when the table holds more rows."""
     op, as_text = _columns_of(table.op())
     if op is None or not set(columns) <= set(as_text):
         return None
     if type(op).__name__ == "InMemoryTable":
-        read = _in_memory(op.data.to_pyarrow(op.schema), columns)
+        data = op.data.to_pyarrow(op.schema)
+        big = max_rows is not None and data.num_rows > max_rows
+        read = None if big else _in_memory(data, columns)
     else:
         files = parquet_files(op)
-        read = None if files is None else _from_parquet(files, columns, coded, ordered_by)
+        read = None if files is None else _from_parquet(files, columns, coded, ordered_by,
+                                                        max_rows)
     cast = [c for c in columns if as_text[c]]
     return read if read is None or not cast else _cast(read, cast)
 
@@ -117,11 +121,14 @@ def _in_memory(data: pa.Table, columns: Sequence[str]) -> Iterator[pa.Table] | N
 
 
 def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str],
-                  ordered_by: str | None) -> Iterator[pa.Table] | None:
+                  ordered_by: str | None, max_rows: int | None = None
+                  ) -> Iterator[pa.Table] | None:
     try:
         readers = [pq.ParquetFile(f, read_dictionary=[c for c in coded if c in columns])
                    for f in files]
     except (OSError, pa.ArrowException):
+        return None
+    if max_rows is not None and sum(r.metadata.num_rows for r in readers) > max_rows:
         return None
     if any(not set(columns) <= set(r.schema_arrow.names) for r in readers):
         return None

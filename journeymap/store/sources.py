@@ -75,10 +75,12 @@ class TableEvents:
         self.typed = table if typed is None else typed
 
     def pieces(self, columns: Sequence[str], coded: Sequence[str] = (),
-               ordered_by: str | None = None) -> Iterator[pa.Table] | None:
+               ordered_by: str | None = None, max_rows: int | None = None
+               ) -> Iterator[pa.Table] | None:
         """The columns read without the engine, where they lie (see `store.scan`), or None;
         `event_id` only when the events came with one."""
-        return scan.pieces(self.typed, columns, coded=coded, ordered_by=ordered_by)
+        return scan.pieces(self.typed, columns, coded=coded, ordered_by=ordered_by,
+                           max_rows=max_rows)
 
     @property
     def columns(self) -> Sequence[str]:

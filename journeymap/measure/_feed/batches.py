@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from journeymap._deferred import ibis
 from journeymap.errors import QueryError
 from journeymap.measure._feed.predicates import bitmask, name_bits, rule
-from journeymap.measure._feed.presorted import InOrder, read_in_order
+from journeymap.measure._feed.presorted import InOrder, read_in_order, read_reordered
 from journeymap.progress import report
 from journeymap.spec.model import MAX_STAGES, EventRule
 from journeymap.store.clustered import ClusteredEvents, RowGroup, new_users
@@ -175,8 +175,10 @@ def _in_order(q: FlagQuery) -> InOrder | None:
     """The rows, when they can be read and stand in user order without the engine."""
     props = sorted({c.prop for r in q.rules for c in r.where})
     carried = [c for c in dict.fromkeys([*props, *q.extra]) if c != "event"]
-    return read_in_order(q.source, q.rules, keep_all=q.keep_all, carried=carried,
-                         by_id=bool(carried) or any(r.where for r in q.rules))
+    how = dict(keep_all=q.keep_all, carried=carried,
+               by_id=bool(carried) or any(r.where for r in q.rules))
+    rows = read_in_order(q.source, q.rules, **how)
+    return rows if rows is not None else read_reordered(q.source, q.rules, **how)
 
 
 def _in_order_batches(q: FlagQuery, rows: InOrder, batch_rows: int, task: str

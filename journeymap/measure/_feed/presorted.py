@@ -8,10 +8,15 @@ checked, not trusted: user ids never go down (in text order, as every engine
 sorts them) and no user's time goes back. Rows of one user at one instant are
 put in (event, event_id) order here when they are not.
 
-Anything else (a missing id, time or name, a time finer than a microsecond,
-rows out of order, a table only the engine can read) gives None before a row is handed
-on, and the engine flags and sorts as always: the same rows in the same order,
-so the same numbers either way.
+Events in another order (a log in time order, a DataFrame sorted by time) that fit
+in memory (REORDER_ROWS) are put in user order here instead (`read_reordered`): read
+whole, flagged, their user ids coded and ranked, then counted into user order, each
+user's rows in time order.
+
+Anything else (a missing id, time or name, a time finer than a microsecond, a table
+only the engine can read, more rows than fit) gives None before a row is handed on,
+and the engine flags and sorts as always: the same rows in the same order, so the
+same numbers either way.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from journeymap.measure.kernels.order import (
     IN_ORDER,
     OUT_OF_ORDER,
     TIES_OUT_OF_ORDER,
+    counting_order,
     keep_flagged,
     order_of_rows,
 )
@@ -39,6 +45,9 @@ from journeymap.store.clustered import new_users_at
 CODED = ("user_id", "event")
 #: rows flagged and checked at once, on the kernels' threads (a DataFrame is one big chunk)
 CHUNK_ROWS = 1 << 20
+#: events put in user order in memory at most (about 90 bytes a row at the peak, text ids
+#: of 10-40 bytes); beyond, the engine sorts them (and spills to disk)
+REORDER_ROWS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,30 @@ def read_in_order(source, rules: Sequence[EventRule], *, keep_all: bool,
             if part is None or not rows.join(part):
                 return None
     return rows.in_order(by_id)
+
+
+def read_reordered(source, rules: Sequence[EventRule], *, keep_all: bool,
+                   carried: Sequence[str], by_id: bool) -> InOrder | None:
+    """`read_in_order` for rows in any order: read whole (at most REORDER_ROWS), flagged,
+    then put in user order here; None when they cannot be read without the engine."""
+    pieces = getattr(source, "pieces", None)
+    if pieces is None or {"user_id", "ts"} & set(carried):
+        return None
+    columns = list(dict.fromkeys(["user_id", "ts", "event", *(["event_id"] if by_id else []),
+                                  *carried]))
+    read = pieces(columns, coded=("event",), max_rows=REORDER_ROWS)
+    if read is None:
+        return None
+    rows, kept = _Reader(rules, keep_all, columns, carried), []
+    for piece in read:
+        batches = [c for c in piece.to_batches(max_chunksize=CHUNK_ROWS) if c.num_rows]
+        names = over_items(batches, _names)
+        if any(n is None for n in names):
+            return None
+        kept += over_items([rows.prepare(c, n) for c, n in zip(batches, names)], rows.kept)
+        if any(k is None for k in kept):
+            return None
+    return rows.reordered([k for k in kept if len(k.t)], by_id)
 
 
 @dataclass
@@ -156,12 +189,9 @@ class _Reader:
         whole = k == n
         taken = pa.array(rows)
         user, ts = chunk.column("user_id"), chunk.column("ts")
-        if ts.type.unit != "us":
-            try:  # exact or not at all
-                ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
-            except pa.ArrowInvalid:
-                return None
-        t = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        t = _micros(ts)
+        if t is None:
+            return None
         starts = _user_starts(user, rows, whole)
         if starts is None:
             return None
@@ -171,6 +201,61 @@ class _Reader:
                    for c in self.columns[3:]}
         return _Part(starts, t if whole else t[rows], codes, mask, ids,
                      ids[0].as_py(), user[int(rows[-1])].as_py(), carried)
+
+    def kept(self, prepared) -> _Part | None:
+        """A chunk's kept rows in the order they come, each with its user id (`users`, a
+        row each; `starts` unset); None if a time is finer than a microsecond."""
+        chunk, names, bits, codes_of = prepared
+        n = len(names)
+        rows, mask, codes = np.empty(n, np.int64), np.empty(n, bits.dtype), np.empty(n, np.int32)
+        k = keep_flagged(names, bits, codes_of, self.keep_all, rows, mask, codes)
+        t = _micros(chunk.column("ts")) if k else np.zeros(0, np.int64)
+        if t is None:
+            return None
+        taken = pa.array(rows[:k])
+        user = chunk.column("user_id")
+        user = user.cast(pa.string()) if pa.types.is_dictionary(user.type) else user
+        return _Part(np.zeros(0, np.bool_), t if k == n else t[rows[:k]], codes[:k], mask[:k],
+                     user if k == n else user.take(taken), "", "",
+                     {c: chunk.column(c) if k == n else chunk.column(c).take(taken)
+                      for c in self.columns[3:]})
+
+    def reordered(self, kept: list[_Part], by_id: bool) -> InOrder | None:
+        """Kept rows (`kept`) put in order of user id (byte-wise, as engines sort text),
+        then time (rows at one instant as `_in_event_order` puts them)."""
+        names = tuple(sorted(self.vocab, key=self.vocab.get))
+        if not kept:
+            return InOrder([], names)
+        t = np.concatenate([k.t for k in kept])
+        coded = pc.dictionary_encode(pa.chunked_array([k.users for k in kept]))
+        ids = coded.chunk(coded.num_chunks - 1).dictionary
+        by_text = pc.sort_indices(ids).to_numpy(zero_copy_only=False)
+        place = np.empty(len(ids), np.int64)
+        place[by_text] = np.arange(len(ids))
+        user = place[np.concatenate([c.indices.to_numpy(zero_copy_only=False)
+                                     for c in coded.chunks])]
+        order = np.argsort(t, kind="stable") if len(t) > 1 and (t[1:] < t[:-1]).any() \
+            else None  # not in time order: in time order first, then counted by user
+        if order is not None:
+            user = user[order]
+        within, offsets = counting_order(user, len(ids))
+        order = within if order is None else order[within]
+        del user, within
+        starts = np.zeros(len(t), np.bool_)
+        starts[offsets[:-1]] = True
+        taken = pa.array(order)
+        part = _Part(starts, t[order], np.concatenate([k.codes for k in kept])[order],
+                     np.concatenate([k.mask for k in kept])[order],
+                     ids.take(pa.array(by_text)).cast(pa.string()), "", "",
+                     {c: pa.concat_arrays([k.carried[c] for k in kept]).take(taken)
+                      for c in self.columns[3:]})
+        rank = _ranks(names)
+        got = _in_event_order(part, rank, by_id)
+        if got is None:
+            return None
+        if "event_id" not in self.carried:
+            got.carried.pop("event_id", None)
+        return InOrder([got], names)
 
     def join(self, part: _Part) -> bool:
         """Put a chunk's rows after the rows so far; False if its first id is below the last."""
@@ -189,8 +274,7 @@ class _Reader:
     def in_order(self, by_id: bool) -> InOrder | None:
         """Every row taken, each user's rows in event order; None if a user's time goes back."""
         names = tuple(sorted(self.vocab, key=self.vocab.get))
-        rank = np.empty(len(names), np.int32)
-        rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+        rank = _ranks(names)
         parts = over_items(_whole_users(self.parts), lambda p: _in_event_order(p, rank, by_id))
         self.parts = []
         if any(p is None for p in parts):
@@ -199,6 +283,13 @@ class _Reader:
             for p in parts:
                 p.carried.pop("event_id", None)
         return InOrder(parts, names)
+
+
+def _ranks(names: tuple[str, ...]) -> np.ndarray:
+    """Each name's place in sorted order, by its code."""
+    rank = np.empty(len(names), np.int32)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    return rank
 
 
 def _whole_users(parts: list[_Part]) -> list[_Part]:
@@ -259,6 +350,16 @@ def _names(chunk: pa.RecordBatch) -> pa.DictionaryArray | None:
             not pa.types.is_timestamp(ts.type):
         return None
     return event if pa.types.is_dictionary(event.type) else pc.dictionary_encode(event)
+
+
+def _micros(ts: pa.Array) -> np.ndarray | None:
+    """Times as int64 µs; None if one is finer than a microsecond."""
+    if ts.type.unit != "us":
+        try:  # exact or not at all
+            ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
+        except pa.ArrowInvalid:
+            return None
+    return ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
 
 
 def _user_starts(user: pa.Array, rows: np.ndarray, whole: bool) -> np.ndarray | None:

@@ -50,6 +50,25 @@ def keep_flagged(names, bits, codes_of, keep_all, rows, mask, codes):
 
 
 @njit(cache=True, nogil=True)
+def counting_order(keys, n_keys):
+    """The row order that sorts `keys` (integers in [0, n_keys)), rows of one key in the
+    order they come (a stable counting sort), and where each key's rows begin in it
+    (n_keys + 1 offsets)."""
+    starts = np.zeros(n_keys + 1, np.int64)
+    for i in range(keys.shape[0]):
+        starts[keys[i] + 1] += 1
+    for k in range(n_keys):
+        starts[k + 1] += starts[k]
+    at = starts[:-1].copy()
+    order = np.empty(keys.shape[0], np.int64)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        order[at[k]] = i
+        at[k] += 1
+    return order, starts
+
+
+@njit(cache=True, nogil=True)
 def _lowest_bit(x):
     """Index of the lowest set bit of x (a large number for none: such rows go last)."""
     if x == 0:

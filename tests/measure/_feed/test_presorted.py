@@ -74,18 +74,24 @@ def answers(ev) -> dict:
 @pytest.fixture
 def took(monkeypatch):
     """Whether the last reads went without the engine (and how many did)."""
-    seen = {"in_order": 0, "engine": 0}
-    read, engine = presorted.read_in_order, batches._ibis_tables
+    seen = {"in_order": 0, "reordered": 0, "engine": 0}
+    read, reorder, engine = presorted.read_in_order, presorted.read_reordered, batches._ibis_tables
 
     def counted_read(*a, **k):
         got = read(*a, **k)
         seen["in_order"] += got is not None
         return got
 
+    def counted_reorder(*a, **k):
+        got = reorder(*a, **k)
+        seen["reordered"] += got is not None
+        return got
+
     def counted_engine(*a, **k):
         seen["engine"] += 1
         return engine(*a, **k)
     monkeypatch.setattr(batches, "read_in_order", counted_read)
+    monkeypatch.setattr(batches, "read_reordered", counted_reorder)
     monkeypatch.setattr(batches, "_ibis_tables", counted_engine)
     return seen
 
@@ -132,7 +138,10 @@ def test_dataframe_without_event_ids(monkeypatch, took):
 
 @pytest.mark.parametrize("disorder", ["shuffled", "time order", "one user back in time",
                                       "one user id out of place", "a missing user id"])
-def test_rows_out_of_order_go_to_the_engine(tmp_path, monkeypatch, took, disorder):
+def test_rows_out_of_order_are_reordered_or_go_to_the_engine(tmp_path, monkeypatch, took,
+                                                             disorder):
+    """Rows out of user order are put in order in memory; a missing id sends them to the
+    engine. Either way, the engine's answers."""
     df = in_user_order(events(seed=7))
     if disorder == "shuffled":
         df = df.sample(frac=1, random_state=2)
@@ -148,20 +157,34 @@ def test_rows_out_of_order_go_to_the_engine(tmp_path, monkeypatch, took, disorde
         df.loc[df.index[10], "user_id"] = None
     ev = parquet(df, tmp_path / "e.parquet")
     got = answers(ev)
-    assert took["in_order"] == 0 and took["engine"] > 0
+    assert took["in_order"] == 0
+    if disorder == "a missing user id":
+        assert took["reordered"] == 0 and took["engine"] > 0
+    else:
+        assert took["reordered"] > 0 and took["engine"] == 0
     engine_only(monkeypatch)
     assert got == answers(ev)
 
 
+def test_more_rows_than_fit_go_to_the_engine(tmp_path, monkeypatch, took):
+    df = in_user_order(events(seed=7)).sort_values("ts", kind="stable")
+    ev = parquet(df, tmp_path / "e.parquet")
+    monkeypatch.setattr(presorted, "REORDER_ROWS", len(df) - 1)
+    got = answers(ev)
+    assert took["reordered"] == 0 and took["engine"] > 0
+    monkeypatch.setattr(presorted, "REORDER_ROWS", len(df))
+    assert answers(ev) == got and took["reordered"] > 0
+
+
 def test_integer_user_ids_keep_text_order(tmp_path, monkeypatch, took):
     """Integer ids sort as text, as everywhere (10 before 9): a file in number order is
-    not in that order, and is read by the engine."""
+    not in that order, and is put in text order in memory."""
     df = in_user_order(events(seed=8))
     df["user_id"] = df.user_id.str[1:].astype(int)
     df = df.sort_values(["user_id", "ts"], kind="stable")
     ev = parquet(df, tmp_path / "e.parquet")
     got = answers(ev)
-    assert took["engine"] > 0
+    assert took["in_order"] == 0 and took["reordered"] > 0
     engine_only(monkeypatch)
     assert got == answers(ev)
 
