@@ -74,6 +74,17 @@ def kept_changes(off, data, rows):
 
 
 @njit(cache=True, nogil=True)
+def odd_last_byte(off, data):
+    """Per string: whether its last byte is odd (False when empty)."""
+    n = off.shape[0] - 1
+    out = np.zeros(n, np.bool_)
+    for i in range(n):
+        if off[i + 1] > off[i]:
+            out[i] = data[off[i + 1] - 1] & 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def sorted_positions(k_off, k_data, u_off, u_data):
     """Where each string of u sits in k (-1: absent), both strictly increasing byte-wise:
     one merge, which checks the order as it goes. Returns None when either is not

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from journeymap._deferred import ibis, ibis_errors, ir
 from journeymap.errors import EngineError, IngestError
 from journeymap.store import _normalize as norm
+from journeymap.store._strings import odd_last_byte
 
 REQUIRED = ("user_id", "event", "ts")
 #: Ibis backends whose tables journeymap queries where they are; any other is read into Arrow
@@ -206,6 +207,12 @@ def from_strings(values: Sequence[str]) -> pa.Array:
     offsets = np.concatenate(([0], np.cumsum([len(d) for d in data]))).astype(np.int32)
     return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets),
                                                           pa.py_buffer(b"".join(data))])
+
+
+def odd_last_bytes(strings: pa.Array) -> np.ndarray:
+    """Per string: whether its last byte is odd; splits distinct strings into two
+    disjoint halves of about equal size (ids ending in digits, hex, letters)."""
+    return odd_last_byte(*string_buffers(strings))
 
 
 def string_buffers(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,7 @@ from journeymap.measure.kernels.order import (
 )
 from journeymap.spec.model import EventRule
 from journeymap.store.clustered import new_users_at
+from journeymap.store.frames import odd_last_bytes
 
 #: text columns read dictionary-coded from Parquet: user order and names come from codes
 CODED = ("user_id", "event")
@@ -227,13 +228,11 @@ class _Reader:
         if not kept:
             return InOrder([], names)
         t = np.concatenate([k.t for k in kept])
-        coded = pc.dictionary_encode(pa.chunked_array([k.users for k in kept]))
-        ids = coded.chunk(coded.num_chunks - 1).dictionary
+        ids, user = _coded_ids([k.users for k in kept])
         by_text = pc.sort_indices(ids).to_numpy(zero_copy_only=False)
         place = np.empty(len(ids), np.int64)
         place[by_text] = np.arange(len(ids))
-        user = place[np.concatenate([c.indices.to_numpy(zero_copy_only=False)
-                                     for c in coded.chunks])]
+        user = place[user]
         order = np.argsort(t, kind="stable") if len(t) > 1 and (t[1:] < t[:-1]).any() \
             else None  # not in time order: in time order first, then counted by user
         if order is not None:
@@ -283,6 +282,30 @@ class _Reader:
             for p in parts:
                 p.carried.pop("event_id", None)
         return InOrder(parts, names)
+
+
+def _coded_ids(users: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
+    """The distinct ids among `users` (ids row by row, array by array) and each row's
+    code among them. Coding hashes every row into a table of all the distinct ids (random
+    memory access), so the ids are split by their last byte into two disjoint halves,
+    each coded on a core of its own."""
+    kind = users[0].type
+    odd = [odd_last_bytes(u) for u in users]
+
+    def code(side: bool) -> tuple[pa.Array, np.ndarray]:
+        picked = [u.filter(pa.array(o if side else ~o)) for u, o in zip(users, odd)]
+        coded = pc.dictionary_encode(pa.chunked_array(picked, type=kind))
+        if not coded.num_chunks:
+            return pa.array([], kind), np.zeros(0, np.int64)
+        return coded.chunk(coded.num_chunks - 1).dictionary, np.concatenate(
+            [c.indices.to_numpy(zero_copy_only=False) for c in coded.chunks])
+
+    (even_ids, even), (odd_ids, odd_codes) = over_items([False, True], code)
+    side = np.concatenate(odd)
+    codes = np.empty(len(side), np.int64)
+    codes[~side] = even
+    codes[side] = odd_codes + len(even_ids)
+    return pa.concat_arrays([even_ids, odd_ids]), codes
 
 
 def _ranks(names: tuple[str, ...]) -> np.ndarray:

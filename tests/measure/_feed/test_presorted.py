@@ -9,6 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import journeymap
 from journeymap.measure._feed import batches, presorted
@@ -211,3 +213,16 @@ def test_row_group_statistics_out_of_order_skip_the_read(tmp_path):
     assert as_source(by_user).pieces(["user_id"], ordered_by="user_id") is not None
     assert as_source(by_time).pieces(["user_id"], ordered_by="user_id") is None
     assert as_source(by_time).pieces(["user_id"]) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.lists(st.lists(st.text(alphabet="ab1\x00é🚀", max_size=5), max_size=20),
+                       min_size=1, max_size=4), large=st.booleans())
+def test_ids_coded_in_two_halves_are_each_rows_id(chunks, large):
+    """The reorder codes ids on two cores, split by their last byte: every row gets the
+    code of its own id, and the distinct ids are each listed once."""
+    kind = pa.large_string() if large else pa.string()
+    ids, codes = presorted._coded_ids([pa.array(c, kind) for c in chunks])
+    rows = [s for c in chunks for s in c]
+    assert ids.take(pa.array(codes, pa.int64())).to_pylist() == rows
+    assert sorted(ids.to_pylist()) == sorted(set(rows))
