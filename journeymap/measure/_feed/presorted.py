@@ -79,21 +79,14 @@ def read_in_order(source, rules: Sequence[EventRule], *, keep_all: bool,
     read without the engine or do not stand in user order. `by_id`: rows of one user,
     instant and name differ (they carry columns or conditions), so `event_id` orders
     them as well."""
-    pieces = getattr(source, "pieces", None)
-    if pieces is None or {"user_id", "ts"} & set(carried):  # carried as core columns, not here
+    got = _read(source, carried, by_id, coded=CODED, ordered_by="user_id")
+    if got is None:
         return None
-    columns = list(dict.fromkeys(["user_id", "ts", "event", *(["event_id"] if by_id else []),
-                                  *carried]))
-    read = pieces(columns, coded=CODED, ordered_by="user_id")
-    if read is None:
-        return None
-    rows = _Reader(rules, keep_all, columns, carried)
-    for piece in read:
-        batches = [c for c in piece.to_batches(max_chunksize=CHUNK_ROWS) if c.num_rows]
-        names = over_items(batches, _names)
-        if any(n is None for n in names):
+    rows = _Reader(rules, keep_all, got[0], carried)
+    for piece in got[1]:
+        chunks = _prepared(rows, piece)
+        if chunks is None:
             return None
-        chunks = [rows.prepare(c, n) for c, n in zip(batches, names)]
         for part in over_items(chunks, rows.flag):
             if part is None or not rows.join(part):
                 return None
@@ -104,24 +97,40 @@ def read_reordered(source, rules: Sequence[EventRule], *, keep_all: bool,
                    carried: Sequence[str], by_id: bool) -> InOrder | None:
     """`read_in_order` for rows in any order: read whole (at most REORDER_ROWS), flagged,
     then put in user order here; None when they cannot be read without the engine."""
-    pieces = getattr(source, "pieces", None)
-    if pieces is None or {"user_id", "ts"} & set(carried):
+    got = _read(source, carried, by_id, coded=("event",), max_rows=REORDER_ROWS)
+    if got is None:
         return None
-    columns = list(dict.fromkeys(["user_id", "ts", "event", *(["event_id"] if by_id else []),
-                                  *carried]))
-    read = pieces(columns, coded=("event",), max_rows=REORDER_ROWS)
-    if read is None:
-        return None
-    rows, kept = _Reader(rules, keep_all, columns, carried), []
-    for piece in read:
-        batches = [c for c in piece.to_batches(max_chunksize=CHUNK_ROWS) if c.num_rows]
-        names = over_items(batches, _names)
-        if any(n is None for n in names):
+    rows, kept = _Reader(rules, keep_all, got[0], carried), []
+    for piece in got[1]:
+        chunks = _prepared(rows, piece)
+        if chunks is None:
             return None
-        kept += over_items([rows.prepare(c, n) for c, n in zip(batches, names)], rows.kept)
+        kept += over_items(chunks, rows.kept)
         if any(k is None for k in kept):
             return None
     return rows.reordered([k for k in kept if len(k.t)], by_id)
+
+
+def _read(source, carried: Sequence[str], by_id: bool, **how):
+    """The columns to read and their pieces (`source.pieces(columns, **how)`), or None
+    when the source cannot be read without its engine."""
+    pieces = getattr(source, "pieces", None)
+    if pieces is None or {"user_id", "ts"} & set(carried):  # carried as core columns, not here
+        return None
+    columns = list(dict.fromkeys(["user_id", "ts", "event", *(["event_id"] if by_id else []),
+                                  *carried]))
+    read = pieces(columns, **how)
+    return None if read is None else (columns, read)
+
+
+def _prepared(rows: _Reader, piece: pa.Table) -> list | None:
+    """A piece's chunks with their names coded (`_Reader.prepare`), or None when one
+    cannot be read here (a missing id, time or name)."""
+    batches = [c for c in piece.to_batches(max_chunksize=CHUNK_ROWS) if c.num_rows]
+    names = over_items(batches, _names)
+    if any(n is None for n in names):
+        return None
+    return [rows.prepare(c, n) for c, n in zip(batches, names)]
 
 
 @dataclass
