@@ -165,6 +165,18 @@ class _Part:
                      {c: pa.concat_arrays([p.carried[c] for p in parts]) for c in parts[0].carried})
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A chunk's kept rows in the order they come: each row's user id, time, name code,
+    bits and carried columns."""
+
+    ids: pa.Array
+    t: np.ndarray
+    codes: np.ndarray
+    mask: np.ndarray
+    carried: dict[str, pa.Array]
+
+
 class _Reader:
     """Chunks of rows, flagged, filtered and checked against the chunk before: `prepare`
     and `join` one chunk after another, `flag` in parallel."""
@@ -185,59 +197,46 @@ class _Reader:
         bits = name_bits(self.rules, labels) if self.rules else np.zeros(len(labels) + 1, np.int8)
         return chunk, names.indices.to_numpy(zero_copy_only=False), bits, codes_of
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The event names seen, by code."""
+        return tuple(sorted(self.vocab, key=self.vocab.get))
+
     def flag(self, prepared) -> _Part | None:
         """The chunk's kept rows (see `_Part`); None if a user id is below the one before
         it, or a time is finer than a microsecond."""
-        chunk, names, bits, codes_of = prepared
-        n = len(names)
-        rows, mask, codes = np.empty(n, np.int64), np.empty(n, bits.dtype), np.empty(n, np.int32)
-        k = keep_flagged(names, bits, codes_of, self.keep_all, rows, mask, codes)
-        if k == 0:
-            return _Part(np.zeros(0, np.bool_), np.zeros(0, np.int64), codes[:0], mask[:0],
+        chunk, rows, mask, codes, t, whole = self._taken(prepared)
+        if not len(rows):
+            return _Part(np.zeros(0, np.bool_), np.zeros(0, np.int64), codes, mask,
                          pa.array([], pa.string()), "", "", {})
-        rows, mask, codes = rows[:k], mask[:k], codes[:k]
-        whole = k == n
-        taken = pa.array(rows)
-        user, ts = chunk.column("user_id"), chunk.column("ts")
-        t = _micros(ts)
         if t is None:
             return None
+        user = chunk.column("user_id")
         starts = _user_starts(user, rows, whole)
         if starts is None:
             return None
-        at = rows[starts]
-        ids = user.take(pa.array(at)).cast(pa.string())
-        carried = {c: chunk.column(c) if whole else chunk.column(c).take(taken)
-                   for c in self.columns[3:]}
-        return _Part(starts, t if whole else t[rows], codes, mask, ids,
-                     ids[0].as_py(), user[int(rows[-1])].as_py(), carried)
+        ids = user.take(pa.array(rows[starts])).cast(pa.string())
+        return _Part(starts, t, codes, mask, ids, ids[0].as_py(), user[int(rows[-1])].as_py(),
+                     self._carried(chunk, rows, whole))
 
-    def kept(self, prepared) -> _Part | None:
-        """A chunk's kept rows in the order they come, each with its user id (`users`, a
-        row each; `starts` unset); None if a time is finer than a microsecond."""
-        chunk, names, bits, codes_of = prepared
-        n = len(names)
-        rows, mask, codes = np.empty(n, np.int64), np.empty(n, bits.dtype), np.empty(n, np.int32)
-        k = keep_flagged(names, bits, codes_of, self.keep_all, rows, mask, codes)
-        t = _micros(chunk.column("ts")) if k else np.zeros(0, np.int64)
+    def kept(self, prepared) -> _Kept | None:
+        """A chunk's kept rows in the order they come; None if a time is finer than a
+        microsecond."""
+        chunk, rows, mask, codes, t, whole = self._taken(prepared)
         if t is None:
             return None
-        taken = pa.array(rows[:k])
         user = chunk.column("user_id")
         user = user.cast(pa.string()) if pa.types.is_dictionary(user.type) else user
-        return _Part(np.zeros(0, np.bool_), t if k == n else t[rows[:k]], codes[:k], mask[:k],
-                     user if k == n else user.take(taken), "", "",
-                     {c: chunk.column(c) if k == n else chunk.column(c).take(taken)
-                      for c in self.columns[3:]})
+        return _Kept(user if whole else user.take(pa.array(rows)), t, codes, mask,
+                     self._carried(chunk, rows, whole))
 
-    def reordered(self, kept: list[_Part], by_id: bool) -> InOrder | None:
+    def reordered(self, kept: list[_Kept], by_id: bool) -> InOrder | None:
         """Kept rows (`kept`) put in order of user id (byte-wise, as engines sort text),
         then time (rows at one instant as `_in_event_order` puts them)."""
-        names = tuple(sorted(self.vocab, key=self.vocab.get))
         if not kept:
-            return InOrder([], names)
+            return InOrder([], self.names)
         t = np.concatenate([k.t for k in kept])
-        ids, user = _coded_ids([k.users for k in kept])
+        ids, user = _coded_ids([k.ids for k in kept])
         by_text = pc.sort_indices(ids).to_numpy(zero_copy_only=False)
         place = np.empty(len(ids), np.int64)
         place[by_text] = np.arange(len(ids))
@@ -257,13 +256,7 @@ class _Reader:
                      ids.take(pa.array(by_text)).cast(pa.string()), "", "",
                      {c: pa.concat_arrays([k.carried[c] for k in kept]).take(taken)
                       for c in self.columns[3:]})
-        rank = _ranks(names)
-        got = _in_event_order(part, rank, by_id)
-        if got is None:
-            return None
-        if "event_id" not in self.carried:
-            got.carried.pop("event_id", None)
-        return InOrder([got], names)
+        return self._in_event_order([part], by_id)
 
     def join(self, part: _Part) -> bool:
         """Put a chunk's rows after the rows so far; False if its first id is below the last."""
@@ -281,16 +274,39 @@ class _Reader:
 
     def in_order(self, by_id: bool) -> InOrder | None:
         """Every row taken, each user's rows in event order; None if a user's time goes back."""
-        names = tuple(sorted(self.vocab, key=self.vocab.get))
+        parts, self.parts = _whole_users(self.parts), []
+        return self._in_event_order(parts, by_id)
+
+    def _taken(self, prepared):
+        """A chunk's rows with a rule's bit (every row if keep_all): the chunk, their row
+        numbers, bits, name codes and times (None: one finer than a microsecond), and
+        whether that is every row."""
+        chunk, names, bits, codes_of = prepared
+        n = len(names)
+        rows, mask, codes = np.empty(n, np.int64), np.empty(n, bits.dtype), np.empty(n, np.int32)
+        k = keep_flagged(names, bits, codes_of, self.keep_all, rows, mask, codes)
+        t = _micros(chunk.column("ts")) if k else np.zeros(0, np.int64)
+        if t is not None and k < n:
+            t = t[rows[:k]]
+        return chunk, rows[:k], mask[:k], codes[:k], t, k == n
+
+    def _carried(self, chunk: pa.RecordBatch, rows: np.ndarray, whole: bool) -> dict:
+        """The other columns asked for, at `rows` (all of them when `whole`)."""
+        return {c: chunk.column(c) if whole else chunk.column(c).take(pa.array(rows))
+                for c in self.columns[3:]}
+
+    def _in_event_order(self, parts: list[_Part], by_id: bool) -> InOrder | None:
+        """Parts of whole users with each one's rows in event order (`_in_event_order`, on
+        both cores); None if a user's time goes back."""
+        names = self.names
         rank = _ranks(names)
-        parts = over_items(_whole_users(self.parts), lambda p: _in_event_order(p, rank, by_id))
-        self.parts = []
-        if any(p is None for p in parts):
+        users = over_items(parts, lambda p: _in_event_order(p, rank, by_id))
+        if any(u is None for u in users):
             return None
-        if "event_id" not in self.carried:
-            for p in parts:
-                p.carried.pop("event_id", None)
-        return InOrder(parts, names)
+        if "event_id" not in self.carried:  # read to order ties only
+            for u in users:
+                u.carried.pop("event_id", None)
+        return InOrder(users, names)
 
 
 def _coded_ids(users: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
