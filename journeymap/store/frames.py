@@ -25,6 +25,7 @@ from journeymap._deferred import ibis, ibis_errors, ir
 from journeymap.errors import EngineError, IngestError
 from journeymap.store import _normalize as norm
 from journeymap.store._strings import odd_last_byte
+from journeymap.store.schema import RESERVED
 
 REQUIRED = ("user_id", "event", "ts")
 #: Ibis backends whose tables journeymap queries where they are; any other is read into Arrow
@@ -33,8 +34,9 @@ IN_PLACE = ("duckdb", "pyspark")
 TEXT_CORE = ("event_id", "user_id", "anonymous_id", "session_id", "event")
 
 
-def to_arrow(obj) -> pa.Table:
-    """An Arrow table from pandas, polars, Arrow or a list of dicts."""
+def to_arrow(obj, columns: Sequence[str] | None = None) -> pa.Table:
+    """An Arrow table from pandas, polars, Arrow or a list of dicts (of a pandas
+    DataFrame, only `columns` when given)."""
     if isinstance(obj, pa.Table):
         return obj
     if isinstance(obj, pa.RecordBatch):
@@ -46,9 +48,9 @@ def to_arrow(obj) -> pa.Table:
     pd = sys.modules.get("pandas")  # not imported: obj is no DataFrame (saves its import)
     if pd is not None and isinstance(obj, pd.DataFrame):
         try:
-            return pa.Table.from_pandas(obj, preserve_index=False)
+            return pa.Table.from_pandas(obj, columns=columns, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a column of mixed kinds of values
-            column = next((c for c in obj.columns if _unconvertible(obj[c])), None)
+            column = next((c for c in columns or obj.columns if _unconvertible(obj[c])), None)
             raise IngestError(f"column '{column}' of the DataFrame mixes kinds of values "
                               f"({exc.args[0].split(':', 1)[0] if exc.args else exc}); give it one "
                               "type, e.g. df[col].astype(str)" if column is not None else
@@ -98,8 +100,43 @@ def typed_events(obj) -> ir.Table:
         obj = typed_in_place(obj) if in_place else fetch(obj, "events")
     if isinstance(obj, ir.Table):
         return obj
+    deferred = _text_left_in_pandas(obj)
+    if deferred is not None:
+        return typed_in_place(deferred)
     # integer ids are cast to text where read (an id column not read is never cast)
     return typed_in_place(ibis.memtable(normalize_events(to_arrow(obj), text=False)))
+
+
+def _text_left_in_pandas(obj) -> ir.Table | None:
+    """A pandas DataFrame whose property columns of text held as Python strings stay
+    as they are until a question reads them (`store.scan` converts only the columns it
+    reads; the engine, all of them): turning 10M Python strings into Arrow takes about
+    0.4 s a column, and most questions read none of the properties. The core columns and
+    every other property are typed in Arrow now, as for any DataFrame. None for anything
+    else (or a DataFrame without such columns, or with names pandas cannot select)."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(obj, pd.DataFrame) or not obj.columns.is_unique or \
+            not all(isinstance(c, str) for c in obj.columns) or \
+            not set(REQUIRED) <= set(obj.columns):  # the error names every column
+        return None
+    later = [c for c in obj.columns if c not in RESERVED and _python_text(obj[c], pd)]
+    if not later:
+        return None
+    now = normalize_events(to_arrow(obj, [c for c in obj.columns if c not in later]), text=False)
+    columns = {c: pd.Series(pd.arrays.ArrowExtensionArray(now.column(c)), copy=False)
+               if c in now.column_names else pd.Series(obj[c].to_numpy(), copy=False)
+               for c in obj.columns}
+    schema = pa.schema([now.schema.field(c) if c in now.column_names else pa.field(c, pa.string())
+                        for c in obj.columns])
+    return ibis.memtable(pd.DataFrame(columns, copy=False), schema=ibis.schema(schema))
+
+
+def _python_text(column, pd) -> bool:
+    """Whether a pandas column holds text as Python strings (missing values allowed),
+    which pyarrow always turns into a string array."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.dtype.storage == "python"
+    return column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "string"
 
 
 def with_ids(table: ir.Table) -> ir.Table:

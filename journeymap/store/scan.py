@@ -3,7 +3,8 @@
 Two kinds of table hold their rows where Arrow reads them as they are:
 
 - a table held in memory (what a pandas or polars DataFrame or an Arrow table
-  becomes): its Arrow columns, zero-copy;
+  becomes): its Arrow columns, zero-copy (a pandas DataFrame's text properties,
+  turned into Arrow when read);
 - a DuckDB view straight over Parquet files (`con.read_parquet(path)`, no
   options, no globs, no `key=value` folders, the files agreeing on the columns'
   types): the files read with pyarrow, text columns kept dictionary-coded as
@@ -49,9 +50,9 @@ def pieces(table: ir.Table, columns: Sequence[str], *, coded: Sequence[str] = ()
     if op is None or not set(columns) <= set(as_text):
         return None
     if type(op).__name__ == "InMemoryTable":
-        data = op.data.to_pyarrow(op.schema)
-        big = max_rows is not None and data.num_rows > max_rows
-        read = None if big else _in_memory(data, columns)
+        data = _held(op, columns)
+        big = data is None or max_rows is not None and data.num_rows > max_rows
+        read = None if big else iter([data])
     else:
         files = parquet_files(op)
         read = None if files is None else _from_parquet(files, columns, coded, ordered_by,
@@ -114,10 +115,15 @@ def _hive_style(path: str) -> bool:
     return any("=" in part for part in Path(path).parent.parts)
 
 
-def _in_memory(data: pa.Table, columns: Sequence[str]) -> Iterator[pa.Table] | None:
-    if not set(columns) <= set(data.column_names):
+def _held(op, columns: Sequence[str]) -> pa.Table | None:
+    """The `columns` of a table held in memory (None if one is missing): of Arrow, as
+    held; of a pandas DataFrame (`frames` leaves text properties there), only these
+    columns turned into Arrow."""
+    if not set(columns) <= set(op.schema.names):
         return None
-    return iter([data.select(list(columns))])
+    if type(op.data).__name__ == "PandasDataFrameProxy":
+        return pa.Table.from_pandas(op.data.to_frame()[list(columns)], preserve_index=False)
+    return op.data.to_pyarrow(op.schema).select(list(columns))
 
 
 def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str],
