@@ -3,8 +3,8 @@
 Two kinds of table hold their rows where Arrow reads them as they are:
 
 - a table held in memory (what a pandas or polars DataFrame or an Arrow table
-  becomes): its Arrow columns, zero-copy (a pandas DataFrame's text properties,
-  turned into Arrow when read);
+  becomes): its Arrow columns, zero-copy (a DataFrame's text properties, turned
+  into Arrow when read);
 - a DuckDB view straight over Parquet files (`con.read_parquet(path)`, no
   options, no globs, no `key=value` folders, the files agreeing on the columns'
   types): the files read with pyarrow, text columns kept dictionary-coded as
@@ -117,13 +117,17 @@ def _hive_style(path: str) -> bool:
 
 def _held(op, columns: Sequence[str]) -> pa.Table | None:
     """The `columns` of a table held in memory (None if one is missing): of Arrow, as
-    held; of a pandas DataFrame (`frames` leaves text properties there), only these
-    columns turned into Arrow."""
+    held; of a pandas DataFrame (where `frames` leaves a DataFrame's text properties as
+    given), only these columns turned into Arrow."""
     if not set(columns) <= set(op.schema.names):
         return None
-    if type(op.data).__name__ == "PandasDataFrameProxy":
-        return pa.Table.from_pandas(op.data.to_frame()[list(columns)], preserve_index=False)
-    return op.data.to_pyarrow(op.schema).select(list(columns))
+    if type(op.data).__name__ != "PandasDataFrameProxy":
+        return op.data.to_pyarrow(op.schema).select(list(columns))
+    table = pa.Table.from_pandas(op.data.to_frame()[list(columns)], preserve_index=False)
+    for i, field in enumerate(table.schema):  # polars' string views: Arrow computes on text
+        if str(field.type) == "string_view":
+            table = table.set_column(i, field.name, table.column(i).cast(pa.large_string()))
+    return table
 
 
 def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str],
