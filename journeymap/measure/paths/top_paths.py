@@ -14,6 +14,7 @@ import numpy as np
 from journeymap.errors import QueryError, did_you_mean
 from journeymap.measure._feed.traces import Stream
 from journeymap.measure._feed.users import positions
+from journeymap.measure.kernels.paths import fill_paths
 from journeymap.results import Result
 
 MORE = "…"
@@ -70,26 +71,29 @@ def first_rows(stream: Stream, code: int, after: np.ndarray | None = None) -> np
 
 
 def path_matrix(stream: Stream, begin: np.ndarray, stop: np.ndarray, depth: int) -> np.ndarray:
-    """Codes of rows begin[u]..stop[u]-1 (at most `depth`), -1 padded; -2 marks a cut."""
-    idx = begin[:, None] + np.arange(depth)[None, :]
-    valid = idx < stop[:, None]
-    mat = np.where(valid, stream.codes[np.minimum(idx, len(stream.codes) - 1)], -1)
-    cut = stop - begin > depth
-    if depth and cut.any():
-        mat = np.concatenate([mat, np.where(cut, -2, -1)[:, None]], axis=1)
+    """Codes of rows begin[u]..stop[u]-1 (at most `depth`), -1 padded; -2 marks a cut
+    (a last column, when some path goes on past `depth`)."""
+    begin, stop = np.asarray(begin, np.int64), np.asarray(stop, np.int64)
+    cut = depth > 0 and bool((stop - begin > depth).any())
+    mat = np.empty((len(begin), depth + cut), np.int64)
+    fill_paths(stream.codes, begin, stop, depth, mat)
     return mat
 
 
 def _unique_rows(mat: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows and their counts; rows packed into one integer when they fit."""
+    """Distinct rows (in order of their packed key) and their counts; rows packed into
+    one integer when they fit, and unpacked from the distinct keys."""
     base = n_codes + 2  # codes -2 and -1 shift to 0 and 1
     if base ** mat.shape[1] >= 2 ** 62:
         return np.unique(mat, axis=0, return_counts=True)
     key = np.zeros(len(mat), np.int64)
     for j in range(mat.shape[1]):
         key = key * base + (mat[:, j] + 2)
-    keys, first, counts = np.unique(key, return_index=True, return_counts=True)
-    return mat[first], counts
+    keys, counts = np.unique(key, return_counts=True)
+    rows = np.empty((len(keys), mat.shape[1]), np.int64)
+    for j in range(mat.shape[1] - 1, -1, -1):
+        keys, rows[:, j] = np.divmod(keys, base)
+    return rows - 2, counts
 
 
 def _names(stream: Stream, row: np.ndarray) -> list[str]:

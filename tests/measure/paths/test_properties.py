@@ -122,3 +122,40 @@ def test_anchored_paths_cover_the_users_with_the_anchor(rows, depth):
     e = journeymap.paths(JOURNEY, table(rows), end=end, depth=depth, top=1000).paths
     assert e.users == len({u for u, n, _ in rows if n == end})
     assert all(p["path"][-1] == end for p in e.paths)
+
+
+def _reference_paths(rows, start, end, depth):
+    """Top paths counted in plain Python: each user's events in time order (one instant's
+    by name), from the first `start` to the first `end` after it, cut at `depth` ("…")."""
+    paths = Counter()
+    for u in {u for u, _, _ in rows}:
+        seq = [e for _, e in sorted((t, e) for v, e, t in rows if v == u)]
+        if start is not None:
+            if start not in seq:
+                continue
+            seq = seq[seq.index(start):]
+            if end is not None:
+                if end not in seq[1:]:
+                    continue
+                seq = seq[:seq.index(end, 1) + 1]
+        elif end is not None:
+            if end not in seq:
+                continue
+            j = seq.index(end) + 1
+            paths[tuple((["…"] if j > depth else []) + seq[max(0, j - depth):j])] += 1
+            continue
+        paths[tuple(seq[:depth] + (["…"] if len(seq) > depth else []))] += 1
+    return sorted(([list(p), n] for p, n in paths.items()), key=lambda x: (-x[1], x[0]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=rows_st, depth=st.integers(1, 5), start=st.sampled_from([None, "a", "c"]),
+       end=st.sampled_from([None, "b", "c"]), top=st.integers(1, 6))
+def test_top_paths_equal_a_plain_count(rows, depth, start, end, top):
+    names = {e for _, e, _ in rows}
+    if (start is not None and start not in names) or (end is not None and end not in names):
+        return
+    got = journeymap.paths(JOURNEY, table(rows), start=start, end=end, depth=depth, top=top).paths
+    want = _reference_paths(rows, start, end, depth)
+    assert got.users == sum(n for _, n in want)
+    assert [[p["path"], p["users"]] for p in got.paths] == want[:top]
