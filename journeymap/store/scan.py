@@ -50,9 +50,7 @@ def pieces(table: ir.Table, columns: Sequence[str], *, coded: Sequence[str] = ()
     if op is None or not set(columns) <= set(as_text):
         return None
     if type(op).__name__ == "InMemoryTable":
-        data = _held(op, columns)
-        big = data is None or max_rows is not None and data.num_rows > max_rows
-        read = None if big else iter([data])
+        read = _held(op, columns, max_rows)
     else:
         files = parquet_files(op)
         read = None if files is None else _from_parquet(files, columns, coded, ordered_by,
@@ -115,19 +113,23 @@ def _hive_style(path: str) -> bool:
     return any("=" in part for part in Path(path).parent.parts)
 
 
-def _held(op, columns: Sequence[str]) -> pa.Table | None:
-    """The `columns` of a table held in memory (None if one is missing): of Arrow, as
-    held; of a pandas DataFrame (where `frames` leaves a DataFrame's text properties as
-    given), only these columns turned into Arrow."""
+def _held(op, columns: Sequence[str], max_rows: int | None) -> Iterator[pa.Table] | None:
+    """The `columns` of a table held in memory (None if one is missing, or it holds more
+    than `max_rows`): of Arrow, as held; of a pandas DataFrame (where `frames` leaves a
+    DataFrame's text properties as given), only these columns turned into Arrow."""
     if not set(columns) <= set(op.schema.names):
         return None
-    if type(op.data).__name__ != "PandasDataFrameProxy":
-        return op.data.to_pyarrow(op.schema).select(list(columns))
-    table = pa.Table.from_pandas(op.data.to_frame()[list(columns)], preserve_index=False)
+    pandas = type(op.data).__name__ == "PandasDataFrameProxy"
+    data = op.data.to_frame() if pandas else op.data.to_pyarrow(op.schema)
+    if max_rows is not None and len(data) > max_rows:
+        return None
+    if not pandas:
+        return iter([data.select(list(columns))])
+    table = pa.Table.from_pandas(data[list(columns)], preserve_index=False)
     for i, field in enumerate(table.schema):  # polars' string views: Arrow computes on text
         if str(field.type) == "string_view":
             table = table.set_column(i, field.name, table.column(i).cast(pa.large_string()))
-    return table
+    return iter([table])
 
 
 def _from_parquet(files: list[str], columns: Sequence[str], coded: Sequence[str],

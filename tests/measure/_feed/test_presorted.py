@@ -169,9 +169,11 @@ def test_rows_out_of_order_are_reordered_or_go_to_the_engine(tmp_path, monkeypat
     assert got == answers(ev)
 
 
-def test_more_rows_than_fit_go_to_the_engine(tmp_path, monkeypatch, took):
+@pytest.mark.parametrize("form", ["parquet", "pandas", "polars"])
+def test_more_rows_than_fit_go_to_the_engine(tmp_path, monkeypatch, took, form):
     df = in_user_order(events(seed=7)).sort_values("ts", kind="stable")
-    ev = parquet(df, tmp_path / "e.parquet")
+    ev = parquet(df, tmp_path / "e.parquet") if form == "parquet" else \
+        as_kind(with_text(df), form)
     monkeypatch.setattr(presorted, "REORDER_ROWS", len(df) - 1)
     got = answers(ev)
     assert took["reordered"] == 0 and took["engine"] > 0
