@@ -108,32 +108,24 @@ def typed_events(obj) -> ir.Table:
 
 
 def _text_left_as_given(obj) -> ir.Table | None:
-    """A pandas or polars DataFrame whose text properties stay as they are held until a
-    question reads them (`store.scan` turns only the columns it reads into Arrow; the
-    engine, all of them): turning 10M Python strings into Arrow takes about 0.4 s a
-    column, copying polars' string views about 0.1-0.2 s, and most questions read none
-    of the properties. The core columns and every other property are typed in Arrow now,
-    as for any DataFrame; the table is a pandas DataFrame of Arrow columns, with Python
-    text (pandas) or string views (polars) beside them. None for anything else, or a
-    DataFrame without such columns."""
-    pd, pl = sys.modules.get("pandas"), sys.modules.get("polars")
-    if pd is not None and isinstance(obj, pd.DataFrame):
-        usable = obj.columns.is_unique and all(isinstance(c, str) for c in obj.columns)
-        later = [c for c in obj.columns if c not in RESERVED and _python_text(obj[c], pd)] \
-            if usable else []
-    elif pl is not None and isinstance(obj, pl.DataFrame) and hasattr(pl, "CompatLevel"):
-        later = [c for c, kind in obj.schema.items() if c not in RESERVED and kind == pl.String]
-    else:
-        return None
+    """A pandas or polars DataFrame whose text properties (`_text_properties`) stay as
+    they are held until a question reads them (`store.scan` turns only the columns it
+    reads into Arrow; the engine, all of them): turning 10M Python strings into Arrow
+    takes about 0.4 s a column, copying polars' string views about 0.1-0.2 s, and most
+    questions read none of the properties. The core columns and every other property are
+    typed in Arrow now, as for any DataFrame; the table is a pandas DataFrame of Arrow
+    columns with the text properties beside them (Python strings, or polars' string
+    views). None for anything else, or a DataFrame without such columns."""
+    later = _text_properties(obj)
     if not later or not set(REQUIRED) <= set(obj.columns):  # (the error names every column)
         return None
     import pandas as pd
     now = normalize_events(to_arrow(obj, [c for c in obj.columns if c not in later]), text=False)
-    if pl is not None and isinstance(obj, pl.DataFrame):
-        views = obj.select(later).to_arrow(compat_level=pl.CompatLevel.newest())  # not copied
-        text = {c: pd.Series(pd.arrays.ArrowExtensionArray(views.column(c)), copy=False) for c in later}
+    if isinstance(obj, pd.DataFrame):
+        text = {c: pd.Series(obj[c].to_numpy(), copy=False) for c in later}  # positions, not index
     else:
-        text = {c: pd.Series(obj[c].to_numpy(), copy=False) for c in later}
+        views = obj.select(later).to_arrow(compat_level=sys.modules["polars"].CompatLevel.newest())
+        text = {c: pd.Series(pd.arrays.ArrowExtensionArray(views.column(c)), copy=False) for c in later}
     columns = {c: text[c] if c in text else
                pd.Series(pd.arrays.ArrowExtensionArray(now.column(c)), copy=False) for c in obj.columns}
     schema = pa.schema([pa.field(c, pa.string()) if c in text else now.schema.field(c)
@@ -141,9 +133,22 @@ def _text_left_as_given(obj) -> ir.Table | None:
     return ibis.memtable(pd.DataFrame(columns, copy=False), schema=ibis.schema(schema))
 
 
+def _text_properties(obj) -> list[str]:
+    """The property columns of a DataFrame that hold text: of pandas, Python strings (or
+    pandas' python-backed strings; missing values allowed), which pyarrow always turns
+    into a string array; of polars, its text columns (views, since polars 1.1's
+    CompatLevel). None of them for anything else."""
+    pd, pl = sys.modules.get("pandas"), sys.modules.get("polars")
+    if pd is not None and isinstance(obj, pd.DataFrame):
+        if not obj.columns.is_unique or not all(isinstance(c, str) for c in obj.columns):
+            return []
+        return [c for c in obj.columns if c not in RESERVED and _python_text(obj[c], pd)]
+    if pl is not None and isinstance(obj, pl.DataFrame) and hasattr(pl, "CompatLevel"):
+        return [c for c, kind in obj.schema.items() if c not in RESERVED and kind == pl.String]
+    return []
+
+
 def _python_text(column, pd) -> bool:
-    """Whether a pandas column holds text as Python strings (missing values allowed),
-    which pyarrow always turns into a string array."""
     if isinstance(column.dtype, pd.StringDtype):
         return column.dtype.storage == "python"
     return column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "string"
