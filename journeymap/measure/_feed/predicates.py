@@ -96,6 +96,13 @@ def mask_type(n_rules: int) -> type:
                 if n_rules < np.iinfo(t).bits)
 
 
+def name_ranks(names: Sequence[str]) -> np.ndarray:
+    """Each name's place in text order, by its position in `names`."""
+    rank = np.empty(len(names), np.int32)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    return rank
+
+
 def name_bits(rules: Sequence[EventRule], names: list) -> np.ndarray:
     """Per dictionary entry: the bits of the rules naming that event."""
     lut = np.zeros(len(names) + 1, mask_type(len(rules)))

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeymap.measure._feed.parallel import over_items
-from journeymap.measure._feed.predicates import name_bits
+from journeymap.measure._feed.predicates import name_bits, name_ranks
 from journeymap.measure.kernels.order import (
     IN_ORDER,
     OUT_OF_ORDER,
@@ -299,7 +299,7 @@ class _Reader:
         """Parts of whole users with each one's rows in event order (`_in_event_order`, on
         both cores); None if a user's time goes back."""
         names = self.names
-        rank = _ranks(names)
+        rank = name_ranks(names)
         users = over_items(parts, lambda p: _in_event_order(p, rank, by_id))
         if any(u is None for u in users):
             return None
@@ -331,13 +331,6 @@ def _coded_ids(users: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
     codes[~side] = even
     codes[side] = odd_codes + len(even_ids)
     return pa.concat_arrays([even_ids, odd_ids]), codes
-
-
-def _ranks(names: tuple[str, ...]) -> np.ndarray:
-    """Each name's place in sorted order, by its code."""
-    rank = np.empty(len(names), np.int32)
-    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
-    return rank
 
 
 def _whole_users(parts: list[_Part]) -> list[_Part]:

@@ -8,6 +8,7 @@ from typing import TypedDict
 import numpy as np
 
 from journeymap.errors import QueryError
+from journeymap.measure._feed.predicates import name_ranks
 
 START, END = "$start", "$end"
 MAX_DENSE_PAIRS = 1 << 22  # ~2,000 distinct events; counters stay ~130 MB
@@ -34,8 +35,7 @@ def busiest_first(names: list[str], counts: np.ndarray) -> np.ndarray:
     text order."""
     width = len(names)
     keys = np.flatnonzero(counts)
-    rank = np.empty(width, np.int64)  # each name's place in text order
-    rank[sorted(range(width), key=names.__getitem__)] = np.arange(width)
+    rank = name_ranks(names)
     return keys[np.lexsort((rank[keys % width], rank[keys // width], -counts[keys]))]
 
 
